@@ -1,0 +1,173 @@
+"""The type-preserving codec: a python value <-> a storable payload plus a JSON-able spec.
+
+This module knows numpy and pandas, never PyTables: the engine writes the payload and the spec,
+and hands both back to :func:`decode` when loading.
+
+Flags inferred from the data (``TYPE_FLAG_MAPPING``; a flag given per key overrides it):
+
+=============================================================  ======================
+value                                                           flag
+=============================================================  ======================
+``ObjectTable``                                                 TABLE
+``pandas.DataFrame``                                            FRAME
+``pandas.Series``                                               SERIES
+non-empty ``dict``                                              DICT
+``numpy.ndarray`` / ``numpy.matrix`` (at least 1-d, not empty)  CARRAY
+empty or 0-d arrays, scalars, ``list``, ``tuple``, ``{}``       ARRAY
+=============================================================  ======================
+
+Which flags a value accepts: ARRAY and CARRAY take scalars, lists, tuples and arrays (CARRAY
+falls back to ARRAY for 0-d and empty arrays, which HDF5 cannot chunk); DICT takes dicts; TABLE
+takes ObjectTables and DataFrames; FRAME takes DataFrames (ObjectTables too); SERIES takes Series.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..errors import UnsupportedTypeError
+from ..messages import Flag
+from ..model import ObjectTable
+from .arrays import Spec, decode_array_value, encode_array_value
+from .tables import decode_dict, decode_frame, decode_table, encode_dict, encode_frame, encode_table
+
+__all__ = ["TYPE_FLAG_MAPPING", "Encoded", "Spec", "decode", "encode", "infer_flag"]
+
+TYPE_FLAG_MAPPING: dict[type, Flag] = {
+    ObjectTable: Flag.TABLE,
+    pd.DataFrame: Flag.FRAME,
+    pd.Series: Flag.SERIES,
+    dict: Flag.DICT,
+    np.ndarray: Flag.CARRAY,
+    np.matrix: Flag.CARRAY,
+    list: Flag.ARRAY,
+    tuple: Flag.ARRAY,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Encoded:
+    """One value ready to write: how (``flag``), what (``payload``) and how to rebuild (``spec``).
+
+    ``payload`` is a numpy array (ARRAY, CARRAY), a structured array (DICT, TABLE) or a private
+    copy of a DataFrame or Series (FRAME, SERIES); it shares no memory with the caller's value.
+    """
+
+    flag: Flag
+    payload: Any
+    spec: Spec
+
+    @property
+    def nbytes(self) -> int:
+        if isinstance(self.payload, np.ndarray):
+            return int(self.payload.nbytes)
+        return int(self.payload.memory_usage(deep=False).sum())
+
+
+def infer_flag(value: object) -> Flag:
+    """The flag a value is stored with when none is given."""
+    for kind in type(value).__mro__:
+        flag = TYPE_FLAG_MAPPING.get(kind)
+        if flag is None:
+            continue
+        if flag is Flag.CARRAY and (np.ndim(value) == 0 or np.size(value) == 0):  # type: ignore[arg-type]
+            return Flag.ARRAY
+        if flag is Flag.DICT and not value:
+            return Flag.ARRAY
+        return flag
+    return Flag.ARRAY
+
+
+def _encode_array(key: str, value: Any, flag: Flag) -> Encoded:
+    encoded = encode_array_value(key, value)
+    if encoded is None:
+        raise UnsupportedTypeError(key, _unsupported(value, flag))
+    payload, spec = encoded
+    if flag is Flag.CARRAY and (payload.ndim == 0 or payload.size == 0):
+        flag = Flag.ARRAY  # HDF5 cannot chunk a 0-d or empty dataset
+    return Encoded(flag, payload, spec)
+
+
+def _encode_dict(key: str, value: Any, flag: Flag) -> Encoded:
+    if type(value) is not dict:
+        raise UnsupportedTypeError(key, _unsupported(value, flag))
+    if not value:
+        return _encode_array(key, value, Flag.ARRAY)
+    payload, spec = encode_dict(key, value)
+    return Encoded(flag, payload, spec)
+
+
+def _encode_table(key: str, value: Any, flag: Flag) -> Encoded:
+    if not isinstance(value, pd.DataFrame):
+        raise UnsupportedTypeError(key, _unsupported(value, flag))
+    payload, spec = encode_table(key, value)
+    return Encoded(flag, payload, spec)
+
+
+def _encode_frame(key: str, value: Any, flag: Flag) -> Encoded:
+    wanted = pd.Series if flag is Flag.SERIES else pd.DataFrame
+    if not isinstance(value, wanted):
+        raise UnsupportedTypeError(key, _unsupported(value, flag))
+    payload, spec = encode_frame(key, value)
+    return Encoded(flag, payload, spec)
+
+
+_ENCODERS = {
+    Flag.ARRAY: _encode_array,
+    Flag.CARRAY: _encode_array,
+    Flag.DICT: _encode_dict,
+    Flag.TABLE: _encode_table,
+    Flag.FRAME: _encode_frame,
+    Flag.SERIES: _encode_frame,
+}
+
+
+def _unsupported(value: object, flag: Flag) -> str:
+    return f"type {type(value).__module__}.{type(value).__qualname__} cannot be stored as {flag}"
+
+
+def encode(key: str, value: Any, flag: Flag | str | None = None) -> Encoded:
+    """Encode ``value`` (stored under ``key``) with ``flag``, or the flag inferred from it.
+
+    Raises :class:`~aiostore.errors.UnsupportedTypeError` naming ``key`` for anything that would
+    not come back exactly.
+    """
+    if flag is None:
+        chosen = infer_flag(value)
+    else:
+        try:
+            chosen = Flag(flag)
+        except ValueError:
+            raise UnsupportedTypeError(key, f"unknown storage flag {flag!r}") from None
+    encoded = _ENCODERS[chosen](key, value, chosen)
+    encoded.spec["flag"] = encoded.flag.value
+    return encoded
+
+
+def decode(spec: Spec, raw: Any) -> Any:
+    """Rebuild a value from what the engine read (``raw``) and the spec written beside it."""
+    flag = Flag(spec["flag"])
+    if flag in (Flag.ARRAY, Flag.CARRAY):
+        return decode_array_value(spec, raw)
+    if flag is Flag.DICT:
+        return decode_dict(spec, raw)
+    if flag is Flag.TABLE:
+        return decode_table(spec, raw)
+    return decode_frame(spec, raw)
+
+
+def dumps_specs(specs: dict[str, Spec]) -> str:
+    """The specs of a leaf as the compact JSON text written to its ``SRVC_LEAF`` attribute."""
+    return json.dumps(specs, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def loads_specs(text: str | bytes) -> dict[str, Spec]:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    specs: dict[str, Spec] = json.loads(text)
+    return specs

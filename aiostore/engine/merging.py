@@ -1,0 +1,179 @@
+"""MERGE within one file, and BACKUP into another file."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+
+import tables
+
+from ..codec import encode
+from ..errors import AiostoreError, ItemExistsError, MergeError
+from ..names import RUNS_GROUP, run_index, run_name
+from ..requests import Backup, MergeTrajectories, Path, RunRecord
+from . import layout, nodes, runs
+from .files import OpenFile
+from .reading import trajectory_group
+from .undo import UndoLog
+from .writing import REPLACED_SUFFIX, ensure_group
+
+RUN_BRANCHES = ("results", "derived_parameters")
+
+
+def _leaves(group: tables.Group, path: Path) -> Iterator[tuple[Path, tables.Group]]:
+    for name, child in sorted(group._v_groups.items()):
+        if layout.is_leaf_group(child):
+            yield (*path, name), child
+        else:
+            yield from _leaves(child, (*path, name))
+
+
+def _explored(traj: tables.Group) -> dict[Path, tables.Group]:
+    params = traj._v_children.get("parameters")
+    if params is None:
+        return {}
+    return {path: leaf for path, leaf in _leaves(params, ("parameters",))
+            if "explored_data" in layout.leaf_specs(leaf)}
+
+
+def _shift_run(path: Path, offset: int) -> Path:
+    renamed = list(path)
+    for position in range(1, len(path)):
+        idx = run_index(path[position])
+        if path[position - 1] == RUNS_GROUP and idx is not None:
+            renamed[position] = run_name(idx + offset)
+    return tuple(renamed)
+
+
+def _whole_merge_plan(file: OpenFile, mine: tables.Group, other: tables.Group,
+                      offset: int) -> dict[Path, Path]:
+    """Every result and derived parameter of ``other``, its runs renumbered after ours."""
+    rename: dict[Path, Path] = {}
+    for branch in RUN_BRANCHES:
+        group = other._v_children.get(branch)
+        if group is None:
+            continue
+        for path, _ in _leaves(group, (branch,)):
+            new = _shift_run(path, offset)
+            exists = layout.get_node(file.h5, layout.node_path(mine._v_name, new)) is not None
+            if new != path or not exists:
+                rename[path] = new
+    return rename
+
+
+def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, Path]) -> None:
+    for old, new in rename.items():
+        if layout.get_node(file.h5, layout.node_path(request.other, old)) is None:
+            raise MergeError(f"{'.'.join(old)!r} is not in trajectory {request.other!r}")
+        if layout.get_node(file.h5, layout.node_path(request.target.trajectory, new)) is not None:
+            raise ItemExistsError(".".join(new))
+
+
+def _extend_explored(file: OpenFile, mine: dict[Path, tables.Group],
+                     other: dict[Path, tables.Group], undo: UndoLog) -> None:
+    for path, leaf in mine.items():
+        ours = nodes.read_leaf_values(file, leaf, ["explored_data"])["explored_data"]
+        theirs = nodes.read_leaf_values(file, other[path], ["explored_data"])["explored_data"]
+        try:
+            encoded = encode("explored_data", [*ours, *theirs])
+        except AiostoreError as exc:
+            raise MergeError(f"cannot join the ranges of {'.'.join(path)!r}: {exc}") from exc
+        specs = layout.leaf_specs(leaf)
+        old_node = leaf._f_get_child("explored_data")
+        old_node._f_rename("explored_data" + REPLACED_SUFFIX)
+        undo.add(lambda node=old_node: node._f_rename("explored_data"))
+        nodes.write_value(file, leaf, "explored_data", encoded, None)
+        undo.created(f"{leaf._v_pathname}/explored_data")
+        undo.on_commit(lambda node=old_node: node._f_remove(recursive=True))
+        old_specs = leaf._v_attrs[layout.LEAF]
+        undo.add(lambda leaf=leaf, text=old_specs: leaf._v_attrs.__setitem__(layout.LEAF, text))
+        nodes.write_leaf_attrs(leaf, layout.class_name_of(leaf), "",
+                               {**specs, "explored_data": encoded.spec})
+
+
+def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
+    mine = trajectory_group(file, request.target)
+    other = layout.get_node(file.h5, "/" + request.other)
+    if other is None or request.other == request.target.trajectory:
+        raise MergeError(f"cannot merge {request.target.trajectory!r} with {request.other!r}: "
+                         "the second trajectory is not in the file")
+    whole = request.rename is None
+    my_table, other_table = runs.run_table(mine), runs.run_table(other)
+    if whole:
+        if my_table is None or other_table is None:
+            raise MergeError("merging whole trajectories needs both run tables")
+        mine_explored, other_explored = _explored(mine), _explored(other)
+        if set(mine_explored) != set(other_explored):
+            raise MergeError("the trajectories explore different parameters: "
+                             f"{sorted(map('.'.join, mine_explored))} and "
+                             f"{sorted(map('.'.join, other_explored))}")
+        rename = _whole_merge_plan(file, mine, other, my_table.nrows)
+    else:
+        rename = dict(request.rename or {})
+    _check_renames(file, request, rename)
+    undo = UndoLog(file.h5)
+    try:
+        _transfer(file, request, rename, undo)
+        if whole:
+            _extend_explored(file, mine_explored, other_explored, undo)
+            _append_runs(my_table, other_table, undo)
+        if request.delete_trajectory:
+            other._f_remove(recursive=True)  # last: nothing can fail after it
+    except BaseException:
+        undo.rollback()
+        raise
+    undo.commit()
+
+
+def _transfer(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, Path],
+              undo: UndoLog) -> None:
+    h5, mine = file.h5, request.target.trajectory
+    for old, new in rename.items():
+        source = h5.get_node(layout.node_path(request.other, old))
+        parent = ensure_group(h5, mine, new[:-1], undo)
+        if request.move_nodes:
+            origin, name = source._v_parent, source._v_name
+            source._f_move(parent, new[-1])
+            undo.add(lambda node=source, origin=origin, name=name: node._f_move(origin, name))
+        else:
+            source._f_copy(parent, new[-1], recursive=True)
+            undo.created(layout.node_path(mine, new))
+
+
+def _append_runs(my_table: tables.Table, other_table: tables.Table, undo: UndoLog) -> None:
+    offset = my_table.nrows
+    records = [
+        RunRecord(r.idx + offset, r.completed, r.timestamp, r.finish_timestamp, r.parameter_summary)
+        for r in runs.read_runs(other_table)
+    ]
+    runs.write_runs(my_table, records)
+    undo.add(lambda: my_table.remove_rows(offset, my_table.nrows))
+
+
+def backup(file: OpenFile, request: Backup) -> str:
+    """Copy the trajectory into ``request.backup_filename``; a new backup file appears whole or
+    not at all (written beside it, then renamed)."""
+    group = trajectory_group(file, request.target)
+    destination = os.path.abspath(request.backup_filename)
+    if os.path.exists(destination):
+        with tables.open_file(destination, "a") as backup_file:
+            if "/" + group._v_name in backup_file:
+                raise ItemExistsError(f"trajectory {group._v_name!r} in backup {destination!r}")
+            try:
+                group._f_copy(backup_file.root, recursive=True)
+            except BaseException:
+                if "/" + group._v_name in backup_file:
+                    backup_file.remove_node("/" + group._v_name, recursive=True)
+                raise
+        return destination
+    partial = f"{destination}.partial-{os.getpid()}"
+    try:
+        with tables.open_file(partial, "w", title=request.target.file_title) as backup_file:
+            group._f_copy(backup_file.root, recursive=True)
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(partial, destination)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    return destination

@@ -1,0 +1,84 @@
+"""Leaves on disk: one HDF5 group per leaf, one node per value, the specs in one attribute."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import tables
+
+from ..codec import Encoded, Spec, decode, dumps_specs
+from ..errors import AiostoreError, DataNotFoundError, UnsupportedTypeError
+from ..messages import Flag
+from . import layout
+from .files import OpenFile
+
+# A chunked array is written in slices of about this size, letting other threads (an event
+# loop) run between slices: one big write holds the GIL for its whole duration.
+WRITE_SLICE_BYTES = 4 * 2**20
+
+
+def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarray,
+                  filters: tables.Filters | None) -> None:
+    node = h5.create_carray(group, key, atom=tables.Atom.from_dtype(data.dtype),
+                            shape=data.shape, filters=filters)
+    row_bytes = max(data[0:1].nbytes, 1)
+    step = max(WRITE_SLICE_BYTES // row_bytes, 1)
+    for start in range(0, len(data), step):
+        node[start:start + step] = data[start:start + step]
+        time.sleep(0)
+
+
+def write_value(file: OpenFile, group: tables.Group, key: str, encoded: Encoded,
+                filters: tables.Filters | None) -> None:
+    """Write one encoded value as node ``key`` of ``group``."""
+    h5 = file.h5
+    flag = encoded.flag
+    try:
+        if flag is Flag.ARRAY:
+            h5.create_array(group, key, obj=encoded.payload)
+        elif flag is Flag.CARRAY:
+            _write_carray(h5, group, key, encoded.payload, filters)
+        elif flag in (Flag.DICT, Flag.TABLE):
+            h5.create_table(group, key, obj=encoded.payload, filters=filters)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", pd.errors.PerformanceWarning)
+                file.store.put(f"{group._v_pathname}/{key}", encoded.payload, format="fixed",
+                               track_times=False)
+    except AiostoreError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a value HDF5 or pandas rejects is bad input
+        raise UnsupportedTypeError(f"{group._v_pathname}/{key}", f"{type(exc).__name__}: {exc}") from exc
+
+
+def read_value(file: OpenFile, group: tables.Group, key: str, spec: Spec) -> Any:
+    """Read and decode node ``key`` of ``group``, written with ``spec``."""
+    if spec["flag"] in (Flag.FRAME, Flag.SERIES):
+        return decode(spec, file.store.get(f"{group._v_pathname}/{key}"))
+    return decode(spec, group._f_get_child(key).read())
+
+
+def write_leaf_attrs(group: tables.Group, class_name: str, comment: str,
+                     specs: dict[str, Spec]) -> None:
+    attrs = group._v_attrs
+    attrs[layout.CLASS_NAME] = class_name
+    if comment:
+        attrs[layout.COMMENT] = comment
+    attrs[layout.LEAF] = dumps_specs(specs)
+
+
+def read_leaf_values(file: OpenFile, group: tables.Group, load_only: Iterable[str] | None = None,
+                     load_except: Iterable[str] = ()) -> dict[str, Any]:
+    """The values of a leaf group: all of them, or those named by ``load_only``."""
+    specs = layout.leaf_specs(group)
+    keys = list(specs) if load_only is None else list(load_only)
+    missing = [key for key in (*keys, *load_except) if key not in specs]
+    if missing:
+        raise DataNotFoundError(f"{group._v_pathname} has no data named", missing)
+    excluded = set(load_except)
+    return {key: read_value(file, group, key, specs[key]) for key in keys if key not in excluded}

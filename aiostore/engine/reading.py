@@ -1,0 +1,101 @@
+"""Loads: one leaf, a subtree, a whole trajectory, the list of trajectories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import tables
+
+from ..errors import DataNotFoundError, FileFormatError
+from ..requests import (
+    ListTrajectories,
+    NodeData,
+    Path,
+    ReadLeaf,
+    ReadTrajectory,
+    ReadTree,
+    Target,
+    TrajectoryData,
+)
+from . import layout, nodes, runs
+from .files import OpenFile
+
+
+def trajectory_group(file: OpenFile, target: Target) -> tables.Group:
+    group = layout.get_node(file.h5, "/" + target.trajectory)
+    if group is None or not isinstance(group, tables.Group):
+        raise DataNotFoundError(f"no trajectory {target.trajectory!r} in {file.filename!r}")
+    return group
+
+
+def _node(file: OpenFile, target: Target, path: Path) -> tables.Node:
+    trajectory_group(file, target)
+    node = layout.get_node(file.h5, layout.node_path(target.trajectory, path))
+    if node is None:
+        raise DataNotFoundError(f"no item {'.'.join(path)!r} in trajectory {target.trajectory!r}")
+    return node
+
+
+def read_leaf(file: OpenFile, request: ReadLeaf) -> NodeData:
+    group = _node(file, request.target, request.path)
+    if not layout.is_leaf_group(group):
+        raise DataNotFoundError(f"{'.'.join(request.path)!r} is a group, not a leaf")
+    values = nodes.read_leaf_values(file, group, request.load_only, request.load_except)
+    return NodeData(request.path, True, layout.class_name_of(group), layout.comment_of(group),
+                    values)
+
+
+def _describe(file: OpenFile, group: tables.Group, path: Path, with_data: bool) -> NodeData:
+    if layout.is_leaf_group(group):
+        values = nodes.read_leaf_values(file, group) if with_data else None
+        return NodeData(path, True, layout.class_name_of(group), layout.comment_of(group), values)
+    return NodeData(path, False, layout.class_name_of(group), layout.comment_of(group))
+
+
+def walk(file: OpenFile, group: tables.Group, path: Path, with_data: bool,
+         max_depth: int | None) -> Iterator[NodeData]:
+    """The nodes below ``group`` (not ``group`` itself), parents first."""
+    if max_depth is not None and max_depth <= 0:
+        return
+    for name, child in sorted(group._v_groups.items()):
+        node = _describe(file, child, (*path, name), with_data)
+        yield node
+        if not node.is_leaf:
+            depth = None if max_depth is None else max_depth - 1
+            yield from walk(file, child, node.path, with_data, depth)
+
+
+def read_tree(file: OpenFile, request: ReadTree) -> list[NodeData]:
+    group = _node(file, request.target, request.path)
+    if not isinstance(group, tables.Group):
+        raise DataNotFoundError(f"{'.'.join(request.path)!r} is not an item")
+    top = _describe(file, group, request.path, request.with_data)
+    if top.is_leaf or not request.recursive:
+        return [top] if request.path else []
+    return [top, *walk(file, group, request.path, request.with_data, request.max_depth)]
+
+
+def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
+    group = trajectory_group(file, request.target)
+    if layout.class_name_of(group) != layout.TRAJECTORY_CLASS:
+        raise FileFormatError(f"/{request.target.trajectory} is not an aiostore trajectory")
+    table = runs.run_table(group)
+    data = TrajectoryData(request.target.trajectory, runs.read_header(group),
+                          runs.read_runs(table) if table is not None else [], [])
+    other_level = request.levels.get("other", 0)
+    for name, branch in sorted(group._v_groups.items()):
+        if name in layout.RESERVED_ROOT_CHILDREN:
+            continue
+        level = request.levels.get(name, other_level)
+        if level <= 0:
+            continue
+        data.nodes.append(_describe(file, branch, (name,), False))
+        data.nodes.extend(walk(file, branch, (name,), level >= 2, None))
+    return data
+
+
+def list_trajectories(file: OpenFile, request: ListTrajectories) -> list[str]:
+    return sorted(
+        name for name, group in file.h5.root._v_groups.items()
+        if layout.class_name_of(group) == layout.TRAJECTORY_CLASS
+    )

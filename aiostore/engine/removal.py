@@ -1,0 +1,89 @@
+"""REMOVE and REMOVE_INCOMPLETE_RUNS."""
+
+from __future__ import annotations
+
+import tables
+
+from ..codec import dumps_specs
+from ..errors import DataNotFoundError, ItemExistsError, RemovalError
+from ..names import RUNS_GROUP, STANDARD_GROUPS, run_index
+from ..requests import Path, RemoveIncompleteRuns, RemoveItems
+from . import layout, runs
+from .files import OpenFile
+from .reading import trajectory_group
+
+
+def _checked_node(file: OpenFile, request: RemoveItems, path: Path) -> tables.Group:
+    name = ".".join(path)
+    if not path:
+        raise RemovalError(f"REMOVE cannot remove the trajectory root {request.target.trajectory!r}")
+    node = layout.get_node(file.h5, layout.node_path(request.target.trajectory, path))
+    if node is None:
+        raise DataNotFoundError(f"cannot remove {name!r}: not in the file")
+    if layout.is_leaf_group(node):
+        specs = layout.leaf_specs(node)
+        if request.delete_only is not None:
+            missing = [key for key in request.delete_only if key not in specs]
+            if missing:
+                raise DataNotFoundError(f"cannot remove from {name!r}, it has no data named",
+                                        missing)
+        elif "explored_data" in specs:
+            raise RemovalError(f"{name!r} is an explored parameter; explored parameters stay")
+        return node
+    if request.delete_only is not None:
+        raise RemovalError(f"delete_only works on leaves; {name!r} is a group")
+    if node._v_nchildren and not request.recursive:
+        raise RemovalError(f"group {name!r} has children; pass recursive=True to remove it")
+    return node
+
+
+def remove_items(file: OpenFile, request: RemoveItems) -> None:
+    trajectory_group(file, request.target)
+    checked = [(path, _checked_node(file, request, path)) for path in request.paths]
+    for path, node in checked:
+        if request.delete_only is not None:
+            _remove_keys(node, request.delete_only)
+            continue
+        parent = node._v_parent
+        node._f_remove(recursive=True)
+        if request.remove_empty_groups:
+            _remove_empty_parents(parent, len(path) - 1)
+
+
+def _remove_keys(group: tables.Group, keys: tuple[str, ...]) -> None:
+    specs = layout.leaf_specs(group)
+    for key in keys:
+        group._f_get_child(key)._f_remove(recursive=True)
+        del specs[key]
+    group._v_attrs[layout.LEAF] = dumps_specs(specs)
+
+
+def _remove_empty_parents(group: tables.Group, depth: int) -> None:
+    """Remove groups left empty, up to (not including) the standard branches."""
+    while depth > 1 or (depth == 1 and group._v_name not in STANDARD_GROUPS):
+        if group._v_nchildren:
+            return
+        parent = group._v_parent
+        group._f_remove()
+        group, depth = parent, depth - 1
+
+
+def remove_incomplete_runs(file: OpenFile, request: RemoveIncompleteRuns) -> list[int]:
+    """Remove the run groups of runs not marked completed; returns their indices."""
+    traj = trajectory_group(file, request.target)
+    table = runs.run_table(traj)
+    if table is None:
+        raise ItemExistsError(f"/{request.target.trajectory} has no run table")
+    incomplete = {record.idx for record in runs.read_runs(table) if not record.completed}
+    removed: set[int] = set()
+    for branch in ("results", "derived_parameters"):
+        runs_group = layout.get_node(file.h5, layout.node_path(request.target.trajectory,
+                                                               (branch, RUNS_GROUP)))
+        if runs_group is None:
+            continue
+        for name, child in list(runs_group._v_groups.items()):
+            idx = run_index(name)
+            if idx is not None and idx in incomplete:
+                child._f_remove(recursive=True)
+                removed.add(idx)
+    return sorted(removed)

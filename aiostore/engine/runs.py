@@ -1,0 +1,113 @@
+"""The trajectory's own group and its run table (``/<traj>/overview/runs``, pypet's columns)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+import numpy as np
+import tables
+
+from ..model import format_time
+from ..names import STANDARD_GROUPS, run_name
+from ..requests import RunRecord, TrajectoryHeader
+from . import layout
+
+RUN_ROW = np.dtype([
+    ("idx", "<i8"),
+    ("name", "S128"),
+    ("time", "S20"),
+    ("timestamp", "<f8"),
+    ("finish_timestamp", "<f8"),
+    ("runtime", "S18"),
+    ("parameter_summary", "S512"),
+    ("short_environment_hexsha", "S7"),
+    ("completed", "<i4"),
+])
+
+
+def create_trajectory(h5: tables.File, name: str, header: TrajectoryHeader) -> tables.Group:
+    group = h5.create_group("/", name)
+    attrs = group._v_attrs
+    attrs[layout.CLASS_NAME] = layout.TRAJECTORY_CLASS
+    attrs[layout.FORMAT] = layout.FORMAT_VERSION
+    attrs[layout.TIMESTAMP] = header.timestamp
+    attrs[layout.TIME] = header.time
+    if header.comment:
+        attrs[layout.COMMENT] = header.comment
+    for branch in STANDARD_GROUPS:
+        h5.create_group(group, branch)
+    overview = h5.create_group(group, layout.OVERVIEW)
+    h5.create_table(overview, layout.RUN_TABLE, description=RUN_ROW)
+    return group
+
+
+def read_header(group: tables.Group) -> TrajectoryHeader:
+    attrs = group._v_attrs
+    names = attrs._v_attrnamesuser
+    timestamp = float(attrs[layout.TIMESTAMP]) if layout.TIMESTAMP in names else 0.0
+    time = str(attrs[layout.TIME]) if layout.TIME in names else ""
+    return TrajectoryHeader(layout.comment_of(group), timestamp, time)
+
+
+def run_table(traj_group: tables.Group) -> tables.Table | None:
+    overview = traj_group._v_children.get(layout.OVERVIEW)
+    if overview is None:
+        return None
+    table = overview._v_children.get(layout.RUN_TABLE)
+    return table if isinstance(table, tables.Table) else None
+
+
+def _row(record: RunRecord) -> np.ndarray:
+    row = np.zeros(1, dtype=RUN_ROW)[0]
+    row["idx"] = record.idx
+    row["name"] = run_name(record.idx).encode()
+    if record.timestamp:
+        row["time"] = format_time(record.timestamp).encode()
+    row["timestamp"] = record.timestamp
+    row["finish_timestamp"] = record.finish_timestamp
+    if record.completed:
+        runtime = datetime.timedelta(seconds=max(record.finish_timestamp - record.timestamp, 0))
+        row["runtime"] = str(runtime)[:18].encode()
+    row["parameter_summary"] = record.parameter_summary.encode("utf-8")[:512]
+    row["completed"] = int(record.completed)
+    return row
+
+
+def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> list[tuple[int, np.ndarray]]:
+    """Write rows by index, appending blank rows where the table is short.
+
+    Returns the rows that were overwritten (index, old row), for a rollback.
+    """
+    by_index = {record.idx: _row(record) for record in records}
+    if not by_index:
+        return []
+    old_nrows = table.nrows
+    missing = max(by_index) + 1 - old_nrows
+    if missing > 0:
+        blank = np.zeros(missing, dtype=RUN_ROW)
+        blank["idx"] = np.arange(old_nrows, old_nrows + missing)
+        blank["name"] = [run_name(i).encode() for i in blank["idx"]]
+        for idx, row in by_index.items():
+            if idx >= old_nrows:
+                blank[idx - old_nrows] = row
+        table.append(blank)
+    overwritten = []
+    for idx, row in by_index.items():
+        if idx < old_nrows:
+            overwritten.append((idx, table.read(idx, idx + 1)))
+            table.modify_rows(idx, idx + 1, rows=np.array([row], dtype=RUN_ROW))
+    return overwritten
+
+
+def read_runs(table: tables.Table) -> list[RunRecord]:
+    return [
+        RunRecord(
+            idx=int(row["idx"]),
+            completed=bool(row["completed"]),
+            timestamp=float(row["timestamp"]),
+            finish_timestamp=float(row["finish_timestamp"]),
+            parameter_summary=bytes(row["parameter_summary"]).decode("utf-8", "replace"),
+        )
+        for row in table.read()
+    ]

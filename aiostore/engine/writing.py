@@ -1,0 +1,152 @@
+"""WriteItems: groups, leaves and run rows, checked in full before the first write, undone on failure."""
+
+from __future__ import annotations
+
+import tables
+
+from ..errors import InvalidNameError, ItemExistsError, NotStoredError
+from ..requests import GroupRecord, LeafRecord, Path, WriteItems
+from . import layout, nodes, runs
+from .files import OpenFile
+from .undo import UndoLog
+
+REPLACED_SUFFIX = "__replaced"
+
+
+def _full_name(path: Path) -> str:
+    return ".".join(path)
+
+
+def _check_ancestors(h5: tables.File, trajectory: str, path: Path) -> None:
+    for depth in range(1, len(path)):
+        node = layout.get_node(h5, layout.node_path(trajectory, path[:depth]))
+        if node is None:
+            return
+        if not isinstance(node, tables.Group) or layout.is_leaf_group(node):
+            raise InvalidNameError(_full_name(path), f"{_full_name(path[:depth])!r} is a leaf")
+
+
+def _check_leaf(h5: tables.File, trajectory: str, leaf: LeafRecord, replace: bool) -> None:
+    _check_ancestors(h5, trajectory, leaf.path)
+    node = layout.get_node(h5, layout.node_path(trajectory, leaf.path))
+    if node is None:
+        return
+    if not layout.is_leaf_group(node):
+        raise ItemExistsError(_full_name(leaf.path) + " (a group)")
+    clash = [key for key in layout.leaf_specs(node) if key in leaf.values]
+    if clash and not replace:
+        raise ItemExistsError(_full_name(leaf.path), clash)
+
+
+def _check_group(h5: tables.File, trajectory: str, group: GroupRecord) -> None:
+    _check_ancestors(h5, trajectory, group.path)
+    node = layout.get_node(h5, layout.node_path(trajectory, group.path))
+    if node is not None and layout.is_leaf_group(node):
+        raise InvalidNameError(_full_name(group.path), "is a leaf, not a group")
+
+
+def check(file: OpenFile, request: WriteItems) -> None:
+    """Everything that could make the request fail on the file's present content."""
+    h5, trajectory = file.h5, request.target.trajectory
+    traj_group = layout.get_node(h5, "/" + trajectory)
+    if traj_group is None and request.header is None:
+        raise NotStoredError(
+            f"trajectory {trajectory!r} is not in {file.filename!r}: store the trajectory first"
+        )
+    if traj_group is not None and layout.class_name_of(traj_group) != layout.TRAJECTORY_CLASS:
+        raise ItemExistsError(f"/{trajectory} (a node that is not a trajectory)")
+    paths = [leaf.path for leaf in request.leaves]
+    if len(set(paths)) != len(paths):
+        raise ItemExistsError("a leaf named twice in one request")
+    for group in request.groups:
+        _check_group(h5, trajectory, group)
+    for leaf in request.leaves:
+        _check_leaf(h5, trajectory, leaf, request.replace)
+
+
+def ensure_group(h5: tables.File, trajectory: str, path: Path, undo: UndoLog) -> tables.Group:
+    """The group at ``path``, created (with its parents) if missing."""
+    group = h5.get_node("/" + trajectory)
+    for name in path:
+        child = group._v_children.get(name)
+        if child is None:
+            child = h5.create_group(group, name)
+            undo.created(child._v_pathname)
+        group = child
+    return group
+
+
+def _write_group(h5: tables.File, trajectory: str, record: GroupRecord, undo: UndoLog) -> None:
+    group = ensure_group(h5, trajectory, record.path, undo)
+    attrs = group._v_attrs
+    if record.comment and layout.COMMENT not in attrs._v_attrnamesuser:
+        attrs[layout.COMMENT] = record.comment
+        undo.add(lambda: attrs.__delitem__(layout.COMMENT))
+
+
+def _set_aside(group: tables.Group, key: str, undo: UndoLog) -> None:
+    """Rename an existing value node out of the way; it is removed when the request succeeds."""
+    node = group._f_get_child(key)
+    node._f_rename(key + REPLACED_SUFFIX)
+    undo.add(lambda: node._f_rename(key))
+    undo.on_commit(lambda: node._f_remove(recursive=True))
+
+
+def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
+               filters: tables.Filters | None) -> None:
+    h5 = file.h5
+    parent = ensure_group(h5, trajectory, leaf.path[:-1], undo)
+    group = parent._v_children.get(leaf.path[-1])
+    if group is None:
+        group = h5.create_group(parent, leaf.path[-1])
+        undo.created(group._v_pathname)
+        specs = {}
+    else:
+        specs = layout.leaf_specs(group)
+        old = group._v_attrs[layout.LEAF]
+        undo.add(lambda: group._v_attrs.__setitem__(layout.LEAF, old))
+    for key, encoded in leaf.values.items():
+        if key in specs:
+            _set_aside(group, key, undo)
+        nodes.write_value(file, group, key, encoded, filters)
+        undo.created(f"{group._v_pathname}/{key}")
+        specs[key] = encoded.spec
+    nodes.write_leaf_attrs(group, leaf.class_name, leaf.comment, specs)
+
+
+def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | None) -> None:
+    check(file, request)
+    h5, trajectory = file.h5, request.target.trajectory
+    undo = UndoLog(h5)
+    try:
+        traj_group = layout.get_node(h5, "/" + trajectory)
+        if traj_group is None:
+            assert request.header is not None  # check() made sure
+            traj_group = runs.create_trajectory(h5, trajectory, request.header)
+            undo.created(traj_group._v_pathname)
+        for group in request.groups:
+            _write_group(h5, trajectory, group, undo)
+        for leaf in request.leaves:
+            write_leaf(file, trajectory, leaf, undo, filters)
+        if request.runs:
+            _write_runs(traj_group, request, undo)
+    except BaseException:
+        undo.rollback()
+        raise
+    undo.commit()
+
+
+def _write_runs(traj_group: tables.Group, request: WriteItems, undo: UndoLog) -> None:
+    table = runs.run_table(traj_group)
+    if table is None:
+        raise NotStoredError(f"trajectory {request.target.trajectory!r} has no run table")
+    nrows = table.nrows
+    overwritten = runs.write_runs(table, request.runs)
+
+    def restore() -> None:
+        for idx, row in overwritten:
+            table.modify_rows(idx, idx + 1, rows=row)
+        if table.nrows > nrows:
+            table.remove_rows(nrows, table.nrows)
+
+    undo.add(restore)

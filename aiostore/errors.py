@@ -1,0 +1,104 @@
+"""The exceptions aiostore raises.
+
+Every exception is an :class:`AiostoreError`, and also the builtin a pypet user
+would catch for the same mistake::
+
+    AiostoreError
+    ├── NoSuchServiceError      (TypeError)   unknown message, or an item the message cannot take
+    ├── UnsupportedTypeError    (TypeError)   a value the codec cannot store exactly; names the key
+    ├── InvalidNameError        (ValueError)  a name that is not a valid item or data name
+    ├── DataNotFoundError       (ValueError, KeyError)  loading or removing what is not in the file
+    ├── ItemExistsError         (ValueError)  storing data that is already in the file
+    ├── NotStoredError          (ValueError)  an operation that needs its trajectory stored first
+    ├── RemovalError            (ValueError)  a REMOVE that would take more than asked, or what stays
+    ├── MergeError              (ValueError)  trajectories that cannot be merged
+    └── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
+
+Errors about user input are raised before anything is written: the file is left
+as it was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "AiostoreError",
+    "DataNotFoundError",
+    "FileFormatError",
+    "InvalidNameError",
+    "ItemExistsError",
+    "NoSuchServiceError",
+    "MergeError",
+    "NotStoredError",
+    "RemovalError",
+    "UnsupportedTypeError",
+]
+
+
+class AiostoreError(Exception):
+    """Base class of every exception raised by aiostore."""
+
+
+class NoSuchServiceError(AiostoreError, TypeError):
+    """The message is unknown, or the item is not one the message can take (pypet's name)."""
+
+
+class UnsupportedTypeError(AiostoreError, TypeError):
+    """A value cannot be stored with an exact round trip.
+
+    ``key`` is the data key (``"item.key"`` inside an item) that holds the value.
+    """
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"cannot store {key!r}: {reason}")
+
+
+class InvalidNameError(AiostoreError, ValueError):
+    """A name is not usable as an item name, a data key or a trajectory name."""
+
+    def __init__(self, name: object, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"invalid name {name!r}: {reason}")
+
+
+class DataNotFoundError(AiostoreError, ValueError, KeyError):
+    """What was asked for is not in the file."""
+
+    def __init__(self, what: str, missing: Iterable[str] = ()) -> None:
+        self.missing = tuple(missing)
+        message = what if not self.missing else f"{what}: {', '.join(self.missing)}"
+        self.args = (message,)
+        super().__init__(message)
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class ItemExistsError(AiostoreError, ValueError):
+    """Data already in the file is never overwritten by a store ("set in stone")."""
+
+    def __init__(self, item: str, keys: Iterable[str] = ()) -> None:
+        self.item = item
+        self.keys = tuple(keys)
+        detail = f" (keys {', '.join(self.keys)})" if self.keys else ""
+        super().__init__(f"{item!r} is already stored{detail}; stored data is not overwritten")
+
+
+class NotStoredError(AiostoreError, ValueError):
+    """The operation needs its trajectory to be stored first."""
+
+
+class RemovalError(AiostoreError, ValueError):
+    """A REMOVE of a non-empty group without ``recursive``, or of an explored parameter."""
+
+
+class MergeError(AiostoreError, ValueError):
+    """Two trajectories that cannot be merged (different parameters, missing trajectory...)."""
+
+
+class FileFormatError(AiostoreError, OSError):
+    """The file is not an HDF5 file, or holds something aiostore cannot read."""

@@ -1,0 +1,48 @@
+"""Rules for names: items, data keys and trajectories; and run names.
+
+A name is a python identifier that does not start with ``_`` (aiostore and PyTables keep those
+for themselves). A full name joins names with dots: ``results.runs.run_00000003.z``; in the
+file each dot is a ``/`` below the trajectory's group.
+"""
+
+from __future__ import annotations
+
+from .errors import InvalidNameError
+
+RUN_NAME_FORMAT = "run_%08d"
+RUNS_GROUP = "runs"
+STANDARD_GROUPS = ("config", "parameters", "derived_parameters", "results")
+
+
+def check_name(name: object, what: str = "name") -> str:
+    """``name`` if it is a valid name, else :class:`InvalidNameError` saying why."""
+    if not isinstance(name, str):
+        raise InvalidNameError(name, f"a {what} must be a str, not {type(name).__name__}")
+    if not name.isidentifier():
+        raise InvalidNameError(
+            name, f"a {what} must be a python identifier (no '.', '/', spaces or leading digits)"
+        )
+    if name.startswith("_"):
+        raise InvalidNameError(name, f"a {what} must not start with '_' (reserved)")
+    return name
+
+
+def split_full_name(full_name: object) -> tuple[str, ...]:
+    """The names of a dotted full name, each checked; the empty name is the trajectory root."""
+    if not isinstance(full_name, str):
+        raise InvalidNameError(full_name, "a full name must be a str")
+    if full_name == "":
+        return ()
+    return tuple(check_name(part, "name in a full name") for part in full_name.split("."))
+
+
+def run_name(index: int) -> str:
+    """pypet's name of run ``index``: ``run_00000003``."""
+    return RUN_NAME_FORMAT % index
+
+
+def run_index(name: str) -> int | None:
+    """The index in a run name ``run_XXXXXXXX``, or None if ``name`` is not one."""
+    if name.startswith("run_") and len(name) == 12 and name[4:].isdigit():
+        return int(name[4:])
+    return None

@@ -1,0 +1,199 @@
+"""Typed requests: what the engine is asked to do, as plain data.
+
+A request is made in the caller's thread (from a message, an item and its arguments, see
+:mod:`aiostore.planning`) and carries snapshots of the data: encoded values that share no memory
+with the caller's objects. The engine executes requests; it never sees user items.
+Paths are tuples of names below the trajectory's group: ``("results", "runs", "run_00000003", "z")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .codec import Encoded
+
+Path = tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """The file and trajectory a request works on."""
+
+    filename: str
+    trajectory: str
+    file_title: str = "Experiment"
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRecord:
+    """One leaf to write: its group, class name, comment and encoded values by key."""
+
+    path: Path
+    class_name: str
+    comment: str
+    values: Mapping[str, Encoded]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(value.nbytes for value in self.values.values())
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    """One group to create (or to comment, if it exists without a comment)."""
+
+    path: Path
+    comment: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One row of the run table."""
+
+    idx: int
+    completed: bool
+    timestamp: float
+    finish_timestamp: float
+    parameter_summary: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TrajectoryHeader:
+    """What the trajectory's own group records: comment and creation time."""
+
+    comment: str
+    timestamp: float
+    time: str
+
+
+# ------------------------------------------------------------------------------------ stores
+
+
+@dataclass(frozen=True, slots=True)
+class WriteItems:
+    """Write groups, leaves and run-table rows in one go; validated in full before any write.
+
+    ``replace`` (UPDATE_LEAF) lets a leaf's existing keys be rewritten; otherwise data already
+    in the file makes the whole request fail. ``header`` creates the trajectory if it is missing.
+    """
+
+    target: Target
+    header: TrajectoryHeader | None = None
+    groups: tuple[GroupRecord, ...] = ()
+    leaves: tuple[LeafRecord, ...] = ()
+    runs: tuple[RunRecord, ...] = ()
+    replace: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveItems:
+    """Remove leaves or groups (REMOVE); ``delete_only`` removes only some keys of one leaf."""
+
+    target: Target
+    paths: tuple[Path, ...]
+    recursive: bool = False
+    remove_empty_groups: bool = False
+    delete_only: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveIncompleteRuns:
+    """Remove what incomplete runs left below ``results/runs`` and ``derived_parameters/runs``."""
+
+    target: Target
+
+
+@dataclass(frozen=True, slots=True)
+class MergeTrajectories:
+    """Copy (or move) the other trajectory's nodes into this one, renamed by ``rename``.
+
+    ``rename`` maps the other's paths to paths here; when it is None the engine merges every
+    run: runs of the other trajectory are appended to this one's run table and renamed to follow
+    them, and explored parameters are extended.
+    """
+
+    target: Target
+    other: str
+    rename: Mapping[Path, Path] | None
+    move_nodes: bool = False
+    delete_trajectory: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Backup:
+    """Copy the trajectory into another file, which is written completely or not at all."""
+
+    target: Target
+    backup_filename: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """Several requests (LIST) executed in order within one call."""
+
+    requests: tuple[Any, ...]
+
+
+# ------------------------------------------------------------------------------------- loads
+
+
+@dataclass(frozen=True, slots=True)
+class ReadLeaf:
+    """Read one leaf; ``load_only`` names the keys to read (all if None)."""
+
+    target: Target
+    path: Path
+    load_only: tuple[str, ...] | None = None
+    load_except: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReadTree:
+    """Read a node and (if ``recursive``) what lies below it; ``with_data`` False: skeleton only."""
+
+    target: Target
+    path: Path
+    recursive: bool = True
+    with_data: bool = True
+    max_depth: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadTrajectory:
+    """Read a trajectory: header, run table and the branches at the given load levels."""
+
+    target: Target
+    levels: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ListTrajectories:
+    """The names of the trajectories in a file."""
+
+    filename: str
+
+
+# ---------------------------------------------------------------------------------- answers
+
+
+@dataclass(slots=True)
+class NodeData:
+    """A node read from the file: a group (``values`` None) or a leaf (values, maybe skeleton)."""
+
+    path: Path
+    is_leaf: bool
+    class_name: str = ""
+    comment: str = ""
+    values: dict[str, Any] | None = None
+
+
+@dataclass(slots=True)
+class TrajectoryData:
+    """A trajectory read from the file."""
+
+    name: str
+    header: TrajectoryHeader
+    runs: list[RunRecord]
+    nodes: list[NodeData]
