@@ -10,6 +10,7 @@ would catch for the same mistake::
     ├── DataNotFoundError       (ValueError, KeyError)  loading or removing what is not in the file
     ├── ItemExistsError         (ValueError)  storing data that is already in the file
     ├── NotStoredError          (ValueError)  an operation that needs its trajectory stored first
+    ├── InvalidArgumentError    (ValueError)  arguments a message does not take, or that contradict
     ├── RemovalError            (ValueError)  a REMOVE that would take more than asked, or what stays
     ├── MergeError              (ValueError)  trajectories that cannot be merged
     └── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
@@ -26,6 +27,7 @@ __all__ = [
     "AiostoreError",
     "DataNotFoundError",
     "FileFormatError",
+    "InvalidArgumentError",
     "InvalidNameError",
     "ItemExistsError",
     "NoSuchServiceError",
@@ -90,6 +92,10 @@ class ItemExistsError(AiostoreError, ValueError):
 
 class NotStoredError(AiostoreError, ValueError):
     """The operation needs its trajectory to be stored first."""
+
+
+class InvalidArgumentError(AiostoreError, ValueError):
+    """Arguments a message does not take, or that contradict each other."""
 
 
 class RemovalError(AiostoreError, ValueError):

@@ -36,6 +36,16 @@ def get_node(h5: tables.File, where: str) -> Any | None:
         return None
 
 
+def child(group: tables.Group, name: str) -> Any | None:
+    """The child ``name`` of ``group``, or None (``_v_children`` loads its nodes lazily)."""
+    return group._f_get_child(name) if name in group._v_children else None
+
+
+def subgroups(group: tables.Group) -> list[tuple[str, tables.Group]]:
+    """The child groups of ``group``, sorted by name."""
+    return [(name, group._f_get_child(name)) for name in sorted(group._v_groups)]
+
+
 def is_leaf_group(node: Any) -> bool:
     return isinstance(node, tables.Group) and LEAF in node._v_attrs._v_attrnamesuser
 

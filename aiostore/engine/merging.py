@@ -21,7 +21,7 @@ RUN_BRANCHES = ("results", "derived_parameters")
 
 
 def _leaves(group: tables.Group, path: Path) -> Iterator[tuple[Path, tables.Group]]:
-    for name, child in sorted(group._v_groups.items()):
+    for name, child in layout.subgroups(group):
         if layout.is_leaf_group(child):
             yield (*path, name), child
         else:
@@ -29,7 +29,7 @@ def _leaves(group: tables.Group, path: Path) -> Iterator[tuple[Path, tables.Grou
 
 
 def _explored(traj: tables.Group) -> dict[Path, tables.Group]:
-    params = traj._v_children.get("parameters")
+    params = layout.child(traj, "parameters")
     if params is None:
         return {}
     return {path: leaf for path, leaf in _leaves(params, ("parameters",))
@@ -50,7 +50,7 @@ def _whole_merge_plan(file: OpenFile, mine: tables.Group, other: tables.Group,
     """Every result and derived parameter of ``other``, its runs renumbered after ours."""
     rename: dict[Path, Path] = {}
     for branch in RUN_BRANCHES:
-        group = other._v_children.get(branch)
+        group = layout.child(other, branch)
         if group is None:
             continue
         for path, _ in _leaves(group, (branch,)):

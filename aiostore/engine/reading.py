@@ -57,7 +57,7 @@ def walk(file: OpenFile, group: tables.Group, path: Path, with_data: bool,
     """The nodes below ``group`` (not ``group`` itself), parents first."""
     if max_depth is not None and max_depth <= 0:
         return
-    for name, child in sorted(group._v_groups.items()):
+    for name, child in layout.subgroups(group):
         node = _describe(file, child, (*path, name), with_data)
         yield node
         if not node.is_leaf:
@@ -83,7 +83,7 @@ def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
     data = TrajectoryData(request.target.trajectory, runs.read_header(group),
                           runs.read_runs(table) if table is not None else [], [])
     other_level = request.levels.get("other", 0)
-    for name, branch in sorted(group._v_groups.items()):
+    for name, branch in layout.subgroups(group):
         if name in layout.RESERVED_ROOT_CHILDREN:
             continue
         level = request.levels.get(name, other_level)
@@ -96,6 +96,6 @@ def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
 
 def list_trajectories(file: OpenFile, request: ListTrajectories) -> list[str]:
     return sorted(
-        name for name, group in file.h5.root._v_groups.items()
+        name for name, group in layout.subgroups(file.h5.root)
         if layout.class_name_of(group) == layout.TRAJECTORY_CLASS
     )

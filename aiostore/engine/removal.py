@@ -81,7 +81,7 @@ def remove_incomplete_runs(file: OpenFile, request: RemoveIncompleteRuns) -> lis
                                                                (branch, RUNS_GROUP)))
         if runs_group is None:
             continue
-        for name, child in list(runs_group._v_groups.items()):
+        for name, child in layout.subgroups(runs_group):
             idx = run_index(name)
             if idx is not None and idx in incomplete:
                 child._f_remove(recursive=True)

@@ -51,10 +51,10 @@ def read_header(group: tables.Group) -> TrajectoryHeader:
 
 
 def run_table(traj_group: tables.Group) -> tables.Table | None:
-    overview = traj_group._v_children.get(layout.OVERVIEW)
+    overview = layout.child(traj_group, layout.OVERVIEW)
     if overview is None:
         return None
-    table = overview._v_children.get(layout.RUN_TABLE)
+    table = layout.child(overview, layout.RUN_TABLE)
     return table if isinstance(table, tables.Table) else None
 
 
@@ -74,30 +74,28 @@ def _row(record: RunRecord) -> np.ndarray:
     return row
 
 
-def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> list[tuple[int, np.ndarray]]:
+def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> tuple[list[int], np.ndarray]:
     """Write rows by index, appending blank rows where the table is short.
 
-    Returns the rows that were overwritten (index, old row), for a rollback.
+    Returns the indices of the rows that were overwritten and their old content, for a rollback.
     """
     by_index = {record.idx: _row(record) for record in records}
-    if not by_index:
-        return []
     old_nrows = table.nrows
-    missing = max(by_index) + 1 - old_nrows
+    missing = max(by_index, default=-1) + 1 - old_nrows
     if missing > 0:
-        blank = np.zeros(missing, dtype=RUN_ROW)
-        blank["idx"] = np.arange(old_nrows, old_nrows + missing)
-        blank["name"] = [run_name(i).encode() for i in blank["idx"]]
+        appended = np.zeros(missing, dtype=RUN_ROW)
+        appended["idx"] = np.arange(old_nrows, old_nrows + missing)
+        appended["name"] = [run_name(i).encode() for i in appended["idx"]]
         for idx, row in by_index.items():
             if idx >= old_nrows:
-                blank[idx - old_nrows] = row
-        table.append(blank)
-    overwritten = []
-    for idx, row in by_index.items():
-        if idx < old_nrows:
-            overwritten.append((idx, table.read(idx, idx + 1)))
-            table.modify_rows(idx, idx + 1, rows=np.array([row], dtype=RUN_ROW))
-    return overwritten
+                appended[idx - old_nrows] = row
+        table.append(appended)
+    existing = sorted(idx for idx in by_index if idx < old_nrows)
+    if not existing:
+        return [], np.zeros(0, dtype=RUN_ROW)
+    old_rows = table.read_coordinates(existing)
+    table.modify_coordinates(existing, np.array([by_index[i] for i in existing], dtype=RUN_ROW))
+    return existing, old_rows
 
 
 def read_runs(table: tables.Table) -> list[RunRecord]:

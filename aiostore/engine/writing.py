@@ -68,7 +68,7 @@ def ensure_group(h5: tables.File, trajectory: str, path: Path, undo: UndoLog) ->
     """The group at ``path``, created (with its parents) if missing."""
     group = h5.get_node("/" + trajectory)
     for name in path:
-        child = group._v_children.get(name)
+        child = layout.child(group, name)
         if child is None:
             child = h5.create_group(group, name)
             undo.created(child._v_pathname)
@@ -96,7 +96,7 @@ def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
                filters: tables.Filters | None) -> None:
     h5 = file.h5
     parent = ensure_group(h5, trajectory, leaf.path[:-1], undo)
-    group = parent._v_children.get(leaf.path[-1])
+    group = layout.child(parent, leaf.path[-1])
     if group is None:
         group = h5.create_group(parent, leaf.path[-1])
         undo.created(group._v_pathname)
@@ -141,11 +141,11 @@ def _write_runs(traj_group: tables.Group, request: WriteItems, undo: UndoLog) ->
     if table is None:
         raise NotStoredError(f"trajectory {request.target.trajectory!r} has no run table")
     nrows = table.nrows
-    overwritten = runs.write_runs(table, request.runs)
+    overwritten, old_rows = runs.write_runs(table, request.runs)
 
     def restore() -> None:
-        for idx, row in overwritten:
-            table.modify_rows(idx, idx + 1, rows=row)
+        if overwritten:
+            table.modify_coordinates(overwritten, old_rows)
         if table.nrows > nrows:
             table.remove_rows(nrows, table.nrows)
 
