@@ -49,7 +49,7 @@ class LoadMode(IntEnum):
 def to_msg(msg: object) -> Msg:
     """The :class:`Msg` for ``msg`` (a Msg or its string), else :class:`NoSuchServiceError`."""
     try:
-        return Msg(msg)
+        return Msg(msg if isinstance(msg, str) else repr(msg))
     except ValueError:
         known = ", ".join(m.value for m in Msg)
         raise NoSuchServiceError(f"no such message {msg!r}; known messages: {known}") from None

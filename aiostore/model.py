@@ -44,7 +44,7 @@ class ObjectTable(pd.DataFrame):
     def __init__(
         self, data: Any = None, index: Any = None, columns: Any = None, copy: bool = False
     ) -> None:
-        super().__init__(data=data, index=index, columns=columns, dtype=object, copy=copy)
+        super().__init__(data=data, index=index, columns=columns, dtype=object, copy=copy)  # type: ignore[call-arg]
 
     @property
     def _constructor(self) -> type[ObjectTable]:
@@ -83,7 +83,7 @@ class Leaf(_Node):
         return self._data
 
     def set_flag(self, key: str, flag: str) -> None:
-        """Store ``key`` with the storage ``flag`` (an :class:`~aiostore.Flag`) instead of the inferred one."""
+        """Store ``key`` with ``flag`` (an :class:`~aiostore.Flag`) instead of the inferred flag."""
         self._flags[check_name(key, "data key")] = flag
 
     def is_empty(self) -> bool:
@@ -312,7 +312,7 @@ class Trajectory(Group):
         return item
 
     def add_group(self, full_name: str, comment: str = "") -> Group:
-        group = self
+        group: Group = self
         for part in split_full_name(full_name):
             group = group._ensure_group(part)
         if comment:

@@ -6,6 +6,7 @@ that hold no data, 3 replaces the data of leaves that have some.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,10 +46,8 @@ def _fill(leaf: Any, node: NodeData, level: int) -> None:
 def apply_leaf(item: Any, node: NodeData) -> Any:
     """LEAF load: hand the values to the item (``item._load``) and return it."""
     item._load(node.values or {})
-    try:
+    with contextlib.suppress(AttributeError):  # a duck-typed item may refuse the attribute
         item.v_stored = True
-    except AttributeError:
-        pass  # a duck-typed item without the attribute
     return item
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -113,7 +113,7 @@ def _encode_frame(key: str, value: Any, flag: Flag) -> Encoded:
     wanted = pd.Series if flag is Flag.SERIES else pd.DataFrame
     if not isinstance(value, wanted):
         raise UnsupportedTypeError(key, _unsupported(value, flag))
-    payload, spec = encode_frame(key, value)
+    payload, spec = encode_frame(key, cast("pd.DataFrame | pd.Series", value))
     return Encoded(flag, payload, spec)
 
 

@@ -39,7 +39,7 @@ def column_name(label: Hashable, position: int) -> str:
 def _check_label(key: str, label: object) -> Hashable:
     if type(label) not in (str, int):
         raise UnsupportedTypeError(key, f"column labels must be str or int, not {label!r}")
-    return label  # type: ignore[return-value]
+    return label
 
 
 def _structured(columns: Sequence[tuple[str, np.ndarray]], nrows: int) -> np.ndarray:
@@ -227,7 +227,7 @@ def decode_frame(spec: Spec, frame: pd.DataFrame | pd.Series) -> pd.DataFrame | 
         return frame
     for position, wanted in enumerate(spec["dtypes"]):
         if str(frame.dtypes.iloc[position]) != wanted:
-            frame.isetitem(position, frame.iloc[:, position].astype(wanted))
+            frame.isetitem(position, frame.iloc[:, position].astype(wanted).array)
     if spec["coll"] == "COLL_OBJECT_TABLE":
         return ObjectTable(frame)
     return frame

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 import tables
@@ -44,7 +44,7 @@ class OpenFile:
         self.store.close()
 
 
-def _open_store(filename: str, mode: str, **driver: Any) -> pd.HDFStore:
+def _open_store(filename: str, mode: Literal["a", "r"], **driver: Any) -> pd.HDFStore:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", tables.NaturalNameWarning)

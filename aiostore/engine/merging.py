@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator, Mapping
 
@@ -10,12 +11,12 @@ import tables
 from ..codec import encode
 from ..errors import AiostoreError, ItemExistsError, MergeError
 from ..names import RUNS_GROUP, run_index, run_name
-from ..requests import Backup, MergeTrajectories, Path, RunRecord
+from ..requests import Backup, LeafRecord, MergeTrajectories, Path, RunRecord
 from . import layout, nodes, runs
 from .files import OpenFile
 from .reading import trajectory_group
 from .undo import UndoLog
-from .writing import REPLACED_SUFFIX, ensure_group
+from .writing import ensure_group, write_leaf
 
 RUN_BRANCHES = ("results", "derived_parameters")
 
@@ -69,8 +70,9 @@ def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[P
             raise ItemExistsError(".".join(new))
 
 
-def _extend_explored(file: OpenFile, mine: dict[Path, tables.Group],
+def _extend_explored(file: OpenFile, trajectory: str, mine: dict[Path, tables.Group],
                      other: dict[Path, tables.Group], undo: UndoLog) -> None:
+    """Append the other trajectory's explored values to ours (UPDATE_LEAF of explored_data)."""
     for path, leaf in mine.items():
         ours = nodes.read_leaf_values(file, leaf, ["explored_data"])["explored_data"]
         theirs = nodes.read_leaf_values(file, other[path], ["explored_data"])["explored_data"]
@@ -78,17 +80,8 @@ def _extend_explored(file: OpenFile, mine: dict[Path, tables.Group],
             encoded = encode("explored_data", [*ours, *theirs])
         except AiostoreError as exc:
             raise MergeError(f"cannot join the ranges of {'.'.join(path)!r}: {exc}") from exc
-        specs = layout.leaf_specs(leaf)
-        old_node = leaf._f_get_child("explored_data")
-        old_node._f_rename("explored_data" + REPLACED_SUFFIX)
-        undo.add(lambda node=old_node: node._f_rename("explored_data"))
-        nodes.write_value(file, leaf, "explored_data", encoded, None)
-        undo.created(f"{leaf._v_pathname}/explored_data")
-        undo.on_commit(lambda node=old_node: node._f_remove(recursive=True))
-        old_specs = leaf._v_attrs[layout.LEAF]
-        undo.add(lambda leaf=leaf, text=old_specs: leaf._v_attrs.__setitem__(layout.LEAF, text))
-        nodes.write_leaf_attrs(leaf, layout.class_name_of(leaf), "",
-                               {**specs, "explored_data": encoded.spec})
+        record = LeafRecord(path, layout.class_name_of(leaf), "", {"explored_data": encoded})
+        write_leaf(file, trajectory, record, undo, None)
 
 
 def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
@@ -115,7 +108,7 @@ def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
     try:
         _transfer(file, request, rename, undo)
         if whole:
-            _extend_explored(file, mine_explored, other_explored, undo)
+            _extend_explored(file, request.target.trajectory, mine_explored, other_explored, undo)
             _append_runs(my_table, other_table, undo)
         if request.delete_trajectory:
             other._f_remove(recursive=True)  # last: nothing can fail after it
@@ -134,7 +127,7 @@ def _transfer(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, 
         if request.move_nodes:
             origin, name = source._v_parent, source._v_name
             source._f_move(parent, new[-1])
-            undo.add(lambda node=source, origin=origin, name=name: node._f_move(origin, name))
+            undo.add(functools.partial(source._f_move, origin, name))
         else:
             source._f_copy(parent, new[-1], recursive=True)
             undo.created(layout.node_path(mine, new))

@@ -52,7 +52,7 @@ def write_value(file: OpenFile, group: tables.Group, key: str, encoded: Encoded,
                                track_times=False)
     except AiostoreError:
         raise
-    except Exception as exc:  # noqa: BLE001 - a value HDF5 or pandas rejects is bad input
+    except Exception as exc:
         raise UnsupportedTypeError(f"{group._v_pathname}/{key}", f"{type(exc).__name__}: {exc}") from exc
 
 

@@ -1,0 +1,71 @@
+"""The package as a whole: public names, import rules, the example."""
+
+from __future__ import annotations
+
+import ast
+import pathlib
+import subprocess
+import sys
+
+import aiostore
+
+PACKAGE = pathlib.Path(aiostore.__file__).parent
+ROOT = PACKAGE.parent
+SYNC_MODULES = ["engine", "codec", "model.py", "requests.py", "planning.py", "restoring.py",
+                "inline.py", "names.py", "messages.py"]
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_all_lists_every_public_name() -> None:
+    public = {name for name in vars(aiostore) if not name.startswith("_")}
+    modules = {name for name in public if type(getattr(aiostore, name)).__name__ == "module"}
+    assert set(aiostore.__all__) == public - modules
+    for name in aiostore.__all__:
+        assert getattr(aiostore, name).__doc__ or name == "TYPE_FLAG_MAPPING", name
+
+
+def test_sync_core_never_imports_an_event_loop() -> None:
+    for entry in SYNC_MODULES:
+        target = PACKAGE / entry
+        files = sorted(target.rglob("*.py")) if target.is_dir() else [target]
+        for path in files:
+            assert not _imports(path) & {"asyncio", "anyio", "trio"}, path
+
+
+def test_only_the_engine_imports_pytables() -> None:
+    for path in PACKAGE.rglob("*.py"):
+        if "tables" in _imports(path):
+            assert path.parent.name == "engine", path
+
+
+def test_engine_works_without_an_event_loop_imported(tmp_path: pathlib.Path) -> None:
+    script = (
+        "import sys, aiostore\n"
+        f"svc = aiostore.InlineStorageService({str(tmp_path / 'f.h5')!r})\n"
+        "svc.store('LEAF', aiostore.Result('results.r', 1.0), trajectory_name='t')\n"
+        "svc.close()\n"
+        "assert 'asyncio' not in sys.modules or 'anyio' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", script], check=True)
+
+
+def test_main_example_runs(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "sweep.h5"
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "store_and_load.py"), "--out", str(out),
+         "--points", "2"],
+        check=True, capture_output=True, text=True,
+    )
+    assert "stored and loaded 4 runs" in done.stdout
+    assert "every loaded array equals the stored one: True" in done.stdout
+    assert out.exists()
