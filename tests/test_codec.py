@@ -53,23 +53,41 @@ def _assert_array_exact(a: np.ndarray, b: np.ndarray, path: str) -> None:
         assert np.array_equal(np.signbit(a.imag), np.signbit(b.imag)), f"{path}: signs differ"
 
 
+def _assert_frame_exact(a: pd.DataFrame, b: pd.DataFrame, path: str) -> None:
+    if not isinstance(a, ObjectTable):
+        pd.testing.assert_frame_equal(
+            a, b, check_exact=True, check_index_type=True, check_column_type=True
+        )
+        return
+    pd.testing.assert_index_equal(a.index, b.index, exact=True, check_exact=True)
+    pd.testing.assert_index_equal(a.columns, b.columns, exact=True, check_exact=True)
+    assert list(a.dtypes) == list(b.dtypes), f"{path}: dtypes differ"
+    for column in a.columns:
+        for row in range(len(a)):
+            assert_exact(a[column].iloc[row], b[column].iloc[row], f"{path}[{column!r}][{row}]")
+
+
+def _assert_scalar_exact(a: Any, b: Any, path: str) -> None:
+    if isinstance(a, float):
+        assert _same_float(a, b), f"{path}: {a!r} != {b!r}"
+    elif isinstance(a, complex):
+        assert _same_float(a.real, b.real), f"{path}: {a!r} != {b!r}"
+        assert _same_float(a.imag, b.imag), f"{path}: {a!r} != {b!r}"
+    elif isinstance(a, np.generic):
+        assert a.dtype == b.dtype, f"{path}: {a.dtype} != {b.dtype}"
+        assert a.dtype.str == b.dtype.str, f"{path}: {a.dtype.str} != {b.dtype.str}"
+        _assert_array_exact(np.asarray(a), np.asarray(b), path)
+    else:
+        assert a == b, f"{path}: {a!r} != {b!r}"
+
+
 def assert_exact(a: Any, b: Any, path: str = "value") -> None:
     """``a`` and ``b`` have the same type and the same value, recursively (NaN == NaN)."""
     assert type(a) is type(b), f"{path}: type {type(a)!r} != {type(b)!r} ({a!r} vs {b!r})"
     if isinstance(a, pd.DataFrame):
-        if isinstance(a, ObjectTable):
-            pd.testing.assert_index_equal(a.index, b.index, exact=True, check_exact=True)
-            pd.testing.assert_index_equal(a.columns, b.columns, exact=True, check_exact=True)
-            assert list(a.dtypes) == list(b.dtypes), f"{path}: dtypes differ"
-            for column in a.columns:
-                for row in range(len(a)):
-                    assert_exact(
-                        a[column].iloc[row], b[column].iloc[row], f"{path}[{column!r}][{row}]"
-                    )
-        else:
-            pd.testing.assert_frame_equal(a, b, check_exact=True)
+        _assert_frame_exact(a, b, path)
     elif isinstance(a, pd.Series):
-        pd.testing.assert_series_equal(a, b, check_exact=True)
+        pd.testing.assert_series_equal(a, b, check_exact=True, check_index_type=True)
     elif isinstance(a, np.ndarray):
         _assert_array_exact(a, b, path)
     elif isinstance(a, list | tuple):
@@ -80,15 +98,8 @@ def assert_exact(a: Any, b: Any, path: str = "value") -> None:
         assert list(a) == list(b), f"{path}: keys {list(a)} != {list(b)}"
         for key in a:
             assert_exact(a[key], b[key], f"{path}[{key!r}]")
-    elif isinstance(a, float):
-        assert _same_float(a, b), f"{path}: {a!r} != {b!r}"
-    elif isinstance(a, complex):
-        assert _same_float(a.real, b.real) and _same_float(a.imag, b.imag), f"{path}: {a!r} != {b!r}"
-    elif isinstance(a, np.generic):
-        assert a.dtype == b.dtype and a.dtype.str == b.dtype.str, f"{path}: {a.dtype} != {b.dtype}"
-        _assert_array_exact(np.asarray(a), np.asarray(b), path)
     else:
-        assert a == b, f"{path}: {a!r} != {b!r}"
+        _assert_scalar_exact(a, b, path)
 
 
 def codec_round_trip(value: Any, flag: Any = None) -> Any:
@@ -102,7 +113,7 @@ def _store_and_load(path: Path | str, value: Any, flag: Any = None, name: str = 
         kwargs: dict[str, Any] = {"trajectory_name": "t"}
         if store_flags is not None:
             kwargs["store_flags"] = store_flags
-        svc.store("LEAF", Result(f"results.{name}", **{"v": value}), **kwargs)
+        svc.store("LEAF", Result(f"results.{name}", v=value), **kwargs)
     with aiostore.InlineStorageService(str(path)) as svc:
         fresh = Result(f"results.{name}")
         svc.load("LEAF", fresh, trajectory_name="t")
@@ -140,7 +151,7 @@ PY_SCALARS = [
     0.0, -0.0, 1.5, -2.25e-300, float("nan"), float("inf"), float("-inf"),
     True, False,
     1 + 2j, complex(float("nan"), -0.0), complex(float("inf"), 1),
-    "", "abc", "é", "a\x00", "\x00", "a\x00b", "日本語 🐍", " trailing space ",
+    "", "abc", "é", "a\x00", "\x00", "a\x00b", "日本語 🐍", " trailing space ", "\ud800", "a\udfffb",
     b"", b"ab", b"ab\x00", b"\x00\x00", b"\xff\x00\x01",
 ]
 
@@ -191,7 +202,7 @@ SEQUENCES = [
     [np.array(["a", "bé"]), np.array(["c", "dé"])],
 ]
 
-LISTS = SEQUENCES + [[]]
+LISTS = [*SEQUENCES, []]
 TUPLES = [tuple(items) for items in SEQUENCES] + [()]
 
 
@@ -242,6 +253,8 @@ DICTS = [
      "td": np.timedelta64(5, "s"), "s": np.str_("q"), "bb": np.bytes_(b"z\x00")},
     {"mat": np.matrix([[1, 2]]), "zero_d": np.array(3.0), "nul": "a\x00"},
     {"x": 1, "X": 2, "_c0": 3},
+    {"class": 1, "if": "kw", "None": 2.0, "ü": 3, "\ud800": "lone surrogate"},
+    {"empty_arr": np.zeros((0, 3)), "empty_u": np.zeros(0, dtype="U2"), "empty_t": (), "n": 1},
     {},
 ]
 
@@ -257,6 +270,8 @@ def object_tables() -> list[ObjectTable]:
         ObjectTable({"v": [1, 2]}, index=pd.Index([10, 20], name="idx")),
         ObjectTable({"learning rate": [1.0], "é": ["x"], 3: [b"\x00"]}),
         ObjectTable(columns=["a", "b"]),
+        ObjectTable({"e": [[], []], "z": [np.zeros((0, 2)), np.zeros((0, 2))], "class": [1, 2]}),
+        ObjectTable({"s": [np.str_("a\x00"), np.str_("")], "d": [np.datetime64("2020-01-01")] * 2}),
     ]
 
 
@@ -297,8 +312,10 @@ def table_frames() -> list[pd.DataFrame]:
     })
     named = pd.DataFrame({"a": [1, 2]}, index=pd.Index(["x", "y"], name="key"))
     named.columns.name = "cols"
-    odd = pd.DataFrame({"learning rate": [1.5], 7: [2], "_c0": ["z"]})
-    return [base, named, odd]
+    odd = pd.DataFrame({"learning rate": [1.5], 7: [2], "_c0": ["z"], "é": [1], "for": [2]})
+    big_endian = pd.DataFrame({"b": np.arange(3, dtype=">i4"), "l": np.arange(3, dtype="<f8")},
+                              index=pd.Index([1.5, 2.5, 3.5], name="x"))
+    return [base, named, odd, big_endian, pd.DataFrame({"a": pd.Series([], dtype="int32")})]
 
 
 def series() -> list[pd.Series]:
@@ -453,7 +470,8 @@ def test_dict_round_trip(tmp_path: Path, value: dict[str, Any]) -> None:
 def test_dict_payload_is_structured() -> None:
     enc = encode("v", {"a": 1, "learning rate": 2.0})
     assert enc.flag is Flag.DICT
-    assert isinstance(enc.payload, np.ndarray) and enc.payload.dtype.names is not None
+    assert isinstance(enc.payload, np.ndarray)
+    assert enc.payload.dtype.names is not None
     assert len(enc.payload) == 1
 
 
@@ -470,12 +488,36 @@ def test_object_table_round_trip(tmp_path: Path, index: int) -> None:
     check_both(tmp_path, value)
 
 
-@pytest.mark.parametrize("index", range(len(object_tables())))
+_PANDAS_STRIPS_NUL = pytest.mark.xfail(
+    strict=True,
+    reason="BUG (FRAME): pandas' fixed-format writer stores this text as fixed-width bytes and "
+    "drops trailing NULs; encode_frame neither refuses nor protects it",
+)
+
+
+@pytest.mark.parametrize(
+    "index",
+    [
+        pytest.param(i, marks=_PANDAS_STRIPS_NUL) if i == 7 else i
+        for i in range(len(object_tables()))
+    ],
+)
 def test_object_table_round_trip_frame_flag(tmp_path: Path, index: int) -> None:
     value = object_tables()[index]
-    if index in (1, 4):  # arrays / tuples / bytes in cells: pandas' HDF5 format cannot take them
-        pytest.skip("not storable by pandas' writer")
     check_both(tmp_path, value, "FRAME")
+
+
+@_PANDAS_STRIPS_NUL
+def test_frame_index_text_ending_with_nul(tmp_path: Path) -> None:
+    value = pd.DataFrame({"a": [1, 2]}, index=["x\x00", "y"])
+    check_both(tmp_path, value, "FRAME")
+
+
+def test_frame_columns_text_ending_with_nul(tmp_path: Path) -> None:
+    check_both(tmp_path, pd.DataFrame({"s": ["a\x00", "", "\ud800"]}), "FRAME")
+    assert_exact(
+        pd.Series(["a\x00", ""]), file_round_trip_tempdir(pd.Series(["a\x00", ""]), "SERIES")
+    )
 
 
 def test_object_table_cells_keep_types(tmp_path: Path) -> None:
@@ -600,13 +642,12 @@ def test_bad_value_leaves_file_unchanged(tmp_path: Path, value: Any, flag: str |
     with aiostore.InlineStorageService(str(path)) as svc:
         svc.store("LEAF", Result("results.good", v=1), trajectory_name="t")
     before = node_list(path)
-    store_flags = {"v": flag} if flag is not None else None
-    with aiostore.InlineStorageService(str(path)) as svc:
-        with pytest.raises(UnsupportedTypeError) as info:
-            kwargs: dict[str, Any] = {"trajectory_name": "t"}
-            if store_flags is not None:
-                kwargs["store_flags"] = store_flags
-            svc.store("LEAF", Result("results.bad", v=value), **kwargs)
+    kwargs: dict[str, Any] = {"trajectory_name": "t"}
+    if flag is not None:
+        kwargs["store_flags"] = {"v": flag}
+    bad = Result("results.bad", v=value)
+    with aiostore.InlineStorageService(str(path)) as svc, pytest.raises(UnsupportedTypeError) as info:
+        svc.store("LEAF", bad, **kwargs)
     assert "results.bad.v" in str(info.value)
     assert info.value.key.startswith("results.bad.v")
     assert node_list(path) == before
@@ -617,10 +658,9 @@ def test_bad_value_next_to_good_values_leaves_file_unchanged(tmp_path: Path) -> 
     with aiostore.InlineStorageService(str(path)) as svc:
         svc.store("LEAF", Result("results.good", v=1), trajectory_name="t")
     before = node_list(path)
-    with aiostore.InlineStorageService(str(path)) as svc:
-        with pytest.raises(UnsupportedTypeError, match="zz"):
-            svc.store("LEAF", Result("results.bad", a=np.arange(3), b="x", zz={1, 2}),
-                      trajectory_name="t")
+    bad = Result("results.bad", a=np.arange(3), b="x", zz={1, 2})
+    with aiostore.InlineStorageService(str(path)) as svc, pytest.raises(UnsupportedTypeError, match="zz"):
+        svc.store("LEAF", bad, trajectory_name="t")
     assert node_list(path) == before
 
 
@@ -655,9 +695,9 @@ def test_invalid_data_key_from_duck_item(tmp_path: Path, key: str) -> None:
     with aiostore.InlineStorageService(str(path)) as svc:
         svc.store("LEAF", Result("results.good", v=1), trajectory_name="t")
     before = node_list(path)
-    with aiostore.InlineStorageService(str(path)) as svc:
-        with pytest.raises(InvalidNameError):
-            svc.store("LEAF", _DuckLeaf({"ok": 1, key: 2}), trajectory_name="t")
+    duck = _DuckLeaf({"ok": 1, key: 2})
+    with aiostore.InlineStorageService(str(path)) as svc, pytest.raises(InvalidNameError):
+        svc.store("LEAF", duck, trajectory_name="t")
     assert node_list(path) == before
 
 
@@ -679,7 +719,7 @@ HYP = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChec
 scalar_strategies = {
     "int": st.integers(),
     "float": st.floats(allow_nan=True, allow_infinity=True),
-    "text": st.text(),
+    "text": st.text() | st.text(st.characters(codec=None, categories=["Cs", "Lu", "Cc"])),
     "binary": st.binary(),
     "bool": st.booleans(),
     "complex": st.complex_numbers(allow_nan=True, allow_infinity=True),
@@ -702,7 +742,7 @@ numpy_arrays = hnp.arrays(
     dtype=numpy_dtypes, shape=hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5)
 )
 
-numpy_scalars = numpy_dtypes.flatmap(lambda dt: hnp.from_dtype(dt).map(lambda x: dt.type(x)))
+numpy_scalars = numpy_dtypes.flatmap(lambda dt: hnp.from_dtype(dt).map(dt.type))
 
 flat_dicts = st.dictionaries(st.text(max_size=10), st.one_of(scalars, numpy_scalars), max_size=6)
 

@@ -48,7 +48,7 @@ def scalar_type_name(value: object) -> str | None:
 
 def _from_text(convert: Callable[[str], Any]) -> Callable[[Any], Any]:
     def rebuild(raw: Any) -> Any:
-        return convert(bytes(raw).decode("utf-8"))
+        return convert(bytes(raw).decode("utf-8", "surrogatepass"))  # as encoded
 
     return rebuild
 

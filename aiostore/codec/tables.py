@@ -8,6 +8,7 @@ keys where those are plain identifiers, else ``_c<position>``; the spec keeps th
 
 from __future__ import annotations
 
+import keyword
 from collections.abc import Hashable, Sequence
 from typing import Any
 
@@ -31,7 +32,9 @@ INDEX_COLUMN = "_index"
 
 def column_name(label: Hashable, position: int) -> str:
     """The HDF5 column name for a label: the label itself when it is a plain identifier."""
-    if isinstance(label, str) and label.isidentifier() and not label.startswith("_"):
+    # PyTables wants ASCII identifiers (``^[a-zA-Z_][a-zA-Z0-9_]*$``) that are not keywords
+    if (isinstance(label, str) and label.isascii() and label.isidentifier()
+            and not keyword.iskeyword(label) and not label.startswith("_")):
         return label
     return f"_c{position}"
 
@@ -43,11 +46,27 @@ def _check_label(key: str, label: object) -> Hashable:
 
 
 def _structured(columns: Sequence[tuple[str, np.ndarray]], nrows: int) -> np.ndarray:
-    dtype = np.dtype([(name, col.dtype, col.shape[1:]) for name, col in columns])
+    # native byte order: PyTables refuses tables of mixed byte orders; specs keep the real dtype
+    dtype = np.dtype([(name, col.dtype.newbyteorder("="), col.shape[1:]) for name, col in columns])
     table = np.empty(nrows, dtype=dtype)
     for name, col in columns:
         table[name] = col
     return table
+
+
+def _nonempty(array: np.ndarray, spec: Spec) -> tuple[np.ndarray, Spec]:
+    """HDF5 tables drop fields of zero size: such a column becomes one byte a row, its shape a spec."""
+    if array.size or not len(array):
+        return array, spec
+    return np.zeros(len(array), dtype=np.int8), {**spec, "empty": [array.dtype.str, list(array.shape[1:])]}
+
+
+def _field(raw: np.ndarray, name: str, spec: Spec) -> np.ndarray:
+    """Column ``name`` of ``raw`` as :func:`_nonempty` stored it."""
+    if "empty" not in spec:
+        return np.asarray(raw[name])
+    dtype, shape = spec["empty"]
+    return np.zeros((len(raw), *shape), dtype=dtype)
 
 
 # ----------------------------------------------------------------------------------- DICT
@@ -66,14 +85,15 @@ def encode_dict(key: str, value: dict[Any, Any]) -> tuple[np.ndarray, Spec]:
             )
         array, spec = encoded
         name = column_name(label, position)
-        columns.append((name, array[np.newaxis]))
+        column, spec = _nonempty(array[np.newaxis], spec)
+        columns.append((name, column))
         described.append([name, label, spec])
     return _structured(columns, 1), {"coll": "COLL_DICT", "columns": described}
 
 
 def decode_dict(spec: Spec, raw: np.ndarray) -> dict[str, Any]:
     return {
-        label: decode_array_value(colspec, np.asarray(raw[name][0]))
+        label: decode_array_value(colspec, np.asarray(_field(raw, name, colspec)[0]))
         for name, label, colspec in spec["columns"]
     }
 
@@ -140,6 +160,7 @@ def encode_table(key: str, frame: pd.DataFrame) -> tuple[np.ndarray, Spec]:
         if len(frame) == 0:
             spec = {"coll": "COLL_EMPTY", "pandas_dtype": str(frame[label].dtype)}
         name = column_name(label, position)
+        array, spec = _nonempty(array, spec)
         columns.append((name, array))
         described.append([name, label, spec])
     spec = {
@@ -170,7 +191,7 @@ def decode_table(spec: Spec, raw: np.ndarray) -> pd.DataFrame:
         if colspec["coll"] == "COLL_EMPTY":
             data[label] = pd.Series([], dtype=colspec["pandas_dtype"])
         else:
-            data[label] = _decode_frame_column(colspec, raw[name])
+            data[label] = _decode_frame_column(colspec, _field(raw, name, colspec))
     index = None
     index_spec = spec.get("index")
     if index_spec and "spec" in index_spec:
@@ -215,19 +236,26 @@ def encode_frame(key: str, frame: pd.DataFrame | pd.Series) -> tuple[pd.DataFram
         coll = "COLL_SERIES"
     else:
         coll = "COLL_OBJECT_TABLE" if isinstance(frame, ObjectTable) else "COLL_DATAFRAME"
-    spec = {"coll": coll, "dtypes": [str(dtype) for dtype in dtypes]}
+    spec: Spec = {"coll": coll, "dtypes": [str(dtype) for dtype in dtypes]}
+    if isinstance(frame.index, pd.RangeIndex):  # pandas' reader makes it an Index of int64
+        spec["range_index"] = [frame.index.start, frame.index.stop, frame.index.step]
     return frame.copy(deep=True), spec
 
 
 def decode_frame(spec: Spec, frame: pd.DataFrame | pd.Series) -> pd.DataFrame | pd.Series:
     """Restore the dtypes pandas' reader changes (object columns of text come back as str)."""
+    if "range_index" in spec:
+        start, stop, step = spec["range_index"]
+        frame.index = pd.RangeIndex(start, stop, step, name=frame.index.name)
     if isinstance(frame, pd.Series):
         if str(frame.dtype) != spec["dtypes"][0]:
             frame = frame.astype(spec["dtypes"][0])
         return frame
     for position, wanted in enumerate(spec["dtypes"]):
         if str(frame.dtypes.iloc[position]) != wanted:
-            frame.isetitem(position, frame.iloc[:, position].astype(wanted).array)
+            # a Series, not its .array: pandas re-infers an object array of text as str
+            column: Any = frame.iloc[:, position].astype(wanted)
+            frame.isetitem(position, column)
     if spec["coll"] == "COLL_OBJECT_TABLE":
         return ObjectTable(frame)
     return frame

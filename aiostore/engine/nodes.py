@@ -66,10 +66,15 @@ def read_value(file: OpenFile, group: tables.Group, key: str, spec: Spec) -> Any
 def write_leaf_attrs(group: tables.Group, class_name: str, comment: str,
                      specs: dict[str, Spec]) -> None:
     attrs = group._v_attrs
-    attrs[layout.CLASS_NAME] = class_name
-    if comment:
-        attrs[layout.COMMENT] = comment
-    attrs[layout.LEAF] = dumps_specs(specs)
+    try:
+        attrs[layout.CLASS_NAME] = class_name
+        if comment:
+            attrs[layout.COMMENT] = comment
+        attrs[layout.LEAF] = dumps_specs(specs)
+    except Exception as exc:  # e.g. an attribute too big for the HDF5 object header
+        raise UnsupportedTypeError(group._v_pathname,
+                                   f"its comment or specs do not fit an HDF5 attribute: "
+                                   f"{type(exc).__name__}") from exc
 
 
 def read_leaf_values(file: OpenFile, group: tables.Group, load_only: Iterable[str] | None = None,

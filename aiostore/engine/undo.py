@@ -20,8 +20,16 @@ class UndoLog:
         self._on_commit: list[Callable[[], object]] = []
 
     def created(self, where: str) -> None:
-        """A node was created at ``where``: undo removes it."""
-        self._undo.append(lambda: self._h5.remove_node(where, recursive=True))
+        """A node was (or is about to be) created at ``where``: undo removes it if it is there.
+
+        Register a node before writing it: a write that fails part-way (pandas creates a
+        frame's group before it fails) leaves a partial node that must go too.
+        """
+        self._undo.append(lambda: self._remove(where))
+
+    def _remove(self, where: str) -> None:
+        if where in self._h5:
+            self._h5.remove_node(where, recursive=True)
 
     def add(self, undo: Callable[[], object]) -> None:
         self._undo.append(undo)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import tables
 
 from ..errors import InvalidNameError, ItemExistsError, NotStoredError
@@ -92,6 +94,22 @@ def _set_aside(group: tables.Group, key: str, undo: UndoLog) -> None:
     undo.on_commit(lambda: node._f_remove(recursive=True))
 
 
+def _attrs_restorer(group: tables.Group) -> Callable[[], None]:
+    """What puts back the leaf attributes of an existing leaf group (all three may change)."""
+    attrs = group._v_attrs
+    names = (layout.CLASS_NAME, layout.COMMENT, layout.LEAF)
+    saved = {name: attrs[name] for name in names if name in attrs._v_attrnamesuser}
+
+    def restore() -> None:
+        for name in names:
+            if name in saved:
+                attrs[name] = saved[name]
+            elif name in attrs._v_attrnamesuser:
+                del attrs[name]
+
+    return restore
+
+
 def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
                filters: tables.Filters | None) -> None:
     h5 = file.h5
@@ -103,13 +121,12 @@ def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
         specs = {}
     else:
         specs = layout.leaf_specs(group)
-        old = group._v_attrs[layout.LEAF]
-        undo.add(lambda: group._v_attrs.__setitem__(layout.LEAF, old))
+        undo.add(_attrs_restorer(group))
     for key, encoded in leaf.values.items():
         if key in specs:
             _set_aside(group, key, undo)
+        undo.created(f"{group._v_pathname}/{key}")  # before: a failed write may leave a part
         nodes.write_value(file, group, key, encoded, filters)
-        undo.created(f"{group._v_pathname}/{key}")
         specs[key] = encoded.spec
     nodes.write_leaf_attrs(group, leaf.class_name, leaf.comment, specs)
 
