@@ -19,7 +19,7 @@ from typing import Any
 from .codec import encode
 from .errors import InvalidArgumentError, NoSuchServiceError, UnsupportedTypeError
 from .messages import Msg, to_msg
-from .model import Group, Parameter, SingleRun, Trajectory
+from .model import Group, Parameter, SingleRun, Trajectory, format_time
 from .names import check_name, split_full_name
 from .requests import (
     Backup,
@@ -128,7 +128,7 @@ def leaf_record(item: Any, store_flags: dict[str, str] | None = None) -> LeafRec
 def _header(traj: Trajectory | None = None) -> TrajectoryHeader:
     if traj is None:
         now = time.time()
-        return TrajectoryHeader("", now, time.strftime("%Y_%m_%d_%Hh%Mm%Ss", time.localtime(now)))
+        return TrajectoryHeader("", now, format_time(now))
     return TrajectoryHeader(traj.v_comment, traj.v_timestamp, traj.v_time)
 
 
