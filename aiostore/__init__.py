@@ -1,9 +1,11 @@
 """aiostore: an asyncio-native HDF5 storage service for simulation results."""
 
+from .blocking import StorageService
 from .codec import TYPE_FLAG_MAPPING
 from .errors import (
     AiostoreError,
     DataNotFoundError,
+    FailedStoresError,
     FileFormatError,
     InvalidArgumentError,
     InvalidNameError,
@@ -12,22 +14,27 @@ from .errors import (
     NoSuchServiceError,
     NotStoredError,
     RemovalError,
+    ServiceClosedError,
     UnsupportedTypeError,
 )
-from .inline import InlineStorageService
 from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
+from .service import AsyncServiceClosedError, AsyncStorageService
+from .worker import Durability
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TYPE_FLAG_MAPPING",
     "AiostoreError",
+    "AsyncServiceClosedError",
+    "AsyncStorageService",
     "DataNotFoundError",
+    "Durability",
+    "FailedStoresError",
     "FileFormatError",
     "Flag",
     "Group",
-    "InlineStorageService",
     "InvalidArgumentError",
     "InvalidNameError",
     "ItemExistsError",
@@ -40,8 +47,10 @@ __all__ = [
     "Parameter",
     "RemovalError",
     "Result",
+    "ServiceClosedError",
     "RunInfo",
     "SingleRun",
+    "StorageService",
     "Trajectory",
     "UnsupportedTypeError",
 ]

@@ -13,7 +13,11 @@ would catch for the same mistake::
     ├── InvalidArgumentError    (ValueError)  arguments a message does not take, or that contradict
     ├── RemovalError            (ValueError)  a REMOVE that would take more than asked, or what stays
     ├── MergeError              (ValueError)  trajectories that cannot be merged
-    └── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
+    ├── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
+    ├── ServiceClosedError      (RuntimeError) a call on a closed service, or after interpreter exit
+    │   └── AsyncServiceClosedError (anyio.ClosedResourceError), raised by the async service,
+    │                                          defined in aiostore.service
+    └── FailedStoresError       (ExceptionGroup) the errors of stores nobody awaited (``put``)
 
 Errors about user input are raised before anything is written: the file is left
 as it was.
@@ -21,11 +25,12 @@ as it was.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 __all__ = [
     "AiostoreError",
     "DataNotFoundError",
+    "FailedStoresError",
     "FileFormatError",
     "InvalidArgumentError",
     "InvalidNameError",
@@ -34,6 +39,7 @@ __all__ = [
     "MergeError",
     "NotStoredError",
     "RemovalError",
+    "ServiceClosedError",
     "UnsupportedTypeError",
 ]
 
@@ -108,3 +114,17 @@ class MergeError(AiostoreError, ValueError):
 
 class FileFormatError(AiostoreError, OSError):
     """The file is not an HDF5 file, or holds something aiostore cannot read."""
+
+
+class ServiceClosedError(AiostoreError, RuntimeError):
+    """The service is closed, or the HDF5 thread has shut down because the interpreter exits."""
+
+
+class FailedStoresError(AiostoreError, ExceptionGroup):
+    """The errors of stores that were queued without waiting for them (``put``), reported once.
+
+    Each exception carries a note naming the item and the message that failed.
+    """
+
+    def derive(self, excs: Sequence[Exception]) -> FailedStoresError:  # type: ignore[override]
+        return FailedStoresError(self.message, excs)

@@ -49,6 +49,7 @@ class Defaults:
     filename: str | None = None
     file_title: str = "Experiment"
     trajectory_name: str | None = None
+    compression: tuple[str, int] | None = None
 
 
 @dataclass
@@ -85,7 +86,7 @@ class Call:
         if name is None:
             raise InvalidArgumentError("which trajectory? pass trajectory_name=")
         return Target(filename, check_name(name, "trajectory name"),
-                      self.file_title or self.defaults.file_title)
+                      self.file_title or self.defaults.file_title, self.defaults.compression)
 
 
 def _trajectory_of(item: Any) -> str | None:

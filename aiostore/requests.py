@@ -19,11 +19,16 @@ Path = tuple[str, ...]
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The file and trajectory a request works on."""
+    """The file and trajectory a request works on, and how new chunked data is compressed.
+
+    ``compression`` is a PyTables compression library and level, e.g. ``("blosc2:lz4", 5)``;
+    None writes uncompressed, which is fastest.
+    """
 
     filename: str
     trajectory: str
     file_title: str = "Experiment"
+    compression: tuple[str, int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +139,13 @@ class Sequence:
     """Several requests (LIST) executed in order within one call."""
 
     requests: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CloseFile:
+    """Close a file once everything queued before this request is done (a service's close)."""
+
+    filename: str
 
 
 # ------------------------------------------------------------------------------------- loads

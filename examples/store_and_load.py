@@ -17,7 +17,7 @@ import tempfile
 import numpy as np
 
 import aiostore
-from aiostore import InlineStorageService, Msg, Trajectory
+from aiostore import Msg, StorageService, Trajectory
 
 
 def oscillate(omega: float, zeta: float, steps: int = 2000, dt: float = 0.01) -> np.ndarray:
@@ -52,7 +52,7 @@ def main() -> None:
         os.remove(filename)
 
     traj = build_trajectory(args.points)
-    with InlineStorageService(filename, file_title="Oscillator sweep") as service:
+    with StorageService(filename, file_title="Oscillator sweep") as service:
         service.store(Msg.TRAJECTORY, traj)
         for index in range(len(traj)):
             run = traj.run(index)

@@ -109,12 +109,12 @@ def codec_round_trip(value: Any, flag: Any = None) -> Any:
 
 def _store_and_load(path: Path | str, value: Any, flag: Any = None, name: str = "r") -> Any:
     store_flags = {"v": flag} if flag is not None else None
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         kwargs: dict[str, Any] = {"trajectory_name": "t"}
         if store_flags is not None:
             kwargs["store_flags"] = store_flags
         svc.store("LEAF", Result(f"results.{name}", v=value), **kwargs)
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         fresh = Result(f"results.{name}")
         svc.load("LEAF", fresh, trajectory_name="t")
     return fresh["v"]
@@ -560,9 +560,9 @@ def test_several_values_in_one_leaf(tmp_path: Path) -> None:
         "f": frames()[0], "g": series()[0], "h": (), "i": {},
     }
     path = tmp_path / "multi.h5"
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         svc.store("LEAF", Result("results.r", **values), trajectory_name="t")
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         fresh = Result("results.r")
         svc.load("LEAF", fresh, trajectory_name="t")
     assert fresh.keys() == list(values) or sorted(fresh.keys()) == sorted(values)
@@ -639,14 +639,14 @@ def test_bad_value_rejected_by_codec(value: Any, flag: str | None) -> None:
 @pytest.mark.parametrize(("value", "flag"), BAD_VALUES)
 def test_bad_value_leaves_file_unchanged(tmp_path: Path, value: Any, flag: str | None) -> None:
     path = tmp_path / "data.h5"
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         svc.store("LEAF", Result("results.good", v=1), trajectory_name="t")
     before = node_list(path)
     kwargs: dict[str, Any] = {"trajectory_name": "t"}
     if flag is not None:
         kwargs["store_flags"] = {"v": flag}
     bad = Result("results.bad", v=value)
-    with aiostore.InlineStorageService(str(path)) as svc, pytest.raises(UnsupportedTypeError) as info:
+    with aiostore.StorageService(str(path)) as svc, pytest.raises(UnsupportedTypeError) as info:
         svc.store("LEAF", bad, **kwargs)
     assert "results.bad.v" in str(info.value)
     assert info.value.key.startswith("results.bad.v")
@@ -655,11 +655,11 @@ def test_bad_value_leaves_file_unchanged(tmp_path: Path, value: Any, flag: str |
 
 def test_bad_value_next_to_good_values_leaves_file_unchanged(tmp_path: Path) -> None:
     path = tmp_path / "data.h5"
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         svc.store("LEAF", Result("results.good", v=1), trajectory_name="t")
     before = node_list(path)
     bad = Result("results.bad", a=np.arange(3), b="x", zz={1, 2})
-    with aiostore.InlineStorageService(str(path)) as svc, pytest.raises(UnsupportedTypeError, match="zz"):
+    with aiostore.StorageService(str(path)) as svc, pytest.raises(UnsupportedTypeError, match="zz"):
         svc.store("LEAF", bad, trajectory_name="t")
     assert node_list(path) == before
 
@@ -692,11 +692,11 @@ class _DuckLeaf:
 @pytest.mark.parametrize("key", BAD_KEYS)
 def test_invalid_data_key_from_duck_item(tmp_path: Path, key: str) -> None:
     path = tmp_path / "data.h5"
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         svc.store("LEAF", Result("results.good", v=1), trajectory_name="t")
     before = node_list(path)
     duck = _DuckLeaf({"ok": 1, key: 2})
-    with aiostore.InlineStorageService(str(path)) as svc, pytest.raises(InvalidNameError):
+    with aiostore.StorageService(str(path)) as svc, pytest.raises(InvalidNameError):
         svc.store("LEAF", duck, trajectory_name="t")
     assert node_list(path) == before
 
@@ -704,9 +704,9 @@ def test_invalid_data_key_from_duck_item(tmp_path: Path, key: str) -> None:
 def test_duck_item_round_trip(tmp_path: Path) -> None:
     path = tmp_path / "data.h5"
     data = {"x": [np.float32(1.5)], "y": {"k": b"\x00"}}
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         svc.store("LEAF", _DuckLeaf(data), trajectory_name="t")
-    with aiostore.InlineStorageService(str(path)) as svc:
+    with aiostore.StorageService(str(path)) as svc:
         fresh = _DuckLeaf({})
         svc.load("LEAF", fresh, trajectory_name="t")
     assert_exact(data, {k: fresh._data[k] for k in data})

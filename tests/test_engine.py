@@ -1,4 +1,4 @@
-"""Every message through InlineStorageService, on real HDF5 files in tmp_path.
+"""Every message through StorageService, on real HDF5 files in tmp_path.
 
 Persistence is checked by re-opening the file with plain PyTables (``tables.open_file``) or with
 a fresh service, after the service that wrote it is closed.
@@ -19,7 +19,6 @@ from aiostore import (
     AiostoreError,
     DataNotFoundError,
     FileFormatError,
-    InlineStorageService,
     InvalidArgumentError,
     InvalidNameError,
     ItemExistsError,
@@ -31,6 +30,7 @@ from aiostore import (
     Parameter,
     RemovalError,
     Result,
+    StorageService,
     Trajectory,
     UnsupportedTypeError,
 )
@@ -57,7 +57,7 @@ def stored(path):
     """A file with trajectory 'sweep' (3 runs), one global result and run 1 completed."""
     traj = make_traj()
     traj.add_result("glob", 5, arr=np.arange(4), comment="global")
-    with InlineStorageService(path) as svc:
+    with StorageService(path) as svc:
         svc.store(Msg.TRAJECTORY, traj)
         run = traj.run(1)
         run.add_result("z", run["x"] * run["y"])
@@ -118,7 +118,7 @@ class TestTrajectory:
 
     def test_load_level_2_data(self, stored):
         path, _traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             t2 = svc.load("TRAJECTORY", None, trajectory_name="sweep", load_parameters=2,
                           load_results=2)
         assert t2.v_name == "sweep"
@@ -140,7 +140,7 @@ class TestTrajectory:
 
     def test_load_level_1_skeleton(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             t1 = svc.load("TRAJECTORY", None, trajectory_name="sweep", load_parameters=1,
                           load_results=1)
         assert isinstance(t1["parameters.x"], Parameter)
@@ -153,7 +153,7 @@ class TestTrajectory:
 
     def test_load_level_0_nothing(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             t0 = svc.load("TRAJECTORY", None, trajectory_name="sweep", load_parameters=0,
                           load_derived_parameters=0, load_results=0, load_other_data=0)
         assert list(t0.leaves()) == []
@@ -163,7 +163,7 @@ class TestTrajectory:
 
     def test_load_data_overrides_every_level(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             t0 = svc.load("TRAJECTORY", None, trajectory_name="sweep", load_parameters=2,
                           load_results=2, load_data=0)
             t2 = svc.load("TRAJECTORY", None, trajectory_name="sweep", load_parameters=0,
@@ -174,7 +174,7 @@ class TestTrajectory:
 
     def test_comment_and_time_kept(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             t2 = svc.load("TRAJECTORY", None, trajectory_name="sweep")
         assert t2.v_comment == "c"
         assert t2.v_time == traj.v_time
@@ -183,7 +183,7 @@ class TestTrajectory:
     def test_load_into_existing_trajectory(self, stored):
         path, _ = stored
         target = Trajectory("sweep")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             loaded = svc.load("TRAJECTORY", target, load_parameters=2, load_results=2)
         assert loaded is target
         assert target["parameters.x"].range == [1.0, 2.0, 3.0]
@@ -195,16 +195,16 @@ class TestTrajectory:
         path, _ = stored
         target = Trajectory("sweep")
         target.add_result("glob", 99)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.load("TRAJECTORY", target, load_results=2)
         assert target["results.glob"]["glob"] == 99  # level 2 fills only empty leaves
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.load("TRAJECTORY", target, load_results=3)
         assert target["results.glob"].data["glob"] == 5  # level 3 overwrites
 
     def test_as_new(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             new = svc.load("TRAJECTORY", None, trajectory_name="sweep", as_new=True,
                            load_results=2)
         assert new["parameters.x"].range == [1.0, 2.0, 3.0]
@@ -218,7 +218,7 @@ class TestTrajectory:
 
     def test_invalid_level(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             with pytest.raises(InvalidArgumentError):
                 svc.load("TRAJECTORY", None, trajectory_name="sweep", load_results=7)
             with pytest.raises(InvalidArgumentError):
@@ -226,19 +226,19 @@ class TestTrajectory:
 
     def test_missing_trajectory(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc, pytest.raises(DataNotFoundError):
+        with StorageService(path) as svc, pytest.raises(DataNotFoundError):
             svc.load("TRAJECTORY", None, trajectory_name="nope")
 
     def test_missing_file(self, tmp_path):
         missing = str(tmp_path / "missing.h5")
-        with InlineStorageService(missing) as svc, pytest.raises(DataNotFoundError):
+        with StorageService(missing) as svc, pytest.raises(DataNotFoundError):
             svc.load("TRAJECTORY", None, trajectory_name="sweep")
         assert not os.path.exists(missing)
 
     def test_not_hdf5(self, tmp_path):
         bad = tmp_path / "bad.h5"
         bad.write_bytes(b"hello")
-        with InlineStorageService(str(bad)) as svc:
+        with StorageService(str(bad)) as svc:
             with pytest.raises(FileFormatError) as info:
                 svc.load("TRAJECTORY", None, trajectory_name="sweep")
             assert isinstance(info.value, OSError)
@@ -249,7 +249,7 @@ class TestTrajectory:
     def test_store_again_adds_new_items_only(self, stored):
         path, traj = stored
         traj.add_result("later", 7)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TRAJECTORY", traj)
             t2 = svc.load("TRAJECTORY", None, trajectory_name="sweep", load_results=2)
         assert t2["results.later"]["later"] == 7
@@ -257,7 +257,7 @@ class TestTrajectory:
 
     def test_list_trajectories(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TRAJECTORY", make_traj("other"))
             assert svc.list_trajectories() == ["other", "sweep"]
 
@@ -278,13 +278,13 @@ class TestSingleRun:
         path, traj = stored
         assert "/sweep/results/runs/run_00000001/z" in node_list(path)
         assert traj["results.runs.run_00000001.z"].v_stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             z = svc.load("LEAF", Result("results.runs.run_00000001.z"), trajectory_name="sweep")
         assert z["z"] == 40.0
 
     def test_several_runs_and_run_index(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             for i in (0, 2):
                 run = traj.run(i)
                 run.add_result("z", run["x"] * run["y"])
@@ -298,7 +298,7 @@ class TestSingleRun:
 
     def test_trajectory_with_run_index(self, path):
         traj = make_traj()
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TRAJECTORY", traj)
             svc.store("SINGLE_RUN", traj, run_index=2)
             with pytest.raises(InvalidArgumentError):
@@ -309,7 +309,7 @@ class TestSingleRun:
         traj = make_traj()
         run = traj.run(0)
         run.add_result("z", 1)
-        with InlineStorageService(path) as svc, pytest.raises(NotStoredError):
+        with StorageService(path) as svc, pytest.raises(NotStoredError):
             svc.store("SINGLE_RUN", run)
         assert not traj.runs[0].completed
         assert not traj["results.runs.run_00000000.z"].v_stored
@@ -345,10 +345,10 @@ class TestLeaf:
         path, traj = stored
         r = traj.add_result("grp.r", 1, b=np.arange(3.0), s="text", d={"k": 1, "l": 2.5},
                             t=(1, 2))
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("LEAF", r)
         assert r.v_stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             back = svc.load("LEAF", Result("results.grp.r"), trajectory_name="sweep")
         assert back.v_stored
         assert back["r"] == 1
@@ -359,7 +359,7 @@ class TestLeaf:
 
     def test_load_only_str_and_list(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             a = svc.load("LEAF", Result("results.glob"), trajectory_name="sweep",
                          load_only="arr")
             b = svc.load("LEAF", Result("results.glob"), trajectory_name="sweep",
@@ -372,7 +372,7 @@ class TestLeaf:
 
     def test_load_only_missing_name(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc, pytest.raises(DataNotFoundError) as info:
+        with StorageService(path) as svc, pytest.raises(DataNotFoundError) as info:
             svc.load("LEAF", Result("results.glob"), trajectory_name="sweep",
                      load_only=["arr", "nothere"])
         assert isinstance(info.value, ValueError)
@@ -381,56 +381,56 @@ class TestLeaf:
 
     def test_load_only_and_load_except(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc, pytest.raises(InvalidArgumentError):
+        with StorageService(path) as svc, pytest.raises(InvalidArgumentError):
             svc.load("LEAF", Result("results.glob"), trajectory_name="sweep",
                      load_only="arr", load_except="glob")
 
     def test_load_missing_leaf(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc, pytest.raises(DataNotFoundError):
+        with StorageService(path) as svc, pytest.raises(DataNotFoundError):
             svc.load("LEAF", Result("results.nothere"), trajectory_name="sweep")
 
     def test_existing_key_is_not_overwritten(self, stored):
         path, _ = stored
         before = snapshot(path)
-        with InlineStorageService(path) as svc, pytest.raises(ItemExistsError) as info:
+        with StorageService(path) as svc, pytest.raises(ItemExistsError) as info:
             svc.store("LEAF", Result("results.glob", 6, new=1), trajectory_name="sweep")
         assert "glob" in info.value.keys
         assert snapshot(path) == before
 
     def test_new_keys_into_existing_result(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("LEAF", Result("results.glob", extra=[1, 2]), trajectory_name="sweep")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             back = svc.load("LEAF", Result("results.glob"), trajectory_name="sweep")
         assert back["glob"] == 5
         assert back["extra"] == [1, 2]
         assert list(leaf_specs(path, "/sweep/results/glob")) == ["glob", "arr", "extra"]
 
     def test_leaf_creates_trajectory_if_missing(self, path):
-        with InlineStorageService(path, trajectory_name="fresh") as svc:
+        with StorageService(path, trajectory_name="fresh") as svc:
             svc.store("LEAF", Result("results.r", 3))
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             assert svc.list_trajectories() == ["fresh"]
             assert svc.load("LEAF", Result("results.r"), trajectory_name="fresh")["r"] == 3
 
     def test_duck_typed_round_trip(self, stored):
         path, _ = stored
         duck = Duck("results.duck", a=1, b=np.arange(5), c="s")
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             svc.store("LEAF", duck)
         with tables.open_file(path) as f:
             group = f.get_node("/sweep/results/duck")
             assert group._v_attrs["SRVC_INIT_CLASS_NAME"] == "Duck"
             assert group._v_attrs["SRVC_INIT_COMMENT"] == "duck"
         other = Duck("results.duck")
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             assert svc.load("LEAF", other) is other
         assert other.loaded["a"] == 1
         assert other.loaded["c"] == "s"
         np.testing.assert_array_equal(other.loaded["b"], np.arange(5))
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             t = svc.load("TRAJECTORY", None, trajectory_name="sweep", load_results=2)
         assert t["results.duck"]["a"] == 1  # loaded as a Result
         assert t["results.duck"].v_stored_class == "Duck"
@@ -439,7 +439,7 @@ class TestLeaf:
         path, traj = stored
         r = traj.add_result("flags", arr=np.arange(10), lst=[1, 2], d={"a": 1},
                             tab=ObjectTable({"a": [1, 2]}), df=pd.DataFrame({"a": [1.0]}))
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("LEAF", r)
         specs = leaf_specs(path, "/sweep/results/flags")
         assert {k: s["flag"] for k, s in specs.items()} == {
@@ -452,14 +452,14 @@ class TestLeaf:
     def test_store_flags_kwarg(self, stored):
         path, _ = stored
         r = Result("results.kw", a=np.arange(10), b=np.arange(3))
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             svc.store("LEAF", r, store_flags={"a": "ARRAY"})
         specs = leaf_specs(path, "/sweep/results/kw")
         assert specs["a"]["flag"] == "ARRAY"
         assert specs["b"]["flag"] == "CARRAY"
         assert node_class(path, "/sweep/results/kw/a") == "Array"
         assert node_class(path, "/sweep/results/kw/b") == "CArray"
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             back = svc.load("LEAF", Result("results.kw"))
         np.testing.assert_array_equal(back["a"], np.arange(10))
 
@@ -467,7 +467,7 @@ class TestLeaf:
         path, _ = stored
         duck = Duck("results.fl", flags={"a": "ARRAY", "t": "TABLE"}, a=np.arange(4),
                     t=pd.DataFrame({"c": [1, 2]}), k=np.arange(4))
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             svc.store("LEAF", duck, store_flags={"k": aiostore.Flag.ARRAY})
         specs = leaf_specs(path, "/sweep/results/fl")
         assert {k: s["flag"] for k, s in specs.items()} == {"a": "ARRAY", "t": "TABLE",
@@ -477,7 +477,7 @@ class TestLeaf:
         assert node_class(path, "/sweep/results/fl/k") == "Array"
         # the kwarg beats _store_flags()
         duck2 = Duck("results.fl2", flags={"a": "ARRAY"}, a=np.arange(4))
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             svc.store("LEAF", duck2, store_flags={"a": "CARRAY"})
         assert leaf_specs(path, "/sweep/results/fl2")["a"]["flag"] == "CARRAY"
         assert node_class(path, "/sweep/results/fl2/a") == "CArray"
@@ -486,7 +486,7 @@ class TestLeaf:
         path, traj = stored
         r = traj.add_result("nat", a=np.arange(4))
         r.set_flag("a", "ARRAY")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("LEAF", r)
         assert node_class(path, "/sweep/results/nat/a") == "Array"
 
@@ -494,7 +494,7 @@ class TestLeaf:
         path, _ = stored
         before = snapshot(path)
         with (
-            InlineStorageService(path, trajectory_name="sweep") as svc,
+            StorageService(path, trajectory_name="sweep") as svc,
             pytest.raises(UnsupportedTypeError) as info,
         ):
             svc.store("LEAF", Result("results.bad", ok=1, bad=object()))
@@ -509,22 +509,22 @@ class TestUpdateLeaf:
     def test_replaces_expanded_range(self, stored):
         path, traj = stored
         traj.expand({"x": [4.0, 5.0], "y": [40, 50]})
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("UPDATE_LEAF", traj["parameters.x"])
         with tables.open_file(path) as f:
             assert list(f.get_node("/sweep/parameters/x/explored_data").read()) == [
                 1.0, 2.0, 3.0, 4.0, 5.0]
             assert "explored_data__replaced" not in f.get_node("/sweep/parameters/x")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             back = svc.load("LEAF", Parameter("parameters.x"), trajectory_name="sweep")
         assert back.range == [1.0, 2.0, 3.0, 4.0, 5.0]
 
     def test_replaces_value(self, stored):
         path, _ = stored
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             svc.store("UPDATE_LEAF", Parameter("config.seed", 7))
             svc.store("UPDATE_LEAF", Result("results.glob", "now a str"))
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             assert svc.load("LEAF", Parameter("config.seed")).value == 7
             back = svc.load("LEAF", Result("results.glob"))
         assert back["glob"] == "now a str"
@@ -538,7 +538,7 @@ class TestGroupTreeList:
     def test_group_comment(self, stored):
         path, traj = stored
         group = traj.add_group("results.mygroup", comment="a group")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("GROUP", group)
         assert group.v_stored
         with tables.open_file(path) as f:
@@ -549,7 +549,7 @@ class TestGroupTreeList:
         path, traj = stored
         traj.add_result("tree.a", 1)
         traj.add_result("tree.sub.b", 2)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TREE", traj, "results.tree")
         nodes = node_list(path)
         assert "/sweep/results/tree/a" in nodes
@@ -561,12 +561,12 @@ class TestGroupTreeList:
         group = traj.add_group("results.tree", comment="tree!")
         traj.add_result("tree.a", 1)
         traj.add_result("tree.sub.b", 2)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TREE", group, "sub", recursive=False)
         nodes = node_list(path)
         assert "/sweep/results/tree/sub/b" in nodes
         assert "/sweep/results/tree/a" not in nodes
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TREE", traj, "results.tree", recursive=False)
         nodes = node_list(path)
         assert "/sweep/results/tree/a" in nodes
@@ -576,36 +576,36 @@ class TestGroupTreeList:
     def test_tree_of_a_leaf(self, stored):
         path, traj = stored
         traj.add_result("tl", 3)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TREE", traj, "results.tl")
         assert "/sweep/results/tl/tl" in node_list(path)
         assert traj["results.tl"].v_stored
 
     def test_tree_missing_child(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc, pytest.raises(InvalidArgumentError):
+        with StorageService(path) as svc, pytest.raises(InvalidArgumentError):
             svc.store("TREE", traj, "results.nothere")
 
     def test_tree_load_attaches(self, stored):
         path, traj = stored
         traj.add_result("tree.a", 1)
         traj.add_result("tree.sub.b", 2)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TREE", traj, "results.tree")
         fresh = Trajectory("sweep")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             node = svc.load("TREE", fresh, "results.tree")
         assert node is fresh["results.tree"]
         assert fresh["results.tree.a"]["a"] == 1
         assert fresh["results.tree.sub.b"]["b"] == 2
         assert "results.glob" not in fresh
         fresh2 = Trajectory("sweep")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.load("TREE", fresh2, "results.tree", recursive=False)
         assert "results.tree" in fresh2
         assert "results.tree.a" not in fresh2
         fresh3 = Trajectory("sweep")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.load("TREE", fresh3, "results.tree", load_data=1)
         assert fresh3["results.tree.a"].data == {}
 
@@ -614,13 +614,13 @@ class TestGroupTreeList:
         r1 = traj.add_result("l1", 1)
         r2 = traj.add_result("l2", 2)
         group = traj.add_group("results.lg", comment="list group")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("LIST", [("LEAF", r1), ("LEAF", r2), ("GROUP", group)])
         assert r1.v_stored
         assert r2.v_stored
         with tables.open_file(path) as f:
             assert f.get_node("/sweep/results/lg")._v_attrs["SRVC_INIT_COMMENT"] == "list group"
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             a, b, c = svc.load("LIST", [("LEAF", Result("results.l1")),
                                         ("LEAF", Result("results.l2")),
                                         ("LEAF", Result("results.glob"), (), {"load_only": "glob"})])
@@ -630,7 +630,7 @@ class TestGroupTreeList:
 
     def test_list_bad_entry(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc, pytest.raises(InvalidArgumentError):
+        with StorageService(path) as svc, pytest.raises(InvalidArgumentError):
             svc.store("LIST", ["LEAF"])
 
 
@@ -640,7 +640,7 @@ class TestGroupTreeList:
 class TestRemove:
     def test_remove_result(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("REMOVE", traj["results.glob"])
         assert "/sweep/results/glob" not in node_list(path)
         assert not traj["results.glob"].v_stored
@@ -648,24 +648,24 @@ class TestRemove:
     def test_non_empty_group(self, stored):
         path, traj = stored
         group = traj["results.runs"]
-        with InlineStorageService(path) as svc, pytest.raises(RemovalError):
+        with StorageService(path) as svc, pytest.raises(RemovalError):
             svc.store("REMOVE", group)
         assert "/sweep/results/runs/run_00000001/z" in node_list(path)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("REMOVE", group, recursive=True)
         assert not any(n.startswith("/sweep/results/runs") for n in node_list(path))
 
     def test_remove_empty_groups(self, stored):
         path, traj = stored
         r = traj.add_result("deep.er.r", 1)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("LEAF", r)
             svc.store("REMOVE", r, remove_empty_groups=True)
         nodes = node_list(path)
         assert "/sweep/results/deep" not in nodes
         assert "/sweep/results" in nodes
         # results left empty stays too
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("REMOVE", traj["results.glob"], remove_empty_groups=True)
             svc.store("REMOVE", traj["results.runs.run_00000001.z"], remove_empty_groups=True)
         nodes = node_list(path)
@@ -674,40 +674,40 @@ class TestRemove:
 
     def test_without_remove_empty_groups_parents_stay(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("REMOVE", traj["results.runs.run_00000001.z"])
         assert "/sweep/results/runs/run_00000001" in node_list(path)
 
     def test_delete_only(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("REMOVE", traj["results.glob"], delete_only="arr", remove_from_item=True)
         nodes = node_list(path)
         assert "/sweep/results/glob/arr" not in nodes
         assert "/sweep/results/glob/glob" in nodes
         assert list(leaf_specs(path, "/sweep/results/glob")) == ["glob"]
         assert "arr" not in traj["results.glob"].data
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             assert svc.load("LEAF", Result("results.glob")).data == {"glob": 5}
             with pytest.raises(DataNotFoundError):
                 svc.store("REMOVE", traj["results.glob"], delete_only=["nothere"])
 
     def test_explored_parameter(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc, pytest.raises(RemovalError):
+        with StorageService(path) as svc, pytest.raises(RemovalError):
             svc.store("REMOVE", traj["parameters.x"])
         assert "/sweep/parameters/x" in node_list(path)
 
     def test_missing_item(self, stored):
         path, _ = stored
         before = snapshot(path)
-        with InlineStorageService(path, trajectory_name="sweep") as svc, pytest.raises(DataNotFoundError):
+        with StorageService(path, trajectory_name="sweep") as svc, pytest.raises(DataNotFoundError):
             svc.store("REMOVE", Result("results.nothere"))
         assert snapshot(path) == before
 
     def test_remove_incomplete_runs(self, path):
         traj = make_traj()
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TRAJECTORY", traj)
             run0 = traj.run(0)
             run0.add_result("z", 0)
@@ -717,7 +717,7 @@ class TestRemove:
             svc.store("LEAF", z1)
         nodes = node_list(path)
         assert "/sweep/results/runs/run_00000001/z" in nodes
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("REMOVE_INCOMPLETE_RUNS", traj)
         nodes = node_list(path)
         assert "/sweep/results/runs/run_00000000/z" in nodes
@@ -730,7 +730,7 @@ class TestRemove:
 
 def merge_file(path: str) -> tuple[Trajectory, Trajectory]:
     trajs = []
-    with InlineStorageService(path) as svc:
+    with StorageService(path) as svc:
         for name, xs in (("a", [1.0, 2.0]), ("b", [3.0, 4.0])):
             traj = Trajectory(name)
             traj.add_parameter("x", xs[0])
@@ -748,9 +748,9 @@ def merge_file(path: str) -> tuple[Trajectory, Trajectory]:
 class TestMerge:
     def test_whole_merge(self, path):
         a, _ = merge_file(path)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("MERGE", a, other_trajectory_name="b")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             merged = svc.load("TRAJECTORY", None, trajectory_name="a", load_results=2)
             assert svc.list_trajectories() == ["a", "b"]
         assert len(merged) == 4
@@ -764,42 +764,42 @@ class TestMerge:
 
     def test_whole_merge_delete_trajectory(self, path):
         a, _ = merge_file(path)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("MERGE", a, other_trajectory_name="b", delete_trajectory=True)
             assert svc.list_trajectories() == ["a"]
         assert not any(n.startswith("/b") for n in node_list(path))
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             merged = svc.load("TRAJECTORY", None, trajectory_name="a", load_results=2)
         assert merged["results.runs.run_00000003.z"]["z"] == 40.0
 
     def test_rename_dict(self, path):
         a, _ = merge_file(path)
         before = set(node_list(path))
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("MERGE", a, other_trajectory_name="b",
                       rename_dict={"results.runs.run_00000000.z": "results.merged.z"})
         after = set(node_list(path))
         assert after - before == {"/a/results/merged", "/a/results/merged/z",
                                   "/a/results/merged/z/z"}
         assert len(run_table(path, "a")) == 2
-        with InlineStorageService(path, trajectory_name="a") as svc:
+        with StorageService(path, trajectory_name="a") as svc:
             assert svc.load("LEAF", Result("results.merged.z"))["z"] == 30.0
 
     def test_rename_dict_move_nodes(self, path):
         a, _ = merge_file(path)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("MERGE", a, other_trajectory_name="b", move_nodes=True,
                       rename_dict={"results.runs.run_00000001.z": "results.moved.z"})
         nodes = node_list(path)
         assert "/a/results/moved/z" in nodes
         assert "/b/results/runs/run_00000001/z" not in nodes
-        with InlineStorageService(path, trajectory_name="a") as svc:
+        with StorageService(path, trajectory_name="a") as svc:
             assert svc.load("LEAF", Result("results.moved.z"))["z"] == 40.0
 
     def test_rename_dict_missing_source_or_existing_target(self, path):
         a, _ = merge_file(path)
         before = snapshot(path)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             with pytest.raises(MergeError):
                 svc.store("MERGE", a, other_trajectory_name="b",
                           rename_dict={"results.nothere": "results.x"})
@@ -811,7 +811,7 @@ class TestMerge:
     def test_missing_other(self, path):
         a, _ = merge_file(path)
         before = snapshot(path)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             with pytest.raises(MergeError):
                 svc.store("MERGE", a, other_trajectory_name="c")
             with pytest.raises(MergeError):
@@ -825,23 +825,23 @@ class TestMerge:
         c = Trajectory("c")
         c.add_parameter("w", 0)
         c.explore({"w": [0, 1]})
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TRAJECTORY", c)
         before = snapshot(path)
-        with InlineStorageService(path) as svc, pytest.raises(MergeError):
+        with StorageService(path) as svc, pytest.raises(MergeError):
             svc.store("MERGE", a, other_trajectory_name="c")
         assert snapshot(path) == before
 
     def test_prepare_merge(self, stored):
         path, traj = stored
         changed = traj.expand({"x": [4.0], "y": [40]})
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("PREPARE_MERGE", traj, changed, 3)
         table = run_table(path)
         assert list(table["idx"]) == [0, 1, 2, 3]
         assert bytes(table["parameter_summary"][3]) == b"x: 4.0,   y: 40"
         assert list(table["completed"]) == [0, 1, 0, 0]
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             t = svc.load("TRAJECTORY", None, trajectory_name="sweep")
         assert t["parameters.x"].range == [1.0, 2.0, 3.0, 4.0]
         assert t["parameters.y"].range == [10, 20, 30, 40]
@@ -850,7 +850,7 @@ class TestMerge:
     def test_prepare_merge_by_name(self, stored):
         path, traj = stored
         traj.expand({"x": [4.0], "y": [40]})
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("PREPARE_MERGE", traj, ["parameters.x", "parameters.y"], old_length=3)
         assert len(run_table(path)) == 4
 
@@ -861,11 +861,11 @@ class TestMerge:
 class TestBackup:
     def test_default_name_and_content(self, stored, tmp_path):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("BACKUP", None, trajectory_name="sweep")
         backup = tmp_path / "backup_sweep.hdf5"
         assert backup.exists()
-        with InlineStorageService(str(backup)) as svc2:
+        with StorageService(str(backup)) as svc2:
             t = svc2.load("TRAJECTORY", None, trajectory_name="sweep", load_results=2)
         assert t["parameters.x"].range == [1.0, 2.0, 3.0]
         assert t["results.runs.run_00000001.z"]["z"] == 40.0
@@ -874,7 +874,7 @@ class TestBackup:
 
     def test_again_into_same_file(self, stored, tmp_path):
         path, traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("BACKUP", traj)
             with pytest.raises(ItemExistsError):
                 svc.store("BACKUP", traj)
@@ -882,16 +882,16 @@ class TestBackup:
     def test_backup_filename_and_second_trajectory(self, stored, tmp_path):
         path, traj = stored
         target = str(tmp_path / "bk.h5")
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TRAJECTORY", make_traj("other"))
             svc.store("BACKUP", traj, backup_filename=target)
             svc.store("BACKUP", None, trajectory_name="other", backup_filename=target)
-        with InlineStorageService(target) as svc:
+        with StorageService(target) as svc:
             assert svc.list_trajectories() == ["other", "sweep"]
 
     def test_backup_missing_trajectory(self, stored, tmp_path):
         path, _ = stored
-        with InlineStorageService(path) as svc, pytest.raises(DataNotFoundError):
+        with StorageService(path) as svc, pytest.raises(DataNotFoundError):
             svc.store("BACKUP", None, trajectory_name="nothere")
         assert not (tmp_path / "backup_nothere.hdf5").exists()
 
@@ -902,7 +902,7 @@ class TestBackup:
 class TestArguments:
     def test_unknown_message(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             with pytest.raises(NoSuchServiceError) as info:
                 svc.store("NOPE", traj)
             assert isinstance(info.value, TypeError)
@@ -911,7 +911,7 @@ class TestArguments:
 
     def test_load_with_store_only_message(self, stored):
         path, traj = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             for msg in ("BACKUP", "REMOVE", "MERGE", "SINGLE_RUN"):
                 with pytest.raises(NoSuchServiceError):
                     svc.load(msg, traj)
@@ -919,7 +919,7 @@ class TestArguments:
     def test_unknown_kwarg(self, stored):
         path, traj = stored
         before = snapshot(path)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             with pytest.raises(InvalidArgumentError):
                 svc.store("LEAF", traj["results.glob"], nonsense=1)
             with pytest.raises(InvalidArgumentError):
@@ -930,7 +930,7 @@ class TestArguments:
 
     def test_wrong_item_type(self, stored):
         path, _ = stored
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             with pytest.raises(NoSuchServiceError):
                 svc.store("TRAJECTORY", Result("results.r", 1))
             with pytest.raises(NoSuchServiceError):
@@ -954,7 +954,7 @@ class TestNames:
             Trajectory("1x")
         with pytest.raises(InvalidNameError):
             Result("results.r", **{"a.b": 1})
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             with pytest.raises(InvalidNameError):
                 svc.store("LEAF", Duck("results.duck", **{"a.b": 1}))
             with pytest.raises(InvalidNameError):
@@ -966,14 +966,14 @@ class TestNames:
         assert snapshot(path) == before
 
     def test_invalid_trajectory_name_creates_no_file(self, path):
-        with InlineStorageService(path, trajectory_name="bad name") as svc, pytest.raises(InvalidNameError):
+        with StorageService(path, trajectory_name="bad name") as svc, pytest.raises(InvalidNameError):
             svc.store("LEAF", Result("results.r", 1))
         assert not os.path.exists(path)
 
     def test_leaf_below_leaf(self, stored):
         path, _ = stored
         before = snapshot(path)
-        with InlineStorageService(path, trajectory_name="sweep") as svc, pytest.raises(InvalidNameError):
+        with StorageService(path, trajectory_name="sweep") as svc, pytest.raises(InvalidNameError):
             svc.store("LEAF", Result("results.glob.inner", 1))
         assert snapshot(path) == before
 
@@ -985,7 +985,7 @@ class TestFileUnchanged:
     def test_existing_key(self, stored):
         path, _traj = stored
         before = snapshot(path)
-        with InlineStorageService(path) as svc, pytest.raises(ItemExistsError):
+        with StorageService(path) as svc, pytest.raises(ItemExistsError):
             svc.store("LEAF", Result("results.glob", other=1, arr=2), trajectory_name="sweep")
         assert snapshot(path) == before
 
@@ -994,7 +994,7 @@ class TestFileUnchanged:
         good = traj.add_result("good", 1)
         bad = traj.add_result("bad", ok=2, broken=object())
         before = snapshot(path)
-        with InlineStorageService(path) as svc, pytest.raises(UnsupportedTypeError):
+        with StorageService(path) as svc, pytest.raises(UnsupportedTypeError):
             svc.store("LIST", [("LEAF", good), ("LEAF", bad)])
         assert snapshot(path) == before
         assert not good.v_stored
@@ -1003,7 +1003,7 @@ class TestFileUnchanged:
         path, traj = stored
         good = traj.add_result("good", 1)
         before = snapshot(path)
-        with InlineStorageService(path) as svc, pytest.raises(ItemExistsError):
+        with StorageService(path) as svc, pytest.raises(ItemExistsError):
             svc.store("LIST", [("LEAF", good),
                                ("LEAF", Result("results.glob", 1), (),
                                 {"trajectory_name": "sweep"})])
@@ -1016,13 +1016,13 @@ class TestFileUnchanged:
         before = snapshot(path)
         bad = Result("results.partway", a=np.arange(5),
                      df=pd.DataFrame([[1, 2]], columns=["c", "c"]))
-        with InlineStorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
+        with StorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
             svc.store("LEAF", bad)
         assert snapshot(path) == before
         # into an existing leaf: the new key written before the failure is taken back too
         more = Result("results.glob", new=np.arange(3),
                       df=pd.DataFrame([[1, 2]], columns=["c", "c"]))
-        with InlineStorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
+        with StorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
             svc.store("LEAF", more)
         assert snapshot(path) == before
 
@@ -1030,17 +1030,17 @@ class TestFileUnchanged:
         path, _ = stored
         before = snapshot(path)
         bad = Result("results.glob", "replaced", df=pd.DataFrame([[1, 2]], columns=["c", "c"]))
-        with InlineStorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
+        with StorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
             svc.store("UPDATE_LEAF", bad)
         assert snapshot(path) == before
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             assert svc.load("LEAF", Result("results.glob"))["glob"] == 5
 
     def test_trajectory_store_failing_part_way(self, path):
         traj = make_traj()
         traj.add_result("fine", 1)
         traj.add_result("partway", df=pd.DataFrame([[1, 2]], columns=["c", "c"]))
-        with InlineStorageService(path) as svc, pytest.raises(UnsupportedTypeError):
+        with StorageService(path) as svc, pytest.raises(UnsupportedTypeError):
             svc.store("TRAJECTORY", traj)
         assert "/sweep" not in node_list(path)
         assert not traj.v_stored
@@ -1050,7 +1050,7 @@ class TestFileUnchanged:
         # the comment attribute is written after the values: a failure there is part-way too
         path, _ = stored
         before = snapshot(path)
-        with InlineStorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
+        with StorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
             svc.store("LEAF", Result("results.big", 1, comment="x" * 100_000))
         assert snapshot(path) == before
 
@@ -1059,7 +1059,7 @@ class TestFileUnchanged:
         before = snapshot(path)
         duck = Duck("results.glob", new=np.arange(3))
         duck.v_comment = "x" * 100_000
-        with InlineStorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
+        with StorageService(path, trajectory_name="sweep") as svc, pytest.raises(UnsupportedTypeError):
             svc.store("LEAF", duck)
         assert snapshot(path) == before  # class name 'Result' and comment 'global' kept
 
@@ -1074,7 +1074,7 @@ class TestPlainReadability:
                         tab=ObjectTable({"a": [1, 2], "b": ["x", "y"]}),
                         df=pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]}),
                         ser=pd.Series([1, 2, 3]))
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("TRAJECTORY", traj)
         count = 0
         with tables.open_file(path) as f:
@@ -1091,11 +1091,11 @@ class TestPlainReadability:
         df = pd.DataFrame({"a": [1.0, 2.0], "b": [3, 4]}, index=["r", "s"])
         run = traj.run(2)
         run.add_result("frame", df=df)
-        with InlineStorageService(path) as svc:
+        with StorageService(path) as svc:
             svc.store("SINGLE_RUN", run)
         back = pd.read_hdf(path, "/sweep/results/runs/run_00000002/frame/df")
         pd.testing.assert_frame_equal(back, df)
-        with InlineStorageService(path, trajectory_name="sweep") as svc:
+        with StorageService(path, trajectory_name="sweep") as svc:
             loaded = svc.load("LEAF", Result("results.runs.run_00000002.frame"))
         pd.testing.assert_frame_equal(loaded["df"], df)
 
@@ -1106,7 +1106,7 @@ class TestPlainReadability:
 
     def test_file_title_given(self, tmp_path):
         p = str(tmp_path / "t.h5")
-        with InlineStorageService(p, file_title="X") as svc:
+        with StorageService(p, file_title="X") as svc:
             svc.store("TRAJECTORY", make_traj())
         with tables.open_file(p) as f:
             assert f.title == "X"
@@ -1115,7 +1115,7 @@ class TestPlainReadability:
         p = str(tmp_path / "c.h5")
         traj = make_traj()
         traj.add_result("big", arr=np.zeros(10_000))
-        with InlineStorageService(p, compression="zlib") as svc:
+        with StorageService(p, compression="zlib") as svc:
             svc.store("TRAJECTORY", traj)
         with tables.open_file(p) as f:
             node = f.get_node("/sweep/results/big/arr")
@@ -1124,7 +1124,7 @@ class TestPlainReadability:
 
     def test_file_closed_after_close(self, stored):
         path, _traj = stored
-        svc = InlineStorageService(path)
+        svc = StorageService(path)
         svc.load("TRAJECTORY", None, trajectory_name="sweep")
         svc.close()
         with tables.open_file(path, "a") as f:  # no other handle keeps it open

@@ -12,7 +12,7 @@ import aiostore
 PACKAGE = pathlib.Path(aiostore.__file__).parent
 ROOT = PACKAGE.parent
 SYNC_MODULES = ["engine", "codec", "model.py", "requests.py", "planning.py", "restoring.py",
-                "inline.py", "names.py", "messages.py"]
+                "session.py", "blocking.py", "worker.py", "names.py", "messages.py", "errors.py"]
 
 
 def _imports(path: pathlib.Path) -> set[str]:
@@ -48,15 +48,17 @@ def test_only_the_engine_imports_pytables() -> None:
             assert path.parent.name == "engine", path
 
 
-def test_engine_works_without_an_event_loop_imported(tmp_path: pathlib.Path) -> None:
+def test_a_script_that_never_closes_its_service_exits(tmp_path: pathlib.Path) -> None:
+    """The HDF5 thread is not a daemon, yet it must not keep the interpreter alive at exit."""
     script = (
-        "import sys, aiostore\n"
-        f"svc = aiostore.InlineStorageService({str(tmp_path / 'f.h5')!r})\n"
-        "svc.store('LEAF', aiostore.Result('results.r', 1.0), trajectory_name='t')\n"
-        "svc.close()\n"
-        "assert 'asyncio' not in sys.modules or 'anyio' not in sys.modules\n"
+        "import aiostore\n"
+        f"svc = aiostore.StorageService({str(tmp_path / 'f.h5')!r})\n"
+        "svc.put('LEAF', aiostore.Result('results.r', 1.0), trajectory_name='t')\n"
     )
-    subprocess.run([sys.executable, "-c", script], check=True)
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
+    with aiostore.StorageService(str(tmp_path / "f.h5")) as svc:
+        loaded = svc.load("LEAF", aiostore.Result("results.r"), trajectory_name="t")
+    assert loaded.data == {"r": 1.0}
 
 
 def test_main_example_runs(tmp_path: pathlib.Path) -> None:

@@ -66,7 +66,7 @@ class Encoded:
     def nbytes(self) -> int:
         if isinstance(self.payload, np.ndarray):
             return int(self.payload.nbytes)
-        return int(self.payload.memory_usage(deep=False).sum())
+        return int(np.sum(self.payload.memory_usage(deep=True)))
 
 
 def infer_flag(value: object) -> Flag:

@@ -15,6 +15,7 @@ import tables
 
 from ..requests import (
     Backup,
+    CloseFile,
     ListTrajectories,
     MergeTrajectories,
     ReadLeaf,
@@ -26,27 +27,20 @@ from ..requests import (
     Target,
     WriteItems,
 )
-from . import merging, reading, removal, writing
+from . import merging, nodes, reading, removal, writing
 from .files import OpenFile, open_file
 
 __all__ = ["Engine"]
-
-_WRITES = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories)
 
 
 class Engine:
     """Executes requests; keeps the files it touched open until :meth:`close`.
 
-    ``compression`` names a PyTables compression library for chunked data (CARRAY, tables), e.g.
-    ``"blosc2:lz4"`` or ``"zlib"``; the default writes uncompressed, which is fastest.
+    Chunked data (CARRAY, tables) is compressed as each request's target says.
     """
 
-    def __init__(self, compression: str | None = None, compression_level: int = 5) -> None:
+    def __init__(self) -> None:
         self._files: dict[str, OpenFile] = {}
-        self.filters = (
-            tables.Filters(complevel=compression_level, complib=compression, shuffle=True)
-            if compression else None
-        )
         self._handlers: dict[type, Callable[[Any], Any]] = {
             WriteItems: self._write_items,
             RemoveItems: self._writer(removal.remove_items),
@@ -58,6 +52,7 @@ class Engine:
             ReadTrajectory: self._reader(reading.read_trajectory),
             ListTrajectories: self._list_trajectories,
             Sequence: self._sequence,
+            CloseFile: lambda request: self.close(request.filename),
         }
 
     # -- requests -----------------------------------------------------------------------------
@@ -77,7 +72,8 @@ class Engine:
         return lambda request: function(self.file(request.target, writable=False), request)
 
     def _write_items(self, request: WriteItems) -> None:
-        writing.write_items(self.file(request.target, writable=True), request, self.filters)
+        filters = nodes.filters_for(request.target.compression)
+        writing.write_items(self.file(request.target, writable=True), request, filters)
 
     def _list_trajectories(self, request: ListTrajectories) -> list[str]:
         target = Target(request.filename, "")
@@ -115,3 +111,12 @@ class Engine:
             opened = self._files.pop(name, None)
             if opened is not None:
                 opened.close()
+
+    def abandon(self) -> None:
+        """Forget every open file without closing it (in a forked child, where it is not ours).
+
+        PyTables would otherwise close, and so write to, the parent's files at the child's exit.
+        """
+        for opened in self._files.values():
+            tables.file._open_files.remove(opened.h5)
+        self._files.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 import warnings
 from collections.abc import Iterable
@@ -12,7 +13,7 @@ import pandas as pd
 import tables
 
 from ..codec import Encoded, Spec, decode, dumps_specs
-from ..errors import AiostoreError, DataNotFoundError, UnsupportedTypeError
+from ..errors import AiostoreError, DataNotFoundError, InvalidArgumentError, UnsupportedTypeError
 from ..messages import Flag
 from . import layout
 from .files import OpenFile
@@ -20,6 +21,18 @@ from .files import OpenFile
 # A chunked array is written in slices of about this size, letting other threads (an event
 # loop) run between slices: one big write holds the GIL for its whole duration.
 WRITE_SLICE_BYTES = 4 * 2**20
+
+
+@functools.cache
+def filters_for(compression: tuple[str, int] | None) -> tables.Filters | None:
+    """The PyTables filters for a target's ``compression`` (library, level); None for none."""
+    if compression is None:
+        return None
+    library, level = compression
+    try:
+        return tables.Filters(complevel=level, complib=library, shuffle=True)
+    except (ValueError, TypeError) as exc:
+        raise InvalidArgumentError(f"compression {compression!r}: {exc}") from None
 
 
 def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarray,

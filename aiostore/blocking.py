@@ -1,0 +1,104 @@
+"""The blocking storage service: the same calls as the async one, waiting in the calling thread.
+
+It submits to the same HDF5 thread as every other service of the process, so it may be used
+from any thread, while an event loop runs in another, and from inside a running event loop too:
+the HDF5 thread never waits for a loop, so a blocking call there cannot deadlock; it only holds
+that loop still until it returns (as any blocking call does), so async code should prefer
+:class:`~aiostore.AsyncStorageService`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from types import TracebackType
+from typing import Any
+
+from .planning import Job
+from .session import Session, label
+from .worker import Durability, Ticket
+
+__all__ = ["StorageService"]
+
+
+class StorageService:
+    """Store and load items in an HDF5 file, blocking until each call is done.
+
+    The arguments are those of :class:`~aiostore.AsyncStorageService`.
+    """
+
+    def __init__(self, filename: str | None = None, file_title: str = "Experiment", *,
+                 trajectory_name: str | None = None, durability: Durability | str = "flush",
+                 compression: str | None = None, compression_level: int = 5) -> None:
+        self._session = Session(filename, file_title, trajectory_name, durability, compression,
+                                compression_level)
+
+    @property
+    def filename(self) -> str | None:
+        return self._session.defaults.filename
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed
+
+    def store(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> Any:
+        """Store as ``msg`` says; returns once it is in the file."""
+        job = self._session.plan("store", msg, stuff_to_store, args, kwargs)
+        return job.finish(self._submit(job).future.result())
+
+    def load(self, msg: Any, stuff_to_load: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """Load as ``msg`` says; returns the loaded item (or trajectory, or list)."""
+        job = self._session.plan("load", msg, stuff_to_load, args, kwargs)
+        return job.finish(self._submit(job).future.result())
+
+    def put(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> None:
+        """Queue a store without waiting for it (blocks only while the queue is full).
+
+        Bad input raises here; errors of the write itself are kept for :meth:`join`.
+        """
+        job = self._session.plan("store", msg, stuff_to_store, args, kwargs)
+        self._session.track(self._submit(job), job, label("store", msg, stuff_to_store))
+
+    def join(self) -> None:
+        """Wait until every :meth:`put` so far is written; raise their errors as one group."""
+        self._session.drained().result()
+        errors = self._session.take_errors()
+        if errors is not None:
+            raise errors
+
+    def list_trajectories(self) -> list[str]:
+        """The names of the trajectories in the file."""
+        job = self._session.plan_listing()
+        result: list[str] = job.finish(self._submit(job).future.result())
+        return result
+
+    def close(self) -> None:
+        """Finish the queued work, close the file, and raise the errors of unawaited stores."""
+        try:
+            ticket = self._session.close_ticket()
+            if ticket is not None:
+                self._session.worker().submit(ticket).future.result()
+            self.join()
+        finally:
+            self._session.detach()
+
+    def __enter__(self) -> StorageService:
+        self._session.check_open()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        session = getattr(self, "_session", None)
+        if session is not None and not session.closed:
+            warnings.warn(f"unclosed {self!r}: use 'with' or call close()", ResourceWarning,
+                          stacklevel=2)
+            session.detach()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<{type(self).__name__} {self.filename!r} ({state})>"
+
+    def _submit(self, job: Job, durability: Durability | None = None) -> Ticket:
+        return self._session.worker().submit(self._session.ticket(job, durability))

@@ -1,0 +1,160 @@
+"""The awaitable storage service: pypet's ``store``/``load`` as coroutines, on asyncio or trio.
+
+Each call is checked and snapshotted when it is made (bad input raises at once, and mutating an
+item afterwards changes nothing), queued for the process's HDF5 thread, and awaited without
+blocking the event loop. ``store`` returns once the item is durably in the file (flushed or
+closed, as ``durability`` says).
+
+Cancellation: a store that was queued runs completely (or fails atomically, writing nothing);
+cancelling the ``await`` only stops the waiting. A store cancelled while it waited for room in a
+full queue was never queued. Either way no item is ever half written, and the error of a store
+whose waiter was cancelled is not lost: :meth:`AsyncStorageService.join` and
+:meth:`~AsyncStorageService.aclose` raise it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from types import TracebackType
+from typing import Any
+
+import anyio
+
+from .errors import ServiceClosedError
+from .handoff import wait_future
+from .planning import Job
+from .session import Session, label
+from .worker import Durability, Ticket
+
+__all__ = ["AsyncServiceClosedError", "AsyncStorageService"]
+
+
+class AsyncServiceClosedError(ServiceClosedError, anyio.ClosedResourceError):
+    """A call on a closed :class:`AsyncStorageService` (also an ``anyio.ClosedResourceError``)."""
+
+
+class AsyncStorageService:
+    """Store and load items in an HDF5 file from async code, through the HDF5 thread.
+
+    ``filename`` and ``trajectory_name`` are defaults that each call may override with the
+    keyword arguments of the same names. ``durability`` is ``"flush"`` (flush after each batch,
+    keep the file open until :meth:`aclose`) or ``"close"`` (close it after each batch).
+    ``compression`` is a PyTables library such as ``"blosc2:lz4"`` or ``"zlib"`` (default none).
+    """
+
+    def __init__(self, filename: str | None = None, file_title: str = "Experiment", *,
+                 trajectory_name: str | None = None, durability: Durability | str = "flush",
+                 compression: str | None = None, compression_level: int = 5) -> None:
+        self._session = Session(filename, file_title, trajectory_name, durability, compression,
+                                compression_level)
+
+    @property
+    def filename(self) -> str | None:
+        return self._session.defaults.filename
+
+    @property
+    def closed(self) -> bool:
+        return self._session.closed
+
+    # -- calls --------------------------------------------------------------------------------
+
+    async def store(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> Any:
+        """Store as ``msg`` says; returns once it is in the file."""
+        job = self._plan("store", msg, stuff_to_store, args, kwargs)
+        ticket = await self._submit(job)
+        return job.finish(await self._wait(ticket, job, label("store", msg, stuff_to_store)))
+
+    async def load(self, msg: Any, stuff_to_load: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """Load as ``msg`` says; returns the loaded item (or trajectory, or list)."""
+        job = self._plan("load", msg, stuff_to_load, args, kwargs)
+        ticket = await self._submit(job)
+        return job.finish(await self._wait(ticket, job, label("load", msg, stuff_to_load)))
+
+    async def put(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> None:
+        """Queue a store without waiting for it; waits only while the queue is full.
+
+        Bad input still raises here. Errors of the write itself are kept for :meth:`join`.
+        """
+        job = self._plan("store", msg, stuff_to_store, args, kwargs)
+        ticket = await self._submit(job)
+        self._session.track(ticket, job, label("store", msg, stuff_to_store))
+
+    async def join(self) -> None:
+        """Wait until every :meth:`put` so far is written; raise their errors if any failed.
+
+        Raises :class:`~aiostore.errors.FailedStoresError` (an ``ExceptionGroup``) holding each
+        failed store's exception, noted with its message and item; each is reported once.
+        """
+        await wait_future(self._session.drained())
+        errors = self._session.take_errors()
+        if errors is not None:
+            raise errors
+
+    async def list_trajectories(self) -> list[str]:
+        """The names of the trajectories in the file."""
+        job = self._guard(self._session.plan_listing)
+        ticket = await self._submit(job)
+        result: list[str] = job.finish(await wait_future(ticket.future))
+        return result
+
+    # -- closing ------------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Finish the queued work, close the file, and raise the errors of unawaited stores."""
+        try:
+            ticket = self._session.close_ticket()
+            if ticket is not None:
+                with anyio.CancelScope(shield=True):
+                    await self._offer(ticket)
+                    await wait_future(ticket.future)
+            await self.join()
+        finally:
+            self._session.detach()
+
+    async def __aenter__(self) -> AsyncStorageService:
+        self._guard(self._session.check_open)
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.aclose()
+
+    def __del__(self) -> None:
+        session = getattr(self, "_session", None)
+        if session is not None and not session.closed:
+            warnings.warn(f"unclosed {self!r}: use 'async with' or await aclose()",
+                          ResourceWarning, stacklevel=2)
+            session.detach()
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"<AsyncStorageService {self.filename!r} ({state})>"
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _plan(self, verb: str, msg: object, item: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Job:
+        return self._guard(lambda: self._session.plan(verb, msg, item, args, kwargs))
+
+    def _guard(self, call: Any) -> Any:
+        try:
+            return call()
+        except ServiceClosedError as exc:
+            raise AsyncServiceClosedError(*exc.args) from None
+
+    async def _submit(self, job: Job, durability: Durability | None = None) -> Ticket:
+        ticket = self._session.ticket(job, durability)
+        await self._offer(ticket)
+        return ticket
+
+    async def _offer(self, ticket: Ticket) -> None:
+        worker = self._guard(self._session.worker)
+        while (space := self._guard(lambda: worker.offer(ticket))) is not None:
+            await wait_future(space)
+
+    async def _wait(self, ticket: Ticket, job: Job, what: str) -> Any:
+        try:
+            return await wait_future(ticket.future)
+        except anyio.get_cancelled_exc_class():
+            self._session.track(ticket, job, what)  # it still runs: keep its error
+            raise

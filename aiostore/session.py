@@ -1,0 +1,150 @@
+"""What the blocking and the async service share: planning calls into tickets for the HDF5 thread.
+
+A :class:`Session` is one service's link to the process's :class:`~aiostore.worker.Worker`: its
+defaults (file, title, trajectory, compression), its durability, and the stores it queued without
+waiting (``put``), whose errors it keeps until someone asks for them. It blocks on nothing and
+knows no event loop; the two faces decide how to wait.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from .engine.nodes import filters_for
+from .errors import FailedStoresError, ServiceClosedError
+from .messages import to_msg
+from .planning import Defaults, Job, list_trajectories, plan_load, plan_store
+from .requests import CloseFile
+from .worker import Durability, Ticket, Worker, current_worker
+
+__all__ = ["Session"]
+
+
+class Session:
+    """One service's defaults, durability and unawaited stores; see the module docstring."""
+
+    def __init__(self, filename: str | None, file_title: str, trajectory_name: str | None,
+                 durability: Durability | str, compression: str | None,
+                 compression_level: int) -> None:
+        codec = (compression, compression_level) if compression else None
+        filters_for(codec)  # a bad library or level fails here, before any job
+        self.defaults = Defaults(filename, file_title, trajectory_name, codec)
+        self.durability = Durability(durability)
+        self.closed = False
+        self._lock = threading.Lock()
+        self._pending: set[Ticket] = set()
+        self._errors: list[Exception] = []
+        self._drained: Future[None] | None = None
+        self._pid = os.getpid()
+        self._attached = True
+        current_worker().attach()
+
+    # -- planning and submitting -------------------------------------------------------------
+
+    def plan(self, verb: str, msg: object, item: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any]) -> Job:
+        """Check and snapshot a call (in the caller's thread); raises on bad input."""
+        self.check_open()
+        if verb == "store":
+            return plan_store(msg, item, args, kwargs, self.defaults)
+        return plan_load(msg, item, args, kwargs, self.defaults)
+
+    def plan_listing(self) -> Job:
+        self.check_open()
+        if self.defaults.filename is None:
+            raise ServiceClosedError("this service has no file to list")
+        return list_trajectories(self.defaults.filename)
+
+    def ticket(self, job: Job, durability: Durability | None = None) -> Ticket:
+        return Ticket(job.request, durability or self.durability)
+
+    def worker(self) -> Worker:
+        """The worker of this process; a session used in a forked child attaches to the child's."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._pending.clear()
+            self._lock = threading.Lock()
+            if self._attached:
+                current_worker().attach()
+        return current_worker()
+
+    def check_open(self) -> None:
+        if self.closed:
+            raise ServiceClosedError("the storage service is closed")
+
+    # -- stores nobody awaits ----------------------------------------------------------------
+
+    def track(self, ticket: Ticket, job: Job, label: str) -> None:
+        """Keep ``ticket`` until it is done; finish its job then, or keep its error for later."""
+        with self._lock:
+            self._pending.add(ticket)
+        ticket.future.add_done_callback(lambda future: self._settle(ticket, job, label))
+
+    def _settle(self, ticket: Ticket, job: Job, label: str) -> None:
+        try:
+            job.finish(ticket.future.result())
+        except Exception as exc:
+            exc.add_note(f"in {label}")
+            with self._lock:
+                self._errors.append(exc)
+        with self._lock:
+            self._pending.discard(ticket)
+            drained = self._drained if not self._pending else None
+            if drained is not None:
+                self._drained = None
+        if drained is not None:
+            drained.set_result(None)
+
+    def drained(self) -> Future[None]:
+        """A future that completes once every tracked store is done."""
+        with self._lock:
+            if not self._pending:
+                done: Future[None] = Future()
+                done.set_result(None)
+                return done
+            if self._drained is None:
+                self._drained = Future()
+            return self._drained
+
+    def take_errors(self) -> FailedStoresError | None:
+        """The errors of tracked stores since the last call, as one exception group."""
+        with self._lock:
+            errors, self._errors = self._errors, []
+        if not errors:
+            return None
+        return FailedStoresError(f"{len(errors)} queued store(s) failed", errors)
+
+    # -- closing -----------------------------------------------------------------------------
+
+    def close_ticket(self) -> Ticket | None:
+        """Mark the session closed; the ticket (to submit) that closes its file after its work.
+
+        None if it was closed already or has no file of its own.
+        """
+        if self.closed:
+            return None
+        self.closed = True
+        if self.defaults.filename is None:
+            return None
+        return Ticket(CloseFile(self.defaults.filename))
+
+    def detach(self) -> None:
+        """Stop counting as a user of the worker (once); the thread may then stop when idle."""
+        self.closed = True
+        if self._attached:
+            self._attached = False
+            if self._pid == os.getpid():
+                current_worker().detach()
+
+
+def label(verb: str, msg: object, item: Any) -> str:
+    """How an error note names a call: ``store LEAF results.z``."""
+    name = getattr(item, "v_full_name", None) or type(item).__name__
+    try:
+        message: object = to_msg(msg).value
+    except Exception:
+        message = msg
+    return f"{verb} {message} {name}"

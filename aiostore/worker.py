@@ -1,0 +1,305 @@
+"""The HDF5 thread: one per process, running every HDF5 call for every file, one job at a time.
+
+libhdf5 and PyTables' registry of open files are not safe to use from several threads, so all
+services of a process (async, blocking, wrappers) hand their requests to the one
+:class:`Worker` as :class:`Ticket` s. The thread takes what is queued as a batch, executes it
+over the open files, makes the batch durable once (a flush, or a close: :class:`Durability`),
+and only then completes the tickets of its writes: a write is acknowledged when it is in the file.
+
+Results go back through ``concurrent.futures.Future``: the thread never waits for anyone, so a
+caller blocked on a future (even inside a running event loop) cannot stall it. The queue is
+bounded by jobs and by bytes; a producer that finds it full waits for space.
+
+The thread starts with the first ticket and stops once it is idle and no service is attached;
+at interpreter exit it finishes what is queued and closes every file. After ``fork()`` the child
+gets a fresh worker (the parent's thread does not exist there).
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import os
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+from .engine import Engine
+from .errors import AiostoreError, ServiceClosedError
+from .requests import (
+    Backup,
+    CloseFile,
+    ListTrajectories,
+    MergeTrajectories,
+    RemoveIncompleteRuns,
+    RemoveItems,
+    Sequence,
+    WriteItems,
+)
+
+__all__ = ["Durability", "Ticket", "Worker", "current_worker", "THREAD_NAME"]
+
+THREAD_NAME = "aiostore-hdf5"
+
+# Answered once the batch is durable; reads are answered as soon as they are executed.
+_ACKNOWLEDGED_AFTER_BATCH = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories,
+                             CloseFile)
+
+
+class Durability(enum.StrEnum):
+    """What the HDF5 thread does with the files a batch touched before acknowledging its writes.
+
+    ``FLUSH``: flush them and keep them open (fast; another process cannot open the file while
+    it is open here). ``CLOSE``: close them (slower; the file is complete on disk and free for
+    other processes and tools between batches, as pypet leaves it after every call).
+    """
+
+    FLUSH = "flush"
+    CLOSE = "close"
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One request on its way through the queue, and the future that carries its answer."""
+
+    request: Any
+    durability: Durability = Durability.FLUSH
+    future: Future[Any] = field(default_factory=Future)
+
+    def __post_init__(self) -> None:
+        self.filenames = frozenset(os.path.abspath(name) for name in _filenames(self.request))
+        self.writes = any(isinstance(part, _ACKNOWLEDGED_AFTER_BATCH) for part in _parts(self.request))
+        self.nbytes = sum(_nbytes(part) for part in _parts(self.request))
+
+
+def _parts(request: Any) -> Iterator[Any]:
+    if isinstance(request, Sequence):
+        for part in request.requests:
+            yield from _parts(part)
+    else:
+        yield request
+
+
+def _filenames(request: Any) -> Iterator[str]:
+    for part in _parts(request):
+        if isinstance(part, ListTrajectories | CloseFile):
+            yield part.filename
+        elif isinstance(part, Backup):
+            yield part.target.filename  # the backup file is opened and closed by the engine
+        else:
+            yield part.target.filename
+
+
+def _nbytes(request: Any) -> int:
+    if isinstance(request, WriteItems):
+        return sum(leaf.nbytes for leaf in request.leaves)
+    return 0
+
+
+class Worker:
+    """The job queue and the HDF5 thread that drains it.
+
+    ``max_jobs`` and ``max_bytes`` bound the queue (a job bigger than ``max_bytes`` is let in
+    alone); ``batch_jobs`` caps how many jobs share one flush, which bounds how long an early
+    write of a busy batch waits for its acknowledgement.
+    """
+
+    def __init__(self, max_jobs: int = 1000, max_bytes: int = 256 * 2**20,
+                 batch_jobs: int = 500) -> None:
+        self.max_jobs = max_jobs
+        self.max_bytes = max_bytes
+        self.batch_jobs = batch_jobs
+        self._lock = threading.Lock()
+        self._wakeup = threading.Condition(self._lock)
+        self._queue: collections.deque[Ticket] = collections.deque()
+        self._queued_bytes = 0
+        self._running = 0  # jobs taken from the queue whose memory is not released yet
+        self._space: Future[None] | None = None
+        self._users = 0
+        self._shutting_down = False
+        self._thread: threading.Thread | None = None
+        self._engine = Engine()
+
+    # -- producers ----------------------------------------------------------------------------
+
+    def attach(self) -> None:
+        """Count a service as a user: the thread stays up while any service is attached."""
+        with self._lock:
+            self._users += 1
+
+    def detach(self) -> None:
+        with self._lock:
+            self._users -= 1
+            self._wakeup.notify()
+
+    def offer(self, ticket: Ticket) -> Future[None] | None:
+        """Queue ``ticket`` if there is room and return None; else a future that completes on room.
+
+        The caller waits on the returned future (blocking or awaiting) and offers again.
+        """
+        if threading.current_thread() is self._thread:
+            raise AiostoreError("a job submitted from the HDF5 thread itself would wait forever")
+        with self._lock:
+            if self._shutting_down:
+                raise ServiceClosedError("the HDF5 thread has shut down (interpreter exit)")
+            if self._running and not self._has_room(ticket.nbytes):
+                if self._space is None:
+                    self._space = Future()
+                return self._space
+            self._queue.append(ticket)
+            self._queued_bytes += ticket.nbytes
+            self._running += 1
+            if self._thread is None:
+                self._start()
+            self._wakeup.notify()
+            return None
+
+    def submit(self, ticket: Ticket) -> Ticket:
+        """Queue ``ticket``, blocking the calling thread while the queue is full."""
+        while (space := self.offer(ticket)) is not None:
+            space.result()
+        return ticket
+
+    def _has_room(self, nbytes: int) -> bool:
+        return self._running < self.max_jobs and self._queued_bytes + nbytes <= self.max_bytes
+
+    @property
+    def queued(self) -> int:
+        """Jobs submitted and not yet executed."""
+        with self._lock:
+            return self._running
+
+    # -- the thread ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=THREAD_NAME)
+        self._thread.start()
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        return self._thread
+
+    def _run(self) -> None:
+        while (batch := self._next_batch()) is not None:
+            self._execute(batch)
+
+    def _next_batch(self) -> list[Ticket] | None:
+        """Wait for work; None (and the thread ends) once idle with no user attached."""
+        while True:
+            with self._lock:
+                while not self._queue and self._users > 0 and not self._shutting_down:
+                    self._wakeup.wait()
+                if self._queue:
+                    count = min(len(self._queue), self.batch_jobs)
+                    return [self._queue.popleft() for _ in range(count)]
+            self._engine.close()  # idle and unused: close every file before deciding to stop
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    return None
+
+    def _execute(self, batch: list[Ticket]) -> None:
+        written: list[tuple[Ticket, Any]] = []
+        for ticket in batch:
+            try:
+                answer = self._engine.execute(ticket.request)
+            except Exception as exc:
+                ticket.future.set_exception(exc)
+            else:
+                if ticket.writes:
+                    written.append((ticket, answer))
+                else:
+                    ticket.future.set_result(answer)
+            self._release(ticket)
+            time.sleep(0)  # let other threads (an event loop) take the GIL between jobs
+        failure = self._make_durable(batch)
+        for ticket, answer in written:
+            if failure is None:
+                ticket.future.set_result(answer)
+            else:
+                ticket.future.set_exception(failure)
+
+    def _release(self, ticket: Ticket) -> None:
+        with self._lock:
+            self._queued_bytes -= ticket.nbytes
+            self._running -= 1
+            space, self._space = self._space, None
+        ticket.request = None  # the encoded data is written: let it go
+        if space is not None:
+            space.set_result(None)
+
+    def _make_durable(self, batch: list[Ticket]) -> Exception | None:
+        closing = {name for ticket in batch if ticket.durability is Durability.CLOSE
+                   for name in ticket.filenames}
+        try:
+            for name in closing:
+                self._engine.close(name)
+            self._engine.flush()
+        except Exception as exc:
+            return exc
+        return None
+
+    # -- shutdown -----------------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Refuse new jobs, finish the queued ones, close every file and end the thread."""
+        with self._lock:
+            self._shutting_down = True
+            thread = self._thread
+            self._wakeup.notify()
+        if thread is not None and thread is not threading.current_thread():
+            thread.join()
+
+    def abandon(self) -> None:
+        """In a forked child: drop the parent's queue and open files without touching them."""
+        self._queue.clear()
+        self._engine.abandon()
+
+    def join_if_idle(self, timeout: float | None = None) -> bool:
+        """Wait for the thread to end if no service is attached; True if no thread runs."""
+        thread = self._thread
+        if thread is not None and self._users == 0:
+            thread.join(timeout)
+        return self._thread is None
+
+
+class _ProcessWorker:
+    """The worker of this process, made on first use."""
+
+    def __init__(self) -> None:
+        self.worker: Worker | None = None
+        self.lock = threading.Lock()
+
+    def get(self) -> Worker:
+        with self.lock:
+            if self.worker is None:
+                self.worker = Worker()
+            return self.worker
+
+    def shutdown(self) -> None:
+        if self.worker is not None:
+            self.worker.shutdown()
+
+    def forget_after_fork(self) -> None:
+        # The parent's HDF5 thread does not exist in the child, and the locks may be held:
+        # start afresh, leaving the parent's open files alone (closing them writes to them).
+        if self.worker is not None:
+            self.worker.abandon()
+        self.worker = None
+        self.lock = threading.Lock()
+
+
+_process_worker = _ProcessWorker()
+
+
+def current_worker() -> Worker:
+    """This process's worker, made on first use (its thread starts with its first job)."""
+    return _process_worker.get()
+
+
+# atexit hooks run only after non-daemon threads end; threading's own hook runs before that.
+threading._register_atexit(_process_worker.shutdown)  # type: ignore[attr-defined]
+os.register_at_fork(after_in_child=_process_worker.forget_after_fork)
