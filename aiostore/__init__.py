@@ -21,12 +21,22 @@ from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
 from .service import AsyncServiceClosedError, AsyncStorageService
 from .worker import Durability
+from .wrappers import (
+    AsyncLockWrapper,
+    AsyncQueueSender,
+    AsyncQueueWriter,
+    ProcessQueueWriter,
+    open_queue,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "TYPE_FLAG_MAPPING",
     "AiostoreError",
+    "AsyncLockWrapper",
+    "AsyncQueueSender",
+    "AsyncQueueWriter",
     "AsyncServiceClosedError",
     "AsyncStorageService",
     "DataNotFoundError",
@@ -45,6 +55,7 @@ __all__ = [
     "NotStoredError",
     "ObjectTable",
     "Parameter",
+    "ProcessQueueWriter",
     "RemovalError",
     "Result",
     "ServiceClosedError",
@@ -53,4 +64,5 @@ __all__ = [
     "StorageService",
     "Trajectory",
     "UnsupportedTypeError",
+    "open_queue",
 ]

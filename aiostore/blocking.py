@@ -42,13 +42,11 @@ class StorageService:
 
     def store(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> Any:
         """Store as ``msg`` says; returns once it is in the file."""
-        job = self._session.plan("store", msg, stuff_to_store, args, kwargs)
-        return job.finish(self._submit(job).future.result())
+        return self._call("store", msg, stuff_to_store, args, kwargs)
 
     def load(self, msg: Any, stuff_to_load: Any = None, *args: Any, **kwargs: Any) -> Any:
         """Load as ``msg`` says; returns the loaded item (or trajectory, or list)."""
-        job = self._session.plan("load", msg, stuff_to_load, args, kwargs)
-        return job.finish(self._submit(job).future.result())
+        return self._call("load", msg, stuff_to_load, args, kwargs)
 
     def put(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> None:
         """Queue a store without waiting for it (blocks only while the queue is full).
@@ -99,6 +97,11 @@ class StorageService:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<{type(self).__name__} {self.filename!r} ({state})>"
+
+    def _call(self, verb: str, msg: object, item: Any, args: tuple[Any, ...],
+              kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
+        job = self._session.plan(verb, msg, item, args, kwargs)
+        return job.finish(self._submit(job, durability).future.result())
 
     def _submit(self, job: Job, durability: Durability | None = None) -> Ticket:
         return self._session.worker().submit(self._session.ticket(job, durability))

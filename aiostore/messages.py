@@ -25,6 +25,11 @@ class Msg(StrEnum):
     PREPARE_MERGE = "PREPARE_MERGE"
     BACKUP = "BACKUP"
 
+    @classmethod
+    def _missing_(cls, value: object) -> Msg | None:
+        # pypet 0.6 calls removal DELETE; its REMOVE is an internal word.
+        return cls.REMOVE if value == "DELETE" else None
+
 
 class Flag(StrEnum):
     """How one data value is laid out in the file (pypet's storage flags, plus SERIES)."""

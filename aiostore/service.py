@@ -60,15 +60,11 @@ class AsyncStorageService:
 
     async def store(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> Any:
         """Store as ``msg`` says; returns once it is in the file."""
-        job = self._plan("store", msg, stuff_to_store, args, kwargs)
-        ticket = await self._submit(job)
-        return job.finish(await self._wait(ticket, job, label("store", msg, stuff_to_store)))
+        return await self._call("store", msg, stuff_to_store, args, kwargs)
 
     async def load(self, msg: Any, stuff_to_load: Any = None, *args: Any, **kwargs: Any) -> Any:
         """Load as ``msg`` says; returns the loaded item (or trajectory, or list)."""
-        job = self._plan("load", msg, stuff_to_load, args, kwargs)
-        ticket = await self._submit(job)
-        return job.finish(await self._wait(ticket, job, label("load", msg, stuff_to_load)))
+        return await self._call("load", msg, stuff_to_load, args, kwargs)
 
     async def put(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> None:
         """Queue a store without waiting for it; waits only while the queue is full.
@@ -131,6 +127,12 @@ class AsyncStorageService:
         return f"<AsyncStorageService {self.filename!r} ({state})>"
 
     # -- helpers ------------------------------------------------------------------------------
+
+    async def _call(self, verb: str, msg: object, item: Any, args: tuple[Any, ...],
+                    kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
+        job = self._plan(verb, msg, item, args, kwargs)
+        ticket = await self._submit(job, durability)
+        return job.finish(await self._wait(ticket, job, label(verb, msg, item)))
 
     def _plan(self, verb: str, msg: object, item: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any]) -> Job:

@@ -9,7 +9,6 @@ knows no event loop; the two faces decide how to wait.
 from __future__ import annotations
 
 import os
-import threading
 from concurrent.futures import Future
 from typing import Any
 
@@ -18,6 +17,7 @@ from .errors import FailedStoresError, ServiceClosedError
 from .messages import to_msg
 from .planning import Defaults, Job, list_trajectories, plan_load, plan_store
 from .requests import CloseFile
+from .tracking import Tracker
 from .worker import Durability, Ticket, Worker, current_worker
 
 __all__ = ["Session"]
@@ -34,10 +34,7 @@ class Session:
         self.defaults = Defaults(filename, file_title, trajectory_name, codec)
         self.durability = Durability(durability)
         self.closed = False
-        self._lock = threading.Lock()
-        self._pending: set[Ticket] = set()
-        self._errors: list[Exception] = []
-        self._drained: Future[None] | None = None
+        self.tracker = Tracker()
         self._pid = os.getpid()
         self._attached = True
         current_worker().attach()
@@ -65,8 +62,7 @@ class Session:
         """The worker of this process; a session used in a forked child attaches to the child's."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            self._pending.clear()
-            self._lock = threading.Lock()
+            self.tracker.forget()
             if self._attached:
                 current_worker().attach()
         return current_worker()
@@ -79,43 +75,15 @@ class Session:
 
     def track(self, ticket: Ticket, job: Job, label: str) -> None:
         """Keep ``ticket`` until it is done; finish its job then, or keep its error for later."""
-        with self._lock:
-            self._pending.add(ticket)
-        ticket.future.add_done_callback(lambda future: self._settle(ticket, job, label))
-
-    def _settle(self, ticket: Ticket, job: Job, label: str) -> None:
-        try:
-            job.finish(ticket.future.result())
-        except Exception as exc:
-            exc.add_note(f"in {label}")
-            with self._lock:
-                self._errors.append(exc)
-        with self._lock:
-            self._pending.discard(ticket)
-            drained = self._drained if not self._pending else None
-            if drained is not None:
-                self._drained = None
-        if drained is not None:
-            drained.set_result(None)
+        self.tracker.track(ticket, job, label)
 
     def drained(self) -> Future[None]:
         """A future that completes once every tracked store is done."""
-        with self._lock:
-            if not self._pending:
-                done: Future[None] = Future()
-                done.set_result(None)
-                return done
-            if self._drained is None:
-                self._drained = Future()
-            return self._drained
+        return self.tracker.drained()
 
     def take_errors(self) -> FailedStoresError | None:
         """The errors of tracked stores since the last call, as one exception group."""
-        with self._lock:
-            errors, self._errors = self._errors, []
-        if not errors:
-            return None
-        return FailedStoresError(f"{len(errors)} queued store(s) failed", errors)
+        return self.tracker.take_errors()
 
     # -- closing -----------------------------------------------------------------------------
 

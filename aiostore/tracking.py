@@ -1,0 +1,78 @@
+"""Keeping track of queued work that nobody awaits, so that none of its errors is lost."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future
+
+from .errors import FailedStoresError
+from .planning import Job
+from .worker import Ticket
+
+__all__ = ["Tracker"]
+
+
+class Tracker:
+    """Tickets in flight; when each is done its job is finished or its error kept for later.
+
+    Thread-safe: tickets complete on the HDF5 thread while their owner waits elsewhere.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: set[Ticket] = set()
+        self._errors: list[Exception] = []
+        self._drained: Future[None] | None = None
+
+    def track(self, ticket: Ticket, job: Job, label: str) -> None:
+        """Keep ``ticket`` until it is done; ``label`` names the call in an error's note."""
+        with self._lock:
+            self._pending.add(ticket)
+        ticket.future.add_done_callback(lambda future: self._settle(ticket, job, label))
+
+    def fail(self, error: Exception, label: str) -> None:
+        """Keep an error of a call that never became a ticket (bad input read from a queue)."""
+        error.add_note(f"in {label}")
+        with self._lock:
+            self._errors.append(error)
+
+    def _settle(self, ticket: Ticket, job: Job, label: str) -> None:
+        try:
+            job.finish(ticket.future.result())
+        except Exception as exc:
+            self.fail(exc, label)
+        with self._lock:
+            self._pending.discard(ticket)
+            drained = self._drained if not self._pending else None
+            if drained is not None:
+                self._drained = None
+        if drained is not None:
+            drained.set_result(None)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return len(self._pending)
+
+    def drained(self) -> Future[None]:
+        """A future that completes once every tracked ticket is done."""
+        with self._lock:
+            if self._pending:
+                if self._drained is None:
+                    self._drained = Future()
+                return self._drained
+        done: Future[None] = Future()
+        done.set_result(None)
+        return done
+
+    def take_errors(self) -> FailedStoresError | None:
+        """The errors kept since the last call, as one exception group (None if there were none)."""
+        with self._lock:
+            errors, self._errors = self._errors, []
+        if not errors:
+            return None
+        return FailedStoresError(f"{len(errors)} queued store(s) failed", errors)
+
+    def forget(self) -> None:
+        """Drop everything (in a forked child, where the parent's tickets never complete)."""
+        self.__init__()  # type: ignore[misc]

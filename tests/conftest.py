@@ -1,0 +1,39 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from aiostore.worker import THREAD_NAME, current_worker
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """Run each ``@pytest.mark.anyio`` test on asyncio and on trio."""
+    return str(request.param)
+
+
+def _hdf5_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == THREAD_NAME]
+
+
+@pytest.fixture(autouse=True)
+def no_hdf5_thread_outlives_a_test() -> Iterator[None]:
+    """Every service a test opens is closed by its end, and the HDF5 thread stops with the last."""
+    yield
+    for thread in _hdf5_threads():
+        thread.join(timeout=10)
+    assert not _hdf5_threads(), "a service was left open: the HDF5 thread is still running"
+
+
+@pytest.fixture
+def small_queue() -> Iterator[int]:
+    """Shrink the HDF5 thread's queue to a few jobs for the duration of a test."""
+    worker = current_worker()
+    saved = worker.max_jobs
+    worker.max_jobs = 4
+    yield worker.max_jobs
+    worker.max_jobs = saved
