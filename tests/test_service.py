@@ -319,8 +319,8 @@ async def test_close_durability_frees_the_file_after_each_store(path: str) -> No
 async def test_a_leaked_service_warns(path: str) -> None:
     svc = AsyncStorageService(path)
     await svc.store(Msg.LEAF, Result("results.r", v=1), trajectory_name="t")
-    del svc
-    with pytest.warns(ResourceWarning, match="unclosed"):
+    with pytest.warns(ResourceWarning, match="unclosed"):  # noqa: PT031
+        del svc
         gc.collect()
 
 
