@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
+from typing import Any
 
 from .errors import FailedStoresError
 from .planning import Job
@@ -20,15 +22,16 @@ class Tracker:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: set[Ticket] = set()
+        self._pending: set[Future[Any]] = set()
         self._errors: list[Exception] = []
         self._drained: Future[None] | None = None
 
     def track(self, ticket: Ticket, job: Job, label: str) -> None:
         """Keep ``ticket`` until it is done; ``label`` names the call in an error's note."""
+        finish = job.finish  # not the job: its request holds the data, to be freed once written
         with self._lock:
-            self._pending.add(ticket)
-        ticket.future.add_done_callback(lambda future: self._settle(ticket, job, label))
+            self._pending.add(ticket.future)
+        ticket.future.add_done_callback(lambda future: self._settle(future, finish, label))
 
     def fail(self, error: Exception, label: str) -> None:
         """Keep an error of a call that never became a ticket (bad input read from a queue)."""
@@ -36,13 +39,13 @@ class Tracker:
         with self._lock:
             self._errors.append(error)
 
-    def _settle(self, ticket: Ticket, job: Job, label: str) -> None:
+    def _settle(self, future: Future[Any], finish: Callable[[Any], Any], label: str) -> None:
         try:
-            job.finish(ticket.future.result())
+            finish(future.result())
         except Exception as exc:
             self.fail(exc, label)
         with self._lock:
-            self._pending.discard(ticket)
+            self._pending.discard(future)
             drained = self._drained if not self._pending else None
             if drained is not None:
                 self._drained = None

@@ -94,7 +94,7 @@ class AsyncQueueSender:
 
     async def store(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> None:
         """Send a store to the writer."""
-        job = self._service._plan("store", msg, stuff_to_store, args, kwargs)
+        job = await self._service._plan("store", msg, stuff_to_store, args, kwargs)
         await self._stream.send((job, label("store", msg, stuff_to_store)))
 
     async def load(self, *args: Any, **kwargs: Any) -> Any:

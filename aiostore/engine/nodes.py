@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import time
 import warnings
 from collections.abc import Iterable
@@ -19,8 +20,8 @@ from . import layout
 from .files import OpenFile
 
 # A chunked array is written in slices of about this size, letting other threads (an event
-# loop) run between slices: one big write holds the GIL for its whole duration.
-WRITE_SLICE_BYTES = 4 * 2**20
+# loop) run between slices: PyTables holds the GIL for the whole of each write.
+WRITE_SLICE_BYTES = 2**20
 
 
 @functools.cache
@@ -41,9 +42,28 @@ def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarr
                             shape=data.shape, filters=filters)
     row_bytes = max(data[0:1].nbytes, 1)
     step = max(WRITE_SLICE_BYTES // row_bytes, 1)
+    several = len(data) > step
     for start in range(0, len(data), step):
         node[start:start + step] = data[start:start + step]
+        if several:
+            _write_back(h5)
         time.sleep(0)
+    if several:  # its cached chunks too, or the batch's flush writes them holding the GIL
+        node.flush()
+        _write_back(h5)
+
+
+def _write_back(h5: tables.File) -> None:
+    """Hand the file's dirty pages to the disk now, in a call that releases the GIL.
+
+    Otherwise the kernel throttles a writer of many dirty pages inside a later write or flush,
+    which PyTables makes while holding the GIL: the event loop stalled for up to 570 ms here.
+    """
+    try:
+        fileno = h5.fileno()
+    except (tables.HDF5ExtError, OSError, ValueError):
+        return  # an in-memory file has no descriptor
+    os.fdatasync(fileno)
 
 
 def write_value(file: OpenFile, group: tables.Group, key: str, encoded: Encoded,
