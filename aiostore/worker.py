@@ -71,7 +71,10 @@ class Ticket:
 
     def __post_init__(self) -> None:
         self.filenames = frozenset(os.path.abspath(name) for name in _filenames(self.request))
-        self.writes = any(isinstance(part, _ACKNOWLEDGED_AFTER_BATCH) for part in _parts(self.request))
+        # A write is acknowledged once durable; anything under CLOSE once its file is closed
+        # (a lock wrapper releases its lock then, and another process opens the file).
+        self.acknowledged_after_batch = self.durability is Durability.CLOSE or any(
+            isinstance(part, _ACKNOWLEDGED_AFTER_BATCH) for part in _parts(self.request))
         self.nbytes = sum(_nbytes(part) for part in _parts(self.request))
 
 
@@ -209,7 +212,7 @@ class Worker:
             except Exception as exc:
                 ticket.future.set_exception(exc)
             else:
-                if ticket.writes:
+                if ticket.acknowledged_after_batch:
                     written.append((ticket, answer))
                 else:
                     ticket.future.set_result(answer)
