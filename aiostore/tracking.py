@@ -52,11 +52,6 @@ class Tracker:
         if drained is not None:
             drained.set_result(None)
 
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return len(self._pending)
-
     def drained(self) -> Future[None]:
         """A future that completes once every tracked ticket is done."""
         with self._lock:

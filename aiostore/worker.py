@@ -261,13 +261,6 @@ class Worker:
         self._queue.clear()
         self._engine.abandon()
 
-    def join_if_idle(self, timeout: float | None = None) -> bool:
-        """Wait for the thread to end if no service is attached; True if no thread runs."""
-        thread = self._thread
-        if thread is not None and self._users == 0:
-            thread.join(timeout)
-        return self._thread is None
-
 
 class _ProcessWorker:
     """The worker of this process, made on first use."""
