@@ -13,7 +13,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from .engine.nodes import filters_for
-from .errors import FailedStoresError, ServiceClosedError
+from .errors import FailedStoresError, InvalidArgumentError, ServiceClosedError
 from .messages import to_msg
 from .planning import Defaults, Job, list_trajectories, plan_load, plan_store
 from .requests import CloseFile
@@ -52,7 +52,7 @@ class Session:
     def plan_listing(self) -> Job:
         self.check_open()
         if self.defaults.filename is None:
-            raise ServiceClosedError("this service has no file to list")
+            raise InvalidArgumentError("no filename: give the service one to list its trajectories")
         return list_trajectories(self.defaults.filename)
 
     def ticket(self, job: Job, durability: Durability | None = None) -> Ticket:

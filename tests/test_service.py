@@ -19,6 +19,7 @@ from aiostore import (
     AsyncServiceClosedError,
     AsyncStorageService,
     FailedStoresError,
+    InvalidArgumentError,
     ItemExistsError,
     Msg,
     Parameter,
@@ -277,6 +278,12 @@ async def test_the_hdf5_thread_survives_an_unexpected_exception(path: str) -> No
 
 
 # ------------------------------------------------------------------------------- lifecycle
+
+
+async def test_listing_without_a_file_is_an_argument_error() -> None:
+    async with AsyncStorageService() as svc:
+        with pytest.raises(InvalidArgumentError, match="no filename"):
+            await svc.list_trajectories()
 
 
 async def test_a_closed_service_refuses_calls(path: str) -> None:
