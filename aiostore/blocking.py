@@ -72,9 +72,7 @@ class StorageService:
     def close(self) -> None:
         """Finish the queued work, close the file, and raise the errors of unawaited stores."""
         try:
-            ticket = self._session.close_ticket()
-            if ticket is not None:
-                self._session.worker().submit(ticket).future.result()
+            self._run(self._session.close_ticket())
             self.join()
         finally:
             self._session.detach()
@@ -102,6 +100,12 @@ class StorageService:
               kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
         job = self._session.plan(verb, msg, item, args, kwargs)
         return job.finish(self._submit(job, durability).future.result())
+
+    def _run(self, ticket: Ticket | None) -> Any:
+        """Submit ``ticket`` (if any) and wait for its answer."""
+        if ticket is None:
+            return None
+        return self._session.worker().submit(ticket).future.result()
 
     def _submit(self, job: Job, durability: Durability | None = None) -> Ticket:
         return self._session.worker().submit(self._session.ticket(job, durability))

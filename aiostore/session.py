@@ -95,6 +95,10 @@ class Session:
         if self.closed:
             return None
         self.closed = True
+        return self.close_file_ticket()
+
+    def close_file_ticket(self) -> Ticket | None:
+        """The ticket (to submit) that closes this session's file once its queued work is done."""
         if self.defaults.filename is None:
             return None
         return Ticket(CloseFile(self.defaults.filename))

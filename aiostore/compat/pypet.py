@@ -32,8 +32,7 @@ from typing import Any
 from .. import errors
 from ..blocking import StorageService
 from ..draining import QueueDrainer, read_message
-from ..requests import CloseFile
-from ..worker import Durability, Ticket
+from ..worker import Durability
 from . import pypetconstants
 
 __all__ = [
@@ -120,24 +119,28 @@ class HDF5StorageService(StorageService):
 
     def store(self, msg: Any, stuff_to_store: Any = None, *args: Any, **kwargs: Any) -> Any:
         """Store as pypet's ``msg`` says (``DELETE``, ``FLUSH``, ``OPEN_FILE``, ``CLOSE_FILE`` too)."""
-        if msg in (pypetconstants.FLUSH, pypetconstants.OPEN_FILE):
-            self._session.check_open()
-            return None
-        if msg == pypetconstants.CLOSE_FILE:
-            self._close_file()
+        if self._file_message(msg):
             return None
         return super().store(msg, stuff_to_store, *args, **kwargs)
 
     def put(self, msg: Any, stuff_to_store: Any = None, *args: Any, **kwargs: Any) -> None:
-        if msg in (pypetconstants.FLUSH, pypetconstants.OPEN_FILE, pypetconstants.CLOSE_FILE):
-            self.store(msg, stuff_to_store, *args, **kwargs)
-            return
-        super().put(msg, stuff_to_store, *args, **kwargs)
+        if not self._file_message(msg):
+            super().put(msg, stuff_to_store, *args, **kwargs)
+
+    def _file_message(self, msg: Any) -> bool:
+        """Carry out pypet's FLUSH, OPEN_FILE and CLOSE_FILE (True); False for other messages.
+
+        FLUSH and OPEN_FILE have nothing to do: every store is in the file when it returns.
+        """
+        if msg not in (pypetconstants.FLUSH, pypetconstants.OPEN_FILE, pypetconstants.CLOSE_FILE):
+            return False
+        self._session.check_open()
+        if msg == pypetconstants.CLOSE_FILE:
+            self._close_file()
+        return True
 
     def _close_file(self) -> None:
-        self._session.check_open()
-        assert self.filename is not None
-        self._session.worker().submit(Ticket(CloseFile(self.filename))).future.result()
+        self._run(self._session.close_file_ticket())
 
     def __getstate__(self) -> dict[str, Any]:
         return dict(self._arguments)
