@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -37,3 +39,34 @@ def small_queue() -> Iterator[int]:
     worker.max_jobs = 4
     yield worker.max_jobs
     worker.max_jobs = saved
+
+
+@contextlib.contextmanager
+def _held_worker() -> Iterator[threading.Event]:
+    engine = current_worker()._engine
+    gate = threading.Event()
+    original = engine.execute
+
+    def execute(request: Any) -> Any:
+        gate.wait(30)
+        return original(request)
+
+    engine.execute = execute  # type: ignore[method-assign]
+    try:
+        yield gate
+    finally:
+        gate.set()
+        del engine.execute
+
+
+@pytest.fixture
+def held_worker() -> Callable[[], contextlib.AbstractContextManager[threading.Event]]:
+    """``with held_worker() as gate``: the HDF5 thread waits before each job until gate is set."""
+    return _held_worker
+
+
+@pytest.fixture
+def gate() -> Iterator[threading.Event]:
+    """The HDF5 thread waits before each job until this event is set (for the whole test)."""
+    with _held_worker() as event:
+        yield event

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,25 +35,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def path(tmp_path: Path) -> str:
     return str(tmp_path / "f.h5")
-
-
-@contextlib.contextmanager
-def held_worker() -> Iterator[threading.Event]:
-    """Hold the HDF5 thread before each job until the yielded event is set."""
-    engine = current_worker()._engine
-    gate = threading.Event()
-    original = engine.execute
-
-    def execute(request: Any) -> Any:
-        gate.wait(30)
-        return original(request)
-
-    engine.execute = execute  # type: ignore[method-assign]
-    try:
-        yield gate
-    finally:
-        gate.set()
-        del engine.execute
 
 
 async def load_value(svc: AsyncStorageService, name: str, key: str) -> Any:
@@ -132,7 +111,7 @@ async def test_many_tasks_and_sync_threads_on_one_file(path: str) -> None:
 # --------------------------------------------------------------------------------- snapshots
 
 
-async def test_mutating_an_item_after_put_changes_nothing(path: str) -> None:
+async def test_mutating_an_item_after_put_changes_nothing(path: str, held_worker: Any) -> None:
     result = Result("results.r", arr=np.zeros(3), items=[1, 2])
     async with AsyncStorageService(path) as svc:
         with held_worker() as gate:
@@ -149,7 +128,7 @@ async def test_mutating_an_item_after_put_changes_nothing(path: str) -> None:
 # ------------------------------------------------------------------------------ cancellation
 
 
-async def test_a_cancelled_store_that_was_queued_is_written_completely(path: str) -> None:
+async def test_a_cancelled_store_that_was_queued_is_written_completely(path: str, held_worker: Any) -> None:
     async with AsyncStorageService(path) as svc:
         with held_worker() as gate:
             with anyio.move_on_after(0.05) as scope:
@@ -164,7 +143,7 @@ async def test_a_cancelled_store_that_was_queued_is_written_completely(path: str
 
 
 async def test_a_store_cancelled_while_waiting_for_room_is_never_written(
-        path: str, small_queue: int) -> None:
+        path: str, small_queue: int, held_worker: Any) -> None:
     async with AsyncStorageService(path) as svc:
         with held_worker() as gate:
             for i in range(small_queue):
@@ -179,7 +158,7 @@ async def test_a_store_cancelled_while_waiting_for_room_is_never_written(
     assert [traj[f"results.r{i}"]["v"] for i in range(small_queue)] == list(range(small_queue))
 
 
-async def test_the_error_of_a_cancelled_store_is_raised_by_aclose(path: str) -> None:
+async def test_the_error_of_a_cancelled_store_is_raised_by_aclose(path: str, held_worker: Any) -> None:
     svc = AsyncStorageService(path)
     await svc.store(Msg.LEAF, Result("results.r", v=1), trajectory_name="t")
     with held_worker() as gate:
@@ -341,7 +320,7 @@ async def test_the_thread_stops_after_the_last_close_and_starts_again(path: str)
         assert current_worker().thread is None
 
 
-async def test_a_blocking_call_inside_the_running_loop_does_not_deadlock(path: str) -> None:
+async def test_a_blocking_call_inside_the_running_loop_does_not_deadlock(path: str, held_worker: Any) -> None:
     """The HDF5 thread never waits for the loop, so a blocking call there only holds it still."""
     async with AsyncStorageService(path) as svc:
         with held_worker() as gate:

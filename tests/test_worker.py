@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +18,6 @@ from aiostore.worker import Durability, Ticket, current_worker
 @pytest.fixture
 def path(tmp_path: Path) -> str:
     return str(tmp_path / "f.h5")
-
-
-@pytest.fixture
-def gate() -> Iterator[threading.Event]:
-    """Hold the HDF5 thread before each job until the event is set."""
-    engine = current_worker()._engine
-    event = threading.Event()
-    original = engine.execute
-
-    def execute(request: Any) -> Any:
-        event.wait(30)
-        return original(request)
-
-    engine.execute = execute  # type: ignore[method-assign]
-    yield event
-    event.set()
-    del engine.execute
 
 
 def ticket(path: str, name: str, durability: Durability = Durability.FLUSH,
