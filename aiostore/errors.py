@@ -13,6 +13,7 @@ would catch for the same mistake::
     ├── InvalidArgumentError    (ValueError)  arguments a message does not take, or that contradict
     ├── RemovalError            (ValueError)  a REMOVE that would take more than asked, or what stays
     ├── MergeError              (ValueError)  trajectories that cannot be merged
+    ├── InterpolationError      (ValueError)  a cached table no interpolator can be made of
     ├── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
     ├── ServiceClosedError      (RuntimeError) a call on a closed service, or after interpreter exit
     │   └── AsyncServiceClosedError (anyio.ClosedResourceError), raised by the async service,
@@ -32,6 +33,7 @@ __all__ = [
     "DataNotFoundError",
     "FailedStoresError",
     "FileFormatError",
+    "InterpolationError",
     "InvalidArgumentError",
     "InvalidNameError",
     "ItemExistsError",
@@ -110,6 +112,10 @@ class RemovalError(AiostoreError, ValueError):
 
 class MergeError(AiostoreError, ValueError):
     """Two trajectories that cannot be merged (different parameters, missing trajectory...)."""
+
+
+class InterpolationError(AiostoreError, ValueError):
+    """A cached table cannot give the interpolator asked for (shape, order of values)."""
 
 
 class FileFormatError(AiostoreError, OSError):

@@ -11,12 +11,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import anyio.lowlevel
 
-__all__ = ["wait_future", "loop_notifier"]
+if TYPE_CHECKING:
+    from .worker import Ticket, Worker
+
+__all__ = ["loop_notifier", "queue_ticket", "wait_future"]
 
 T = TypeVar("T")
 
@@ -46,3 +49,15 @@ async def wait_future(future: Future[T]) -> T:
         future.add_done_callback(lambda _: notify())
         await event.wait()
     return future.result()
+
+
+async def queue_ticket(worker: Worker, ticket: Ticket) -> None:
+    """Queue ``ticket`` on ``worker``, waiting (without blocking the loop) while it is full."""
+    space = worker.offer(ticket)
+    if space is None:
+        # A checkpoint even when there is room: a producer looping over puts must let the
+        # other tasks run (and be cancellable), as every anyio call does.
+        await anyio.lowlevel.cancel_shielded_checkpoint()
+    while space is not None:
+        await wait_future(space)
+        space = worker.offer(ticket)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import Encoded
+from .codec.trees import Node
 
 Path = tuple[str, ...]
 
@@ -148,6 +149,20 @@ class CloseFile:
     filename: str
 
 
+@dataclass(frozen=True, slots=True)
+class PutObject:
+    """Store one named object into the object cache whose main file is ``path``.
+
+    ``tag`` is kept beside the object, for its owner (the colossus shim records the colossus
+    version that computed it).
+    """
+
+    path: str
+    name: str
+    tree: Node
+    tag: str = ""
+
+
 # ------------------------------------------------------------------------------------- loads
 
 
@@ -187,7 +202,37 @@ class ListTrajectories:
     filename: str
 
 
+@dataclass(frozen=True, slots=True)
+class ReadObjects:
+    """Read every object of the object cache whose main file is ``path``.
+
+    With ``allow_pickle`` False, objects that need unpickling are not loaded (their record says
+    why): loading a pickle runs code chosen by whoever wrote the file.
+    """
+
+    path: str
+    allow_pickle: bool = True
+
+
 # ---------------------------------------------------------------------------------- answers
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRecord:
+    """One object read from an object cache: its tree, or why it was not loaded."""
+
+    name: str
+    tree: Node | None
+    tag: str = ""
+    refused: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CacheContents:
+    """What :class:`ReadObjects` found, and the damaged files it skipped."""
+
+    records: list[ObjectRecord]
+    problems: list[str]
 
 
 @dataclass(slots=True)

@@ -22,7 +22,7 @@ import anyio
 import anyio.lowlevel
 
 from .errors import ServiceClosedError
-from .handoff import wait_future
+from .handoff import queue_ticket, wait_future
 from .model import SingleRun, Trajectory
 from .planning import Job
 from .session import Session, label
@@ -184,14 +184,10 @@ class AsyncStorageService:
 
     async def _offer(self, ticket: Ticket) -> None:
         worker = self._guard(self._session.worker)
-        space = self._guard(lambda: worker.offer(ticket))
-        if space is None:
-            # A checkpoint even when there is room: a producer looping over put() must let
-            # the other tasks run (and be cancellable), as every anyio call does.
-            await anyio.lowlevel.cancel_shielded_checkpoint()
-        while space is not None:
-            await wait_future(space)
-            space = self._guard(lambda: worker.offer(ticket))
+        try:
+            await queue_ticket(worker, ticket)
+        except ServiceClosedError as exc:
+            raise AsyncServiceClosedError(*exc.args) from None
 
     async def _wait(self, ticket: Ticket, job: Job, what: str) -> Any:
         try:

@@ -34,6 +34,8 @@ from .requests import (
     CloseFile,
     ListTrajectories,
     MergeTrajectories,
+    PutObject,
+    ReadObjects,
     RemoveIncompleteRuns,
     RemoveItems,
     Sequence,
@@ -90,6 +92,8 @@ def _filenames(request: Any) -> Iterator[str]:
     for part in _parts(request):
         if isinstance(part, ListTrajectories | CloseFile):
             yield part.filename
+        elif isinstance(part, PutObject | ReadObjects):
+            continue  # the engine closes an object cache's files before answering
         elif isinstance(part, Backup):
             yield part.target.filename  # the backup file is opened and closed by the engine
         else:
@@ -99,6 +103,8 @@ def _filenames(request: Any) -> Iterator[str]:
 def _nbytes(request: Any) -> int:
     if isinstance(request, WriteItems):
         return sum(leaf.nbytes for leaf in request.leaves)
+    if isinstance(request, PutObject):
+        return request.tree.nbytes
     return 0
 
 

@@ -18,7 +18,9 @@ from ..requests import (
     CloseFile,
     ListTrajectories,
     MergeTrajectories,
+    PutObject,
     ReadLeaf,
+    ReadObjects,
     ReadTrajectory,
     ReadTree,
     RemoveIncompleteRuns,
@@ -27,7 +29,7 @@ from ..requests import (
     Target,
     WriteItems,
 )
-from . import merging, nodes, reading, removal, writing
+from . import merging, nodes, objectcache, reading, removal, writing
 from .files import OpenFile, open_file
 
 __all__ = ["Engine"]
@@ -53,6 +55,9 @@ class Engine:
             ListTrajectories: self._list_trajectories,
             Sequence: self._sequence,
             CloseFile: lambda request: self.close(request.filename),
+            # object caches open and close their own files: they are never changed in place
+            PutObject: objectcache.put_object,
+            ReadObjects: objectcache.read_objects,
         }
 
     # -- requests -----------------------------------------------------------------------------
