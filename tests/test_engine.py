@@ -449,6 +449,18 @@ class TestLeaf:
         assert node_class(path, "/sweep/results/flags/d") == "Table"
         assert node_class(path, "/sweep/results/flags/tab") == "Table"
 
+    def test_chunked_arrays_take_about_their_own_size_on_disk(self, stored):
+        path, traj = stored
+        small, rows = np.arange(100.0), np.zeros((3000, 100))
+        r = traj.add_result("chunked", small=small, rows=rows)
+        with StorageService(path) as svc:
+            svc.store("LEAF", r)
+        with tables.open_file(path) as h5:
+            group = h5.get_node("/sweep/results/chunked")
+            assert group.small.size_on_disk == small.nbytes  # PyTables' own chunk: 64 kB
+            assert rows.nbytes <= group.rows.size_on_disk < rows.nbytes * 1.4
+            np.testing.assert_array_equal(group.rows.read(), rows)
+
     def test_store_flags_kwarg(self, stored):
         path, _ = stored
         r = Result("results.kw", a=np.arange(10), b=np.arange(3))

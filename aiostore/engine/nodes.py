@@ -36,10 +36,22 @@ def filters_for(compression: tuple[str, int] | None) -> tables.Filters | None:
         raise InvalidArgumentError(f"compression {compression!r}: {exc}") from None
 
 
+def _chunkshape(data: np.ndarray) -> tuple[int, ...] | None:
+    """Chunks of whole rows, up to one write slice, never longer than the data.
+
+    PyTables' own choice for a small array is a chunk far bigger than it (8192 elements for a
+    100-element array: 64 kB on disk for 800 bytes). None (PyTables' choice) for huge rows.
+    """
+    row_bytes = max(data[0:1].nbytes, 1)
+    if row_bytes > WRITE_SLICE_BYTES:
+        return None
+    return (min(len(data), WRITE_SLICE_BYTES // row_bytes), *data.shape[1:])
+
+
 def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarray,
                   filters: tables.Filters | None) -> None:
     node = h5.create_carray(group, key, atom=tables.Atom.from_dtype(data.dtype),
-                            shape=data.shape, filters=filters)
+                            shape=data.shape, filters=filters, chunkshape=_chunkshape(data))
     row_bytes = max(data[0:1].nbytes, 1)
     step = max(WRITE_SLICE_BYTES // row_bytes, 1)
     several = len(data) > step

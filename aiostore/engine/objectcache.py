@@ -130,7 +130,7 @@ def _new_file(path: str, attrs: dict[str, object]) -> OpenFile:
 
 def _node_name(name: str) -> str:
     """A PyTables-safe node name for object ``name``, different for different names."""
-    if name.isidentifier() and not name.startswith("_"):
+    if name.isascii() and name.isidentifier() and not name.startswith("_"):
         return name
     escaped = "".join(char if char.isascii() and char.isalnum() else f"_{ord(char):x}_"
                       for char in name)
