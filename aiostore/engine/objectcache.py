@@ -26,6 +26,7 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import tables
 
@@ -39,8 +40,6 @@ FORMAT = "AIOSTORE_OBJECTS"
 FORMAT_VERSION = "aiostore-objects-1"
 SEQ = "AIOSTORE_SEQ"
 THROUGH = "AIOSTORE_THROUGH"
-NAME = "AIOSTORE_NAME"
-TAG = "AIOSTORE_TAG"
 OBJECTS = "objects"
 
 # Fold the segments into the main file once they are this many, or hold this many bytes and
@@ -151,8 +150,10 @@ class _Source:
             if FORMAT not in root._v_attrs._v_attrnamesuser or OBJECTS not in root:
                 raise FileFormatError(f"{path!r} is not an aiostore object cache")
             self.through = int(root._v_attrs[THROUGH]) if THROUGH in root._v_attrs else 0
-            self.objects = {str(node._v_attrs[NAME]): node
-                            for node in root._f_get_child(OBJECTS)._f_iter_nodes()}
+            self.objects: dict[str, tuple[Any, dict[str, Any]]] = {}
+            for node in root._f_get_child(OBJECTS)._f_iter_nodes():
+                header = objectfiles.read_header(node)
+                self.objects[header["name"]] = (node, header)
         except BaseException:
             self.file.close()
             raise
@@ -196,11 +197,12 @@ def _described(problems: list[tuple[str, str]], action: str) -> list[str]:
     return [f"{action} unreadable cache file {path!r} ({reason})" for path, reason in problems]
 
 
-def _newest(sources: list[_Source]) -> dict[str, tuple[_Source, object]]:
-    newest: dict[str, tuple[_Source, object]] = {}
+def _newest(sources: list[_Source]) -> dict[str, tuple[_Source, Any, dict[str, Any]]]:
+    """For each name, the newest source holding it, its node and its header."""
+    newest: dict[str, tuple[_Source, Any, dict[str, Any]]] = {}
     for source in sources:
-        for name, node in source.objects.items():
-            newest[name] = (source, node)
+        for name, (node, header) in source.objects.items():
+            newest[name] = (source, node, header)
     return newest
 
 
@@ -212,16 +214,16 @@ def read_objects(request: ReadObjects) -> CacheContents:
     problems: list[tuple[str, str]] = []
     records = []
     with _locked(files, exclusive=False), _sources(files, problems) as sources:
-        for name, (source, node) in _newest(sources).items():
-            records.append(_read_record(source, name, node, request.allow_pickle))
+        for name, (source, node, header) in _newest(sources).items():
+            records.append(_read_record(source, name, node, header, request.allow_pickle))
     return CacheContents(records, _described(problems, "skipped"))
 
 
-def _read_record(source: _Source, name: str, node: object, allow_pickle: bool) -> ObjectRecord:
-    attrs = node._v_attrs  # type: ignore[attr-defined]
-    tag = str(attrs[TAG]) if TAG in attrs._v_attrnamesuser else ""
+def _read_record(source: _Source, name: str, node: Any, header: dict[str, Any],
+                 allow_pickle: bool) -> ObjectRecord:
+    tag = str(header.get("tag", ""))
     try:
-        tree: Node | None = objectfiles.read_tree(source.file, node, allow_pickle)
+        tree: Node | None = objectfiles.read_tree(source.file, node, header["tree"], allow_pickle)
     except PickleRefusedError as exc:
         return ObjectRecord(name, None, tag, str(exc))
     except (tables.HDF5ExtError, KeyError, ValueError, AiostoreError) as exc:
@@ -246,9 +248,8 @@ def put_object(request: PutObject) -> list[str]:
         opened = _new_file(files.temporary, {THROUGH: seq} if first else {SEQ: seq})
         try:
             objects = opened.h5.root._f_get_child(OBJECTS)
-            node = objectfiles.write_tree(opened, objects, _node_name(request.name), request.tree)
-            node._v_attrs[NAME] = request.name
-            node._v_attrs[TAG] = request.tag
+            objectfiles.write_object(opened, objects, _node_name(request.name), request.name,
+                                     request.tag, request.tree)
         finally:
             opened.close()
         _publish(files.temporary, files.main if first else files.segment(seq))
@@ -292,8 +293,8 @@ def _fold(files: CacheFiles) -> list[str]:
         opened = _new_file(files.temporary, {THROUGH: through})
         try:
             objects = opened.h5.root._f_get_child(OBJECTS)
-            for _, node in _newest(sources).values():
-                node._f_copy(newparent=objects, recursive=True)  # type: ignore[attr-defined]
+            for _, node, _ in _newest(sources).values():
+                node._f_copy(newparent=objects, recursive=True)
         finally:
             opened.close()
     _publish(files.temporary, files.main)

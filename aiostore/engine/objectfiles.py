@@ -1,8 +1,10 @@
-"""Object trees (:mod:`aiostore.codec.trees`) as HDF5 nodes, readable with plain PyTables.
+"""Named objects (trees of :mod:`aiostore.codec.trees`) as HDF5 nodes, readable with plain PyTables.
 
-A value is one node (an array, a table, or pandas' group for a frame) carrying its codec spec;
-a list, tuple or dict is a group of ``item_<i>`` children; a pickle is a uint8 array. The
-``AIOSTORE_KIND`` attribute of each node says which.
+A value is one node (an array, a table, or pandas' group for a frame); a pickle is a uint8 array;
+a list, tuple or dict is a group of ``item_<i>`` children; ``None`` inside a container has no
+node. One JSON attribute on the object's top node, ``AIOSTORE_OBJECT``, holds its name, its tag
+and the description of the whole tree (kinds, codec specs, dict keys): a reader gets all it
+needs from one attribute read (reading many small attributes is what costs, measured here).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..codec import Encoded, dumps_specs, loads_specs
+from ..codec import Encoded
 from ..codec.trees import (
     MappingNode,
     Node,
@@ -23,72 +25,86 @@ from ..codec.trees import (
     SequenceNode,
     ValueNode,
 )
-from ..errors import FileFormatError
+from ..errors import FileFormatError, UnsupportedTypeError
 from ..messages import Flag
 from . import nodes
 from .files import OpenFile
 
-KIND = "AIOSTORE_KIND"
-SPEC = "AIOSTORE_SPEC"
-KEYS = "AIOSTORE_KEYS"
+HEADER = "AIOSTORE_OBJECT"
 ITEM = "item_%d"
 
-
-def write_tree(file: OpenFile, group: tables.Group, name: str, tree: Node,
-               filters: tables.Filters | None = None) -> Any:
-    """Write ``tree`` as node ``name`` of ``group``; returns the node."""
-    h5 = file.h5
-    if isinstance(tree, ValueNode):
-        nodes.write_value(file, group, name, tree.encoded, filters)
-        node = group._f_get_child(name)
-        node._v_attrs[SPEC] = dumps_specs({"": tree.encoded.spec})
-        kind = "value"
-    elif isinstance(tree, PickleNode):
-        node = h5.create_array(group, name, obj=tree.payload)
-        kind = "pickle"
-    else:
-        node = h5.create_group(group, name)
-        kind = _write_children(file, node, tree, filters)
-    node._v_attrs[KIND] = kind
-    return node
+Description = dict[str, Any]
 
 
-def _write_children(file: OpenFile, group: tables.Group, tree: Node,
-                    filters: tables.Filters | None) -> str:
+def write_object(file: OpenFile, group: tables.Group, node_name: str, name: str, tag: str,
+                 tree: Node) -> None:
+    """Write object ``name`` as node ``node_name`` of ``group``, with its header."""
     if isinstance(tree, NoneNode):
-        return "none"
-    assert isinstance(tree, SequenceNode | MappingNode)
-    for index, item in enumerate(tree.items):
-        write_tree(file, group, ITEM % index, item, filters)
+        top = file.h5.create_group(group, node_name)
+        description: Description = {"kind": "none"}
+    else:
+        description = _write(file, group, node_name, tree)
+        top = group._f_get_child(node_name)
+    header = json.dumps({"name": name, "tag": tag, "tree": description},
+                        separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    try:
+        top._v_attrs[HEADER] = header
+    except Exception as exc:  # too big for the HDF5 object header (64 kB)
+        raise UnsupportedTypeError(name, f"its description ({len(header)} bytes) does not fit "
+                                   f"an HDF5 attribute: {type(exc).__name__}") from exc
+
+
+def _write(file: OpenFile, group: tables.Group, node_name: str, tree: Node) -> Description:
+    if isinstance(tree, ValueNode):
+        nodes.write_value(file, group, node_name, tree.encoded, None)
+        return {"kind": "value", "spec": tree.encoded.spec}
+    if isinstance(tree, PickleNode):
+        file.h5.create_array(group, node_name, obj=tree.payload)
+        return {"kind": "pickle"}
+    if isinstance(tree, NoneNode):
+        return {"kind": "none"}
+    container = file.h5.create_group(group, node_name)
+    items = [_write(file, container, ITEM % index, item) for index, item in enumerate(tree.items)]
     if isinstance(tree, MappingNode):
-        group._v_attrs[KEYS] = json.dumps(list(tree.keys), ensure_ascii=True)
-        return "dict"
-    return tree.kind
+        return {"kind": "dict", "keys": list(tree.keys), "items": items}
+    return {"kind": tree.kind, "items": items}
 
 
-def read_tree(file: OpenFile, node: Any, allow_pickle: bool = True) -> Node:
-    """The tree written as ``node``; :class:`PickleRefusedError` for a pickle not allowed."""
+def read_header(node: Any) -> dict[str, Any]:
+    """The header of an object's top node: ``name``, ``tag`` and ``tree`` (its description)."""
     attrs = node._v_attrs
-    kind = str(attrs[KIND]) if KIND in attrs._v_attrnamesuser else ""
+    if HEADER not in attrs._v_attrnamesuser:
+        raise FileFormatError(f"{node._v_pathname} is not an aiostore object")
+    header: dict[str, Any] = json.loads(str(attrs[HEADER]))
+    return header
+
+
+def read_tree(file: OpenFile, node: Any, description: Description,
+              allow_pickle: bool = True) -> Node:
+    """The tree written as ``node``; :class:`PickleRefusedError` for a pickle not allowed."""
+    kind = description["kind"]
     if kind == "value":
-        return _read_value(file, node, allow_pickle)
+        return _read_value(file, node, description["spec"], allow_pickle)
     if kind == "pickle":
         if not allow_pickle:
             raise PickleRefusedError(f"{node._v_pathname} is a pickle, and loading pickles is off")
         return PickleNode(np.asarray(node.read(), dtype=np.uint8))
     if kind == "none":
         return NoneNode()
-    if kind in ("list", "tuple", "dict"):
-        items = tuple(read_tree(file, node._f_get_child(ITEM % index), allow_pickle)
-                      for index in range(len(node._v_children)))
-        if kind == "dict":
-            return MappingNode(tuple(json.loads(str(attrs[KEYS]))), items)
-        return SequenceNode(kind, items)  # type: ignore[arg-type]
-    raise FileFormatError(f"{node._v_pathname} is not an aiostore object (kind {kind!r})")
+    items = tuple(read_tree(file, _item(node, index, item), item, allow_pickle)
+                  for index, item in enumerate(description["items"]))
+    if kind == "dict":
+        return MappingNode(tuple(description["keys"]), items)
+    if kind in ("list", "tuple"):
+        return SequenceNode(kind, items)
+    raise FileFormatError(f"{node._v_pathname}: unknown object kind {kind!r}")
 
 
-def _read_value(file: OpenFile, node: Any, allow_pickle: bool) -> ValueNode:
-    spec = loads_specs(node._v_attrs[SPEC])[""]
+def _item(group: Any, index: int, description: Description) -> Any:
+    return None if description["kind"] == "none" else group._f_get_child(ITEM % index)
+
+
+def _read_value(file: OpenFile, node: Any, spec: dict[str, Any], allow_pickle: bool) -> ValueNode:
     flag = Flag(spec["flag"])
     if flag in (Flag.FRAME, Flag.SERIES):
         if not allow_pickle and _holds_pickles(node):
