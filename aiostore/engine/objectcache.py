@@ -15,13 +15,12 @@ complete. For a cache ``<stem>.h5`` in a directory:
 
 Processes sharing the directory take ``<stem>.lock`` with ``flock``: exclusively to store and
 fold, shared to load. A killed process drops its lock, and its temporary file is removed by the
-next store.
+next store. (Windows has no ``flock``: there, one process at a time may use a cache.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import re
 from collections.abc import Iterator
@@ -29,6 +28,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import tables
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one process per cache there
+    fcntl = None  # type: ignore[assignment]
 
 from ..codec.trees import Node, PickleRefusedError
 from ..errors import AiostoreError, FileFormatError
@@ -94,7 +98,8 @@ def _locked(files: CacheFiles, exclusive: bool) -> Iterator[None]:
     os.makedirs(files.directory, exist_ok=True)
     descriptor = os.open(files.lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        if fcntl is not None:
+            fcntl.flock(descriptor, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         yield
     finally:
         os.close(descriptor)  # releases the lock
