@@ -410,8 +410,10 @@ def _read_repeatedly(base: str, seconds: float, queue: Any) -> None:
     queue.put((reads, bad))
 
 
-def test_processes_sharing_a_cache_lose_nothing(cache_base: pathlib.Path) -> None:
-    context = multiprocessing.get_context("spawn")
+@pytest.mark.parametrize("start", ["spawn", "fork"])
+def test_processes_sharing_a_cache_lose_nothing(cache_base: pathlib.Path, start: str) -> None:
+    Owner().su.storeObject("before", 1.0)  # forked children inherit a used HDF5 thread
+    context = multiprocessing.get_context(start)
     writers = [context.Process(target=_store_many, args=(str(cache_base), worker, 40))
                for worker in range(4)]
     results = context.Queue()
@@ -431,6 +433,7 @@ def test_processes_sharing_a_cache_lose_nothing(cache_base: pathlib.Path) -> Non
         for index in range(40):
             assert_exact(stored[f"w{worker}_{index}"], np.full((2, 500), worker * 1000.0 + index))
     assert stored["shared"][0] in (0.0, 1.0, 2.0, 3.0)
+    assert stored["before"] == 1.0
     assert not list(cache_base.rglob("*.damaged"))
 
 
@@ -445,7 +448,10 @@ def _store_until_killed(base: str, log: str) -> None:
             acknowledged.flush()
 
 
-@pytest.mark.parametrize("trial", range(3))
+KILL_TRIALS = [*range(3), *(pytest.param(trial, marks=pytest.mark.slow) for trial in range(3, 50))]
+
+
+@pytest.mark.parametrize("trial", KILL_TRIALS)
 def test_a_writer_killed_at_a_random_moment_loses_no_acknowledged_object(
         cache_base: pathlib.Path, tmp_path: pathlib.Path, trial: int) -> None:
     log = tmp_path / "acknowledged.txt"
@@ -551,3 +557,18 @@ def test_colossus_own_suite_passes_on_a_cold_then_warm_cache(
     # the suite wrote aiostore caches only, no pickle files
     assert not [p for p in (tmp_path / ".colossus").rglob("*") if p.is_file()
                 and p.suffix not in (".h5", ".lock")]
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_store_still_reaches_the_cache(held_worker: Any) -> None:
+    owner = Owner(persistence="")
+    su = shim.StorageUser("test_module", "rw", owner.get_name, owner.hash_string, None)
+    with held_worker() as gate:
+        with anyio.move_on_after(0.2) as scope:
+            await su.astore_object("xy", table())
+        assert scope.cancelled_caught
+        gate.set()
+    while not os.path.exists(su.getUniqueFilename()):
+        await anyio.sleep(0.01)
+    await su.areset_storage()
+    assert_exact(su.getStoredObject("xy"), table())
