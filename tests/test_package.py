@@ -59,15 +59,3 @@ def test_a_script_that_never_closes_its_service_exits(tmp_path: pathlib.Path) ->
     with aiostore.StorageService(str(tmp_path / "f.h5")) as svc:
         loaded = svc.load("LEAF", aiostore.Result("results.r"), trajectory_name="t")
     assert loaded.data == {"r": 1.0}
-
-
-def test_main_example_runs(tmp_path: pathlib.Path) -> None:
-    out = tmp_path / "sweep.h5"
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / "store_and_load.py"), "--out", str(out),
-         "--points", "2"],
-        check=True, capture_output=True, text=True,
-    )
-    assert "stored and loaded 4 runs" in done.stdout
-    assert "every loaded array equals the stored one: True" in done.stdout
-    assert out.exists()

@@ -56,12 +56,15 @@ def _open_store(filename: str, mode: Literal["a", "r"], **driver: Any) -> pd.HDF
 
 
 def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> OpenFile:
-    """Open ``filename``, creating it (with ``file_title``) if it is missing and ``writable``."""
+    """Open ``filename``, creating it (with ``file_title``, and its folder) if it is missing and
+    ``writable``."""
     exists = os.path.exists(filename)
     if not exists and not writable:
         raise DataNotFoundError(f"no such file {filename!r}")
     if exists and not _is_hdf5(filename):
         raise FileFormatError(f"{filename!r} is not an HDF5 file")
+    if writable and not exists:
+        os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)  # as pypet does
     store = _open_store(filename, "a" if writable else "r")
     opened = OpenFile(filename, store, writable)
     if writable and not exists:

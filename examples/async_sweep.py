@@ -1,0 +1,203 @@
+"""aiostore's main job: an async parameter sweep whose runs are stored as they finish.
+
+Each run integrates a driven damped oscillator, x'' + 2*zeta*x' + x = cos(w*t) (time in units of
+the natural period), for one point of a grid of drive frequency ``w`` and damping ratio ``zeta``.
+The integrations run in a process pool, so the event loop stays free; the driver awaits each
+run's results into one HDF5 file through ``AsyncStorageService`` as soon as the run finishes,
+with a progress bar. At the end it loads the trajectory back from the file, prints a summary
+(measured amplitudes against the exact steady-state amplitude) and writes a PNG of the
+resonance over the grid.
+
+    python examples/async_sweep.py [--frequencies 20] [--dampings 15] [--out sweep.h5]
+                                   [--plot sweep.png] [--workers N] [--backend asyncio|trio]
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import anyio
+import anyio.to_process
+import numpy as np
+import pandas as pd
+from tqdm import tqdm
+
+import aiostore
+from aiostore import AsyncStorageService, Msg, Trajectory
+
+TRAJECTORY = "resonance"
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def simulate(frequency: float, damping: float, periods: int = 40,
+             steps_per_period: int = 100) -> dict[str, Any]:
+    """Integrate from rest (RK4) and measure the steady response over the last 10 periods.
+
+    Returns the last period of x (``trace``), its ``amplitude`` and ``phase`` lag behind the
+    drive (from a lock-in projection) and the ``energy`` averaged over a period.
+    """
+    dt = 2 * np.pi / frequency / steps_per_period
+
+    def acceleration(t: float, x: float, v: float) -> float:
+        return float(np.cos(frequency * t)) - 2 * damping * v - x
+
+    steps = periods * steps_per_period
+    xs, vs = np.empty(steps), np.empty(steps)
+    t, x, v = 0.0, 0.0, 0.0
+    for step in range(steps):
+        k1x, k1v = v, acceleration(t, x, v)
+        k2x, k2v = v + k1v * dt / 2, acceleration(t + dt / 2, x + k1x * dt / 2, v + k1v * dt / 2)
+        k3x, k3v = v + k2v * dt / 2, acceleration(t + dt / 2, x + k2x * dt / 2, v + k2v * dt / 2)
+        k4x, k4v = v + k3v * dt, acceleration(t + dt, x + k3x * dt, v + k3v * dt)
+        x += (k1x + 2 * k2x + 2 * k3x + k4x) * dt / 6
+        v += (k1v + 2 * k2v + 2 * k3v + k4v) * dt / 6
+        t += dt
+        xs[step], vs[step] = x, v
+    tail = slice(steps - 10 * steps_per_period, steps)
+    phase_t = frequency * dt * np.arange(1, steps + 1)[tail]
+    in_phase = 2 * np.mean(xs[tail] * np.cos(phase_t))
+    quadrature = 2 * np.mean(xs[tail] * np.sin(phase_t))
+    return {
+        "trace": xs[-steps_per_period:].copy(),
+        "amplitude": float(np.hypot(in_phase, quadrature)),
+        "phase": float(np.arctan2(quadrature, in_phase)),
+        "energy": float(np.mean(0.5 * vs[tail] ** 2 + 0.5 * xs[tail] ** 2)),
+    }
+
+
+def exact_amplitude(frequency: np.ndarray, damping: np.ndarray) -> np.ndarray:
+    """The steady-state amplitude of x'' + 2*zeta*x' + x = cos(w*t)."""
+    return 1.0 / np.sqrt((1 - frequency**2) ** 2 + (2 * damping * frequency) ** 2)
+
+
+# ----------------------------------------------------------------------------- the sweep
+
+
+def build_trajectory(frequencies: int, dampings: int) -> Trajectory:
+    traj = Trajectory(TRAJECTORY, comment="driven damped oscillator over drive frequency and damping")
+    traj.add_parameter("frequency", 1.0, comment="drive frequency / natural frequency")
+    traj.add_parameter("damping", 0.1, comment="damping ratio zeta")
+    grid = list(itertools.product(np.linspace(0.2, 2.0, frequencies),
+                                  np.geomspace(0.05, 0.8, dampings)))
+    traj.explore({"frequency": [float(w) for w, _ in grid],
+                  "damping": [float(z) for _, z in grid]})
+    return traj
+
+
+async def one_run(service: AsyncStorageService, traj: Trajectory, index: int,
+                  progress: tqdm) -> None:
+    run = traj.run(index)
+    response = await anyio.to_process.run_sync(simulate, run["frequency"], run["damping"])
+    run.add_result("response", **response, comment="steady response to the drive")
+    await service.store(Msg.SINGLE_RUN, run)  # returns once the run is in the file
+    progress.update()
+
+
+async def sweep(filename: str, traj: Trajectory, quiet: bool) -> Trajectory:
+    """Run every point of ``traj`` concurrently, storing each as it ends; load it all back."""
+    async with AsyncStorageService(filename, file_title="aiostore example") as service:
+        await service.store(Msg.TRAJECTORY, traj)
+        with tqdm(total=len(traj), desc="runs", unit="run", disable=quiet,
+                  file=sys.stderr) as progress:
+            async with anyio.create_task_group() as tasks:
+                for index in range(len(traj)):
+                    tasks.start_soon(one_run, service, traj, index, progress)
+        loaded: Trajectory = await service.load(Msg.TRAJECTORY, None, trajectory_name=TRAJECTORY,
+                                                load_parameters=2, load_results=2)
+    return loaded
+
+
+# ------------------------------------------------------------------------------ reporting
+
+
+def summary_table(loaded: Trajectory) -> pd.DataFrame:
+    rows = []
+    frequency, damping = loaded["parameters.frequency"].range, loaded["parameters.damping"].range
+    for info in loaded.runs:
+        response = loaded[f"results.runs.{info.name}.response"]
+        rows.append({"run": info.name, "frequency": frequency[info.idx],
+                     "damping": damping[info.idx], "amplitude": response["amplitude"],
+                     "phase": response["phase"], "completed": info.completed})
+    table = pd.DataFrame(rows)
+    table["exact"] = exact_amplitude(table["frequency"].to_numpy(), table["damping"].to_numpy())
+    return table
+
+
+def report(table: pd.DataFrame, filename: str, seconds: float) -> None:
+    print(f"aiostore {aiostore.__version__}: {len(table)} runs stored in {seconds:.1f} s "
+          f"({len(table) / seconds:.0f} runs/s) and loaded back from {filename}")
+    print(f"every run completed: {bool(table['completed'].all())}")
+    error = (table["amplitude"] / table["exact"] - 1).abs().max()
+    print(f"largest relative error of the measured amplitude against the exact one: {error:.2e}")
+    peaks = table.loc[table.groupby("damping")["amplitude"].idxmax()]
+    print("\nresonance peak for each damping ratio (from the file):")
+    print(peaks[["damping", "frequency", "amplitude", "exact", "phase"]]
+          .to_string(index=False, float_format=lambda value: f"{value:8.4f}"))
+
+
+def plot(table: pd.DataFrame, path: str) -> None:
+    import matplotlib
+    matplotlib.use("Agg")  # headless
+    import matplotlib.pyplot as plt
+
+    grid = table.pivot(index="damping", columns="frequency", values="amplitude")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    mesh = left.pcolormesh(grid.columns, grid.index, grid.to_numpy(), shading="nearest",
+                           norm=matplotlib.colors.LogNorm())
+    left.set(xlabel="drive frequency / natural frequency", ylabel="damping ratio",
+             yscale="log", title="steady-state amplitude")
+    figure.colorbar(mesh, ax=left)
+    for damping in grid.index[:: max(len(grid.index) // 5, 1)]:
+        right.plot(grid.columns, grid.loc[damping], "o", markersize=3,
+                   label=f"zeta = {damping:.2f}")
+        fine = np.linspace(grid.columns.min(), grid.columns.max(), 400)
+        right.plot(fine, exact_amplitude(fine, np.full_like(fine, damping)), "-", linewidth=0.8,
+                   color=right.lines[-1].get_color())
+    right.set(xlabel="drive frequency / natural frequency", ylabel="amplitude", yscale="log",
+              title="measured (dots) and exact (lines)")
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frequencies", type=int, default=20, help="drive frequencies (grid)")
+    parser.add_argument("--dampings", type=int, default=15, help="damping ratios (grid)")
+    parser.add_argument("--out", help="HDF5 file to write (default: in a temporary folder)")
+    parser.add_argument("--plot", help="PNG to write (default: beside the HDF5 file)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes integrating runs at once")
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args()
+    filename = args.out or os.path.join(tempfile.mkdtemp(prefix="aiostore-"), "sweep.h5")
+    if os.path.exists(filename):
+        os.remove(filename)
+    image = args.plot or os.path.splitext(filename)[0] + ".png"
+    traj = build_trajectory(args.frequencies, args.dampings)
+
+    async def with_workers() -> Trajectory:
+        anyio.to_process.current_default_process_limiter().total_tokens = args.workers
+        return await sweep(filename, traj, args.quiet)
+
+    started = time.perf_counter()
+    loaded = anyio.run(with_workers, backend=args.backend)
+    seconds = time.perf_counter() - started
+    table = summary_table(loaded)
+    report(table, filename, seconds)
+    plot(table, image)
+    print(f"\nplot of the resonance: {image}")
+
+
+if __name__ == "__main__":
+    main()
