@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import pandas as pd
@@ -31,6 +32,17 @@ class OpenFile:
     filename: str
     store: pd.HDFStore
     writable: bool
+    # Nodes used by many requests (run tables), held so PyTables does not evict and reopen them
+    # from its node cache; a held node that was removed since is closed, and looked up again.
+    held: dict[str, Any] = field(default_factory=dict)
+
+    def held_node(self, key: str, find: Callable[[], Any]) -> Any:
+        node = self.held.get(key)
+        if node is None or not node._v_isopen:
+            node = find()
+            if node is not None:
+                self.held[key] = node
+        return node
 
     @property
     def h5(self) -> tables.File:
@@ -41,6 +53,7 @@ class OpenFile:
             self.h5.flush()
 
     def close(self) -> None:
+        self.held.clear()
         self.store.close()
 
 

@@ -65,6 +65,12 @@ def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarr
         _write_back(h5)
 
 
+@functools.lru_cache(maxsize=256)
+def _description(dtype: np.dtype) -> Any:
+    """PyTables' description of a row type, made once: making it costs half a table's creation."""
+    return tables.description.descr_from_dtype(dtype)[0]
+
+
 def _write_back(h5: tables.File) -> None:
     """Hand the file's dirty pages to the disk now, in a call that releases the GIL.
 
@@ -89,7 +95,9 @@ def write_value(file: OpenFile, group: tables.Group, key: str, encoded: Encoded,
         elif flag is Flag.CARRAY:
             _write_carray(h5, group, key, encoded.payload, filters)
         elif flag in (Flag.DICT, Flag.TABLE):
-            h5.create_table(group, key, obj=encoded.payload, filters=filters)
+            table = h5.create_table(group, key, description=_description(encoded.payload.dtype),
+                                    filters=filters, expectedrows=max(len(encoded.payload), 1))
+            table.append(encoded.payload)
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", pd.errors.PerformanceWarning)

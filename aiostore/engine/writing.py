@@ -146,15 +146,16 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
         for leaf in request.leaves:
             write_leaf(file, trajectory, leaf, undo, filters)
         if request.runs:
-            _write_runs(traj_group, request, undo)
+            _write_runs(file, traj_group, request, undo)
     except BaseException:
         undo.rollback()
         raise
     undo.commit()
 
 
-def _write_runs(traj_group: tables.Group, request: WriteItems, undo: UndoLog) -> None:
-    table = runs.run_table(traj_group)
+def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
+                undo: UndoLog) -> None:
+    table = file.held_node(f"runs:{traj_group._v_pathname}", lambda: runs.run_table(traj_group))
     if table is None:
         raise NotStoredError(f"trajectory {request.target.trajectory!r} has no run table")
     nrows = table.nrows
