@@ -26,25 +26,25 @@ def peak_resident_mib() -> float:
     return float("nan")
 
 
-def _environment(filename: str, name: str):  # noqa: ANN202 (pypet has no types)
+def _environment(filename: str, name: str):
     from pypet import Environment
     return Environment(trajectory=name, filename=filename, overwrite_file=True, multiproc=False,
                        log_config=None, log_stdout=False, report_progress=False,
                        add_time=False, git_repository=None, complevel=0)
 
 
-def w1_job(traj) -> None:  # noqa: ANN001
+def w1_job(traj) -> None:
     """One W1 run: a float, 100 float64 and a dict of 3 scalars, as one result."""
     i = traj.x
     traj.f_add_result("r", z=float(i), trace=np.linspace(0, 1, 100) + i,
                       stats={"mean": 0.5, "n": i, "ok": True})
 
 
-def w2_job(traj) -> None:  # noqa: ANN001
+def w2_job(traj) -> None:
     traj.f_add_result("big", a=np.full(2**20, float(traj.x)))  # 8 MB
 
 
-def store(filename: str, runs: int, job, name: str) -> float:  # noqa: ANN001
+def store(filename: str, runs: int, job, name: str) -> float:
     env = _environment(filename, name)
     traj = env.trajectory
     traj.f_add_parameter("x", 0)
