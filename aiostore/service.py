@@ -36,8 +36,10 @@ OFFLOAD_BYTES = 2**20
 
 
 def _snapshot_bytes(item: Any) -> int:
-    """About how many bytes snapshotting a leaf copies (0 for anything but a leaf)."""
-    if isinstance(item, Trajectory | SingleRun) or not hasattr(item, "_store"):
+    """About how many bytes snapshotting a leaf, or a run's new items, copies (0 otherwise)."""
+    if isinstance(item, SingleRun):
+        return sum(_snapshot_bytes(new) for new in item.new_items)
+    if isinstance(item, Trajectory) or not hasattr(item, "_store"):
         return 0
     try:
         values = item._store()

@@ -296,6 +296,28 @@ class TestSingleRun:
             assert f"/sweep/results/runs/run_0000000{i}/z" in nodes
         assert "/sweep/derived_parameters/runs/run_00000002/d" in nodes
 
+    def test_a_failed_run_is_not_marked_and_marks_are_seen_before_a_flush(self, stored,
+                                                                           held_worker):
+        path, traj = stored
+        good, bad = traj.run(0), traj.run(2)
+        good.add_result("z", 1.0)
+        bad.add_result("z", 2.0)
+        with StorageService(path) as svc:  # run 2's z is already in the file: it must fail
+            svc.store(Msg.LEAF, Result("results.runs.run_00000002.z", z=3.0),
+                      trajectory_name="sweep")
+        with StorageService(path) as svc, held_worker() as gate:
+            stored_good = svc.put(Msg.SINGLE_RUN, good)
+            svc.put(Msg.SINGLE_RUN, bad)
+            loaded = svc._submit(svc._session.plan("load", Msg.TRAJECTORY, None, (),
+                                                   {"trajectory_name": "sweep"}))
+            gate.set()  # the three jobs now run in one batch, before any flush
+            assert stored_good is None
+            with pytest.raises(aiostore.FailedStoresError):
+                svc.join()
+            runs = loaded.future.result().runs
+        assert [r.completed for r in runs] == [True, True, False]
+        assert list(run_table(path)["completed"]) == [1, 1, 0]
+
     def test_trajectory_with_run_index(self, path):
         traj = make_traj()
         with StorageService(path) as svc:

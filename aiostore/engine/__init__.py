@@ -29,7 +29,7 @@ from ..requests import (
     Target,
     WriteItems,
 )
-from . import merging, nodes, objectcache, reading, removal, writing
+from . import merging, nodes, objectcache, reading, removal, runs, writing
 from .files import OpenFile, open_file
 
 __all__ = ["Engine"]
@@ -68,7 +68,14 @@ class Engine:
             handler = self._handlers[type(request)]
         except KeyError:
             raise TypeError(f"the engine has no handler for {type(request).__name__}") from None
+        if not isinstance(request, WriteItems):
+            self._write_deferred()  # whatever else it does may read the run tables
         return handler(request)
+
+    def _write_deferred(self) -> None:
+        for opened in self._files.values():
+            if opened.deferred_rows:
+                runs.write_deferred(opened)
 
     def _writer(self, function: Callable[[OpenFile, Any], Any]) -> Callable[[Any], Any]:
         return lambda request: function(self.file(request.target, writable=True), request)
@@ -106,6 +113,7 @@ class Engine:
 
     def flush(self) -> None:
         """Hand everything written so far to the operating system."""
+        self._write_deferred()
         for opened in self._files.values():
             opened.flush()
 
@@ -115,7 +123,10 @@ class Engine:
         for name in names:
             opened = self._files.pop(name, None)
             if opened is not None:
-                opened.close()
+                try:
+                    runs.write_deferred(opened)
+                finally:
+                    opened.close()
 
     def abandon(self) -> None:
         """Forget every open file without closing it (in a forked child, where it is not ours).

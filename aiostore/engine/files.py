@@ -35,6 +35,10 @@ class OpenFile:
     # Nodes used by many requests (run tables), held so PyTables does not evict and reopen them
     # from its node cache; a held node that was removed since is closed, and looked up again.
     held: dict[str, Any] = field(default_factory=dict)
+    # Run-table rows stored since the file was last flushed, by table path: the table and the
+    # rows by run index. The engine writes them in one go per table before the file is flushed,
+    # closed or used by any request but a store (a row at a time cost a tenth of a run).
+    deferred_rows: dict[str, tuple[Any, dict[int, Any]]] = field(default_factory=dict)
 
     def held_node(self, key: str, find: Callable[[], Any]) -> Any:
         node = self.held.get(key)
@@ -54,6 +58,7 @@ class OpenFile:
 
     def close(self) -> None:
         self.held.clear()
+        self.deferred_rows.clear()
         self.store.close()
 
 

@@ -50,19 +50,19 @@ def _chunkshape(data: np.ndarray) -> tuple[int, ...] | None:
 
 def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarray,
                   filters: tables.Filters | None) -> None:
-    node = h5.create_carray(group, key, atom=tables.Atom.from_dtype(data.dtype),
-                            shape=data.shape, filters=filters, chunkshape=_chunkshape(data))
     row_bytes = max(data[0:1].nbytes, 1)
     step = max(WRITE_SLICE_BYTES // row_bytes, 1)
-    several = len(data) > step
+    if len(data) <= step:  # one slice: created and written in one call
+        h5.create_carray(group, key, obj=data, filters=filters, chunkshape=_chunkshape(data))
+        return
+    node = h5.create_carray(group, key, atom=tables.Atom.from_dtype(data.dtype),
+                            shape=data.shape, filters=filters, chunkshape=_chunkshape(data))
     for start in range(0, len(data), step):
         node[start:start + step] = data[start:start + step]
-        if several:
-            _write_back(h5)
-        time.sleep(0)
-    if several:  # its cached chunks too, or the batch's flush writes them holding the GIL
-        node.flush()
         _write_back(h5)
+        time.sleep(0)
+    node.flush()  # its cached chunks too, or the batch's flush writes them holding the GIL
+    _write_back(h5)
 
 
 @functools.lru_cache(maxsize=256)

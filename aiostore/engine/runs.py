@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 import tables
@@ -12,6 +12,7 @@ from ..model import format_time
 from ..names import STANDARD_GROUPS, run_name
 from ..requests import RunRecord, TrajectoryHeader
 from . import layout
+from .files import OpenFile
 
 RUN_ROW = np.dtype([
     ("idx", "<i8"),
@@ -109,3 +110,30 @@ def read_runs(table: tables.Table) -> list[RunRecord]:
         )
         for row in table.read()
     ]
+
+
+def defer_rows(file: OpenFile, table: tables.Table, records: Iterable[RunRecord]
+               ) -> Callable[[], None]:
+    """Queue rows for :func:`write_deferred`; returns what takes them back (for a rollback)."""
+    _, pending = file.deferred_rows.setdefault(table._v_pathname, (table, {}))
+    records = list(records)
+    before = {record.idx: pending.get(record.idx) for record in records}
+    for record in records:
+        pending[record.idx] = record
+
+    def take_back() -> None:
+        for idx, old in before.items():
+            if old is None:
+                pending.pop(idx, None)
+            else:
+                pending[idx] = old
+
+    return take_back
+
+
+def write_deferred(file: OpenFile) -> None:
+    """Write the rows :func:`defer_rows` queued, one write per table."""
+    deferred, file.deferred_rows = file.deferred_rows, {}
+    for table, pending in deferred.values():
+        if pending and table._v_isopen:
+            write_runs(table, pending.values())

@@ -158,13 +158,4 @@ def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
     table = file.held_node(f"runs:{traj_group._v_pathname}", lambda: runs.run_table(traj_group))
     if table is None:
         raise NotStoredError(f"trajectory {request.target.trajectory!r} has no run table")
-    nrows = table.nrows
-    overwritten, old_rows = runs.write_runs(table, request.runs)
-
-    def restore() -> None:
-        if overwritten:
-            table.modify_coordinates(overwritten, old_rows)
-        if table.nrows > nrows:
-            table.remove_rows(nrows, table.nrows)
-
-    undo.add(restore)
+    undo.add(runs.defer_rows(file, table, request.runs))
