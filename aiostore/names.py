@@ -14,8 +14,14 @@ RUNS_GROUP = "runs"
 STANDARD_GROUPS = ("config", "parameters", "derived_parameters", "results")
 
 
+# Names found valid so far (a store checks the same few names again and again).
+_valid_names: set[str] = set()
+
+
 def check_name(name: object, what: str = "name") -> str:
     """``name`` if it is a valid name, else :class:`InvalidNameError` saying why."""
+    if isinstance(name, str) and name in _valid_names:
+        return name
     if not isinstance(name, str):
         raise InvalidNameError(name, f"a {what} must be a str, not {type(name).__name__}")
     if not name.isidentifier():
@@ -24,6 +30,8 @@ def check_name(name: object, what: str = "name") -> str:
         )
     if name.startswith("_"):
         raise InvalidNameError(name, f"a {what} must not start with '_' (reserved)")
+    if len(_valid_names) < 100_000:
+        _valid_names.add(name)
     return name
 
 

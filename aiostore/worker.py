@@ -46,6 +46,9 @@ __all__ = ["Durability", "Ticket", "Worker", "current_worker", "THREAD_NAME"]
 
 THREAD_NAME = "aiostore-hdf5"
 
+# The HDF5 thread lets other threads run at least this often (seconds) while it works.
+YIELD_EVERY = 0.002
+
 # Answered once the batch is durable; reads are answered as soon as they are executed.
 _ACKNOWLEDGED_AFTER_BATCH = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories,
                              CloseFile)
@@ -212,6 +215,7 @@ class Worker:
 
     def _execute(self, batch: list[Ticket]) -> None:
         written: list[tuple[Ticket, Any]] = []
+        next_yield = 0.0
         for ticket in batch:
             try:
                 answer = self._engine.execute(ticket.request)
@@ -223,7 +227,11 @@ class Worker:
                 else:
                     ticket.future.set_result(answer)
             self._release(ticket)
-            time.sleep(0)  # let other threads (an event loop) take the GIL between jobs
+            if time.perf_counter() >= next_yield:
+                # Let other threads (an event loop) take the GIL: every job would cost each
+                # a thread switch; every couple of milliseconds bounds what they wait.
+                time.sleep(0)
+                next_yield = time.perf_counter() + YIELD_EVERY
         failure = self._make_durable(batch)
         for ticket, answer in written:
             if failure is None:
