@@ -28,9 +28,10 @@ class StorageService:
 
     def __init__(self, filename: str | None = None, file_title: str = "Experiment", *,
                  trajectory_name: str | None = None, durability: Durability | str = "flush",
-                 compression: str | None = None, compression_level: int = 5) -> None:
+                 compression: str | None = None, compression_level: int = 5,
+                 packed_runs: bool = False) -> None:
         self._session = Session(filename, file_title, trajectory_name, durability, compression,
-                                compression_level)
+                                compression_level, packed_runs)
 
     @property
     def filename(self) -> str | None:

@@ -50,6 +50,7 @@ class Defaults:
     file_title: str = "Experiment"
     trajectory_name: str | None = None
     compression: tuple[str, int] | None = None
+    packed_runs: bool = False
 
 
 @dataclass
@@ -86,7 +87,8 @@ class Call:
         if name is None:
             raise InvalidArgumentError("which trajectory? pass trajectory_name=")
         return Target(filename, check_name(name, "trajectory name"),
-                      self.file_title or self.defaults.file_title, self.defaults.compression)
+                      self.file_title or self.defaults.file_title, self.defaults.compression,
+                      self.defaults.packed_runs)
 
 
 def _trajectory_of(item: Any) -> str | None:

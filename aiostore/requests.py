@@ -23,13 +23,15 @@ class Target:
     """The file and trajectory a request works on, and how new chunked data is compressed.
 
     ``compression`` is a PyTables compression library and level, e.g. ``("blosc2:lz4", 5)``;
-    None writes uncompressed, which is fastest.
+    None writes uncompressed, which is fastest. ``packed_runs`` stores runs' results as rows of
+    one table per result name where they fit (see :mod:`aiostore.engine.packing`).
     """
 
     filename: str
     trajectory: str
     file_title: str = "Experiment"
     compression: tuple[str, int] | None = None
+    packed_runs: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,13 @@ process, so peak memory is each one's own):
   bytes (fsync'd: the disk's limit);
 - W3: load back everything W1 stored.
 
-Faces: aiostore async (50 tasks awaiting each store), the pypet shim as pypet code uses it
+Faces: aiostore async (50 tasks awaiting each store; also with ``packed_runs=True``, where each
+run's result is a row of one table), the pypet shim as pypet code uses it
 (durability "close": the file closed after every call, as pypet leaves it) and with durability
-"flush", raw PyTables making the same nodes in a tight loop (the ceiling of one HDF5 thread on
-this layout), and pypet 0.6.1's own Environment when ``--pypet-python`` names the python of a
-side environment where it is installed (``benchmarks/make_pypet_env.sh`` makes one). Every
+"flush", raw PyTables making the same nodes (or appending the same rows) in a tight loop (the
+ceiling of one HDF5 thread on each layout), and pypet 0.6.1's own Environment when
+``--pypet-python`` names the python of a side environment where it is installed
+(``benchmarks/make_pypet_env.sh`` makes one). Every
 figure is the median of ``--repeat`` rounds, the faces interleaved within each round.
 
     python benchmarks/compare.py [--runs 2000] [--big 50] [--repeat 3] [--pypet-python PATH]
@@ -33,14 +35,16 @@ from typing import Any
 HERE = pathlib.Path(__file__).parent
 FACES = {
     "async": "aiostore async (50 tasks)",
+    "async-packed": "aiostore async, packed_runs",
+    "raw-packed": "raw PyTables, rows of one table",
     "sync": "aiostore pypet shim (close)",
     "sync-flush": "aiostore pypet shim (flush)",
     "raw": "raw PyTables, same nodes",
     "pypet": "pypet 0.6.1",
     "disk": "plain file write + fsync",
 }
-WORKLOADS = {"w1": ["async", "sync", "sync-flush", "raw", "pypet"],
-             "w3": ["async", "sync-flush", "raw", "pypet"],
+WORKLOADS = {"w1": ["async", "sync", "sync-flush", "raw", "pypet", "async-packed", "raw-packed"],
+             "w3": ["async", "sync-flush", "raw", "pypet", "async-packed", "raw-packed"],
              "w2": ["async", "sync", "raw", "pypet", "disk"]}
 
 
@@ -113,9 +117,14 @@ def report(results: dict[tuple[str, str], list[dict]], args: argparse.Namespace)
                   + (f"{lag:13.1f}" if lag is not None else ""))
     targets = [
         ("W1 async >= 5x pypet", rates["w1", "async"], rates.get(("w1", "pypet")), 5.0),
-        ("W1 async >= 70% of raw PyTables", rates["w1", "async"], rates["w1", "raw"], 0.7),
+        ("W1 async >= 70% of raw PyTables, same nodes", rates["w1", "async"], rates["w1", "raw"],
+         0.7),
+        ("W1 async packed_runs >= raw PyTables, nodes", rates["w1", "async-packed"],
+         rates["w1", "raw"], 1.0),
         ("W2 async >= 70% of the disk", rates["w2", "async"], rates["w2", "disk"], 0.7),
         ("W3 async >= 5x pypet", rates["w3", "async"], rates.get(("w3", "pypet")), 5.0),
+        ("W3 async packed_runs >= 5x pypet", rates["w3", "async-packed"],
+         rates.get(("w3", "pypet")), 5.0),
     ]
     print("\nTargets:")
     for name, value, base, factor in targets:

@@ -2,9 +2,11 @@
 
     python benchmarks/faces.py FACE WORKLOAD FILE [--runs N] [--big N] [--tasks N]
 
-FACE is ``async`` (AsyncStorageService, many concurrent tasks), ``sync`` (the pypet shim's
+FACE is ``async`` (AsyncStorageService, many concurrent tasks), ``async-packed`` (the same with
+``packed_runs=True``: W1 and W3 only), ``sync`` (the pypet shim's
 HDF5StorageService as pypet code uses it), ``sync-flush`` (the same with durability "flush"),
-``raw`` (PyTables making the same nodes in a tight loop) or ``disk`` (W2 only: the same bytes
+``raw`` (PyTables making the same nodes in a tight loop), ``raw-packed`` (PyTables appending
+the same rows to one table: W1 and W3) or ``disk`` (W2 only: the same bytes
 written to a plain file). WORKLOAD is ``w1`` (store N small results, one run each), ``w2``
 (store N 8 MB arrays), ``w3`` (load back everything W1 stored). Prints one JSON line: seconds,
 peak resident MiB and, for ``async``, the event loop's worst lag in ms.
@@ -76,13 +78,14 @@ class LagMeter:
 
 
 async def async_store(filename: str, name: str, runs: int, tasks: int,
-                      add: Callable[[Trajectory, int], Any]) -> dict[str, float]:
+                      add: Callable[[Trajectory, int], Any],
+                      packed: bool = False) -> dict[str, float]:
     traj = sweep(name, runs)
     meter = LagMeter()
     async with anyio.create_task_group() as watching:
         watching.start_soon(meter.run)
         started = time.perf_counter()
-        async with AsyncStorageService(filename) as service:
+        async with AsyncStorageService(filename, packed_runs=packed) as service:
             await service.store(Msg.TRAJECTORY, traj)
 
             async def worker(first: int) -> None:
@@ -152,6 +155,34 @@ def raw_w1(filename: str, runs: int) -> dict[str, float]:
     return {"seconds": time.perf_counter() - started}
 
 
+RAW_PACKED_ROW = np.dtype([("run_idx", "<i8"), ("z", "<f8"), ("trace", "<f8", (100,)),
+                           ("stats", [("mean", "<f8"), ("n", "<i8"), ("ok", "?")])])
+
+
+def raw_packed_w1(filename: str, runs: int) -> dict[str, float]:
+    """W1 as rows of one table, a row appended per run (the packed layout's ceiling)."""
+    started = time.perf_counter()
+    with tables.open_file(filename, "w", pytables_sys_attrs=False) as h5:
+        table = h5.create_table("/", "r", description=RAW_PACKED_ROW, expectedrows=runs)
+        for index in range(runs):
+            row = np.zeros(1, RAW_PACKED_ROW)
+            row["run_idx"], row["z"] = index, float(index)
+            row["trace"] = np.linspace(0, 1, 100) + index
+            row["stats"] = (0.5, index, True)
+            table.append(row)
+        h5.flush()
+    return {"seconds": time.perf_counter() - started}
+
+
+def raw_packed_w3(filename: str) -> dict[str, float]:
+    started = time.perf_counter()
+    with tables.open_file(filename, "r") as h5:
+        rows = h5.root.r.read()
+    values = {int(row["run_idx"]): (float(row["z"]), row["trace"], row["stats"]) for row in rows}
+    assert values
+    return {"seconds": time.perf_counter() - started}
+
+
 def raw_w2(filename: str, count: int) -> dict[str, float]:
     started = time.perf_counter()
     with tables.open_file(filename, "w", pytables_sys_attrs=False) as h5:
@@ -176,11 +207,13 @@ def raw_w3(filename: str) -> dict[str, float]:
 
 
 def disk_w2(filename: str, count: int) -> dict[str, float]:
-    """The disk's limit: the same bytes written to a plain file, then fsync'd."""
+    """The disk's limit: as many bytes written from one buffer to a plain file, then fsync'd."""
+    block = np.zeros(BIG_FLOATS)
     started = time.perf_counter()
     with open(filename, "wb") as out:
         for index in range(count):
-            out.write(np.full(BIG_FLOATS, float(index)).tobytes())
+            block[0] = index
+            out.write(memoryview(block))
         out.flush()
         os.fsync(out.fileno())
     return {"seconds": time.perf_counter() - started}
@@ -198,9 +231,14 @@ def run(face: str, workload: str, filename: str, runs: int, big: int,
         ("async", "w2"): lambda: anyio.run(async_store, filename, "w2", big, min(tasks, 4),
                                            add_w2_result),
         ("async", "w3"): lambda: anyio.run(async_load, filename),
+        ("async-packed", "w1"): lambda: anyio.run(async_store, filename, "w1", runs, tasks,
+                                                  add_w1_result, True),
+        ("async-packed", "w3"): lambda: anyio.run(async_load, filename),
         ("raw", "w1"): lambda: raw_w1(filename, runs),
         ("raw", "w2"): lambda: raw_w2(filename, big),
         ("raw", "w3"): lambda: raw_w3(filename),
+        ("raw-packed", "w1"): lambda: raw_packed_w1(filename, runs),
+        ("raw-packed", "w3"): lambda: raw_packed_w3(filename),
         ("disk", "w2"): lambda: disk_w2(filename, big),
     }
     for sync_face in ("sync", "sync-flush"):
@@ -214,7 +252,8 @@ def run(face: str, workload: str, filename: str, runs: int, big: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("face", choices=["async", "sync", "sync-flush", "raw", "disk"])
+    parser.add_argument("face", choices=["async", "async-packed", "sync", "sync-flush", "raw",
+                                         "raw-packed", "disk"])
     parser.add_argument("workload", choices=["w1", "w2", "w3"])
     parser.add_argument("file")
     parser.add_argument("--runs", type=int, default=2000)

@@ -39,6 +39,8 @@ class OpenFile:
     # rows by run index. The engine writes them in one go per table before the file is flushed,
     # closed or used by any request but a store (a row at a time cost a tenth of a run).
     deferred_rows: dict[str, tuple[Any, dict[int, Any]]] = field(default_factory=dict)
+    # What the engine derived from the file and keeps while it is open (packed-run tables).
+    caches: dict[str, Any] = field(default_factory=dict)
 
     def held_node(self, key: str, find: Callable[[], Any]) -> Any:
         node = self.held.get(key)
@@ -59,6 +61,7 @@ class OpenFile:
     def close(self) -> None:
         self.held.clear()
         self.deferred_rows.clear()
+        self.caches.clear()
         self.store.close()
 
 

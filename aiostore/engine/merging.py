@@ -14,6 +14,7 @@ from ..names import RUNS_GROUP, run_index, run_name
 from ..requests import Backup, LeafRecord, MergeTrajectories, Path, RunRecord
 from . import layout, nodes, runs
 from .files import OpenFile
+from .packing import PackedRuns
 from .reading import trajectory_group
 from .undo import UndoLog
 from .writing import ensure_group, write_leaf
@@ -90,6 +91,10 @@ def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
     if other is None or request.other == request.target.trajectory:
         raise MergeError(f"cannot merge {request.target.trajectory!r} with {request.other!r}: "
                          "the second trajectory is not in the file")
+    for name in (request.target.trajectory, request.other):
+        if PackedRuns.of(file, name).tables:
+            raise MergeError(f"trajectory {name!r} holds packed run results (packed_runs), "
+                             "which MERGE does not take yet")
     whole = request.rename is None
     my_table, other_table = runs.run_table(mine), runs.run_table(other)
     if whole:

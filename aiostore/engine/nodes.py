@@ -66,7 +66,7 @@ def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarr
 
 
 @functools.lru_cache(maxsize=256)
-def _description(dtype: np.dtype) -> Any:
+def table_description(dtype: np.dtype) -> Any:
     """PyTables' description of a row type, made once: making it costs half a table's creation."""
     return tables.description.descr_from_dtype(dtype)[0]
 
@@ -95,7 +95,7 @@ def write_value(file: OpenFile, group: tables.Group, key: str, encoded: Encoded,
         elif flag is Flag.CARRAY:
             _write_carray(h5, group, key, encoded.payload, filters)
         elif flag in (Flag.DICT, Flag.TABLE):
-            table = h5.create_table(group, key, description=_description(encoded.payload.dtype),
+            table = h5.create_table(group, key, description=table_description(encoded.payload.dtype),
                                     filters=filters, expectedrows=max(len(encoded.payload), 1))
             table.append(encoded.payload)
         else:

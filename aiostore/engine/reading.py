@@ -19,6 +19,7 @@ from ..requests import (
 )
 from . import layout, nodes, runs
 from .files import OpenFile
+from .packing import PackedRuns
 
 
 def trajectory_group(file: OpenFile, target: Target) -> tables.Group:
@@ -37,6 +38,13 @@ def _node(file: OpenFile, target: Target, path: Path) -> tables.Node:
 
 
 def read_leaf(file: OpenFile, request: ReadLeaf) -> NodeData:
+    trajectory_group(file, request.target)
+    if layout.get_node(file.h5, layout.node_path(request.target.trajectory,
+                                                 request.path)) is None:
+        packed = PackedRuns.of(file, request.target.trajectory).read_leaf(
+            request.path, request.load_only, request.load_except)
+        if packed is not None:
+            return packed
     group = _node(file, request.target, request.path)
     if not layout.is_leaf_group(group):
         raise DataNotFoundError(f"{'.'.join(request.path)!r} is a group, not a leaf")
@@ -66,13 +74,31 @@ def walk(file: OpenFile, group: tables.Group, path: Path, with_data: bool,
 
 
 def read_tree(file: OpenFile, request: ReadTree) -> list[NodeData]:
-    group = _node(file, request.target, request.path)
+    trajectory_group(file, request.target)
+    packed = _packed_below(file, request)
+    group = layout.get_node(file.h5, layout.node_path(request.target.trajectory, request.path))
+    if group is None:
+        if not packed:
+            _node(file, request.target, request.path)  # raises: no such item
+        if packed[0].path == request.path:
+            return packed[:1]
+        top = NodeData(request.path, False)
+        return [top, *packed] if request.recursive else [top]
     if not isinstance(group, tables.Group):
         raise DataNotFoundError(f"{'.'.join(request.path)!r} is not an item")
     top = _describe(file, group, request.path, request.with_data)
     if top.is_leaf or not request.recursive:
         return [top] if request.path else []
-    return [top, *walk(file, group, request.path, request.with_data, request.max_depth)]
+    nodes_below = walk(file, group, request.path, request.with_data, request.max_depth)
+    return [top, *nodes_below, *packed]
+
+
+def _packed_below(file: OpenFile, request: ReadTree) -> list[NodeData]:
+    leaves = PackedRuns.of(file, request.target.trajectory).leaves_below(request.path,
+                                                                         request.with_data)
+    depth = request.max_depth
+    return [leaf for leaf in leaves
+            if depth is None or len(leaf.path) - len(request.path) <= depth]
 
 
 def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
@@ -91,6 +117,8 @@ def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
             continue
         data.nodes.append(_describe(file, branch, (name,), False))
         data.nodes.extend(walk(file, branch, (name,), level >= 2, None))
+        data.nodes.extend(PackedRuns.of(file, request.target.trajectory).leaves_below(
+            (name,), level >= 2))
     return data
 
 

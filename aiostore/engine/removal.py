@@ -10,6 +10,7 @@ from ..names import RUNS_GROUP, STANDARD_GROUPS, run_index
 from ..requests import Path, RemoveIncompleteRuns, RemoveItems
 from . import layout, runs
 from .files import OpenFile
+from .packing import PackedRuns
 from .reading import trajectory_group
 
 
@@ -39,6 +40,11 @@ def _checked_node(file: OpenFile, request: RemoveItems, path: Path) -> tables.Gr
 
 def remove_items(file: OpenFile, request: RemoveItems) -> None:
     trajectory_group(file, request.target)
+    packed = PackedRuns.of(file, request.target.trajectory)
+    for path in request.paths:
+        if next(packed.leaves_below(path, with_data=False), None) is not None:
+            raise RemovalError(f"{'.'.join(path)!r} holds packed run results (packed_runs), "
+                               "which REMOVE does not take yet")
     checked = [(path, _checked_node(file, request, path)) for path in request.paths]
     for path, node in checked:
         if request.delete_only is not None:
@@ -86,4 +92,5 @@ def remove_incomplete_runs(file: OpenFile, request: RemoveIncompleteRuns) -> lis
             if idx is not None and idx in incomplete:
                 child._f_remove(recursive=True)
                 removed.add(idx)
+    removed |= PackedRuns.of(file, request.target.trajectory).remove_runs(incomplete)
     return sorted(removed)

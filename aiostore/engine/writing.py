@@ -6,10 +6,11 @@ from collections.abc import Callable
 
 import tables
 
-from ..errors import InvalidNameError, ItemExistsError, NotStoredError
+from ..errors import InvalidArgumentError, InvalidNameError, ItemExistsError, NotStoredError
 from ..requests import GroupRecord, LeafRecord, Path, WriteItems
 from . import layout, nodes, runs
 from .files import OpenFile
+from .packing import PackedRuns
 from .undo import UndoLog
 
 REPLACED_SUFFIX = "__replaced"
@@ -62,8 +63,14 @@ def check(file: OpenFile, request: WriteItems) -> None:
         raise ItemExistsError("a leaf named twice in one request")
     for group in request.groups:
         _check_group(h5, trajectory, group)
+    packed = PackedRuns.of(file, trajectory) if traj_group is not None else None
     for leaf in request.leaves:
         _check_leaf(h5, trajectory, leaf, request.replace)
+        if packed is not None and packed.holds(leaf.path):
+            if request.replace:
+                raise InvalidArgumentError(f"{_full_name(leaf.path)!r} is a packed run result: "
+                                           "those cannot be updated (yet)")
+            raise ItemExistsError(_full_name(leaf.path))
 
 
 def ensure_group(h5: tables.File, trajectory: str, path: Path, undo: UndoLog) -> tables.Group:
@@ -143,8 +150,10 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
             undo.created(traj_group._v_pathname)
         for group in request.groups:
             _write_group(h5, trajectory, group, undo)
+        packed = PackedRuns.of(file, trajectory) if request.target.packed_runs else None
         for leaf in request.leaves:
-            write_leaf(file, trajectory, leaf, undo, filters)
+            if packed is None or not packed.append(leaf, undo):
+                write_leaf(file, trajectory, leaf, undo, filters)
         if request.runs:
             _write_runs(file, traj_group, request, undo)
     except BaseException:

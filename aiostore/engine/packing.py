@@ -1,0 +1,244 @@
+"""Packed runs: a result of every run as rows of one table, instead of nodes per run.
+
+With the per-node layout a run's result ``results.runs.run_00000007.r`` is a group and a node
+per value; creating nodes is what PyTables is slow at (about 1,000 a second here), and so is
+opening them to read. When a store asks for it (``Target.packed_runs``), a run's result whose
+values are all fixed-size (numbers, fixed-width bytes, arrays, dicts of those) becomes one row
+of a table kept for that result name, ``/<traj>/overview/packed/p<k>``: a ``run_idx`` column
+and a column per key. Its attributes hold what every row shares: the result's path below its
+run group, its class name and comment, and the codec specs and shapes of its values. A result
+that does not fit its table (other keys, types or shapes) is stored with nodes, as usual.
+
+Loads look in both places, so a reader need not know which layout a file uses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import tables
+
+from ..codec import Spec, decode, loads_specs
+from ..errors import DataNotFoundError, ItemExistsError
+from ..messages import Flag
+from ..names import RUNS_GROUP, run_index, run_name
+from ..requests import LeafRecord, NodeData, Path
+from . import layout, nodes
+from .files import OpenFile
+from .undo import UndoLog
+
+PACKED_GROUP = "packed"
+RELATIVE_PATH = "SRVC_PACKED_PATH"
+SHAPES = "SRVC_PACKED_SHAPES"
+RUN_COLUMN = "run_idx"
+PACKED_BRANCH = "results"
+_PACKABLE_FLAGS = (Flag.ARRAY, Flag.CARRAY, Flag.DICT)
+_PACKABLE_KINDS = frozenset("biufcS")
+
+
+def split_run_path(path: Path) -> tuple[int, Path] | None:
+    """``(run index, path below the run group)`` for a path inside a run's results, else None."""
+    if len(path) < 4 or path[0] != PACKED_BRANCH or path[1] != RUNS_GROUP:
+        return None
+    idx = run_index(path[2])
+    return None if idx is None else (idx, path[3:])
+
+
+def _column_dtype(payload: np.ndarray, flag: Flag) -> tuple[Any, tuple[int, ...]] | None:
+    """The dtype and shape of the column holding ``payload``, or None if it cannot be packed."""
+    dtype = payload.dtype
+    if flag is Flag.DICT:  # a one-row structured array: one nested cell
+        fields = [dtype[name] for name in dtype.names or ()]
+        if not fields or any(field.base.kind not in _PACKABLE_KINDS for field in fields):
+            return None
+        return dtype, ()
+    if dtype.kind not in _PACKABLE_KINDS:
+        return None
+    return dtype, payload.shape
+
+
+def row_layout(leaf: LeafRecord) -> tuple[np.dtype, dict[str, list[int]]] | None:
+    """The row type that packs ``leaf`` and the shapes of its values, or None if it cannot."""
+    fields: list[tuple[Any, ...]] = [(RUN_COLUMN, "<i8")]
+    shapes: dict[str, list[int]] = {}
+    for key, encoded in leaf.values.items():
+        if encoded.flag not in _PACKABLE_FLAGS or not isinstance(encoded.payload, np.ndarray):
+            return None
+        column = _column_dtype(encoded.payload, encoded.flag)
+        if column is None or key == RUN_COLUMN:
+            return None
+        fields.append((key, column[0], column[1]) if column[1] else (key, column[0]))
+        shapes[key] = list(encoded.payload.shape)
+    if not shapes:
+        return None
+    return np.dtype(fields), shapes
+
+
+class PackedTable:
+    """One packed table, and which row holds which run (read once, then kept up to date)."""
+
+    def __init__(self, table: tables.Table) -> None:
+        self.table = table
+        attrs = table._v_attrs
+        self.relative: Path = tuple(json.loads(str(attrs[RELATIVE_PATH])))
+        self.specs: dict[str, Spec] = loads_specs(attrs[layout.LEAF])
+        self.shapes: dict[str, list[int]] = json.loads(str(attrs[SHAPES]))
+        self.class_name = layout.class_name_of(table)
+        self.comment = layout.comment_of(table)
+        self.rows = {int(idx): row for row, idx in enumerate(table.col(RUN_COLUMN))}
+
+    def fits(self, leaf: LeafRecord, row_type: np.dtype, shapes: dict[str, list[int]]) -> bool:
+        return (row_type == self.table.dtype and shapes == self.shapes
+                and {key: value.spec for key, value in leaf.values.items()} == self.specs
+                and leaf.class_name == self.class_name and leaf.comment == self.comment)
+
+    def values(self, record: np.void, load_only: tuple[str, ...] | None = None,
+               load_except: tuple[str, ...] = ()) -> dict[str, Any]:
+        keys = list(self.specs) if load_only is None else list(load_only)
+        missing = [key for key in (*keys, *load_except) if key not in self.specs]
+        if missing:
+            raise DataNotFoundError(f"{'.'.join(self.relative)} has no data named", missing)
+        return {key: decode(self.specs[key], np.asarray(record[key]).reshape(self.shapes[key]))
+                for key in keys if key not in load_except}
+
+
+class PackedRuns:
+    """The packed tables of one trajectory in one open file."""
+
+    def __init__(self, file: OpenFile, trajectory: str) -> None:
+        self.file = file
+        self.trajectory = trajectory
+        group = layout.get_node(file.h5, layout.node_path(trajectory, (layout.OVERVIEW,
+                                                                       PACKED_GROUP)))
+        self.tables: dict[Path, PackedTable] = {}
+        if group is not None:
+            for table in group._f_iter_nodes("Table"):
+                packed = PackedTable(table)
+                self.tables[packed.relative] = packed
+
+    @classmethod
+    def of(cls, file: OpenFile, trajectory: str) -> PackedRuns:
+        """The packed tables of ``trajectory``, kept with the open file between requests."""
+        key = f"packed:{trajectory}"
+        packed = file.caches.get(key)
+        if packed is None or not all(t.table._v_isopen for t in packed.tables.values()):
+            packed = file.caches[key] = cls(file, trajectory)
+        return packed
+
+    def holds(self, path: Path) -> bool:
+        split = split_run_path(path)
+        if split is None:
+            return False
+        table = self.tables.get(split[1])
+        return table is not None and split[0] in table.rows
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def table_for(self, leaf: LeafRecord) -> tuple[PackedTable | None, np.dtype,
+                                                    dict[str, list[int]]] | None:
+        """Where ``leaf`` would be packed: its table (None: one to create), row type, shapes.
+
+        None if it cannot be packed (then it is stored with nodes)."""
+        split = split_run_path(leaf.path)
+        layout_ = row_layout(leaf) if split is not None else None
+        if split is None or layout_ is None:
+            return None
+        row_type, shapes = layout_
+        table = self.tables.get(split[1])
+        if table is not None and not table.fits(leaf, row_type, shapes):
+            return None
+        return table, row_type, shapes
+
+    def append(self, leaf: LeafRecord, undo: UndoLog) -> bool:
+        """Pack ``leaf`` as a row; False if it cannot be packed. Raises if its run has a row."""
+        where = self.table_for(leaf)
+        if where is None:
+            return False
+        table, row_type, shapes = where
+        idx, relative = split_run_path(leaf.path)  # type: ignore[misc]
+        if table is None:
+            table = self._create(relative, leaf, row_type, shapes, undo)
+        if idx in table.rows:
+            raise ItemExistsError(".".join(leaf.path))
+        row = np.zeros(1, dtype=row_type)
+        row[RUN_COLUMN] = idx
+        for key, encoded in leaf.values.items():
+            row[key] = encoded.payload.reshape(row[key].shape) if encoded.flag is not Flag.DICT \
+                else encoded.payload[0]
+        position = table.table.nrows
+        table.table.append(row)
+        table.rows[idx] = position
+
+        def take_back() -> None:
+            table.rows.pop(idx, None)
+            if table.table._v_isopen and table.table.nrows > position:
+                table.table.remove_rows(position, table.table.nrows)
+
+        undo.add(take_back)
+        return True
+
+    def _create(self, relative: Path, leaf: LeafRecord, row_type: np.dtype,
+                shapes: dict[str, list[int]], undo: UndoLog) -> PackedTable:
+        h5 = self.file.h5
+        overview = h5.get_node(layout.node_path(self.trajectory, (layout.OVERVIEW,)))
+        group = layout.child(overview, PACKED_GROUP)
+        if group is None:
+            group = h5.create_group(overview, PACKED_GROUP)
+            undo.created(group._v_pathname)
+        name = f"p{len(group._v_children)}"
+        while name in group._v_children:
+            name += "_"
+        table = h5.create_table(group, name, description=nodes.table_description(row_type),
+                                expectedrows=10_000)
+        undo.created(table._v_pathname)
+        attrs = table._v_attrs
+        attrs[RELATIVE_PATH] = json.dumps(list(relative))
+        attrs[SHAPES] = json.dumps(shapes)
+        nodes.write_leaf_attrs(table, leaf.class_name, leaf.comment,
+                               {key: value.spec for key, value in leaf.values.items()})
+        packed = self.tables[relative] = PackedTable(table)
+
+        def forget() -> None:
+            self.tables.pop(relative, None)
+
+        undo.add(forget)
+        return packed
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def read_leaf(self, path: Path, load_only: tuple[str, ...] | None,
+                  load_except: tuple[str, ...]) -> NodeData | None:
+        split = split_run_path(path)
+        table = self.tables.get(split[1]) if split is not None else None
+        if split is None or table is None or split[0] not in table.rows:
+            return None
+        record = table.table[table.rows[split[0]]]
+        return NodeData(path, True, table.class_name, table.comment,
+                        table.values(record, load_only, load_except))
+
+    def leaves_below(self, prefix: Path, with_data: bool) -> Iterator[NodeData]:
+        """Every packed result whose path starts with ``prefix``, as nodes read from nodes."""
+        for relative, table in self.tables.items():
+            records = table.table.read() if with_data else None
+            for idx, row in sorted(table.rows.items()):
+                path = (PACKED_BRANCH, RUNS_GROUP, run_name(idx), *relative)
+                if path[:len(prefix)] != prefix:
+                    continue
+                values = table.values(records[row]) if records is not None else None
+                yield NodeData(path, True, table.class_name, table.comment, values)
+
+    def remove_runs(self, indices: set[int]) -> set[int]:
+        """Remove the rows of runs ``indices`` from every table; the runs that had rows."""
+        removed: set[int] = set()
+        for table in self.tables.values():
+            doomed = sorted(table.rows[idx] for idx in indices if idx in table.rows)
+            for row in reversed(doomed):
+                table.table.remove_row(row)
+            if doomed:
+                removed |= {idx for idx in indices if idx in table.rows}
+                table.rows = {int(idx): row for row, idx
+                              in enumerate(table.table.col(RUN_COLUMN))}
+        return removed

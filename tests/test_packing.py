@@ -1,0 +1,207 @@
+"""packed_runs: each run's result as a row of one table, read back as if stored with nodes."""
+
+from __future__ import annotations
+
+import pathlib
+from typing import Any
+
+import anyio
+import numpy as np
+import pandas as pd
+import pytest
+import tables
+from exactness import assert_exact
+
+from aiostore import (
+    AsyncStorageService,
+    InvalidArgumentError,
+    ItemExistsError,
+    MergeError,
+    Msg,
+    RemovalError,
+    Result,
+    StorageService,
+    Trajectory,
+)
+from aiostore.engine import nodes
+
+RUNS = 6
+
+
+@pytest.fixture
+def path(tmp_path: pathlib.Path) -> str:
+    return str(tmp_path / "packed.h5")
+
+
+def sweep(name: str = "w", runs: int = RUNS) -> Trajectory:
+    traj = Trajectory(name)
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(runs))})
+    return traj
+
+
+def values_of(index: int) -> dict[str, Any]:
+    return {"z": float(index), "trace": np.linspace(0.0, 1.0, 100) + index,
+            "stats": {"mean": 0.5, "n": index, "ok": bool(index % 2)}, "label": b"abc",
+            "pair": (index, index + 1)}
+
+
+def store_runs(path: str, traj: Trajectory, indices: Any = range(RUNS), **kwargs: Any) -> None:
+    with StorageService(path, packed_runs=True, **kwargs) as svc:
+        if not traj.v_stored:
+            svc.store(Msg.TRAJECTORY, traj)
+        for index in indices:
+            run = traj.run(index)
+            run.add_result("r", **values_of(index), comment="the run's result")
+            svc.store(Msg.SINGLE_RUN, run)
+
+
+def load(path: str, name: str = "w", **levels: int) -> Trajectory:
+    with StorageService(path) as svc:
+        loaded: Trajectory = svc.load(Msg.TRAJECTORY, None, trajectory_name=name,
+                                      load_parameters=2, **levels)
+    return loaded
+
+
+def test_results_become_rows_of_one_table_that_plain_pytables_reads(path: str) -> None:
+    store_runs(path, sweep())
+    with tables.open_file(path) as h5:
+        assert "/w/results/runs" not in h5  # no group, no node per run
+        rows = h5.get_node("/w/overview/packed/p0").read()
+    assert list(rows["run_idx"]) == list(range(RUNS))
+    np.testing.assert_array_equal(rows["trace"][3], np.linspace(0.0, 1.0, 100) + 3)
+    assert rows["stats"]["n"][4] == 4
+
+
+def test_a_trajectory_load_gives_every_result_exactly(path: str) -> None:
+    store_runs(path, sweep())
+    loaded = load(path, load_results=2)
+    assert all(run.completed for run in loaded.runs)
+    for index in range(RUNS):
+        result = loaded[f"results.runs.run_{index:08d}.r"]
+        assert result.v_comment == "the run's result"
+        assert_exact(dict(result.data), values_of(index))
+
+
+def test_skeleton_leaf_and_tree_loads(path: str) -> None:
+    store_runs(path, sweep())
+    skeleton = load(path, load_results=1)
+    assert skeleton["results.runs.run_00000002.r"].data == {}
+    with StorageService(path) as svc:
+        leaf = svc.load(Msg.LEAF, Result("results.runs.run_00000002.r"), trajectory_name="w",
+                        load_only=["z", "pair"])
+        assert leaf.data == {"z": 2.0, "pair": (2, 3)}
+        leaf = svc.load(Msg.LEAF, Result("results.runs.run_00000003.r"), trajectory_name="w",
+                        load_except=["trace"])
+        assert set(leaf.data) == {"z", "stats", "label", "pair"}
+        tree = Trajectory("w")
+        svc.load(Msg.TREE, tree, "results.runs")
+        assert tree["results.runs.run_00000005.r"]["z"] == 5.0
+        one = Trajectory("w")
+        svc.load(Msg.TREE, one, "results.runs.run_00000001")
+        assert list(one["results.runs"].children) == ["run_00000001"]
+        assert one["results.runs.run_00000001.r"]["stats"]["n"] == 1
+
+
+def test_results_that_do_not_fit_the_table_get_nodes(path: str) -> None:
+    traj = sweep()
+    with StorageService(path, packed_runs=True) as svc:
+        svc.store(Msg.TRAJECTORY, traj)
+        odd_values: list[dict[str, Any]] = [
+            {"z": 1},  # int, not float
+            {"z": 2.0, "extra": 1.0},  # other keys
+            {"z": "text"},  # a string
+            {"z": pd.DataFrame({"a": [1.0]})},  # a frame
+            {"z": 3.0},  # fits the first table again
+        ]
+        first = traj.run(0)
+        first.add_result("r", z=0.5)
+        svc.store(Msg.SINGLE_RUN, first)
+        for index, values in enumerate(odd_values, start=1):
+            run = traj.run(index)
+            run.add_result("r", **values)
+            svc.store(Msg.SINGLE_RUN, run)
+    with tables.open_file(path) as h5:
+        assert list(h5.get_node("/w/overview/packed/p0").col("run_idx")) == [0, 5]
+        assert "/w/results/runs/run_00000001/r" in h5
+    loaded = load(path, load_results=2)
+    assert loaded["results.runs.run_00000000.r"].data == {"z": 0.5}
+    for index, values in enumerate(odd_values, start=1):
+        assert_exact(dict(loaded[f"results.runs.run_{index:08d}.r"].data), values)
+
+
+def test_a_result_stored_twice_is_refused(path: str) -> None:
+    traj = sweep()
+    store_runs(path, traj, [0])
+    with StorageService(path, packed_runs=True) as svc:
+        with pytest.raises(ItemExistsError):
+            svc.store(Msg.LEAF, Result("results.runs.run_00000000.r", z=1.0),
+                      trajectory_name="w")
+        with pytest.raises(ItemExistsError):  # other keys: it would get nodes, but no
+            svc.store(Msg.LEAF, Result("results.runs.run_00000000.r", q=1.0),
+                      trajectory_name="w")
+        with pytest.raises(InvalidArgumentError, match="packed"):
+            svc.store(Msg.UPDATE_LEAF, Result("results.runs.run_00000000.r", z=1.0),
+                      trajectory_name="w")
+
+
+def test_a_failed_store_takes_its_rows_back(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    traj = sweep()
+    store_runs(path, traj, [0])
+    run = traj.run(1)
+    run.add_result("r", **values_of(1))
+    run.add_result("s", frame=pd.DataFrame({"a": [1.0]}))  # written with nodes, after the row
+    original = nodes.write_value
+
+    def failing(*args: Any) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(nodes, "write_value", failing)
+    with StorageService(path, packed_runs=True) as svc, pytest.raises(OSError, match="disk"):
+        svc.store(Msg.SINGLE_RUN, run)
+    monkeypatch.setattr(nodes, "write_value", original)
+    with tables.open_file(path) as h5:
+        assert list(h5.get_node("/w/overview/packed/p0").col("run_idx")) == [0]
+    assert [run.completed for run in load(path).runs] == [True] + [False] * (RUNS - 1)
+
+
+def test_incomplete_runs_lose_their_rows(path: str) -> None:
+    traj = sweep()
+    store_runs(path, traj, [0, 1])
+    with StorageService(path, packed_runs=True) as svc:
+        svc.store(Msg.LEAF, Result("results.runs.run_00000003.r", **values_of(3)),
+                  trajectory_name="w")  # stored, but its run never completed
+        assert svc.store(Msg.REMOVE_INCOMPLETE_RUNS, traj) == [3]
+    loaded = load(path, load_results=2)
+    assert "results.runs.run_00000003" not in loaded
+    assert loaded["results.runs.run_00000001.r"]["z"] == 1.0
+
+
+def test_remove_and_merge_refuse_packed_results_clearly(path: str) -> None:
+    traj = sweep()
+    store_runs(path, traj, [0])
+    store_runs(path, sweep("other"), [0])
+    with StorageService(path) as svc:
+        with pytest.raises(RemovalError, match="packed"):
+            svc.store(Msg.REMOVE, traj["results.runs.run_00000000.r"])
+        with pytest.raises(MergeError, match="packed"):
+            svc.store(Msg.MERGE, traj, other_trajectory_name="other")
+
+
+@pytest.mark.anyio
+async def test_many_tasks_store_packed_runs(path: str) -> None:
+    traj = sweep(runs=200)
+    async with AsyncStorageService(path, packed_runs=True) as svc:
+        await svc.store(Msg.TRAJECTORY, traj)
+
+        async def one(index: int) -> None:
+            run = traj.run(index)
+            run.add_result("r", **values_of(index))
+            await svc.store(Msg.SINGLE_RUN, run)
+
+        async with anyio.create_task_group() as group:
+            for index in range(200):
+                group.start_soon(one, index)
+        loaded = await svc.load(Msg.TRAJECTORY, None, trajectory_name="w", load_results=2)
+    for index in range(200):
+        assert_exact(dict(loaded[f"results.runs.run_{index:08d}.r"].data), values_of(index))
