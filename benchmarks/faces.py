@@ -61,6 +61,12 @@ def add_w2_result(traj: Trajectory, index: int) -> Any:
     return run
 
 
+def release(run: Any) -> None:
+    """Drop a stored run's result data, as pypet's Environment does after storing a run."""
+    for item in run.new_items:
+        item.data.clear()
+
+
 # ----------------------------------------------------------------------------------- async
 
 
@@ -90,7 +96,9 @@ async def async_store(filename: str, name: str, runs: int, tasks: int,
 
             async def worker(first: int) -> None:
                 for index in range(first, runs, tasks):
-                    await service.store(Msg.SINGLE_RUN, add(traj, index))
+                    run = add(traj, index)
+                    await service.store(Msg.SINGLE_RUN, run)
+                    release(run)
 
             async with anyio.create_task_group() as group:
                 for first in range(tasks):
@@ -119,7 +127,9 @@ def sync_store(filename: str, name: str, runs: int, add: Callable[[Trajectory, i
     service = HDF5StorageService(filename, durability=durability)
     service.store(pypetconstants.TRAJECTORY, traj)
     for index in range(runs):
-        service.store(pypetconstants.SINGLE_RUN, add(traj, index), trajectory_name=name)
+        run = add(traj, index)
+        service.store(pypetconstants.SINGLE_RUN, run, trajectory_name=name)
+        release(run)
     service.close()
     return {"seconds": time.perf_counter() - started}
 
