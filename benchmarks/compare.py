@@ -4,8 +4,8 @@ Workloads (``benchmarks/faces.py`` and ``benchmarks/pypet_faces.py`` run each in
 process, so peak memory is each one's own):
 
 - W1: ``--runs`` runs, each storing a float, 100 float64 and a dict of 3 scalars as one result;
-- W2: ``--big`` results of one 8 MB float64 array each, against a plain file write of the same
-  bytes (fsync'd: the disk's limit);
+- W2: ``--big`` results of one 8 MB float64 array each, against the same arrays made and
+  written to a plain file, then fsync'd (the disk's limit: the best of 3 tries in each round);
 - W3: load back everything W1 stored.
 
 Faces: aiostore async (50 tasks awaiting each store; also with ``packed_runs=True``, where each

@@ -216,17 +216,23 @@ def raw_w3(filename: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - started}
 
 
-def disk_w2(filename: str, count: int) -> dict[str, float]:
-    """The disk's limit: as many bytes written from one buffer to a plain file, then fsync'd."""
-    block = np.zeros(BIG_FLOATS)
-    started = time.perf_counter()
-    with open(filename, "wb") as out:
-        for index in range(count):
-            block[0] = index
-            out.write(memoryview(block))
-        out.flush()
-        os.fsync(out.fileno())
-    return {"seconds": time.perf_counter() - started}
+def disk_w2(filename: str, count: int, trials: int = 3) -> dict[str, float]:
+    """The disk's limit: the same arrays made and written to a plain file, then fsync'd.
+
+    The best of ``trials`` (this machine's disk varies several-fold from one write to the next).
+    """
+    best = float("inf")
+    for _ in range(trials):
+        started = time.perf_counter()
+        with open(filename, "wb") as out:
+            for index in range(count):
+                out.write(memoryview(np.full(BIG_FLOATS, float(index))))
+            out.flush()
+            os.fsync(out.fileno())
+        best = min(best, time.perf_counter() - started)
+        os.remove(filename)
+    open(filename, "wb").close()
+    return {"seconds": best}
 
 
 # ------------------------------------------------------------------------------------ main
