@@ -10,6 +10,7 @@ resonance over the grid.
 
     python examples/async_sweep.py [--frequencies 20] [--dampings 15] [--out sweep.h5]
                                    [--plot sweep.png] [--workers N] [--backend asyncio|trio]
+                                   [--packed]
 """
 
 from __future__ import annotations
@@ -101,9 +102,10 @@ async def one_run(service: AsyncStorageService, traj: Trajectory, index: int,
     progress.update()
 
 
-async def sweep(filename: str, traj: Trajectory, quiet: bool) -> Trajectory:
+async def sweep(filename: str, traj: Trajectory, quiet: bool, packed: bool = False) -> Trajectory:
     """Run every point of ``traj`` concurrently, storing each as it ends; load it all back."""
-    async with AsyncStorageService(filename, file_title="aiostore example") as service:
+    async with AsyncStorageService(filename, file_title="aiostore example",
+                                   packed_runs=packed) as service:
         await service.store(Msg.TRAJECTORY, traj)
         with tqdm(total=len(traj), desc="runs", unit="run", disable=quiet,
                   file=sys.stderr) as progress:
@@ -179,6 +181,8 @@ def main() -> None:
                         help="processes integrating runs at once")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument("--packed", action="store_true",
+                        help="store each run's result as a row of one table (packed_runs)")
     args = parser.parse_args()
     filename = args.out or os.path.join(tempfile.mkdtemp(prefix="aiostore-"), "sweep.h5")
     if os.path.exists(filename):
@@ -188,7 +192,7 @@ def main() -> None:
 
     async def with_workers() -> Trajectory:
         anyio.to_process.current_default_process_limiter().total_tokens = args.workers
-        return await sweep(filename, traj, args.quiet)
+        return await sweep(filename, traj, args.quiet, args.packed)
 
     started = time.perf_counter()
     loaded = anyio.run(with_workers, backend=args.backend)

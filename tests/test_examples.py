@@ -26,12 +26,12 @@ def run_table(path: pathlib.Path, trajectory: str) -> pd.DataFrame:
         return pd.DataFrame(h5.get_node(f"/{trajectory}/overview/runs").read())
 
 
-@pytest.mark.parametrize("backend", ["asyncio", "trio"])
-def test_the_async_sweep(tmp_path: pathlib.Path, backend: str) -> None:
+@pytest.mark.parametrize(("backend", "layout"), [("asyncio", []), ("trio", ["--packed"])])
+def test_the_async_sweep(tmp_path: pathlib.Path, backend: str, layout: list[str]) -> None:
     out, image = tmp_path / "sub" / "sweep.h5", tmp_path / "sweep.png"
     stdout = run_example("async_sweep.py", "--frequencies", "5", "--dampings", "3", "--quiet",
                          "--workers", "2", "--backend", backend, "--out", str(out),
-                         "--plot", str(image))
+                         "--plot", str(image), *layout)
     assert "15 runs stored" in stdout
     assert "every run completed: True" in stdout
     error = float(stdout.split("against the exact one: ")[1].split()[0])
