@@ -25,6 +25,10 @@ __all__ = ["loop_notifier", "queue_ticket", "wait_future"]
 T = TypeVar("T")
 
 
+# How many completions an event loop is handed per turn of the loop.
+DELIVER_AT_ONCE = 8
+
+
 class _Inbox:
     """Callbacks other threads hand to one event loop, delivered in bursts.
 
@@ -48,8 +52,15 @@ class _Inbox:
             self._schedule(self._deliver)
 
     def _deliver(self) -> None:
+        # A few at a time: each wakes a task whose next step may take a while (planning its
+        # next store), and the loop's other tasks and timers get their turn between the bursts.
         with self._lock:
-            callbacks, self._callbacks = self._callbacks, []
+            callbacks = self._callbacks[:DELIVER_AT_ONCE]
+            del self._callbacks[:DELIVER_AT_ONCE]
+            more = bool(self._callbacks)
+        if more:
+            with contextlib.suppress(RuntimeError):
+                self._schedule(self._deliver)
         for callback in callbacks:
             callback()
 

@@ -9,6 +9,7 @@ Messages are translated once, through ``STORE_PLANNERS`` and ``LOAD_PLANNERS``.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import time
@@ -404,6 +405,9 @@ LOAD_PLANNERS: dict[Msg, Planner] = {
 }
 
 
+_signature = functools.cache(inspect.signature)
+
+
 def _plan(planners: dict[Msg, Planner], verb: str, msg: object, item: Any,
           args: tuple[Any, ...], kwargs: dict[str, Any], defaults: Defaults) -> Job:
     message = to_msg(msg)
@@ -414,7 +418,7 @@ def _plan(planners: dict[Msg, Planner], verb: str, msg: object, item: Any,
                  if key in kwargs}
     call = Call(item, defaults, **file_args)
     try:
-        inspect.signature(planner).bind(call, *args, **kwargs)
+        _signature(planner).bind(call, *args, **kwargs)
     except TypeError as exc:
         raise InvalidArgumentError(f"{verb} {message.value}: {exc}") from None
     return planner(call, *args, **kwargs)
