@@ -15,7 +15,8 @@ run's result is a row of one table), the pypet shim as pypet code uses it
 ceiling of one HDF5 thread on each layout), and pypet 0.6.1's own Environment when
 ``--pypet-python`` names the python of a side environment where it is installed
 (``benchmarks/make_pypet_env.sh`` makes one). Every
-figure is the median of ``--repeat`` rounds, the faces interleaved within each round.
+figure is the median of ``--repeat`` rounds; within a round the faces run one after another,
+starting with another face each round, each after an ``os.sync()``.
 
     python benchmarks/compare.py [--runs 2000] [--big 50] [--repeat 3] [--pypet-python PATH]
 """
@@ -50,6 +51,7 @@ WORKLOADS = {"w1": ["async", "sync", "sync-flush", "raw", "pypet", "async-packed
 
 def measure(face: str, workload: str, filename: str, args: argparse.Namespace) -> dict[str, Any]:
     sizes = ["--runs", str(args.runs), "--big", str(args.big)]
+    os.sync()  # no face pays for the write-back of what the one before it wrote
     if face == "pypet":
         command = [args.pypet_python, str(HERE / "pypet_faces.py"), workload, filename, *sizes]
     else:
@@ -66,7 +68,9 @@ def run_rounds(args: argparse.Namespace, faces: list[str]) -> dict[tuple[str, st
     with tempfile.TemporaryDirectory(dir=os.getcwd(), prefix="bench-") as folder:
         for round_ in range(args.repeat):
             for workload, candidates in WORKLOADS.items():
-                for face in (face for face in candidates if face in faces):
+                present = [face for face in candidates if face in faces]
+                shift = round_ % len(present)  # each round starts with another face
+                for face in present[shift:] + present[:shift]:
                     # W3 loads the file the same face stored in W1, in the same round
                     stem = "w2" if workload == "w2" else "w1"
                     name = f"{folder}/{stem}-{face}-{round_}.h5"
