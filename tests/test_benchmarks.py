@@ -1,0 +1,34 @@
+"""The benchmarks run, at tiny sizes, and print their tables (so they cannot rot)."""
+
+from __future__ import annotations
+
+import pathlib
+import subprocess
+import sys
+
+BENCHMARKS = pathlib.Path(__file__).parent.parent / "benchmarks"
+
+
+def run_benchmark(name: str, *args: str, cwd: pathlib.Path) -> str:
+    done = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True,
+                          text=True, timeout=600, check=False, cwd=cwd)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_the_comparison_prints_every_workload_and_target(tmp_path: pathlib.Path) -> None:
+    stdout = run_benchmark("compare.py", "--runs", "30", "--big", "2", "--repeat", "1",
+                           cwd=tmp_path)
+    for line in ("W1: store 30 small results", "W2: store 2 results of 8 MB",
+                 "W3: load back everything of W1", "aiostore async, packed_runs",
+                 "plain file write + fsync", "W1 event-loop worst lag"):
+        assert line in stdout
+    assert "pypet 0.6.1 is not measured" in stdout
+    assert list(tmp_path.iterdir()) == []  # its scratch files are gone
+
+
+def test_the_colossus_cache_benchmark(tmp_path: pathlib.Path) -> None:
+    stdout = run_benchmark("colossus_cache.py", "--tables", "5", "--points", "100",
+                           "--repeat", "1", cwd=tmp_path)
+    assert "store (s)" in stdout
+    assert "warm start, 5 tables (s)" in stdout
