@@ -177,15 +177,30 @@ def test_incomplete_runs_lose_their_rows(path: str) -> None:
     assert loaded["results.runs.run_00000001.r"]["z"] == 1.0
 
 
-def test_remove_and_merge_refuse_packed_results_clearly(path: str) -> None:
+def test_remove_takes_packed_results_and_runs(path: str) -> None:
+    traj = sweep()
+    store_runs(path, traj, [0, 1, 2])
+    with StorageService(path) as svc:
+        svc.store(Msg.REMOVE, traj["results.runs.run_00000000.r"])
+        with pytest.raises(RemovalError, match="recursive"):
+            svc.store(Msg.REMOVE, traj["results.runs.run_00000001"])
+        with pytest.raises(RemovalError, match="whole"):
+            svc.store(Msg.REMOVE, traj["results.runs.run_00000002.r"], delete_only=["z"])
+        svc.store(Msg.REMOVE, traj["results.runs.run_00000001"], recursive=True)
+    loaded = load(path, load_results=2)
+    assert "results.runs.run_00000000" not in loaded
+    assert "results.runs.run_00000001" not in loaded
+    assert_exact(dict(loaded["results.runs.run_00000002.r"].data), values_of(2))
+    with tables.open_file(path) as h5:
+        assert list(h5.get_node("/w/overview/packed/p0").col("run_idx")) == [2]
+
+
+def test_merge_refuses_packed_results_clearly(path: str) -> None:
     traj = sweep()
     store_runs(path, traj, [0])
     store_runs(path, sweep("other"), [0])
-    with StorageService(path) as svc:
-        with pytest.raises(RemovalError, match="packed"):
-            svc.store(Msg.REMOVE, traj["results.runs.run_00000000.r"])
-        with pytest.raises(MergeError, match="packed"):
-            svc.store(Msg.MERGE, traj, other_trajectory_name="other")
+    with StorageService(path) as svc, pytest.raises(MergeError, match="packed"):
+        svc.store(Msg.MERGE, traj, other_trajectory_name="other")
 
 
 @pytest.mark.anyio

@@ -9,7 +9,9 @@ and a column per key. Its attributes hold what every row shares: the result's pa
 run group, its class name and comment, and the codec specs and shapes of its values. A result
 that does not fit its table (other keys, types or shapes) is stored with nodes, as usual.
 
-Loads look in both places, so a reader need not know which layout a file uses.
+Loads look in both places, so a reader need not know which layout a file uses; REMOVE and
+REMOVE_INCOMPLETE_RUNS remove rows as they remove nodes. MERGE, UPDATE_LEAF and ``delete_only``
+do not take packed results yet (they refuse with a clear error).
 """
 
 from __future__ import annotations
@@ -230,15 +232,25 @@ class PackedRuns:
                 values = table.values(records[row]) if records is not None else None
                 yield NodeData(path, True, table.class_name, table.comment, values)
 
+    def remove_below(self, prefix: Path) -> None:
+        """Remove the rows of every packed result whose path starts with ``prefix``."""
+        for relative, table in self.tables.items():
+            doomed = {idx for idx in table.rows
+                      if (PACKED_BRANCH, RUNS_GROUP, run_name(idx), *relative)[:len(prefix)]
+                      == prefix}
+            self._remove_rows(table, doomed)
+
+    def _remove_rows(self, table: PackedTable, indices: set[int]) -> None:
+        doomed = sorted(table.rows[idx] for idx in indices if idx in table.rows)
+        for row in reversed(doomed):
+            table.table.remove_row(row)
+        if doomed:
+            table.rows = {int(idx): row for row, idx in enumerate(table.table.col(RUN_COLUMN))}
+
     def remove_runs(self, indices: set[int]) -> set[int]:
         """Remove the rows of runs ``indices`` from every table; the runs that had rows."""
         removed: set[int] = set()
         for table in self.tables.values():
-            doomed = sorted(table.rows[idx] for idx in indices if idx in table.rows)
-            for row in reversed(doomed):
-                table.table.remove_row(row)
-            if doomed:
-                removed |= {idx for idx in indices if idx in table.rows}
-                table.rows = {int(idx): row for row, idx
-                              in enumerate(table.table.col(RUN_COLUMN))}
+            removed |= {idx for idx in indices if idx in table.rows}
+            self._remove_rows(table, indices)
         return removed

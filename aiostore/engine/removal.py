@@ -41,12 +41,11 @@ def _checked_node(file: OpenFile, request: RemoveItems, path: Path) -> tables.Gr
 def remove_items(file: OpenFile, request: RemoveItems) -> None:
     trajectory_group(file, request.target)
     packed = PackedRuns.of(file, request.target.trajectory)
-    for path in request.paths:
-        if next(packed.leaves_below(path, with_data=False), None) is not None:
-            raise RemovalError(f"{'.'.join(path)!r} holds packed run results (packed_runs), "
-                               "which REMOVE does not take yet")
-    checked = [(path, _checked_node(file, request, path)) for path in request.paths]
+    checked = [(path, _checked(file, request, path, packed)) for path in request.paths]
     for path, node in checked:
+        packed.remove_below(path)
+        if node is None:
+            continue  # only packed results there
         if request.delete_only is not None:
             _remove_keys(node, request.delete_only)
             continue
@@ -54,6 +53,22 @@ def remove_items(file: OpenFile, request: RemoveItems) -> None:
         node._f_remove(recursive=True)
         if request.remove_empty_groups:
             _remove_empty_parents(parent, len(path) - 1)
+
+
+def _checked(file: OpenFile, request: RemoveItems, path: Path,
+             packed: PackedRuns) -> tables.Group | None:
+    """The node to remove at ``path`` (None if only packed results are there), checked."""
+    name = ".".join(path)
+    held = next(packed.leaves_below(path, with_data=False), None)
+    if held is None:
+        return _checked_node(file, request, path)
+    if request.delete_only is not None:
+        raise RemovalError(f"{name!r} holds packed run results (packed_runs): they are removed "
+                           "whole, not key by key")
+    if held.path != path and not request.recursive:
+        raise RemovalError(f"group {name!r} has children; pass recursive=True to remove it")
+    node = layout.get_node(file.h5, layout.node_path(request.target.trajectory, path))
+    return node if isinstance(node, tables.Group) else None
 
 
 def _remove_keys(group: tables.Group, keys: tuple[str, ...]) -> None:
