@@ -195,12 +195,39 @@ def test_remove_takes_packed_results_and_runs(path: str) -> None:
         assert list(h5.get_node("/w/overview/packed/p0").col("run_idx")) == [2]
 
 
-def test_merge_refuses_packed_results_clearly(path: str) -> None:
-    traj = sweep()
-    store_runs(path, traj, [0])
-    store_runs(path, sweep("other"), [0])
-    with StorageService(path) as svc, pytest.raises(MergeError, match="packed"):
-        svc.store(Msg.MERGE, traj, other_trajectory_name="other")
+def test_a_whole_merge_takes_packed_runs(path: str) -> None:
+    first, second = sweep("a", 3), sweep("b", 2)
+    store_runs(path, first, range(3))
+    store_runs(path, second, range(2))
+    with StorageService(path, packed_runs=True) as svc:  # a result only b has
+        svc.store(Msg.LEAF, Result("results.runs.run_00000001.s", q=1.5), trajectory_name="b")
+    with StorageService(path) as svc:
+        svc.store(Msg.MERGE, first, other_trajectory_name="b", move_nodes=True)
+        merged = svc.load(Msg.TRAJECTORY, None, trajectory_name="a", load_parameters=2,
+                          load_results=2)
+        other = svc.load(Msg.TRAJECTORY, None, trajectory_name="b", load_results=2)
+    assert [run.idx for run in merged.runs] == [0, 1, 2, 3, 4]
+    for index, source in enumerate([0, 1, 2, 0, 1]):
+        assert_exact(dict(merged[f"results.runs.run_{index:08d}.r"].data), values_of(source))
+    assert merged["results.runs.run_00000004.s"].data == {"q": 1.5}
+    assert "results.runs.run_00000003.s" not in merged
+    assert "results.runs.run_00000000" not in other  # moved
+
+
+def test_a_merge_of_unlike_packed_results_or_with_renames_is_refused(path: str) -> None:
+    first, second = sweep("a", 1), sweep("b", 1)
+    store_runs(path, first, [0])
+    with StorageService(path, packed_runs=True) as svc:
+        svc.store(Msg.TRAJECTORY, second)
+        run = second.run(0)
+        run.add_result("r", z=1)  # an int: another table than a's
+        svc.store(Msg.SINGLE_RUN, run)
+        with pytest.raises(MergeError, match="differ"):
+            svc.store(Msg.MERGE, first, other_trajectory_name="b")
+        with pytest.raises(MergeError, match="whole"):
+            svc.store(Msg.MERGE, first, other_trajectory_name="b",
+                      rename_dict={"results.runs.run_00000000.r": "results.x"})
+    assert len(load(path, "a").runs) == 1  # nothing changed
 
 
 @pytest.mark.anyio

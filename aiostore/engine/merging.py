@@ -91,11 +91,12 @@ def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
     if other is None or request.other == request.target.trajectory:
         raise MergeError(f"cannot merge {request.target.trajectory!r} with {request.other!r}: "
                          "the second trajectory is not in the file")
-    for name in (request.target.trajectory, request.other):
-        if PackedRuns.of(file, name).tables:
-            raise MergeError(f"trajectory {name!r} holds packed run results (packed_runs), "
-                             "which MERGE does not take yet")
     whole = request.rename is None
+    packed_mine = PackedRuns.of(file, request.target.trajectory)
+    packed_other = PackedRuns.of(file, request.other)
+    if packed_other.tables and not whole:
+        raise MergeError(f"trajectory {request.other!r} holds packed run results (packed_runs): "
+                         "only a whole MERGE takes them, not one with renames")
     my_table, other_table = runs.run_table(mine), runs.run_table(other)
     if whole:
         if my_table is None or other_table is None:
@@ -113,8 +114,12 @@ def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
     try:
         _transfer(file, request, rename, undo)
         if whole:
+            assert my_table is not None  # checked above
+            packed_mine.take_rows_of(packed_other, my_table.nrows, undo)
             _extend_explored(file, request.target.trajectory, mine_explored, other_explored, undo)
             _append_runs(my_table, other_table, undo)
+        if request.move_nodes and whole and not request.delete_trajectory:
+            packed_other.remove_all()  # last but one: nothing can fail after it
         if request.delete_trajectory:
             other._f_remove(recursive=True)  # last: nothing can fail after it
     except BaseException:

@@ -10,12 +10,14 @@ run group, its class name and comment, and the codec specs and shapes of its val
 that does not fit its table (other keys, types or shapes) is stored with nodes, as usual.
 
 Loads look in both places, so a reader need not know which layout a file uses; REMOVE and
-REMOVE_INCOMPLETE_RUNS remove rows as they remove nodes. MERGE, UPDATE_LEAF and ``delete_only``
+REMOVE_INCOMPLETE_RUNS remove rows as they remove nodes, and a whole MERGE appends the other
+trajectory's rows with its runs renumbered. UPDATE_LEAF, ``delete_only`` and a MERGE with renames
 do not take packed results yet (they refuse with a clear error).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -24,7 +26,7 @@ import numpy as np
 import tables
 
 from ..codec import Spec, decode, loads_specs
-from ..errors import DataNotFoundError, ItemExistsError
+from ..errors import DataNotFoundError, ItemExistsError, MergeError
 from ..messages import Flag
 from ..names import RUNS_GROUP, run_index, run_name
 from ..requests import LeafRecord, NodeData, Path
@@ -96,6 +98,11 @@ class PackedTable:
         return (row_type == self.table.dtype and shapes == self.shapes
                 and {key: value.spec for key, value in leaf.values.items()} == self.specs
                 and leaf.class_name == self.class_name and leaf.comment == self.comment)
+
+    def same_layout(self, other: PackedTable) -> bool:
+        return (self.table.dtype == other.table.dtype and self.specs == other.specs
+                and self.shapes == other.shapes and self.class_name == other.class_name
+                and self.comment == other.comment)
 
     def values(self, record: np.void, load_only: tuple[str, ...] | None = None,
                load_except: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -182,17 +189,27 @@ class PackedRuns:
         undo.add(take_back)
         return True
 
-    def _create(self, relative: Path, leaf: LeafRecord, row_type: np.dtype,
-                shapes: dict[str, list[int]], undo: UndoLog) -> PackedTable:
+    def _group(self, undo: UndoLog) -> tables.Group:
         h5 = self.file.h5
         overview = h5.get_node(layout.node_path(self.trajectory, (layout.OVERVIEW,)))
         group = layout.child(overview, PACKED_GROUP)
         if group is None:
             group = h5.create_group(overview, PACKED_GROUP)
             undo.created(group._v_pathname)
+        return group
+
+    @staticmethod
+    def _free_name(group: tables.Group) -> str:
         name = f"p{len(group._v_children)}"
         while name in group._v_children:
             name += "_"
+        return name
+
+    def _create(self, relative: Path, leaf: LeafRecord, row_type: np.dtype,
+                shapes: dict[str, list[int]], undo: UndoLog) -> PackedTable:
+        h5 = self.file.h5
+        group = self._group(undo)
+        name = self._free_name(group)
         table = h5.create_table(group, name, description=nodes.table_description(row_type),
                                 expectedrows=10_000)
         undo.created(table._v_pathname)
@@ -208,6 +225,45 @@ class PackedRuns:
 
         undo.add(forget)
         return packed
+
+    def take_rows_of(self, other: PackedRuns, offset: int, undo: UndoLog) -> None:
+        """Append every packed row of ``other`` here, its runs renumbered by ``offset`` (MERGE)."""
+        for relative, theirs in other.tables.items():
+            mine = self.tables.get(relative)
+            if mine is not None and not mine.same_layout(theirs):
+                raise MergeError(f"the packed results {'.'.join(relative)!r} of the two "
+                                 "trajectories differ in keys, types or shapes")
+        for relative, theirs in other.tables.items():
+            rows = theirs.table.read()
+            rows[RUN_COLUMN] += offset
+            mine = self.tables.get(relative) or self._create_like(theirs, undo)
+            if any(int(idx) in mine.rows for idx in rows[RUN_COLUMN]):
+                raise ItemExistsError(f"packed results {'.'.join(relative)!r} of merged runs")
+            position = mine.table.nrows
+            mine.table.append(rows)
+            mine.rows.update({int(idx): position + n for n, idx in enumerate(rows[RUN_COLUMN])})
+            undo.add(functools.partial(self._truncate, mine, position))
+
+    @staticmethod
+    def _truncate(table: PackedTable, position: int) -> None:
+        if table.table._v_isopen and table.table.nrows > position:
+            table.table.remove_rows(position, table.table.nrows)
+        table.rows = {idx: row for idx, row in table.rows.items() if row < position}
+
+    def _create_like(self, theirs: PackedTable, undo: UndoLog) -> PackedTable:
+        group = self._group(undo)
+        name = self._free_name(group)
+        table = theirs.table.copy(group, name, start=0, stop=0)  # structure and attributes
+        undo.created(table._v_pathname)
+        packed = self.tables[theirs.relative] = PackedTable(table)
+        undo.add(functools.partial(self.tables.pop, theirs.relative, None))
+        return packed
+
+    def remove_all(self) -> None:
+        """Remove every packed table (MERGE with ``move_nodes``: they moved)."""
+        for table in self.tables.values():
+            table.table._f_remove()
+        self.tables.clear()
 
     # -- reading ------------------------------------------------------------------------------
 
