@@ -140,9 +140,6 @@ def test_a_result_stored_twice_is_refused(path: str) -> None:
         with pytest.raises(ItemExistsError):  # other keys: it would get nodes, but no
             svc.store(Msg.LEAF, Result("results.runs.run_00000000.r", q=1.0),
                       trajectory_name="w")
-        with pytest.raises(InvalidArgumentError, match="packed"):
-            svc.store(Msg.UPDATE_LEAF, Result("results.runs.run_00000000.r", z=1.0),
-                      trajectory_name="w")
 
 
 def test_a_failed_store_takes_its_rows_back(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,3 +244,20 @@ async def test_many_tasks_store_packed_runs(path: str) -> None:
         loaded = await svc.load(Msg.TRAJECTORY, None, trajectory_name="w", load_results=2)
     for index in range(200):
         assert_exact(dict(loaded[f"results.runs.run_{index:08d}.r"].data), values_of(index))
+
+
+def test_update_leaf_rewrites_a_packed_row_keeping_types(path: str) -> None:
+    traj = sweep()
+    store_runs(path, traj, [0, 1])
+    update = Result("results.runs.run_00000001.r", z=-1.0, stats={"mean": 9.0, "n": 7,
+                                                                  "ok": False})
+    with StorageService(path) as svc:
+        svc.store(Msg.UPDATE_LEAF, update, trajectory_name="w")
+        for wrong in ({"z": 1}, {"trace": np.zeros(3)}, {"nothere": 1.0}):
+            with pytest.raises(InvalidArgumentError, match="packed"):
+                svc.store(Msg.UPDATE_LEAF, Result("results.runs.run_00000000.r", **wrong),
+                          trajectory_name="w")
+    loaded = load(path, load_results=2)
+    expected = {**values_of(1), "z": -1.0, "stats": {"mean": 9.0, "n": 7, "ok": False}}
+    assert_exact(dict(loaded["results.runs.run_00000001.r"].data), expected)
+    assert_exact(dict(loaded["results.runs.run_00000000.r"].data), values_of(0))

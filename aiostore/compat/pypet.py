@@ -77,7 +77,8 @@ class HDF5StorageService(StorageService):
                  overwrite_file: bool = False, encoding: str = "utf8",
                  complevel: int | None = None, complib: str | None = None,
                  pandas_format: str = "fixed", trajectory: Any = None, *,
-                 durability: Durability | str = "close", **options: Any) -> None:
+                 durability: Durability | str = "close", packed_runs: bool = False,
+                 **options: Any) -> None:
         unknown = set(options) - set(_IGNORED_OPTIONS)
         if unknown:
             raise TypeError(f"HDF5StorageService() got unexpected arguments {sorted(unknown)}")
@@ -92,7 +93,7 @@ class HDF5StorageService(StorageService):
                 f"pandas_format {pandas_format!r}: aiostore writes frames in the fixed format")
         self._arguments = {"filename": filename, "file_title": file_title,
                            "complevel": complevel, "complib": complib, "trajectory": trajectory,
-                           "durability": durability}
+                           "durability": durability, "packed_runs": packed_runs}
         filename = default_filename(filename, trajectory)
         folder = os.path.dirname(filename)
         if folder:
@@ -102,7 +103,7 @@ class HDF5StorageService(StorageService):
         super().__init__(filename, title,
                          trajectory_name=getattr(trajectory, "v_name", None),
                          durability=durability, compression=compression,
-                         compression_level=complevel or 0)
+                         compression_level=complevel or 0, packed_runs=packed_runs)
         if overwrite_file:
             self._close_file()
             if os.path.exists(filename):

@@ -9,10 +9,11 @@ and a column per key. Its attributes hold what every row shares: the result's pa
 run group, its class name and comment, and the codec specs and shapes of its values. A result
 that does not fit its table (other keys, types or shapes) is stored with nodes, as usual.
 
-Loads look in both places, so a reader need not know which layout a file uses; REMOVE and
-REMOVE_INCOMPLETE_RUNS remove rows as they remove nodes, and a whole MERGE appends the other
-trajectory's rows with its runs renumbered. UPDATE_LEAF, ``delete_only`` and a MERGE with renames
-do not take packed results yet (they refuse with a clear error).
+Loads look in both places, so a reader need not know which layout a file uses. REMOVE and
+REMOVE_INCOMPLETE_RUNS remove rows as they remove nodes; UPDATE_LEAF rewrites values of the same
+type and shape in their row; a whole MERGE appends the other trajectory's rows, its runs
+renumbered. ``delete_only`` and a MERGE with renames do not take packed results yet (they refuse
+with a clear error).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import numpy as np
 import tables
 
 from ..codec import Spec, decode, loads_specs
-from ..errors import DataNotFoundError, ItemExistsError, MergeError
+from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError, MergeError
 from ..messages import Flag
 from ..names import RUNS_GROUP, run_index, run_name
 from ..requests import LeafRecord, NodeData, Path
@@ -225,6 +226,39 @@ class PackedRuns:
 
         undo.add(forget)
         return packed
+
+    def check_update(self, leaf: LeafRecord) -> None:
+        """Raise unless UPDATE_LEAF can rewrite ``leaf``'s values in its packed row."""
+        split = split_run_path(leaf.path)
+        assert split is not None  # held, so a run's result
+        table = self.tables[split[1]]
+        name = ".".join(leaf.path)
+        if leaf.class_name != table.class_name or (leaf.comment and leaf.comment != table.comment):
+            raise InvalidArgumentError(f"{name!r} is a packed run result: an update keeps its "
+                                       "class and comment")
+        for key, encoded in leaf.values.items():
+            field = (table.table.dtype.fields or {}).get(key)
+            column = field[0] if field is not None else None
+            layout_ = (_column_dtype(encoded.payload, encoded.flag)
+                       if isinstance(encoded.payload, np.ndarray) else None)
+            if (key not in table.specs or encoded.spec != table.specs[key] or layout_ is None
+                    or column is None or np.dtype((layout_[0], layout_[1])) != column
+                    or list(encoded.payload.shape) != table.shapes[key]):
+                raise InvalidArgumentError(f"{name!r} is a packed run result: an update of "
+                                           f"{key!r} must keep its type and shape")
+
+    def update(self, leaf: LeafRecord, undo: UndoLog) -> None:
+        """Rewrite ``leaf``'s values in its packed row (checked by :meth:`check_update`)."""
+        idx, relative = split_run_path(leaf.path)  # type: ignore[misc]
+        table = self.tables[relative]
+        row = table.rows[idx]
+        old = table.table.read(row, row + 1)
+        new = old.copy()
+        for key, encoded in leaf.values.items():
+            new[key] = encoded.payload.reshape(new[key].shape[1:]) \
+                if encoded.flag is not Flag.DICT else encoded.payload[0]
+        table.table.modify_rows(row, row + 1, rows=new)
+        undo.add(functools.partial(table.table.modify_rows, row, row + 1, 1, old))
 
     def take_rows_of(self, other: PackedRuns, offset: int, undo: UndoLog) -> None:
         """Append every packed row of ``other`` here, its runs renumbered by ``offset`` (MERGE)."""

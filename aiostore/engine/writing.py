@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import tables
 
-from ..errors import InvalidArgumentError, InvalidNameError, ItemExistsError, NotStoredError
+from ..errors import InvalidNameError, ItemExistsError, NotStoredError
 from ..requests import GroupRecord, LeafRecord, Path, WriteItems
 from . import layout, nodes, runs
 from .files import OpenFile
@@ -67,10 +67,9 @@ def check(file: OpenFile, request: WriteItems) -> None:
     for leaf in request.leaves:
         _check_leaf(h5, trajectory, leaf, request.replace)
         if packed is not None and packed.holds(leaf.path):
-            if request.replace:
-                raise InvalidArgumentError(f"{_full_name(leaf.path)!r} is a packed run result: "
-                                           "those cannot be updated (yet)")
-            raise ItemExistsError(_full_name(leaf.path))
+            if not request.replace:
+                raise ItemExistsError(_full_name(leaf.path))
+            packed.check_update(leaf)
 
 
 def ensure_group(h5: tables.File, trajectory: str, path: Path, undo: UndoLog) -> tables.Group:
@@ -150,9 +149,11 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
             undo.created(traj_group._v_pathname)
         for group in request.groups:
             _write_group(h5, trajectory, group, undo)
-        packed = PackedRuns.of(file, trajectory) if request.target.packed_runs else None
+        packed = PackedRuns.of(file, trajectory)
         for leaf in request.leaves:
-            if packed is None or not packed.append(leaf, undo):
+            if request.replace and packed.holds(leaf.path):
+                packed.update(leaf, undo)
+            elif not (request.target.packed_runs and packed.append(leaf, undo)):
                 write_leaf(file, trajectory, leaf, undo, filters)
         if request.runs:
             _write_runs(file, traj_group, request, undo)
