@@ -15,6 +15,7 @@ would catch for the same mistake::
     ├── MergeError              (ValueError)  trajectories that cannot be merged
     ├── InterpolationError      (ValueError)  a cached table no interpolator can be made of
     ├── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
+    ├── FileLockedError         (OSError)     a file another process holds open (HDF5 locks it)
     ├── ServiceClosedError      (RuntimeError) a call on a closed service, or after interpreter exit
     │   └── AsyncServiceClosedError (anyio.ClosedResourceError), raised by the async service,
     │                                          defined in aiostore.service
@@ -33,6 +34,7 @@ __all__ = [
     "DataNotFoundError",
     "FailedStoresError",
     "FileFormatError",
+    "FileLockedError",
     "InterpolationError",
     "InvalidArgumentError",
     "InvalidNameError",
@@ -120,6 +122,10 @@ class InterpolationError(AiostoreError, ValueError):
 
 class FileFormatError(AiostoreError, OSError):
     """The file is not an HDF5 file, or holds something aiostore cannot read."""
+
+
+class FileLockedError(AiostoreError, OSError):
+    """Another process has the file open, and HDF5's lock keeps this one out (nothing changed)."""
 
 
 class ServiceClosedError(AiostoreError, RuntimeError):

@@ -302,6 +302,25 @@ async def test_close_durability_frees_the_file_after_each_store(path: str) -> No
         assert await load_value(svc, "results.s", "v") == 2
 
 
+async def test_a_file_another_process_holds_is_refused_clearly_and_left_alone(path: str) -> None:
+    async with AsyncStorageService(path) as svc:  # "flush": the file stays open here
+        await svc.store(Msg.LEAF, Result("results.r", v=1), trajectory_name="t")
+        code = ("import aiostore\n"
+                f"with aiostore.StorageService({path!r}, trajectory_name='t') as svc:\n"
+                "    try:\n"
+                "        svc.store('LEAF', aiostore.Result('results.s', v=2))\n"
+                "    except aiostore.FileLockedError as exc:\n"
+                "        print('refused:', exc)\n")
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                             text=True, timeout=120)
+        assert out.stdout.startswith("refused: cannot open")
+        assert "another process has it open" in out.stdout
+        await svc.store(Msg.LEAF, Result("results.s2", v=3), trajectory_name="t")
+    async with AsyncStorageService(path) as svc:
+        assert await load_value(svc, "results.r", "v") == 1
+        assert await load_value(svc, "results.s2", "v") == 3
+
+
 async def test_a_leaked_service_warns(path: str) -> None:
     svc = AsyncStorageService(path)
     await svc.store(Msg.LEAF, Result("results.r", v=1), trajectory_name="t")

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import pandas as pd
 import tables
 
-from ..errors import DataNotFoundError, FileFormatError
+from ..errors import DataNotFoundError, FileFormatError, FileLockedError
 
 TITLE_ATTR = "TITLE"
 
@@ -71,6 +71,12 @@ def _open_store(filename: str, mode: Literal["a", "r"], **driver: Any) -> pd.HDF
             warnings.simplefilter("ignore", tables.NaturalNameWarning)
             return pd.HDFStore(filename, mode=mode, pytables_sys_attrs=False, **driver)
     except (tables.HDF5ExtError, OSError, ValueError) as exc:
+        if "unable to lock file" in str(exc):
+            raise FileLockedError(
+                f"cannot open {filename!r}: another process has it open, and HDF5 locks an "
+                "open file. Close it there first, or let one process own the file (the queue "
+                "writers), or have every process use durability='close' under one lock "
+                "(AsyncLockWrapper, LockWrapper)") from None
         if os.path.exists(filename) and not tables.is_hdf5_file(filename):
             raise FileFormatError(f"{filename!r} is not an HDF5 file") from exc
         raise FileFormatError(f"cannot open {filename!r}: {exc}") from exc
