@@ -70,6 +70,8 @@ class Engine:
             raise TypeError(f"the engine has no handler for {type(request).__name__}") from None
         if not isinstance(request, WriteItems):
             self._write_deferred()  # whatever else it does may read the run tables
+            for opened in self._files.values():
+                opened.known_groups.clear()  # it may remove or move groups
         return handler(request)
 
     def _write_deferred(self) -> None:

@@ -41,6 +41,9 @@ class OpenFile:
     deferred_rows: dict[str, tuple[Any, dict[int, Any]]] = field(default_factory=dict)
     # What the engine derived from the file and keeps while it is open (packed-run tables).
     caches: dict[str, Any] = field(default_factory=dict)
+    # HDF5 paths seen to be plain groups (not leaves), so that stores need not look them up
+    # again; forgotten whenever anything but a store may have removed or moved nodes.
+    known_groups: set[str] = field(default_factory=set)
 
     def held_node(self, key: str, find: Callable[[], Any]) -> Any:
         node = self.held.get(key)
@@ -62,6 +65,7 @@ class OpenFile:
         self.held.clear()
         self.deferred_rows.clear()
         self.caches.clear()
+        self.known_groups.clear()
         self.store.close()
 
 

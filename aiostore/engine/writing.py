@@ -20,18 +20,22 @@ def _full_name(path: Path) -> str:
     return ".".join(path)
 
 
-def _check_ancestors(h5: tables.File, trajectory: str, path: Path) -> None:
+def _check_ancestors(file: OpenFile, trajectory: str, path: Path) -> None:
     for depth in range(1, len(path)):
-        node = layout.get_node(h5, layout.node_path(trajectory, path[:depth]))
+        where = layout.node_path(trajectory, path[:depth])
+        if where in file.known_groups:
+            continue
+        node = layout.get_node(file.h5, where)
         if node is None:
             return
         if not isinstance(node, tables.Group) or layout.is_leaf_group(node):
             raise InvalidNameError(_full_name(path), f"{_full_name(path[:depth])!r} is a leaf")
+        file.known_groups.add(where)
 
 
-def _check_leaf(h5: tables.File, trajectory: str, leaf: LeafRecord, replace: bool) -> None:
-    _check_ancestors(h5, trajectory, leaf.path)
-    node = layout.get_node(h5, layout.node_path(trajectory, leaf.path))
+def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, replace: bool) -> None:
+    _check_ancestors(file, trajectory, leaf.path)
+    node = layout.get_node(file.h5, layout.node_path(trajectory, leaf.path))
     if node is None:
         return
     if not layout.is_leaf_group(node):
@@ -41,35 +45,46 @@ def _check_leaf(h5: tables.File, trajectory: str, leaf: LeafRecord, replace: boo
         raise ItemExistsError(_full_name(leaf.path), clash)
 
 
-def _check_group(h5: tables.File, trajectory: str, group: GroupRecord) -> None:
-    _check_ancestors(h5, trajectory, group.path)
-    node = layout.get_node(h5, layout.node_path(trajectory, group.path))
+def _check_group(file: OpenFile, trajectory: str, group: GroupRecord) -> None:
+    _check_ancestors(file, trajectory, group.path)
+    node = layout.get_node(file.h5, layout.node_path(trajectory, group.path))
     if node is not None and layout.is_leaf_group(node):
         raise InvalidNameError(_full_name(group.path), "is a leaf, not a group")
 
 
-def check(file: OpenFile, request: WriteItems) -> None:
-    """Everything that could make the request fail on the file's present content."""
-    h5, trajectory = file.h5, request.target.trajectory
-    traj_group = layout.get_node(h5, "/" + trajectory)
+def _trajectory_group(file: OpenFile, trajectory: str) -> tables.Group | None:
+    """The trajectory's group (held open between requests), or None if it is not stored."""
+    where = "/" + trajectory
+    group = file.held_node(f"trajectory:{where}", lambda: layout.get_node(file.h5, where))
+    if group is not None and where not in file.known_groups:
+        if layout.class_name_of(group) != layout.TRAJECTORY_CLASS:
+            raise ItemExistsError(f"{where} (a node that is not a trajectory)")
+        file.known_groups.add(where)
+    return group
+
+
+def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
+    """Everything that could make the request fail on the file's present content; returns the
+    trajectory's group, if it is stored."""
+    trajectory = request.target.trajectory
+    traj_group = _trajectory_group(file, trajectory)
     if traj_group is None and request.header is None:
         raise NotStoredError(
             f"trajectory {trajectory!r} is not in {file.filename!r}: store the trajectory first"
         )
-    if traj_group is not None and layout.class_name_of(traj_group) != layout.TRAJECTORY_CLASS:
-        raise ItemExistsError(f"/{trajectory} (a node that is not a trajectory)")
     paths = [leaf.path for leaf in request.leaves]
     if len(set(paths)) != len(paths):
         raise ItemExistsError("a leaf named twice in one request")
     for group in request.groups:
-        _check_group(h5, trajectory, group)
+        _check_group(file, trajectory, group)
     packed = PackedRuns.of(file, trajectory) if traj_group is not None else None
     for leaf in request.leaves:
-        _check_leaf(h5, trajectory, leaf, request.replace)
+        _check_leaf(file, trajectory, leaf, request.replace)
         if packed is not None and packed.holds(leaf.path):
             if not request.replace:
                 raise ItemExistsError(_full_name(leaf.path))
             packed.check_update(leaf)
+    return traj_group
 
 
 def ensure_group(h5: tables.File, trajectory: str, path: Path, undo: UndoLog) -> tables.Group:
@@ -138,11 +153,10 @@ def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
 
 
 def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | None) -> None:
-    check(file, request)
+    traj_group = check(file, request)
     h5, trajectory = file.h5, request.target.trajectory
     undo = UndoLog(h5)
     try:
-        traj_group = layout.get_node(h5, "/" + trajectory)
         if traj_group is None:
             assert request.header is not None  # check() made sure
             traj_group = runs.create_trajectory(h5, trajectory, request.header)
@@ -158,6 +172,7 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
         if request.runs:
             _write_runs(file, traj_group, request, undo)
     except BaseException:
+        file.known_groups.clear()  # the rollback removes groups the request made
         undo.rollback()
         raise
     undo.commit()
