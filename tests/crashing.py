@@ -18,6 +18,7 @@ per durability and prints the table of the README.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import itertools
 import os
@@ -25,6 +26,7 @@ import random
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -165,6 +167,11 @@ def check_file(filename: str, acks: str, report: TrialReport) -> TrialReport:
             assert_exact(dict(leaf.data), expected_values(index), f"run {index}")
         except AssertionError as exc:
             report.wrong.append(str(exc)[:300])
+    runs_group = traj.get("results.runs")
+    for child in getattr(runs_group, "children", {}).values():
+        leaf = getattr(child, "children", {}).get("r")
+        if list(getattr(child, "children", {})) != ["r"] or getattr(leaf, "v_is_leaf", True) is False:
+            report.wrong.append(f"{child.v_full_name} is not one whole result: half written")
     report.present = len(stored)
     report.lost = sorted(acked - stored.keys())
     not_completed = sorted(acked - completed)
@@ -179,7 +186,8 @@ def check_file(filename: str, acks: str, report: TrialReport) -> TrialReport:
 def run_trial(folder: Path, durability: str, seed: int, max_delay: float = 3.0) -> TrialReport:
     """Start a writer, SIGKILL it after a random delay, and check what it left."""
     rng = random.Random(seed)
-    filename, acks = str(folder / f"trial-{seed}.h5"), str(folder / f"trial-{seed}.acks")
+    stem = folder / f"trial-{durability}-{seed}"
+    filename, acks = f"{stem}.h5", f"{stem}.acks"
     writer = subprocess.Popen(
         [sys.executable, __file__, "write", filename, acks, durability, str(seed)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -228,13 +236,15 @@ def main() -> None:
     trials = commands.add_parser("trials", help="run trials and print the table")
     trials.add_argument("--count", type=int, default=50, help="trials per durability")
     trials.add_argument("--durability", nargs="+", default=["flush", "close"])
-    trials.add_argument("--folder", default=None)
+    trials.add_argument("--keep", default=None,
+                        help="a folder to write the trials' files to and keep them in")
     args = parser.parse_args()
     if args.command == "write":
         anyio.run(write_until_killed, args.filename, args.acks, args.durability, args.seed)
         return
-    import tempfile
-    with tempfile.TemporaryDirectory(dir=args.folder) as folder:
+    with contextlib.ExitStack() as stack:
+        folder = args.keep or stack.enter_context(tempfile.TemporaryDirectory())
+        os.makedirs(folder, exist_ok=True)
         results = {durability: run_trials(Path(folder), durability, args.count)
                    for durability in args.durability}
     _print_table(results)

@@ -29,10 +29,12 @@ from ..requests import (
     Target,
     WriteItems,
 )
-from . import merging, nodes, objectcache, reading, removal, runs, writing
+from . import journal, merging, nodes, objectcache, reading, recovery, removal, runs, writing
 from .files import OpenFile, open_file
 
 __all__ = ["Engine"]
+
+_CHANGES_IN_PLACE = (RemoveItems, RemoveIncompleteRuns, MergeTrajectories, Sequence)
 
 
 class Engine:
@@ -43,6 +45,7 @@ class Engine:
 
     def __init__(self) -> None:
         self._files: dict[str, OpenFile] = {}
+        self._journals: dict[str, journal.Journal] = {}  # of the files open for writing
         self._handlers: dict[type, Callable[[Any], Any]] = {
             WriteItems: self._write_items,
             RemoveItems: self._writer(removal.remove_items),
@@ -68,8 +71,13 @@ class Engine:
             handler = self._handlers[type(request)]
         except KeyError:
             raise TypeError(f"the engine has no handler for {type(request).__name__}") from None
-        if not isinstance(request, WriteItems):
+        if isinstance(request, _CHANGES_IN_PLACE):
+            # a replay of the journal must never undo what it removes or moves: the files
+            # are flushed and their journals cleared first
+            self.flush(checkpoint=True)
+        elif not isinstance(request, WriteItems):
             self._write_deferred()  # whatever else it does may read the run tables
+        if not isinstance(request, WriteItems):
             for opened in self._files.values():
                 opened.known_groups.clear()  # it may remove or move groups
         return handler(request)
@@ -87,7 +95,14 @@ class Engine:
 
     def _write_items(self, request: WriteItems) -> None:
         filters = nodes.filters_for(request.target.compression)
-        writing.write_items(self.file(request.target, writable=True), request, filters)
+        opened = self.file(request.target, writable=True)
+        journal_ = self._journals[opened.filename]
+        number = journal_.begin(request, writing.planned_creations(opened, request))
+        try:
+            writing.write_items(opened, request, filters)
+        except BaseException:
+            journal_.failed(number)
+            raise
 
     def _list_trajectories(self, request: ListTrajectories) -> list[str]:
         target = Target(request.filename, "")
@@ -106,29 +121,44 @@ class Engine:
             return opened
         if opened is not None:
             self.close(filename)
+        unfinished = journal.unfinished(filename)
+        if unfinished is not None:
+            writable = True  # a dead writer's stores are made again first
         opened = self._files[filename] = open_file(filename, writable, target.file_title)
+        if writable:
+            self._journals[filename] = journal.Journal(filename)
+        if unfinished is not None:
+            recovery.replay(opened, unfinished)
+            self._journals[filename].checkpoint()
         return opened
 
     @property
     def open_files(self) -> list[str]:
         return list(self._files)
 
-    def flush(self) -> None:
-        """Hand everything written so far to the operating system."""
+    def flush(self, checkpoint: bool = False) -> None:
+        """Hand everything written so far to the operating system; clear the journals that
+        are due (all of them with ``checkpoint``)."""
         self._write_deferred()
         for opened in self._files.values():
             opened.flush()
+            journal_ = self._journals.get(opened.filename)
+            if journal_ is not None and (checkpoint or journal_.due()):
+                journal_.checkpoint()
 
     def close(self, filename: str | None = None) -> None:
         """Close one file, or all of them."""
         names = [os.path.abspath(filename)] if filename else list(self._files)
         for name in names:
             opened = self._files.pop(name, None)
+            journal_ = self._journals.pop(name, None)
             if opened is not None:
                 try:
                     runs.write_deferred(opened)
                 finally:
                     opened.close()
+            if journal_ is not None:
+                journal_.close()
 
     def abandon(self) -> None:
         """Forget every open file without closing it (in a forked child, where it is not ours).
@@ -138,3 +168,6 @@ class Engine:
         for opened in self._files.values():
             tables.file._open_files.remove(opened.h5)
         self._files.clear()
+        for journal_ in self._journals.values():
+            journal_.abandon()
+        self._journals.clear()

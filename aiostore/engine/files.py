@@ -21,6 +21,7 @@ import pandas as pd
 import tables
 
 from ..errors import DataNotFoundError, FileFormatError, FileLockedError
+from .repair import repair_end_of_file
 
 TITLE_ATTR = "TITLE"
 
@@ -92,8 +93,10 @@ def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> 
     exists = os.path.exists(filename)
     if not exists and not writable:
         raise DataNotFoundError(f"no such file {filename!r}")
-    if exists and not _is_hdf5(filename):
-        raise FileFormatError(f"{filename!r} is not an HDF5 file")
+    if exists:
+        repair_end_of_file(filename)
+        if not _is_hdf5(filename):
+            raise FileFormatError(f"{filename!r} is not an HDF5 file")
     if writable and not exists:
         os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)  # as pypet does
     store = _open_store(filename, "a" if writable else "r")

@@ -184,3 +184,48 @@ def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
     if table is None:
         raise NotStoredError(f"trajectory {request.target.trajectory!r} has no run table")
     undo.add(runs.defer_rows(file, table, request.runs))
+
+
+def _first_missing(h5: tables.File, trajectory: str, path: Path) -> str | None:
+    """The HDF5 path of the shallowest missing group on the way to ``path`` (itself included)."""
+    for depth in range(1, len(path) + 1):
+        where = layout.node_path(trajectory, path[:depth])
+        if layout.get_node(h5, where) is None:
+            return where
+    return None
+
+
+def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
+    """The HDF5 paths of what ``request`` will create (and of the nodes it will set aside):
+    removing them takes the file back to how it was before the request, whatever part of it
+    was written."""
+    h5, trajectory = file.h5, request.target.trajectory
+    root = "/" + trajectory
+    if layout.get_node(h5, root) is None:
+        return (root,)
+    creates: list[str] = []
+    for path in [group.path for group in request.groups] + [leaf.path for leaf in request.leaves]:
+        missing = _first_missing(h5, trajectory, path)
+        if missing is not None:
+            creates.append(missing)
+    for leaf in request.leaves:
+        where = layout.node_path(trajectory, leaf.path)
+        if where in creates or _first_missing(h5, trajectory, leaf.path) is not None:
+            continue
+        for key in leaf.values:
+            creates.append(f"{where}/{key}")
+    return tuple(dict.fromkeys(creates))
+
+
+def take_back(file: OpenFile, creates: tuple[str, ...]) -> None:
+    """Undo whatever part of a store was written (:func:`planned_creations`), after a crash.
+
+    A value being replaced was set aside under another name: it is put back in place.
+    """
+    h5 = file.h5
+    for where in reversed(creates):
+        if where in h5:
+            h5.remove_node(where, recursive=True)
+        aside = where + REPLACED_SUFFIX
+        if aside in h5:
+            h5.rename_node(aside, where.rsplit("/", 1)[1])
