@@ -1,0 +1,162 @@
+"""The journal: stores of a writer that died are made again when the file is next opened."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tables
+from exactness import assert_exact
+
+from aiostore import FileLockedError, Msg, StorageService, Trajectory
+from aiostore.engine import journal
+
+WRITER = """
+import os, sys
+import numpy as np
+from aiostore import Msg, StorageService, Trajectory
+from aiostore.engine import nodes
+
+filename, then = sys.argv[1], sys.argv[2]
+traj = Trajectory("t")
+traj.add_parameter("x", 0)
+traj.explore({"x": list(range(10))})
+service = StorageService(filename, trajectory_name="t")
+service.store(Msg.TRAJECTORY, traj)
+for index in range(4):
+    run = traj.run(index)
+    run.add_result("r", v=np.full(50, float(index)), label=f"run {index}")
+    service.store(Msg.SINGLE_RUN, run)
+if then == "remove":
+    service.store(Msg.REMOVE, traj["results.runs.run_00000001.r"], recursive=True)
+if then == "die-mid-store":
+    written = nodes.write_value
+    def die_after_first_value(file, group, key, *args):
+        written(file, group, key, *args)
+        file.h5.flush()  # as HDF5 does when its cache is full: the half-made run is on disk
+        os._exit(9)
+    nodes.write_value = die_after_first_value
+    run = traj.run(4)
+    run.add_result("r", v=np.full(50, 4.0), label="run 4")
+    service.store(Msg.SINGLE_RUN, run)
+print("stored", flush=True)
+os._exit(9)  # killed: the file is never closed
+"""
+
+
+def _die_while_writing(path: Path, then: str = "") -> None:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(WRITER), str(path), then],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 9, done.stderr
+    assert os.path.exists(journal.journal_path(str(path)))
+
+
+def _load(path: Path) -> Trajectory:
+    with StorageService(str(path)) as service:
+        traj: Trajectory = service.load(Msg.TRAJECTORY, None, trajectory_name="t",
+                                        load_results=2)
+    return traj
+
+
+def _runs_stored(traj: Trajectory) -> list[int]:
+    return sorted(int(name.removeprefix("run_"))
+                  for name in traj["results.runs"].children)
+
+
+def _assert_run(traj: Trajectory, index: int) -> None:
+    assert_exact(dict(traj[f"results.runs.run_{index:08d}.r"].data),
+                 {"v": np.full(50, float(index)), "label": f"run {index}"})
+
+
+def test_a_store_cut_short_by_a_crash_is_made_whole(tmp_path: Path,
+                                                    caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "cut.h5"
+    _die_while_writing(path, "die-mid-store")
+    with tables.open_file(path) as h5:  # half of run 4 is in the file
+        assert list(h5.get_node("/t/results/runs/run_00000004/r")._v_children) == ["v"]
+    with caplog.at_level(logging.WARNING, logger="aiostore.recovery"):
+        traj = _load(path)
+    assert "stores were made again" in caplog.text
+    assert _runs_stored(traj) == [0, 1, 2, 3, 4]
+    for index in range(5):
+        _assert_run(traj, index)
+    assert not os.path.exists(journal.journal_path(str(path)))  # closed cleanly since
+
+
+def test_runs_dropped_from_a_torn_index_are_written_again(tmp_path: Path) -> None:
+    path = tmp_path / "torn.h5"
+    _die_while_writing(path)
+    with tables.open_file(path, "a") as h5:  # as a kill inside a flush can leave it
+        h5.remove_node("/t/results/runs/run_00000002", recursive=True)
+    traj = _load(path)
+    assert _runs_stored(traj) == [0, 1, 2, 3]
+    _assert_run(traj, 2)
+    assert all(info.completed for info in traj.runs[:4])
+
+
+def test_a_removal_is_never_undone_by_a_replay(tmp_path: Path) -> None:
+    path = tmp_path / "removed.h5"
+    _die_while_writing(path, "remove")
+    traj = _load(path)
+    assert traj.get("results.runs.run_00000001.r") is None
+    for index in (0, 2, 3):
+        _assert_run(traj, index)
+
+
+def test_a_torn_last_record_is_ignored(tmp_path: Path) -> None:
+    path = tmp_path / "tail.h5"
+    _die_while_writing(path)
+    entries = journal.unfinished(str(path))
+    assert entries is not None
+    assert len(entries) == 5  # the trajectory and 4 runs
+    with open(journal.journal_path(str(path)), "ab") as tail:
+        tail.write(b"\x00" * 7)  # a record cut short by the kill: never acknowledged
+    again = journal.unfinished(str(path))
+    assert again is not None
+    assert [(e.number, e.creates) for e in again] == [(e.number, e.creates) for e in entries]
+    assert _runs_stored(_load(path)) == [0, 1, 2, 3]
+
+
+def test_a_journal_in_use_by_a_live_writer_is_not_replayed(tmp_path: Path) -> None:
+    path = tmp_path / "live.h5"
+    with StorageService(str(path)) as service:
+        traj = Trajectory("t")
+        service.store(Msg.TRAJECTORY, traj)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom aiostore.engine import journal\n"
+         "j = journal.Journal(sys.argv[1]); print('held', flush=True); time.sleep(60)",
+         str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        assert journal.unfinished(str(path)) is None
+        with pytest.raises(FileLockedError, match="another process is writing it"):
+            journal.Journal(str(path))
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_the_journal_of_a_deleted_file_goes_with_it(tmp_path: Path) -> None:
+    path = tmp_path / "gone.h5"
+    _die_while_writing(path)
+    path.unlink()
+    assert journal.unfinished(str(path)) is None
+    assert not os.path.exists(journal.journal_path(str(path)))
+    with StorageService(str(path)) as service:  # a fresh file: nothing of the old one comes back
+        service.store(Msg.TRAJECTORY, Trajectory("fresh"))
+        assert service.list_trajectories() == ["fresh"]
+
+
+def test_a_cleanly_closed_file_leaves_no_journal(tmp_path: Path) -> None:
+    path = tmp_path / "clean.h5"
+    with StorageService(str(path)) as service:
+        service.store(Msg.TRAJECTORY, Trajectory("t"))
+        assert os.path.exists(journal.journal_path(str(path)))
+    assert not os.path.exists(journal.journal_path(str(path)))
