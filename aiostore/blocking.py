@@ -29,9 +29,9 @@ class StorageService:
     def __init__(self, filename: str | None = None, file_title: str = "Experiment", *,
                  trajectory_name: str | None = None, durability: Durability | str = "flush",
                  compression: str | None = None, compression_level: int = 5,
-                 packed_runs: bool = False) -> None:
+                 packed_runs: bool = False, journal: bool = True) -> None:
         self._session = Session(filename, file_title, trajectory_name, durability, compression,
-                                compression_level, packed_runs)
+                                compression_level, packed_runs, journal)
 
     @property
     def filename(self) -> str | None:

@@ -52,6 +52,7 @@ class Defaults:
     trajectory_name: str | None = None
     compression: tuple[str, int] | None = None
     packed_runs: bool = False
+    journal: bool = True
 
 
 @dataclass
@@ -89,7 +90,7 @@ class Call:
             raise InvalidArgumentError("which trajectory? pass trajectory_name=")
         return Target(filename, check_name(name, "trajectory name"),
                       self.file_title or self.defaults.file_title, self.defaults.compression,
-                      self.defaults.packed_runs)
+                      self.defaults.packed_runs, self.defaults.journal)
 
 
 def _trajectory_of(item: Any) -> str | None:

@@ -23,7 +23,8 @@ class Target:
     """The file and trajectory a request works on, and how new chunked data is compressed.
 
     ``compression`` is a PyTables compression library and level, e.g. ``("blosc2:lz4", 5)``;
-    None writes uncompressed, which is fastest. ``packed_runs`` stores runs' results as rows of
+    None writes uncompressed, which is fastest. ``journal`` journals stores so that a crash
+    loses none (see :mod:`aiostore.engine.journal`). ``packed_runs`` stores runs' results as rows of
     one table per result name where they fit (see :mod:`aiostore.engine.packing`).
     """
 
@@ -32,6 +33,7 @@ class Target:
     file_title: str = "Experiment"
     compression: tuple[str, int] | None = None
     packed_runs: bool = False
+    journal: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,10 +28,11 @@ class Session:
 
     def __init__(self, filename: str | None, file_title: str, trajectory_name: str | None,
                  durability: Durability | str, compression: str | None,
-                 compression_level: int, packed_runs: bool = False) -> None:
+                 compression_level: int, packed_runs: bool = False, journal: bool = True) -> None:
         codec = (compression, compression_level) if compression else None
         filters_for(codec)  # a bad library or level fails here, before any job
-        self.defaults = Defaults(filename, file_title, trajectory_name, codec, packed_runs)
+        self.defaults = Defaults(filename, file_title, trajectory_name, codec, packed_runs,
+                                 journal)
         self.durability = Durability(durability)
         self.closed = False
         self.tracker = Tracker()

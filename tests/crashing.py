@@ -12,7 +12,7 @@ the process).
 aiostore and checks it (:func:`check_file`): it opens, every acknowledged run is there, completed,
 with exactly its values, no run is there twice, and no run that is there (acknowledged or not)
 holds anything but its exact values. ``python tests/crashing.py trials --count N`` runs N trials
-per durability and prints the table of the README.
+per mode (durability, journal or not) and prints the table of the README.
 """
 
 from __future__ import annotations
@@ -74,9 +74,16 @@ class AckLog:
         os.write(self.fd, f"{text}\n".encode())
 
 
-async def write_until_killed(filename: str, acks: str, durability: str, seed: int,
+def service_options(mode: str) -> dict[str, Any]:
+    """A trial's mode as service arguments: a durability, ``-unjournaled`` for no journal."""
+    durability, _, unjournaled = mode.partition("-")
+    return {"durability": durability, "journal": not unjournaled}
+
+
+async def write_until_killed(filename: str, acks: str, mode: str, seed: int,
                              tasks: int = 4) -> None:
     log = AckLog(acks)
+    options = service_options(mode)
     traj = Trajectory(TRAJECTORY, comment="crash trial")
     traj.add_parameter("x", 0)
     traj.explore({"x": list(range(RUNS))})
@@ -88,7 +95,7 @@ async def write_until_killed(filename: str, acks: str, durability: str, seed: in
         run.add_result("r", **expected_values(index))
         return run
 
-    async with AsyncStorageService(filename, durability=durability) as service:
+    async with AsyncStorageService(filename, **options) as service:
         await service.store(Msg.TRAJECTORY, traj)
         log.ack("T")
 
@@ -100,8 +107,7 @@ async def write_until_killed(filename: str, acks: str, durability: str, seed: in
                     await anyio.sleep(pace.random() * 0.002)  # an uneven stream: batches vary
 
         def blocking_producer() -> None:
-            with StorageService(filename, durability=durability,
-                                trajectory_name=TRAJECTORY) as blocking:
+            with StorageService(filename, trajectory_name=TRAJECTORY, **options) as blocking:
                 while (index := next(indices)) < RUNS:
                     blocking.store(Msg.SINGLE_RUN, store_run(blocking, index))
                     log.ack(str(index))
@@ -183,13 +189,14 @@ def check_file(filename: str, acks: str, report: TrialReport) -> TrialReport:
 # ------------------------------------------------------------------------------------ trials
 
 
-def run_trial(folder: Path, durability: str, seed: int, max_delay: float = 3.0) -> TrialReport:
-    """Start a writer, SIGKILL it after a random delay, and check what it left."""
+def run_trial(folder: Path, mode: str, seed: int, max_delay: float = 3.0) -> TrialReport:
+    """Start a writer (``mode``: see :func:`service_options`), SIGKILL it after a random
+    delay, and check what it left."""
     rng = random.Random(seed)
-    stem = folder / f"trial-{durability}-{seed}"
+    stem = folder / f"trial-{mode}-{seed}"
     filename, acks = f"{stem}.h5", f"{stem}.acks"
     writer = subprocess.Popen(
-        [sys.executable, __file__, "write", filename, acks, durability, str(seed)],
+        [sys.executable, __file__, "write", filename, acks, mode, str(seed)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
     while not read_acks(acks)[0] and writer.poll() is None and time.monotonic() < deadline:
@@ -205,23 +212,23 @@ def run_trial(folder: Path, durability: str, seed: int, max_delay: float = 3.0) 
     return check_file(filename, acks, report)
 
 
-def run_trials(folder: Path, durability: str, count: int, first_seed: int = 0) -> list[TrialReport]:
-    return [run_trial(folder, durability, seed) for seed in range(first_seed, first_seed + count)]
+def run_trials(folder: Path, mode: str, count: int, first_seed: int = 0) -> list[TrialReport]:
+    return [run_trial(folder, mode, seed) for seed in range(first_seed, first_seed + count)]
 
 
 def _print_table(results: dict[str, list[TrialReport]]) -> None:
-    print("| durability | trials | kills | runs acknowledged | runs checked | lost | wrong | "
+    print("| mode | trials | kills | runs acknowledged | runs checked | lost | wrong | "
           "failed to open |")
     print("|---|---|---|---|---|---|---|---|")
-    for durability, reports in results.items():
-        print(f"| `{durability}` | {len(reports)} | {len(reports)} "
+    for mode, reports in results.items():
+        print(f"| `{mode}` | {len(reports)} | {len(reports)} "
               f"| {sum(r.acknowledged for r in reports)} | {sum(r.present for r in reports)} "
               f"| {sum(len(r.lost) for r in reports)} | {sum(len(r.wrong) for r in reports)} "
               f"| {sum(bool(r.error) for r in reports)} |")
-    for durability, reports in results.items():
+    for mode, reports in results.items():
         for number, report in enumerate(reports):
             if not report.ok:
-                print(f"{durability} trial {number}: lost {report.lost[:10]} wrong "
+                print(f"{mode} trial {number}: lost {report.lost[:10]} wrong "
                       f"{report.wrong[:3]} error {report.error[:500]}")
 
 
@@ -231,22 +238,21 @@ def main() -> None:
     write = commands.add_parser("write", help="the writer process (killed by a trial)")
     write.add_argument("filename")
     write.add_argument("acks")
-    write.add_argument("durability")
+    write.add_argument("mode", help="flush, close, or either with -unjournaled")
     write.add_argument("seed", type=int)
     trials = commands.add_parser("trials", help="run trials and print the table")
-    trials.add_argument("--count", type=int, default=50, help="trials per durability")
-    trials.add_argument("--durability", nargs="+", default=["flush", "close"])
+    trials.add_argument("--count", type=int, default=50, help="trials per mode")
+    trials.add_argument("--modes", nargs="+", default=["flush", "close", "flush-unjournaled"])
     trials.add_argument("--keep", default=None,
                         help="a folder to write the trials' files to and keep them in")
     args = parser.parse_args()
     if args.command == "write":
-        anyio.run(write_until_killed, args.filename, args.acks, args.durability, args.seed)
+        anyio.run(write_until_killed, args.filename, args.acks, args.mode, args.seed)
         return
     with contextlib.ExitStack() as stack:
         folder = args.keep or stack.enter_context(tempfile.TemporaryDirectory())
         os.makedirs(folder, exist_ok=True)
-        results = {durability: run_trials(Path(folder), durability, args.count)
-                   for durability in args.durability}
+        results = {mode: run_trials(Path(folder), mode, args.count) for mode in args.modes}
     _print_table(results)
 
 

@@ -160,3 +160,11 @@ def test_a_cleanly_closed_file_leaves_no_journal(tmp_path: Path) -> None:
         service.store(Msg.TRAJECTORY, Trajectory("t"))
         assert os.path.exists(journal.journal_path(str(path)))
     assert not os.path.exists(journal.journal_path(str(path)))
+
+
+def test_a_service_without_journal_writes_none(tmp_path: Path) -> None:
+    path = tmp_path / "fast.h5"
+    with StorageService(str(path), journal=False) as service:
+        service.store(Msg.TRAJECTORY, Trajectory("t"))
+        assert service.list_trajectories() == ["t"]
+        assert not os.path.exists(journal.journal_path(str(path)))

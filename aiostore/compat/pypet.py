@@ -78,7 +78,7 @@ class HDF5StorageService(StorageService):
                  complevel: int | None = None, complib: str | None = None,
                  pandas_format: str = "fixed", trajectory: Any = None, *,
                  durability: Durability | str = "close", packed_runs: bool = False,
-                 **options: Any) -> None:
+                 journal: bool = True, **options: Any) -> None:
         unknown = set(options) - set(_IGNORED_OPTIONS)
         if unknown:
             raise TypeError(f"HDF5StorageService() got unexpected arguments {sorted(unknown)}")
@@ -93,7 +93,8 @@ class HDF5StorageService(StorageService):
                 f"pandas_format {pandas_format!r}: aiostore writes frames in the fixed format")
         self._arguments = {"filename": filename, "file_title": file_title,
                            "complevel": complevel, "complib": complib, "trajectory": trajectory,
-                           "durability": durability, "packed_runs": packed_runs}
+                           "durability": durability, "packed_runs": packed_runs,
+                           "journal": journal}
         filename = default_filename(filename, trajectory)
         folder = os.path.dirname(filename)
         if folder:
@@ -103,7 +104,8 @@ class HDF5StorageService(StorageService):
         super().__init__(filename, title,
                          trajectory_name=getattr(trajectory, "v_name", None),
                          durability=durability, compression=compression,
-                         compression_level=complevel or 0, packed_runs=packed_runs)
+                         compression_level=complevel or 0, packed_runs=packed_runs,
+                         journal=journal)
         if overwrite_file:
             self._close_file()
             if os.path.exists(filename):

@@ -96,13 +96,22 @@ class Engine:
     def _write_items(self, request: WriteItems) -> None:
         filters = nodes.filters_for(request.target.compression)
         opened = self.file(request.target, writable=True)
-        journal_ = self._journals[opened.filename]
+        if not request.target.journal:
+            writing.write_items(opened, request, filters)
+            return
+        journal_ = self._journal(opened.filename)
         number = journal_.begin(request, writing.planned_creations(opened, request))
         try:
             writing.write_items(opened, request, filters)
         except BaseException:
             journal_.failed(number)
             raise
+
+    def _journal(self, filename: str) -> journal.Journal:
+        journal_ = self._journals.get(filename)
+        if journal_ is None:
+            journal_ = self._journals[filename] = journal.Journal(filename)
+        return journal_
 
     def _list_trajectories(self, request: ListTrajectories) -> list[str]:
         target = Target(request.filename, "")
@@ -125,11 +134,10 @@ class Engine:
         if unfinished is not None:
             writable = True  # a dead writer's stores are made again first
         opened = self._files[filename] = open_file(filename, writable, target.file_title)
-        if writable:
-            self._journals[filename] = journal.Journal(filename)
         if unfinished is not None:
+            journal_ = self._journal(filename)  # locked first: nobody else replays it too
             recovery.replay(opened, unfinished)
-            self._journals[filename].checkpoint()
+            journal_.checkpoint()
         return opened
 
     @property

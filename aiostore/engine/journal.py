@@ -44,7 +44,9 @@ log = logging.getLogger("aiostore.journal")
 SUFFIX = ".aiostore-journal"
 WINDOW_BYTES = 64 * 2**20
 WINDOW_SECONDS = 10.0
-_HEADER = struct.Struct("<QI")  # payload length, crc32 of the payload
+# A record: this header, the length of each out-of-band buffer, the pickle, the buffers.
+_HEADER = struct.Struct("<QII")  # pickle length, its crc32, number of buffers
+_LENGTH = struct.Struct("<Q")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,10 +80,14 @@ class Journal:
         self._since = time.monotonic()
 
     def _append(self, record: tuple[Any, ...]) -> None:
-        payload = pickle.dumps(record, protocol=pickle.HIGHEST_PROTOCOL)
-        # One write: a kill leaves the record whole or torn, and a torn tail is ignored.
-        os.write(self._fd, _HEADER.pack(len(payload), zlib.crc32(payload)) + payload)
-        self._size += _HEADER.size + len(payload)
+        # Arrays travel out of band, written from where they are: no copy of the data.
+        buffers: list[pickle.PickleBuffer] = []
+        payload = pickle.dumps(record, protocol=5, buffer_callback=buffers.append)
+        views = [buffer.raw() for buffer in buffers]
+        head = _HEADER.pack(len(payload), zlib.crc32(payload), len(views)) + b"".join(
+            _LENGTH.pack(view.nbytes) for view in views)
+        # A kill leaves the record whole or torn at the end, and a torn tail is ignored.
+        self._size += _write_all(self._fd, [head, payload, *views])
 
     def begin(self, request: WriteItems, creates: tuple[str, ...]) -> int:
         """Journal a store about to be made; returns its number (for :meth:`failed`)."""
@@ -114,15 +120,40 @@ class Journal:
         os.close(self._fd)
 
 
+def _write_all(fd: int, parts: list[Any]) -> int:
+    """Write ``parts`` one after another (writev takes at most IOV_MAX at once); their size."""
+    pending = [view for part in parts if len(view := memoryview(part).cast("B"))]
+    total = sum(len(view) for view in pending)
+    while pending:
+        done = os.writev(fd, pending[:512])
+        while pending and done >= len(pending[0]):
+            done -= len(pending.pop(0))
+        if done:
+            pending[0] = pending[0][done:]
+    return total
+
+
 def _records(data: bytes) -> Iterator[tuple[Any, ...]]:
+    view = memoryview(data)
     offset = 0
     while offset + _HEADER.size <= len(data):
-        length, crc = _HEADER.unpack_from(data, offset)
-        payload = data[offset + _HEADER.size:offset + _HEADER.size + length]
+        length, crc, count = _HEADER.unpack_from(data, offset)
+        offset += _HEADER.size
+        if offset + count * _LENGTH.size > len(data):
+            return
+        sizes = [_LENGTH.unpack_from(data, offset + i * _LENGTH.size)[0] for i in range(count)]
+        offset += count * _LENGTH.size
+        payload = view[offset:offset + length]
         if len(payload) < length or zlib.crc32(payload) != crc:
             return  # the torn tail of a killed writer: that store was never acknowledged
-        yield pickle.loads(payload)  # written by this same engine, never by a user
-        offset += _HEADER.size + length
+        offset += length
+        buffers = []
+        for size in sizes:
+            buffers.append(view[offset:offset + size])
+            offset += size
+        if offset > len(data):
+            return
+        yield pickle.loads(payload, buffers=buffers)  # written by this engine, not by a user
 
 
 def unfinished(filename: str) -> list[Entry] | None:

@@ -186,11 +186,11 @@ def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
     undo.add(runs.defer_rows(file, table, request.runs))
 
 
-def _first_missing(h5: tables.File, trajectory: str, path: Path) -> str | None:
+def _first_missing(file: OpenFile, trajectory: str, path: Path) -> str | None:
     """The HDF5 path of the shallowest missing group on the way to ``path`` (itself included)."""
     for depth in range(1, len(path) + 1):
         where = layout.node_path(trajectory, path[:depth])
-        if layout.get_node(h5, where) is None:
+        if where not in file.known_groups and layout.get_node(file.h5, where) is None:
             return where
     return None
 
@@ -199,21 +199,18 @@ def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
     """The HDF5 paths of what ``request`` will create (and of the nodes it will set aside):
     removing them takes the file back to how it was before the request, whatever part of it
     was written."""
-    h5, trajectory = file.h5, request.target.trajectory
-    root = "/" + trajectory
-    if layout.get_node(h5, root) is None:
-        return (root,)
-    creates: list[str] = []
-    for path in [group.path for group in request.groups] + [leaf.path for leaf in request.leaves]:
-        missing = _first_missing(h5, trajectory, path)
+    trajectory = request.target.trajectory
+    if _trajectory_group(file, trajectory) is None:
+        return ("/" + trajectory,)
+    creates = [missing for group in request.groups
+               if (missing := _first_missing(file, trajectory, group.path)) is not None]
+    for leaf in request.leaves:
+        missing = _first_missing(file, trajectory, leaf.path)
         if missing is not None:
             creates.append(missing)
-    for leaf in request.leaves:
-        where = layout.node_path(trajectory, leaf.path)
-        if where in creates or _first_missing(h5, trajectory, leaf.path) is not None:
-            continue
-        for key in leaf.values:
-            creates.append(f"{where}/{key}")
+        else:  # the leaf exists: the request adds or replaces values
+            where = layout.node_path(trajectory, leaf.path)
+            creates.extend(f"{where}/{key}" for key in leaf.values)
     return tuple(dict.fromkeys(creates))
 
 
