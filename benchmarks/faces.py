@@ -3,7 +3,8 @@
     python benchmarks/faces.py FACE WORKLOAD FILE [--runs N] [--big N] [--tasks N]
 
 FACE is ``async`` (AsyncStorageService, many concurrent tasks), ``async-packed`` (the same with
-``packed_runs=True``: W1 and W3 only), ``sync`` (the pypet shim's
+``packed_runs=True``: W1 and W3 only), ``async-unjournaled`` (``journal=False``: W1 and W2
+only, the journal's cost), ``sync`` (the pypet shim's
 HDF5StorageService as pypet code uses it), ``sync-flush`` (the same with durability "flush"),
 ``raw`` (PyTables making the same nodes in a tight loop), ``raw-packed`` (PyTables appending
 the same rows to one table: W1 and W3) or ``disk`` (W2 only: the same bytes
@@ -85,13 +86,13 @@ class LagMeter:
 
 async def async_store(filename: str, name: str, runs: int, tasks: int,
                       add: Callable[[Trajectory, int], Any],
-                      packed: bool = False) -> dict[str, float]:
+                      packed: bool = False, journal: bool = True) -> dict[str, float]:
     traj = sweep(name, runs)
     meter = LagMeter()
     async with anyio.create_task_group() as watching:
         watching.start_soon(meter.run)
         started = time.perf_counter()
-        async with AsyncStorageService(filename, packed_runs=packed) as service:
+        async with AsyncStorageService(filename, packed_runs=packed, journal=journal) as service:
             await service.store(Msg.TRAJECTORY, traj)
 
             async def worker(first: int) -> None:
@@ -250,6 +251,10 @@ def run(face: str, workload: str, filename: str, runs: int, big: int,
         ("async-packed", "w1"): lambda: anyio.run(async_store, filename, "w1", runs, tasks,
                                                   add_w1_result, True),
         ("async-packed", "w3"): lambda: anyio.run(async_load, filename),
+        ("async-unjournaled", "w1"): lambda: anyio.run(async_store, filename, "w1", runs, tasks,
+                                                       add_w1_result, False, False),
+        ("async-unjournaled", "w2"): lambda: anyio.run(async_store, filename, "w2", big,
+                                                       min(tasks, 4), add_w2_result, False, False),
         ("raw", "w1"): lambda: raw_w1(filename, runs),
         ("raw", "w2"): lambda: raw_w2(filename, big),
         ("raw", "w3"): lambda: raw_w3(filename),
@@ -268,8 +273,8 @@ def run(face: str, workload: str, filename: str, runs: int, big: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("face", choices=["async", "async-packed", "sync", "sync-flush", "raw",
-                                         "raw-packed", "disk"])
+    parser.add_argument("face", choices=["async", "async-packed", "async-unjournaled", "sync",
+                                         "sync-flush", "raw", "raw-packed", "disk"])
     parser.add_argument("workload", choices=["w1", "w2", "w3"])
     parser.add_argument("file")
     parser.add_argument("--runs", type=int, default=2000)
