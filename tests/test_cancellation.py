@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 from pathlib import Path
 from typing import Any
@@ -45,10 +46,8 @@ async def _store_with_random_cancels(service: AsyncStorageService, traj: Traject
             if delay is None:
                 await store(index)
             elif wait_for:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(store(index), delay)
-                except TimeoutError:
-                    pass
             else:
                 with anyio.move_on_after(delay):
                     await store(index)
