@@ -16,6 +16,7 @@ from .errors import (
     NotStoredError,
     RemovalError,
     ServiceClosedError,
+    StoreAbortedError,
     UnsupportedTypeError,
 )
 from .messages import Flag, LoadMode, Msg
@@ -61,6 +62,7 @@ __all__ = [
     "RemovalError",
     "Result",
     "ServiceClosedError",
+    "StoreAbortedError",
     "RunInfo",
     "SingleRun",
     "StorageService",

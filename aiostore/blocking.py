@@ -78,6 +78,18 @@ class StorageService:
         finally:
             self._session.detach()
 
+    def abort(self) -> list[str]:
+        """Close without finishing the queued work: returns what was not written (see
+        :meth:`AsyncStorageService.abort <aiostore.AsyncStorageService.abort>`)."""
+        try:
+            if not self._session.withdraw():
+                return []
+            self._run(self._session.close_file_ticket())
+            self._session.drained().result()
+            return self._session.take_unwritten()
+        finally:
+            self._session.detach()
+
     def __enter__(self) -> StorageService:
         self._session.check_open()
         return self

@@ -17,8 +17,9 @@ would catch for the same mistake::
     ├── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
     ├── FileLockedError         (OSError)     a file another process holds open (HDF5 locks it)
     ├── ServiceClosedError      (RuntimeError) a call on a closed service, or after interpreter exit
-    │   └── AsyncServiceClosedError (anyio.ClosedResourceError), raised by the async service,
-    │                                          defined in aiostore.service
+    │   ├── AsyncServiceClosedError (anyio.ClosedResourceError), raised by the async service,
+    │   │                                      defined in aiostore.service
+    │   └── StoreAbortedError                  a queued store withdrawn by ``abort()``, unwritten
     └── FailedStoresError       (ExceptionGroup) the errors of stores nobody awaited (``put``)
 
 Errors about user input are raised before anything is written: the file is left
@@ -44,6 +45,7 @@ __all__ = [
     "NotStoredError",
     "RemovalError",
     "ServiceClosedError",
+    "StoreAbortedError",
     "UnsupportedTypeError",
 ]
 
@@ -130,6 +132,10 @@ class FileLockedError(AiostoreError, OSError):
 
 class ServiceClosedError(AiostoreError, RuntimeError):
     """The service is closed, or the HDF5 thread has shut down because the interpreter exits."""
+
+
+class StoreAbortedError(ServiceClosedError):
+    """A store that was queued and not yet written when its service was aborted: never written."""
 
 
 class FailedStoresError(AiostoreError, ExceptionGroup):

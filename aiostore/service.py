@@ -144,6 +144,29 @@ class AsyncStorageService:
         finally:
             self._session.detach()
 
+    async def abort(self) -> list[str]:
+        """Close without finishing the queued work: returns what was not written.
+
+        Stores still queued are withdrawn (an awaited one raises
+        :class:`~aiostore.errors.StoreAbortedError` in its caller); the batch being written
+        finishes, and the file is closed. Returns the labels (``"store SINGLE_RUN
+        run_00000007"``) of every :meth:`put` that was withdrawn or failed, in
+        that order; their errors are not raised. Nothing else is lost: what is not listed was
+        written.
+        """
+        try:
+            if not self._session.withdraw():
+                return []
+            ticket = self._session.close_file_ticket()
+            with anyio.CancelScope(shield=True):
+                if ticket is not None:
+                    await self._offer(ticket)
+                    await wait_future(ticket.future)
+                await wait_future(self._session.drained())
+            return self._session.take_unwritten()
+        finally:
+            self._session.detach()
+
     async def __aenter__(self) -> AsyncStorageService:
         self._guard(self._session.check_open)
         return self

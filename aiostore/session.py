@@ -9,6 +9,7 @@ knows no event loop; the two faces decide how to wait.
 from __future__ import annotations
 
 import os
+import weakref
 from concurrent.futures import Future
 from typing import Any
 
@@ -36,6 +37,7 @@ class Session:
         self.durability = Durability(durability)
         self.closed = False
         self.tracker = Tracker()
+        self._tickets: weakref.WeakSet[Ticket] = weakref.WeakSet()  # this session's, in flight
         self._pid = os.getpid()
         self._attached = True
         current_worker().attach()
@@ -57,7 +59,9 @@ class Session:
         return list_trajectories(self.defaults.filename)
 
     def ticket(self, job: Job, durability: Durability | None = None) -> Ticket:
-        return Ticket(job.request, durability or self.durability)
+        ticket = Ticket(job.request, durability or self.durability)
+        self._tickets.add(ticket)
+        return ticket
 
     def worker(self) -> Worker:
         """The worker of this process; a session used in a forked child attaches to the child's."""
@@ -88,6 +92,20 @@ class Session:
 
     # -- closing -----------------------------------------------------------------------------
 
+    def withdraw(self) -> bool:
+        """Mark the session closed and take its stores that are still queued off the queue
+        (each answered with StoreAbortedError); False if it was closed already."""
+        if self.closed:
+            return False
+        self.closed = True
+        if self._pid == os.getpid():
+            current_worker().withdraw(set(self._tickets))
+        return True
+
+    def take_unwritten(self) -> list[str]:
+        """The labels of this session's unawaited stores that failed or were withdrawn."""
+        return self.tracker.take_unwritten()
+
     def close_ticket(self) -> Ticket | None:
         """Mark the session closed; the ticket (to submit) that closes its file after its work.
 
@@ -114,8 +132,9 @@ class Session:
 
 
 def label(verb: str, msg: object, item: Any) -> str:
-    """How an error note names a call: ``store LEAF results.z``."""
-    name = getattr(item, "v_full_name", None) or type(item).__name__
+    """How an error note names a call: ``store LEAF results.z``, ``store SINGLE_RUN run_00000007``."""
+    name = (getattr(item, "v_full_name", None) or getattr(item, "v_name", None)
+            or type(item).__name__)
     try:
         message: object = to_msg(msg).value
     except Exception:

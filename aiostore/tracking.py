@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from .errors import FailedStoresError
+from .errors import FailedStoresError, StoreAbortedError
 from .planning import Job
 from .worker import Ticket
 
@@ -24,6 +24,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._pending: set[Future[Any]] = set()
         self._errors: list[Exception] = []
+        self._unwritten: list[str] = []  # labels of failed or withdrawn stores, in that order
         self._drained: Future[None] | None = None
 
     def track(self, ticket: Ticket, job: Job, label: str) -> None:
@@ -38,10 +39,14 @@ class Tracker:
         error.add_note(f"in {label}")
         with self._lock:
             self._errors.append(error)
+            self._unwritten.append(label)
 
     def _settle(self, future: Future[Any], finish: Callable[[Any], Any], label: str) -> None:
         try:
             finish(future.result())
+        except StoreAbortedError:
+            with self._lock:
+                self._unwritten.append(label)  # reported by abort(), which withdrew it
         except Exception as exc:
             self.fail(exc, label)
         with self._lock:
@@ -63,10 +68,17 @@ class Tracker:
         done.set_result(None)
         return done
 
+    def take_unwritten(self) -> list[str]:
+        """The labels of the tracked stores that failed or were withdrawn, forgetting their
+        errors (they are reported by this, not by :meth:`take_errors`)."""
+        with self._lock:
+            unwritten, self._unwritten, self._errors = self._unwritten, [], []
+        return unwritten
+
     def take_errors(self) -> FailedStoresError | None:
         """The errors kept since the last call, as one exception group (None if there were none)."""
         with self._lock:
-            errors, self._errors = self._errors, []
+            errors, self._errors, self._unwritten = self._errors, [], []
         if not errors:
             return None
         return FailedStoresError(f"{len(errors)} queued store(s) failed", errors)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import Engine
-from .errors import AiostoreError, ServiceClosedError
+from .errors import AiostoreError, ServiceClosedError, StoreAbortedError
 from .requests import (
     Backup,
     CloseFile,
@@ -174,6 +174,26 @@ class Worker:
         while (space := self.offer(ticket)) is not None:
             space.result()
         return ticket
+
+    def withdraw(self, tickets: set[Ticket]) -> list[Ticket]:
+        """Take those of ``tickets`` that are still queued off the queue, in queue order; each
+        is answered with :class:`~aiostore.errors.StoreAbortedError`. The others (being
+        executed or done) are left as they are."""
+        with self._lock:
+            taken = [ticket for ticket in self._queue if ticket in tickets]
+            if not taken:
+                return []
+            self._queue = collections.deque(t for t in self._queue if t not in tickets)
+            for ticket in taken:
+                self._queued_bytes -= ticket.nbytes
+                self._running -= 1
+            space, self._space = self._space, None
+        if space is not None:
+            space.set_result(None)
+        for ticket in taken:
+            ticket.future.set_exception(StoreAbortedError("the service was aborted before "
+                                                          "this store was written"))
+        return taken
 
     def _has_room(self, nbytes: int) -> bool:
         return self._running < self.max_jobs and self._queued_bytes + nbytes <= self.max_bytes
