@@ -1,11 +1,15 @@
 """Rules for names: items, data keys and trajectories; and run names.
 
-A name is a python identifier that does not start with ``_`` (aiostore and PyTables keep those
-for themselves). A full name joins names with dots: ``results.runs.run_00000003.z``; in the
-file each dot is a ``/`` below the trajectory's group.
+A name is an ASCII python identifier that is not a keyword and does not start with ``_``
+(aiostore and PyTables keep those for themselves): what PyTables can reach by natural naming
+(``h5.root.sweep.results.z``), and within what pypet allows. A full name joins names with
+dots: ``results.runs.run_00000003.z``; in the file each dot is a ``/`` below the trajectory's
+group.
 """
 
 from __future__ import annotations
+
+import keyword
 
 from .errors import InvalidNameError
 
@@ -24,10 +28,12 @@ def check_name(name: object, what: str = "name") -> str:
         return name
     if not isinstance(name, str):
         raise InvalidNameError(name, f"a {what} must be a str, not {type(name).__name__}")
-    if not name.isidentifier():
+    if not (name.isidentifier() and name.isascii()):
         raise InvalidNameError(
-            name, f"a {what} must be a python identifier (no '.', '/', spaces or leading digits)"
-        )
+            name, f"a {what} must be an ASCII python identifier (letters, digits and '_'; no "
+            "'.', '/', spaces or leading digits)")
+    if keyword.iskeyword(name):
+        raise InvalidNameError(name, f"a {what} must not be a python keyword")
     if name.startswith("_"):
         raise InvalidNameError(name, f"a {what} must not start with '_' (reserved)")
     if len(_valid_names) < 100_000:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,14 @@ async def _flood(path: Path, runs: int) -> QueueWatch:
     return watch  # the end of "async with" drained every put
 
 
+def _wait_until_taken() -> None:
+    """Until the HDF5 thread has taken what is queued (and is held in it by ``held_worker``)."""
+    worker = current_worker()
+    deadline = time.monotonic() + 10
+    while worker._queue and time.monotonic() < deadline:
+        time.sleep(0.001)
+
+
 def _assert_all_stored(path: Path, runs: int) -> None:
     with StorageService(str(path)) as service:
         traj = service.load(Msg.TRAJECTORY, None, trajectory_name="t", load_results=2)
@@ -101,7 +110,9 @@ async def test_abort_reports_exactly_the_puts_not_written(tmp_path: Path,
             awaited_errors.append(exc)
 
     with held_worker() as gate:
-        for index in range(300):
+        await service.put(Msg.SINGLE_RUN, _add(traj, 0))
+        _wait_until_taken()  # so that the other puts queue up behind the held batch
+        for index in range(1, 300):
             await service.put(Msg.SINGLE_RUN, _add(traj, index))
         async with anyio.create_task_group() as group:
             group.start_soon(awaited_store, 300)
@@ -127,7 +138,9 @@ def test_the_blocking_abort_reports_the_puts_not_written(tmp_path: Path,
     service = StorageService(str(path))
     service.store(Msg.TRAJECTORY, traj)
     with held_worker() as gate:
-        for index in range(50):
+        service.put(Msg.SINGLE_RUN, _add(traj, 0))
+        _wait_until_taken()
+        for index in range(1, 50):
             service.put(Msg.SINGLE_RUN, _add(traj, index))
         threading.Timer(0.05, gate.set).start()
         unwritten = service.abort()
