@@ -82,7 +82,7 @@ def test_a_store_cut_short_by_a_crash_is_made_whole(tmp_path: Path,
         assert list(h5.get_node("/t/results/runs/run_00000004/r")._v_children) == ["v"]
     with caplog.at_level(logging.WARNING, logger="aiostore.recovery"):
         traj = _load(path)
-    assert "stores were made again" in caplog.text
+    assert "journaled changes were made again" in caplog.text
     assert _runs_stored(traj) == [0, 1, 2, 3, 4]
     for index in range(5):
         _assert_run(traj, index)
@@ -168,3 +168,64 @@ def test_a_service_without_journal_writes_none(tmp_path: Path) -> None:
         service.store(Msg.TRAJECTORY, Trajectory("t"))
         assert service.list_trajectories() == ["t"]
         assert not os.path.exists(journal.journal_path(str(path)))
+
+
+MERGER = """
+import os, sys
+from aiostore import Msg, StorageService, Trajectory
+from aiostore.engine import merging, packing
+
+filename, step, move, packed = sys.argv[1], sys.argv[2], sys.argv[3] == "move", sys.argv[4] == "packed"
+with StorageService(filename, packed_runs=packed) as service:
+    for name, xs in (("a", [1.0, 2.0, 3.0]), ("b", [4.0, 5.0])):
+        traj = Trajectory(name)
+        traj.add_parameter("x", xs[0])
+        traj.explore({"x": xs})
+        service.store(Msg.TRAJECTORY, traj)
+        for index in range(len(xs)):
+            run = traj.run(index)
+            run.add_result("z", v=run["x"] * 10)
+            service.store(Msg.SINGLE_RUN, run)
+holder = {"packed": packing.PackedRuns.take_rows_of}
+steps = {"transfer": (merging, "_transfer"), "packed": (packing.PackedRuns, "take_rows_of"),
+         "explored": (merging, "_extend_explored"), "runs": (merging, "_append_runs")}
+owner, name = steps[step]
+original = getattr(owner, name)
+def then_die(*args, **kwargs):
+    original(*args, **kwargs)
+    args[0].h5.flush() if hasattr(args[0], "h5") else None
+    import tables
+    for h5 in list(tables.file._open_files.handlers):
+        h5.flush()
+    os._exit(9)
+setattr(owner, name, then_die)
+service = StorageService(filename, packed_runs=packed)
+service.store(Msg.MERGE, Trajectory("a"), other_trajectory_name="b", move_nodes=move)
+os._exit(0)
+"""
+
+
+@pytest.mark.parametrize("layout", ["nodes", "packed"])
+@pytest.mark.parametrize("move", ["copy", "move"])
+@pytest.mark.parametrize("step", ["transfer", "packed", "explored", "runs"])
+def test_a_merge_cut_short_is_taken_back(tmp_path: Path, step: str, move: str,
+                                         layout: str) -> None:
+    path = tmp_path / "merge.h5"
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(MERGER), str(path), step, move,
+                           layout], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 9, done.stderr
+    with StorageService(str(path)) as service:
+        a = service.load(Msg.TRAJECTORY, None, trajectory_name="a", load_results=2)
+        b = service.load(Msg.TRAJECTORY, None, trajectory_name="b", load_results=2)
+        # and the merge can be made again, whole
+        service.store(Msg.MERGE, a, other_trajectory_name="b")
+        merged = service.load(Msg.TRAJECTORY, None, trajectory_name="a", load_results=2)
+    assert a["parameters.x"].range == [1.0, 2.0, 3.0]
+    assert [info.idx for info in a.runs] == [0, 1, 2]
+    assert sorted(a["results.runs"].children) == [f"run_{i:08d}" for i in range(3)]
+    assert b["parameters.x"].range == [4.0, 5.0]
+    for traj, xs in ((a, [1.0, 2.0, 3.0]), (b, [4.0, 5.0])):
+        for index, x in enumerate(xs):
+            assert traj[f"results.runs.run_{index:08d}.z"]["v"] == x * 10
+    assert merged["parameters.x"].range == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert merged["results.runs.run_00000004.z"]["v"] == 50.0

@@ -50,7 +50,7 @@ class Engine:
             WriteItems: self._write_items,
             RemoveItems: self._writer(removal.remove_items),
             RemoveIncompleteRuns: self._writer(removal.remove_incomplete_runs),
-            MergeTrajectories: self._writer(merging.merge_trajectories),
+            MergeTrajectories: self._merge,
             Backup: self._reader(merging.backup),
             ReadLeaf: self._reader(reading.read_leaf),
             ReadTree: self._reader(reading.read_tree),
@@ -106,6 +106,16 @@ class Engine:
         except BaseException:
             journal_.failed(number)
             raise
+
+    def _merge(self, request: MergeTrajectories) -> None:
+        opened = self.file(request.target, writable=True)
+        plan = merging.plan_merge(opened, request)
+        if request.target.journal:
+            self._journal(opened.filename).begin_merge(plan.marks(opened))
+        try:
+            merging.apply_merge(opened, plan)
+        finally:
+            self.flush(checkpoint=True)  # done, or taken back: no replay may meet it
 
     def _journal(self, filename: str) -> journal.Journal:
         journal_ = self._journals.get(filename)

@@ -14,6 +14,9 @@ dropped from a torn index are written again.
 The journal is cleared (a *checkpoint*) once the file is flushed and the journal has grown
 past :data:`WINDOW_BYTES` or :data:`WINDOW_SECONDS`, before any request other than a store
 changes the file (a removal must never be undone by a replay), and when the file is closed.
+A MERGE is journaled too, as marks of how the file was before it: a merge cut short by a
+crash is taken back (:func:`~aiostore.engine.merging.take_back_merge`), and a checkpoint follows
+every merge, so that a replay never meets a finished one.
 A kill can therefore still lose stores acknowledged before the last checkpoint if a later
 flush tears the index that holds them; the window bounds how far back that reaches.
 """
@@ -38,6 +41,7 @@ except ImportError:  # Windows: no flock, so no way to tell a live journal from 
 
 from ..errors import FileLockedError
 from ..requests import WriteItems
+from .merging import MergeMarks
 
 log = logging.getLogger("aiostore.journal")
 
@@ -51,11 +55,12 @@ _LENGTH = struct.Struct("<Q")
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One journaled store: its number, the request, and the HDF5 paths it was to create."""
+    """One journaled change: a store (the request, and the HDF5 paths it was to create), or a
+    merge (the marks of how the file was before it)."""
 
     number: int
-    request: WriteItems
-    creates: tuple[str, ...]
+    request: WriteItems | MergeMarks
+    creates: tuple[str, ...] = ()
 
 
 def journal_path(filename: str) -> str:
@@ -95,6 +100,11 @@ class Journal:
         self._next += 1
         self._append(("store", number, request, creates))
         return number
+
+    def begin_merge(self, marks: MergeMarks) -> None:
+        """Journal a merge about to be made (cleared by a checkpoint once it is done)."""
+        self._append(("merge", self._next, marks, ()))
+        self._next += 1
 
     def failed(self, number: int) -> None:
         """The store numbered ``number`` failed and took back its writes: never replay it."""
@@ -183,8 +193,8 @@ def unfinished(filename: str) -> list[Entry] | None:
         os.close(fd)
     stores: dict[int, Entry] = {}
     for record in _records(data):
-        if record[0] == "store":
-            stores[record[1]] = Entry(record[1], record[2], record[3])
-        else:
+        if record[0] == "failed":
             stores.pop(record[1], None)
+        else:
+            stores[record[1]] = Entry(record[1], record[2], record[3])
     return [stores[number] for number in sorted(stores)]

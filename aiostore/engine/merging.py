@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 
 import tables
 
@@ -17,7 +18,7 @@ from .files import OpenFile
 from .packing import PackedRuns
 from .reading import trajectory_group
 from .undo import UndoLog
-from .writing import ensure_group, write_leaf
+from .writing import REPLACED_SUFFIX, ensure_group, first_missing, write_leaf
 
 RUN_BRANCHES = ("results", "derived_parameters")
 
@@ -85,47 +86,130 @@ def _extend_explored(file: OpenFile, trajectory: str, mine: dict[Path, tables.Gr
         write_leaf(file, trajectory, record, undo, None)
 
 
+@dataclass(frozen=True, slots=True)
+class MergeMarks:
+    """How the file was before a MERGE: what :func:`take_back_merge` needs to undo any part of
+    it that a crash left (journaled before the merge starts)."""
+
+    trajectory: str
+    other: str
+    runs_before: int
+    rename: tuple[tuple[Path, Path], ...]
+    move_nodes: bool
+    explored: tuple[Path, ...]
+    creates: tuple[str, ...]  # the shallowest new group or node on the way to each new path
+
+
+@dataclass
+class MergePlan:
+    """A checked MERGE: what it moves or copies, and the tables and ranges it extends."""
+
+    request: MergeTrajectories
+    mine: tables.Group
+    other: tables.Group
+    rename: dict[Path, Path]
+    my_table: tables.Table | None = None
+    other_table: tables.Table | None = None
+    mine_explored: dict[Path, tables.Group] = field(default_factory=dict)
+    other_explored: dict[Path, tables.Group] = field(default_factory=dict)
+
+    @property
+    def whole(self) -> bool:
+        return self.request.rename is None
+
+    def marks(self, file: OpenFile) -> MergeMarks:
+        trajectory = self.request.target.trajectory
+        creates = (first_missing(file, trajectory, new) for new in self.rename.values())
+        return MergeMarks(trajectory, self.request.other,
+                          self.my_table.nrows if self.my_table is not None else 0,
+                          tuple(self.rename.items()), self.request.move_nodes,
+                          tuple(self.mine_explored),
+                          tuple(dict.fromkeys(where for where in creates if where)))
+
+
 def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
+    apply_merge(file, plan_merge(file, request))
+
+
+def plan_merge(file: OpenFile, request: MergeTrajectories) -> MergePlan:
+    """Check a MERGE against the file in full, before any write."""
     mine = trajectory_group(file, request.target)
     other = layout.get_node(file.h5, "/" + request.other)
     if other is None or request.other == request.target.trajectory:
         raise MergeError(f"cannot merge {request.target.trajectory!r} with {request.other!r}: "
                          "the second trajectory is not in the file")
     whole = request.rename is None
-    packed_mine = PackedRuns.of(file, request.target.trajectory)
-    packed_other = PackedRuns.of(file, request.other)
-    if packed_other.tables and not whole:
+    if PackedRuns.of(file, request.other).tables and not whole:
         raise MergeError(f"trajectory {request.other!r} holds packed run results (packed_runs): "
                          "only a whole MERGE takes them, not one with renames")
-    my_table, other_table = runs.run_table(mine), runs.run_table(other)
+    plan = MergePlan(request, mine, other, {}, runs.run_table(mine), runs.run_table(other))
     if whole:
-        if my_table is None or other_table is None:
+        if plan.my_table is None or plan.other_table is None:
             raise MergeError("merging whole trajectories needs both run tables")
-        mine_explored, other_explored = _explored(mine), _explored(other)
-        if set(mine_explored) != set(other_explored):
+        plan.mine_explored, plan.other_explored = _explored(mine), _explored(other)
+        if set(plan.mine_explored) != set(plan.other_explored):
             raise MergeError("the trajectories explore different parameters: "
-                             f"{sorted(map('.'.join, mine_explored))} and "
-                             f"{sorted(map('.'.join, other_explored))}")
-        rename = _whole_merge_plan(file, mine, other, my_table.nrows)
+                             f"{sorted(map('.'.join, plan.mine_explored))} and "
+                             f"{sorted(map('.'.join, plan.other_explored))}")
+        plan.rename = _whole_merge_plan(file, mine, other, plan.my_table.nrows)
     else:
-        rename = dict(request.rename or {})
-    _check_renames(file, request, rename)
+        plan.rename = dict(request.rename or {})
+    _check_renames(file, request, plan.rename)
+    return plan
+
+
+def apply_merge(file: OpenFile, plan: MergePlan) -> None:
+    """Make a planned MERGE; a failure part-way takes back what it wrote."""
+    request = plan.request
+    packed_mine = PackedRuns.of(file, request.target.trajectory)
+    packed_other = PackedRuns.of(file, request.other)
     undo = UndoLog(file.h5)
     try:
-        _transfer(file, request, rename, undo)
-        if whole:
-            assert my_table is not None  # checked above
-            packed_mine.take_rows_of(packed_other, my_table.nrows, undo)
-            _extend_explored(file, request.target.trajectory, mine_explored, other_explored, undo)
-            _append_runs(my_table, other_table, undo)
-        if request.move_nodes and whole and not request.delete_trajectory:
+        _transfer(file, request, plan.rename, undo)
+        if plan.whole:
+            assert plan.my_table is not None  # planned
+            assert plan.other_table is not None
+            packed_mine.take_rows_of(packed_other, plan.my_table.nrows, undo)
+            _extend_explored(file, request.target.trajectory, plan.mine_explored,
+                             plan.other_explored, undo)
+            _append_runs(plan.my_table, plan.other_table, undo)
+        if request.move_nodes and plan.whole and not request.delete_trajectory:
             packed_other.remove_all()  # last but one: nothing can fail after it
         if request.delete_trajectory:
-            other._f_remove(recursive=True)  # last: nothing can fail after it
+            plan.other._f_remove(recursive=True)  # last: nothing can fail after it
     except BaseException:
         undo.rollback()
         raise
     undo.commit()
+
+
+def take_back_merge(file: OpenFile, marks: MergeMarks) -> None:
+    """Undo whatever part of a MERGE a crash left, from the marks journaled before it began.
+
+    A merge that got as far as deleting the other trajectory (its last step) is kept whole.
+    """
+    h5 = file.h5
+    mine = layout.get_node(h5, "/" + marks.trajectory)
+    if mine is None or layout.get_node(h5, "/" + marks.other) is None:
+        return
+    table = runs.run_table(mine)
+    if table is not None and table.nrows > marks.runs_before:
+        table.remove_rows(marks.runs_before, table.nrows)
+    packed = PackedRuns.of(file, marks.trajectory)
+    packed.remove_runs({idx for table in packed.tables.values() for idx in table.rows
+                        if idx >= marks.runs_before})
+    for path in marks.explored:
+        _cut_explored(file, marks.trajectory, path, marks.runs_before)
+    if marks.move_nodes:
+        for old, new in reversed(marks.rename):
+            source = layout.node_path(marks.other, old)
+            target = layout.node_path(marks.trajectory, new)
+            if target in h5 and source not in h5:
+                parent = ensure_group(h5, marks.other, old[:-1], UndoLog(h5))
+                h5.get_node(target)._f_move(parent, old[-1])
+    for where in marks.creates:  # copies, and the groups made to hold copies or moved nodes
+        if where in h5:
+            h5.remove_node(where, recursive=True)
 
 
 def _transfer(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, Path],
@@ -151,6 +235,26 @@ def _append_runs(my_table: tables.Table, other_table: tables.Table, undo: UndoLo
     ]
     runs.write_runs(my_table, records)
     undo.add(lambda: my_table.remove_rows(offset, my_table.nrows))
+
+
+def _cut_explored(file: OpenFile, trajectory: str, path: Path, length: int) -> None:
+    """Put back the explored range of ``path`` as it was before a merge extended it."""
+    h5 = file.h5
+    where = layout.node_path(trajectory, path)
+    aside = f"{where}/explored_data{REPLACED_SUFFIX}"
+    if aside in h5:  # the merge was rewriting it: the old range is still there
+        if f"{where}/explored_data" in h5:
+            h5.remove_node(f"{where}/explored_data")
+        h5.rename_node(aside, "explored_data")
+        return
+    leaf = h5.get_node(where)
+    values = nodes.read_leaf_values(file, leaf, ["explored_data"])["explored_data"]
+    if len(values) > length:
+        record = LeafRecord(path, layout.class_name_of(leaf), "",
+                            {"explored_data": encode("explored_data", values[:length])})
+        undo = UndoLog(h5)
+        write_leaf(file, trajectory, record, undo, None)
+        undo.commit()
 
 
 def backup(file: OpenFile, request: Backup) -> str:

@@ -8,7 +8,7 @@ import logging
 import tables
 
 from ..errors import AiostoreError
-from . import nodes, runs, writing
+from . import merging, nodes, runs, writing
 from .files import OpenFile
 from .journal import Entry
 
@@ -16,9 +16,13 @@ log = logging.getLogger("aiostore.recovery")
 
 
 def replay(file: OpenFile, entries: list[Entry]) -> None:
-    """Make each journaled store again, in order, after taking back what it had written."""
+    """Make each journaled store again, in order, after taking back what it had written; take
+    back a merge that was cut short."""
     for entry in entries:
         request = entry.request
+        if isinstance(request, merging.MergeMarks):
+            merging.take_back_merge(file, request)
+            continue
         if request.target.packed_runs:
             # a run's row may be in its table already; rewriting it in place is the same store
             request = dataclasses.replace(request, replace=True)
@@ -31,5 +35,6 @@ def replay(file: OpenFile, entries: list[Entry]) -> None:
     runs.write_deferred(file)
     file.flush()
     if entries:
-        log.warning("recovered %s: its last writer died; %d journaled stores were made "
-                    "again", file.filename, len(entries))
+        log.warning("recovered %s: its last writer died; %d journaled changes were made "
+                    "again (stores) or taken back (a merge cut short)", file.filename,
+                    len(entries))

@@ -186,7 +186,7 @@ def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
     undo.add(runs.defer_rows(file, table, request.runs))
 
 
-def _first_missing(file: OpenFile, trajectory: str, path: Path) -> str | None:
+def first_missing(file: OpenFile, trajectory: str, path: Path) -> str | None:
     """The HDF5 path of the shallowest missing group on the way to ``path`` (itself included)."""
     for depth in range(1, len(path) + 1):
         where = layout.node_path(trajectory, path[:depth])
@@ -203,9 +203,9 @@ def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
     if _trajectory_group(file, trajectory) is None:
         return ("/" + trajectory,)
     creates = [missing for group in request.groups
-               if (missing := _first_missing(file, trajectory, group.path)) is not None]
+               if (missing := first_missing(file, trajectory, group.path)) is not None]
     for leaf in request.leaves:
-        missing = _first_missing(file, trajectory, leaf.path)
+        missing = first_missing(file, trajectory, leaf.path)
         if missing is not None:
             creates.append(missing)
         else:  # the leaf exists: the request adds or replaces values
