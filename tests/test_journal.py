@@ -14,7 +14,7 @@ import pytest
 import tables
 from exactness import assert_exact
 
-from aiostore import FileLockedError, Msg, StorageService, Trajectory
+from aiostore import FileFormatError, FileLockedError, Msg, StorageService, Trajectory
 from aiostore.engine import journal
 
 WRITER = """
@@ -229,3 +229,47 @@ def test_a_merge_cut_short_is_taken_back(tmp_path: Path, step: str, move: str,
             assert traj[f"results.runs.run_{index:08d}.z"]["v"] == x * 10
     assert merged["parameters.x"].range == [1.0, 2.0, 3.0, 4.0, 5.0]
     assert merged["results.runs.run_00000004.z"]["v"] == 50.0
+
+
+BACKER = """
+import os, sys, tables
+from aiostore import Msg, StorageService, Trajectory
+
+filename, backup = sys.argv[1], sys.argv[2]
+with StorageService(filename) as service:
+    for name in ("a", "b"):
+        traj = Trajectory(name)
+        traj.add_result("r", v=list(range(1000)))
+        service.store(Msg.TRAJECTORY, traj)
+    service.store(Msg.BACKUP, None, trajectory_name="a", backup_filename=backup)
+    copy = tables.Group._f_copy
+    def copy_then_die(self, *args, **kwargs):
+        copy(self, *args, **kwargs)
+        for h5 in list(tables.file._open_files.handlers):
+            h5.flush()
+        os._exit(9)
+    tables.Group._f_copy = copy_then_die
+    service.store(Msg.BACKUP, None, trajectory_name="b", backup_filename=backup)
+"""
+
+
+def test_a_backup_cut_short_leaves_the_backup_file_as_it_was(tmp_path: Path) -> None:
+    path, backup = tmp_path / "f.h5", tmp_path / "backup.h5"
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(BACKER), str(path),
+                           str(backup)], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 9, done.stderr
+    with StorageService(str(backup)) as service:
+        assert service.list_trajectories() == ["a"]
+        traj = service.load(Msg.TRAJECTORY, None, trajectory_name="a", load_results=2)
+    assert traj["results.r"]["v"] == list(range(1000))
+
+
+def test_a_backup_into_a_file_that_is_not_hdf5_is_refused(tmp_path: Path) -> None:
+    path, backup = tmp_path / "f.h5", tmp_path / "backup.h5"
+    backup.write_bytes(b"my notes")
+    with StorageService(str(path)) as service:
+        service.store(Msg.TRAJECTORY, Trajectory("a"))
+        with pytest.raises(FileFormatError, match="is not an HDF5 file"):
+            service.store(Msg.BACKUP, None, trajectory_name="a", backup_filename=str(backup))
+    assert backup.read_bytes() == b"my notes"

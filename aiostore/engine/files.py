@@ -95,7 +95,7 @@ def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> 
         raise DataNotFoundError(f"no such file {filename!r}")
     if exists:
         repair_end_of_file(filename)
-        if not _is_hdf5(filename):
+        if not is_hdf5(filename):
             raise FileFormatError(f"{filename!r} is not an HDF5 file")
     if writable and not exists:
         os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)  # as pypet does
@@ -106,7 +106,7 @@ def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> 
     return opened
 
 
-def _is_hdf5(filename: str) -> bool:
+def is_hdf5(filename: str) -> bool:
     try:
         return bool(tables.is_hdf5_file(filename))
     except (tables.HDF5ExtError, OSError):

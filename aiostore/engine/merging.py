@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import tables
 
 from ..codec import encode
-from ..errors import AiostoreError, ItemExistsError, MergeError
+from ..errors import AiostoreError, FileFormatError, ItemExistsError, MergeError
 from ..names import RUNS_GROUP, run_index, run_name
 from ..requests import Backup, LeafRecord, MergeTrajectories, Path, RunRecord
 from . import layout, nodes, runs
-from .files import OpenFile
+from .files import OpenFile, is_hdf5
 from .packing import PackedRuns
 from .reading import trajectory_group
 from .undo import UndoLog
@@ -258,24 +259,24 @@ def _cut_explored(file: OpenFile, trajectory: str, path: Path, length: int) -> N
 
 
 def backup(file: OpenFile, request: Backup) -> str:
-    """Copy the trajectory into ``request.backup_filename``; a new backup file appears whole or
-    not at all (written beside it, then renamed)."""
+    """Copy the trajectory into ``request.backup_filename``; the backup file changes whole or
+    not at all, even if the process dies meanwhile: the trajectory is added to a copy of it (or
+    to a new file) beside it, which then replaces it."""
     group = trajectory_group(file, request.target)
     destination = os.path.abspath(request.backup_filename)
-    if os.path.exists(destination):
-        with tables.open_file(destination, "a") as backup_file:
+    exists = os.path.exists(destination)
+    if exists:
+        if not is_hdf5(destination):
+            raise FileFormatError(f"backup file {destination!r} exists and is not an HDF5 file")
+        with tables.open_file(destination, "r") as backup_file:
             if "/" + group._v_name in backup_file:
                 raise ItemExistsError(f"trajectory {group._v_name!r} in backup {destination!r}")
-            try:
-                group._f_copy(backup_file.root, recursive=True)
-            except BaseException:
-                if "/" + group._v_name in backup_file:
-                    backup_file.remove_node("/" + group._v_name, recursive=True)
-                raise
-        return destination
     partial = f"{destination}.partial-{os.getpid()}"
     try:
-        with tables.open_file(partial, "w", title=request.target.file_title) as backup_file:
+        if exists:
+            shutil.copyfile(destination, partial)
+        with tables.open_file(partial, "a" if exists else "w",
+                              title=request.target.file_title) as backup_file:
             group._f_copy(backup_file.root, recursive=True)
         with open(partial, "rb") as written:
             os.fsync(written.fileno())
