@@ -26,6 +26,13 @@ def _values(index: int) -> dict[str, Any]:
             "meta": {"index": index, "tag": f"r{index}"}}
 
 
+def _sweep() -> Trajectory:
+    traj = Trajectory("t")
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(RUNS))})
+    return traj
+
+
 async def _store_with_random_cancels(service: AsyncStorageService, traj: Trajectory,
                                      seed: int, wait_for: bool) -> set[int]:
     """Store every run from 8 tasks, each store cancelled after a random delay (or not);
@@ -79,10 +86,7 @@ async def _check(path: Path, returned: set[int]) -> None:
 
 @pytest.mark.parametrize("seed", [1, 2])
 async def test_stores_cancelled_by_scopes_are_whole_or_absent(tmp_path: Path, seed: int) -> None:
-    path = tmp_path / "f.h5"
-    traj = Trajectory("t")
-    traj.add_parameter("x", 0)
-    traj.explore({"x": list(range(RUNS))})
+    path, traj = tmp_path / "f.h5", _sweep()
     async with AsyncStorageService(str(path)) as service:
         await service.store(Msg.TRAJECTORY, traj)
         returned = await _store_with_random_cancels(service, traj, seed, wait_for=False)
@@ -91,10 +95,7 @@ async def test_stores_cancelled_by_scopes_are_whole_or_absent(tmp_path: Path, se
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
 async def test_stores_cancelled_by_wait_for_are_whole_or_absent(tmp_path: Path) -> None:
-    path = tmp_path / "f.h5"
-    traj = Trajectory("t")
-    traj.add_parameter("x", 0)
-    traj.explore({"x": list(range(RUNS))})
+    path, traj = tmp_path / "f.h5", _sweep()
     async with AsyncStorageService(str(path)) as service:
         await service.store(Msg.TRAJECTORY, traj)
         returned = await _store_with_random_cancels(service, traj, 3, wait_for=True)
@@ -103,10 +104,7 @@ async def test_stores_cancelled_by_wait_for_are_whole_or_absent(tmp_path: Path) 
 
 async def test_a_task_group_cancelled_mid_sweep_leaves_whole_runs(tmp_path: Path) -> None:
     """The whole sweep cancelled at once (Ctrl-C in a driver): queued runs still land whole."""
-    path = tmp_path / "f.h5"
-    traj = Trajectory("t")
-    traj.add_parameter("x", 0)
-    traj.explore({"x": list(range(RUNS))})
+    path, traj = tmp_path / "f.h5", _sweep()
     returned: set[int] = set()
     async with AsyncStorageService(str(path)) as service:
         await service.store(Msg.TRAJECTORY, traj)

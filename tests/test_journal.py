@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import tables
 from exactness import assert_exact
+from holding import held_by_another_process
 
 from aiostore import FileFormatError, FileLockedError, Msg, StorageService, Trajectory
 from aiostore.engine import journal
@@ -128,19 +129,11 @@ def test_a_journal_in_use_by_a_live_writer_is_not_replayed(tmp_path: Path) -> No
     with StorageService(str(path)) as service:
         traj = Trajectory("t")
         service.store(Msg.TRAJECTORY, traj)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time\nfrom aiostore.engine import journal\n"
-         "j = journal.Journal(sys.argv[1]); print('held', flush=True); time.sleep(60)",
-         str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "held"
+    code = "from aiostore.engine import journal\nj = journal.Journal(sys.argv[1])"
+    with held_by_another_process(code, path):
         assert journal.unfinished(str(path)) is None
         with pytest.raises(FileLockedError, match="another process is writing it"):
             journal.Journal(str(path))
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_the_journal_of_a_deleted_file_goes_with_it(tmp_path: Path) -> None:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import logging
 import struct
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tables
+from holding import held_by_another_process
 
 from aiostore import Msg, StorageService, Trajectory
 from aiostore.engine.repair import repair_end_of_file
@@ -89,18 +88,9 @@ def test_a_cleanly_closed_file_is_not_touched(tmp_path: Path) -> None:
 
 def test_a_file_another_process_holds_open_is_not_touched(lagging: tuple[Path, int]) -> None:
     path, end_before = lagging
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, tables, time\n"
-         "h5 = tables.open_file(sys.argv[1], 'r'); print('open', flush=True); time.sleep(60)",
-         str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None
-        assert holder.stdout.readline().strip() == "open"
+    with held_by_another_process("import tables\nh5 = tables.open_file(sys.argv[1], 'r')", path):
         assert not repair_end_of_file(str(path))
         assert _eoa(path) == end_before
-    finally:
-        holder.kill()
-        holder.wait()
     started = time.monotonic()
     assert repair_end_of_file(str(path))  # free again
     assert time.monotonic() - started < 5
