@@ -19,6 +19,7 @@ def replay(file: OpenFile, entries: list[Entry]) -> None:
     """Make each journaled store again, in order, after taking back what it had written; take
     back a merge that was cut short."""
     for entry in entries:
+        file.known_groups.clear()  # taking back removes groups
         request = entry.request
         if isinstance(request, merging.MergeMarks):
             merging.take_back_merge(file, request)
