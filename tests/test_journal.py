@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from exactness import assert_exact
 from holding import held_by_another_process
 
 from aiostore import FileFormatError, FileLockedError, Msg, StorageService, Trajectory
-from aiostore.engine import journal
+from aiostore.engine import journal, writing
 
 WRITER = """
 import os, sys
@@ -266,3 +267,29 @@ def test_a_backup_into_a_file_that_is_not_hdf5_is_refused(tmp_path: Path) -> Non
         with pytest.raises(FileFormatError, match="is not an HDF5 file"):
             service.store(Msg.BACKUP, None, trajectory_name="a", backup_filename=str(backup))
     assert backup.read_bytes() == b"my notes"
+
+
+def test_a_file_too_damaged_to_change_is_salvaged_then_replayed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """When HDF5 fails inside the file's structure during a replay, what still reads is copied
+    into a new file, the journal is replayed onto it, and the damaged file is kept aside."""
+    path = tmp_path / "damaged.h5"
+    _die_while_writing(path, "die-mid-store")
+    take_back = writing.take_back
+    failures = iter([tables.HDF5ExtError("H5C_protect() failed")])
+
+    def fail_once(file: Any, creates: tuple[str, ...]) -> None:
+        failure = next(failures, None)
+        if failure is not None:
+            raise failure
+        take_back(file, creates)
+
+    monkeypatch.setattr(writing, "take_back", fail_once)
+    with caplog.at_level(logging.WARNING, logger="aiostore.recovery"):
+        traj = _load(path)
+    assert _runs_stored(traj) == [0, 1, 2, 3, 4]
+    for index in range(5):
+        _assert_run(traj, index)
+    assert "salvaged" in caplog.text
+    (damaged,) = tmp_path.glob("damaged.h5.damaged-*")
+    assert damaged.stat().st_size > 0

@@ -146,7 +146,13 @@ class Engine:
         opened = self._files[filename] = open_file(filename, writable, target.file_title)
         if unfinished is not None:
             journal_ = self._journal(filename)  # locked first: nobody else replays it too
-            recovery.replay(opened, unfinished)
+            try:
+                recovery.replay(opened, unfinished)
+            except recovery.FileDamagedError:
+                recovery.forget(opened)
+                opened = self._files[filename] = recovery.salvage(
+                    filename, lambda: open_file(filename, True, target.file_title))
+                recovery.replay(opened, unfinished)
             journal_.checkpoint()
         return opened
 
