@@ -30,7 +30,7 @@ from ..requests import (
     WriteItems,
 )
 from . import journal, merging, nodes, objectcache, reading, recovery, removal, runs, writing
-from .files import OpenFile, open_file
+from .files import OpenFile, fsync_path, open_file
 
 __all__ = ["Engine"]
 
@@ -167,8 +167,13 @@ class Engine:
         for opened in self._files.values():
             opened.flush()
             journal_ = self._journals.get(opened.filename)
-            if journal_ is not None and (checkpoint or journal_.due()):
+            if journal_ is None:
+                continue
+            if checkpoint or journal_.due():
+                fsync_path(opened.filename)  # the file holds it all, even after a power cut
                 journal_.checkpoint()
+            else:
+                journal_.sync()
 
     def close(self, filename: str | None = None) -> None:
         """Close one file, or all of them."""
@@ -182,6 +187,8 @@ class Engine:
                 finally:
                     opened.close()
             if journal_ is not None:
+                if os.path.exists(name):
+                    fsync_path(name)  # before the journal goes: the file holds it all
                 journal_.close()
 
     def abandon(self) -> None:

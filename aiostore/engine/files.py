@@ -111,3 +111,12 @@ def is_hdf5(filename: str) -> bool:
         return bool(tables.is_hdf5_file(filename))
     except (tables.HDF5ExtError, OSError):
         return False
+
+
+def fsync_path(path: str) -> None:
+    """Write a file (or a folder's entries) to the disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)

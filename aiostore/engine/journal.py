@@ -11,6 +11,10 @@ the engine replays them in order: it removes what each store was creating, whole
 and makes the store again. Half-written items are thereby finished or taken away, and items
 dropped from a torn index are written again.
 
+The records of a batch are written to the disk (``fdatasync``) before the batch is
+acknowledged, so that they survive a power cut too; the file itself is written to the disk
+(``fsync``) before its journal is cleared or removed.
+
 The journal is cleared (a *checkpoint*) once the file is flushed and the journal has grown
 past :data:`WINDOW_BYTES` or :data:`WINDOW_SECONDS`, before any request other than a store
 changes the file (a removal must never be undone by a replay), and when the file is closed.
@@ -82,6 +86,7 @@ class Journal:
                                       f"writing it (it holds {self.path!r})") from None
         self._next = 0
         self._size = 0
+        self._synced = True
         self._since = time.monotonic()
 
     def _append(self, record: tuple[Any, ...]) -> None:
@@ -93,6 +98,7 @@ class Journal:
             _LENGTH.pack(view.nbytes) for view in views)
         # A kill leaves the record whole or torn at the end, and a torn tail is ignored.
         self._size += _write_all(self._fd, [head, payload, *views])
+        self._synced = False
 
     def begin(self, request: WriteItems, creates: tuple[str, ...]) -> int:
         """Journal a store about to be made; returns its number (for :meth:`failed`)."""
@@ -113,6 +119,12 @@ class Journal:
     def due(self) -> bool:
         """Whether the journal has grown enough to be cleared at the next flush."""
         return self._size > WINDOW_BYTES or time.monotonic() - self._since > WINDOW_SECONDS
+
+    def sync(self) -> None:
+        """Make the records written so far survive a power cut (before they are acknowledged)."""
+        if not self._synced:
+            os.fdatasync(self._fd)
+            self._synced = True
 
     def checkpoint(self) -> None:
         """Forget every record: the file is flushed and holds all of them."""

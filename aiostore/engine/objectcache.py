@@ -38,7 +38,7 @@ from ..codec.trees import Node, PickleRefusedError
 from ..errors import AiostoreError, FileFormatError
 from ..requests import CacheContents, ObjectRecord, PutObject, ReadObjects
 from . import objectfiles
-from .files import OpenFile, open_file
+from .files import OpenFile, fsync_path, open_file
 
 FORMAT = "AIOSTORE_OBJECTS"
 FORMAT_VERSION = "aiostore-objects-1"
@@ -105,19 +105,11 @@ def _locked(files: CacheFiles, exclusive: bool) -> Iterator[None]:
         os.close(descriptor)  # releases the lock
 
 
-def _fsync_path(path: str) -> None:
-    descriptor = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
 def _publish(temporary: str, final: str) -> None:
     """Make the complete ``temporary`` file appear as ``final``, durably, in one step."""
-    _fsync_path(temporary)
+    fsync_path(temporary)
     os.replace(temporary, final)
-    _fsync_path(os.path.dirname(final) or ".")
+    fsync_path(os.path.dirname(final) or ".")
 
 
 def _new_file(path: str, attrs: dict[str, object]) -> OpenFile:
