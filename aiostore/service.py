@@ -74,8 +74,9 @@ class AsyncStorageService:
     per run. Loads find results in either layout. ``journal=True`` (the default) appends each
     store to a journal beside the file before making it, so that a process killed at any moment
     loses no acknowledged store and leaves no half-written one: the next open makes them again.
-    ``journal=False`` is faster (W1 about 15-30%, big arrays more) and, after a kill, may leave
-    half-written items and lose some acknowledged ones (see the README's *Durability*).
+    It survives a power cut too (a batch's records reach the disk before it is acknowledged).
+    ``journal=False`` is faster and, after a kill, may leave half-written items and lose some
+    acknowledged ones (figures in the README's *Durability*).
     """
 
     def __init__(self, filename: str | None = None, file_title: str = "Experiment", *,
