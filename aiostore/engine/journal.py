@@ -18,17 +18,17 @@ acknowledged, so that they survive a power cut too; the file itself is written t
 The journal is cleared (a *checkpoint*) once the file is flushed and the journal has grown
 past :data:`WINDOW_BYTES` or :data:`WINDOW_SECONDS`, before any request other than a store
 changes the file (a removal must never be undone by a replay), and when the file is closed.
+A kill can therefore still lose stores acknowledged before the last checkpoint if a later
+flush tears the index that holds them; the window bounds how far back that reaches.
+
 A MERGE is journaled too, as marks of how the file was before it: a merge cut short by a
 crash is taken back (:func:`~aiostore.engine.merging.take_back_merge`), and a checkpoint follows
 every merge, so that a replay never meets a finished one.
-A kill can therefore still lose stores acknowledged before the last checkpoint if a later
-flush tears the index that holds them; the window bounds how far back that reaches.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import pickle
 import struct
@@ -46,8 +46,6 @@ except ImportError:  # Windows: no flock, so no way to tell a live journal from 
 from ..errors import FileLockedError
 from ..requests import WriteItems
 from .merging import MergeMarks
-
-log = logging.getLogger("aiostore.journal")
 
 SUFFIX = ".aiostore-journal"
 WINDOW_BYTES = 64 * 2**20
