@@ -151,9 +151,8 @@ class AsyncStorageService:
         Stores still queued are withdrawn (an awaited one raises
         :class:`~aiostore.errors.StoreAbortedError` in its caller); the batch being written
         finishes, and the file is closed. Returns the labels (``"store SINGLE_RUN
-        run_00000007"``) of every :meth:`put` that was withdrawn or failed, in
-        that order; their errors are not raised. Nothing else is lost: what is not listed was
-        written.
+        run_00000007"``) of every :meth:`put` that was withdrawn or failed; their errors are
+        not raised. Nothing else is lost: what is not listed was written.
         """
         try:
             if not self._session.withdraw():

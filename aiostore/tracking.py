@@ -24,7 +24,7 @@ class Tracker:
         self._lock = threading.Lock()
         self._pending: set[Future[Any]] = set()
         self._errors: list[Exception] = []
-        self._unwritten: list[str] = []  # labels of failed or withdrawn stores, in that order
+        self._unwritten: list[str] = []  # labels of failed or withdrawn stores, as they settled
         self._drained: Future[None] | None = None
 
     def track(self, ticket: Ticket, job: Job, label: str) -> None:
