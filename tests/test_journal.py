@@ -22,7 +22,7 @@ from aiostore.engine import journal, writing
 WRITER = """
 import os, sys
 import numpy as np
-from aiostore import Msg, StorageService, Trajectory
+from aiostore import Msg, Result, StorageService, Trajectory
 from aiostore.engine import nodes
 
 filename, then = sys.argv[1], sys.argv[2]
@@ -37,6 +37,16 @@ for index in range(4):
     service.store(Msg.SINGLE_RUN, run)
 if then == "remove":
     service.store(Msg.REMOVE, traj["results.runs.run_00000001.r"], recursive=True)
+if then in ("update", "die-mid-update"):
+    if then == "die-mid-update":
+        written = nodes.write_value
+        def die_after_writing(file, group, key, *args):
+            written(file, group, key, *args)
+            file.h5.flush()  # the old value set aside, the new one written, nothing committed
+            os._exit(9)
+        nodes.write_value = die_after_writing
+    service.store(Msg.UPDATE_LEAF, Result("results.runs.run_00000002.r",
+                                          v=np.full(50, -2.0), label="run 2"))
 if then == "die-mid-store":
     written = nodes.write_value
     def die_after_first_value(file, group, key, *args):
@@ -100,6 +110,17 @@ def test_runs_dropped_from_a_torn_index_are_written_again(tmp_path: Path) -> Non
     assert _runs_stored(traj) == [0, 1, 2, 3]
     _assert_run(traj, 2)
     assert all(info.completed for info in traj.runs[:4])
+
+
+@pytest.mark.parametrize("then", ["update", "die-mid-update"])
+def test_an_update_is_whole_after_a_crash(tmp_path: Path, then: str) -> None:
+    path = tmp_path / "updated.h5"
+    _die_while_writing(path, then)
+    traj = _load(path)
+    assert_exact(dict(traj["results.runs.run_00000002.r"].data),
+                 {"v": np.full(50, -2.0), "label": "run 2"})
+    for index in (0, 1, 3):
+        _assert_run(traj, index)
 
 
 def test_a_removal_is_never_undone_by_a_replay(tmp_path: Path) -> None:

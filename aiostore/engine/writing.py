@@ -196,9 +196,9 @@ def first_missing(file: OpenFile, trajectory: str, path: Path) -> str | None:
 
 
 def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
-    """The HDF5 paths of what ``request`` will create (and of the nodes it will set aside):
-    removing them takes the file back to how it was before the request, whatever part of it
-    was written."""
+    """The HDF5 paths of what ``request`` will create, and (ending in ``__replaced``) of the
+    values it will replace: :func:`take_back` uses them to take the file back to how it was
+    before the request, whatever part of it was written."""
     trajectory = request.target.trajectory
     if _trajectory_group(file, trajectory) is None:
         return ("/" + trajectory,)
@@ -210,19 +210,25 @@ def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
             creates.append(missing)
         else:  # the leaf exists: the request adds or replaces values
             where = layout.node_path(trajectory, leaf.path)
-            creates.extend(f"{where}/{key}" for key in leaf.values)
+            creates.extend(f"{where}/{key}{REPLACED_SUFFIX}" if f"{where}/{key}" in file.h5
+                           else f"{where}/{key}" for key in leaf.values)
     return tuple(dict.fromkeys(creates))
 
 
 def take_back(file: OpenFile, creates: tuple[str, ...]) -> None:
     """Undo whatever part of a store was written (:func:`planned_creations`), after a crash.
 
-    A value being replaced was set aside under another name: it is put back in place.
+    A value being replaced was set aside under another name: while it is there, it is put back
+    in place; once it is gone, the replacement was made whole, and is left.
     """
     h5 = file.h5
     for where in reversed(creates):
+        if not where.endswith(REPLACED_SUFFIX):
+            if where in h5:
+                h5.remove_node(where, recursive=True)
+            continue
+        original = where.removesuffix(REPLACED_SUFFIX)
         if where in h5:
-            h5.remove_node(where, recursive=True)
-        aside = where + REPLACED_SUFFIX
-        if aside in h5:
-            h5.rename_node(aside, where.rsplit("/", 1)[1])
+            if original in h5:
+                h5.remove_node(original, recursive=True)
+            h5.rename_node(where, original.rsplit("/", 1)[1])
