@@ -47,6 +47,9 @@ if then in ("update", "die-mid-update"):
         nodes.write_value = die_after_writing
     service.store(Msg.UPDATE_LEAF, Result("results.runs.run_00000002.r",
                                           v=np.full(50, -2.0), label="run 2"))
+if then == "add-key":  # after a checkpoint (a removal makes one): the leaf is not journaled
+    service.store(Msg.REMOVE, traj["results.runs.run_00000003.r"], recursive=True)
+    service.store(Msg.LEAF, Result("results.runs.run_00000001.r", extra=[1, 2, 3]))
 if then == "die-mid-store":
     written = nodes.write_value
     def die_after_first_value(file, group, key, *args):
@@ -121,6 +124,15 @@ def test_an_update_is_whole_after_a_crash(tmp_path: Path, then: str) -> None:
                  {"v": np.full(50, -2.0), "label": "run 2"})
     for index in (0, 1, 3):
         _assert_run(traj, index)
+
+
+def test_a_key_added_to_a_stored_leaf_survives_a_replay(tmp_path: Path) -> None:
+    path = tmp_path / "added.h5"
+    _die_while_writing(path, "add-key")
+    traj = _load(path)
+    assert_exact(dict(traj["results.runs.run_00000001.r"].data),
+                 {"v": np.full(50, 1.0), "label": "run 1", "extra": [1, 2, 3]})
+    assert traj.get("results.runs.run_00000003.r") is None
 
 
 def test_a_removal_is_never_undone_by_a_replay(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import tables
 
+from ..codec import dumps_specs
 from ..errors import InvalidNameError, ItemExistsError, NotStoredError
 from ..requests import GroupRecord, LeafRecord, Path, WriteItems
 from . import layout, nodes, runs
@@ -215,6 +216,16 @@ def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
     return tuple(dict.fromkeys(creates))
 
 
+def _forget_value(h5: tables.File, where: str) -> None:
+    """Drop the spec of value ``where`` from its leaf's attribute, if its leaf lists it."""
+    parent_path, key = where.rsplit("/", 1)
+    parent = layout.get_node(h5, parent_path or "/")
+    if parent is not None and layout.is_leaf_group(parent):
+        specs = layout.leaf_specs(parent)
+        if specs.pop(key, None) is not None:
+            parent._v_attrs[layout.LEAF] = dumps_specs(specs)
+
+
 def take_back(file: OpenFile, creates: tuple[str, ...]) -> None:
     """Undo whatever part of a store was written (:func:`planned_creations`), after a crash.
 
@@ -226,6 +237,7 @@ def take_back(file: OpenFile, creates: tuple[str, ...]) -> None:
         if not where.endswith(REPLACED_SUFFIX):
             if where in h5:
                 h5.remove_node(where, recursive=True)
+            _forget_value(h5, where)
             continue
         original = where.removesuffix(REPLACED_SUFFIX)
         if where in h5:
