@@ -214,22 +214,39 @@ with StorageService(filename, packed_runs=packed) as service:
             run.add_result("z", v=run["x"] * 10)
             service.store(Msg.SINGLE_RUN, run)
 holder = {"packed": packing.PackedRuns.take_rows_of}
+import tables
 steps = {"transfer": (merging, "_transfer"), "packed": (packing.PackedRuns, "take_rows_of"),
-         "explored": (merging, "_extend_explored"), "runs": (merging, "_append_runs")}
+         "explored": (merging, "_extend_explored"), "runs": (merging, "_append_runs"),
+         "delete": (tables.Group, "_f_remove")}
 owner, name = steps[step]
 original = getattr(owner, name)
 def then_die(*args, **kwargs):
     original(*args, **kwargs)
-    args[0].h5.flush() if hasattr(args[0], "h5") else None
-    import tables
     for h5 in list(tables.file._open_files.handlers):
         h5.flush()
     os._exit(9)
 setattr(owner, name, then_die)
 service = StorageService(filename, packed_runs=packed)
-service.store(Msg.MERGE, Trajectory("a"), other_trajectory_name="b", move_nodes=move)
+service.store(Msg.MERGE, Trajectory("a"), other_trajectory_name="b", move_nodes=move,
+              delete_trajectory=step == "delete")
 os._exit(0)
 """
+
+
+def test_a_merge_killed_after_deleting_the_other_trajectory_is_kept(tmp_path: Path) -> None:
+    path = tmp_path / "merge.h5"
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(MERGER), str(path), "delete",
+                           "copy", "nodes"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 9, done.stderr
+    with StorageService(str(path)) as service:
+        assert service.list_trajectories() == ["a"]
+        a = service.load(Msg.TRAJECTORY, None, trajectory_name="a", load_results=2)
+    assert a["parameters.x"].range == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert [a[f"results.runs.run_{i:08d}.z"]["v"] for i in range(5)] == [10.0, 20.0, 30.0,
+                                                                        40.0, 50.0]
+    with tables.open_file(path) as h5:
+        assert "explored_data__replaced" not in h5.get_node("/a/parameters/x")
 
 
 @pytest.mark.parametrize("layout", ["nodes", "packed"])

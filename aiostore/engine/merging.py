@@ -187,15 +187,22 @@ def apply_merge(file: OpenFile, plan: MergePlan) -> None:
 def take_back_merge(file: OpenFile, marks: MergeMarks) -> None:
     """Undo whatever part of a MERGE a crash left, from the marks journaled before it began.
 
-    A merge that got as far as deleting the other trajectory (its last step) is kept whole.
+    A merge that got as far as deleting the other trajectory (its last step) is kept whole:
+    only the old explored ranges it had set aside are removed, as its commit would have.
     """
     h5 = file.h5
     mine = layout.get_node(h5, "/" + marks.trajectory)
-    if mine is None or layout.get_node(h5, "/" + marks.other) is None:
+    if mine is None:
         return
-    table = runs.run_table(mine)
-    if table is not None and table.nrows > marks.runs_before:
-        table.remove_rows(marks.runs_before, table.nrows)
+    if layout.get_node(h5, "/" + marks.other) is None:
+        for path in marks.explored:
+            aside = f"{layout.node_path(marks.trajectory, path)}/explored_data{REPLACED_SUFFIX}"
+            if aside in h5:
+                h5.remove_node(aside)
+        return
+    run_table = runs.run_table(mine)
+    if run_table is not None and run_table.nrows > marks.runs_before:
+        run_table.remove_rows(marks.runs_before, run_table.nrows)
     packed = PackedRuns.of(file, marks.trajectory)
     packed.remove_runs({idx for table in packed.tables.values() for idx in table.rows
                         if idx >= marks.runs_before})
