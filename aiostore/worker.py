@@ -181,16 +181,10 @@ class Worker:
         executed or done) are left as they are."""
         with self._lock:
             taken = [ticket for ticket in self._queue if ticket in tickets]
-            if not taken:
-                return []
-            self._queue = collections.deque(t for t in self._queue if t not in tickets)
-            for ticket in taken:
-                self._queued_bytes -= ticket.nbytes
-                self._running -= 1
-            space, self._space = self._space, None
-        if space is not None:
-            space.set_result(None)
+            if taken:
+                self._queue = collections.deque(t for t in self._queue if t not in tickets)
         for ticket in taken:
+            self._release(ticket)
             ticket.future.set_exception(StoreAbortedError("the service was aborted before "
                                                           "this store was written"))
         return taken

@@ -19,7 +19,13 @@ from .files import OpenFile, is_hdf5
 from .packing import PackedRuns
 from .reading import trajectory_group
 from .undo import UndoLog
-from .writing import REPLACED_SUFFIX, ensure_group, first_missing, write_leaf
+from .writing import (
+    REPLACED_SUFFIX,
+    ensure_group,
+    first_missing,
+    restore_set_aside,
+    write_leaf,
+)
 
 RUN_BRANCHES = ("results", "derived_parameters")
 
@@ -249,12 +255,8 @@ def _cut_explored(file: OpenFile, trajectory: str, path: Path, length: int) -> N
     """Put back the explored range of ``path`` as it was before a merge extended it."""
     h5 = file.h5
     where = layout.node_path(trajectory, path)
-    aside = f"{where}/explored_data{REPLACED_SUFFIX}"
-    if aside in h5:  # the merge was rewriting it: the old range is still there
-        if f"{where}/explored_data" in h5:
-            h5.remove_node(f"{where}/explored_data")
-        h5.rename_node(aside, "explored_data")
-        return
+    if restore_set_aside(h5, f"{where}/explored_data{REPLACED_SUFFIX}"):
+        return  # the merge was rewriting it: the old range was still there
     leaf = h5.get_node(where)
     values = nodes.read_leaf_values(file, leaf, ["explored_data"])["explored_data"]
     if len(values) > length:

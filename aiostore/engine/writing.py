@@ -239,8 +239,16 @@ def take_back(file: OpenFile, creates: tuple[str, ...]) -> None:
                 h5.remove_node(where, recursive=True)
             _forget_value(h5, where)
             continue
-        original = where.removesuffix(REPLACED_SUFFIX)
-        if where in h5:
-            if original in h5:
-                h5.remove_node(original, recursive=True)
-            h5.rename_node(where, original.rsplit("/", 1)[1])
+        restore_set_aside(h5, where)
+
+
+def restore_set_aside(h5: tables.File, aside: str) -> bool:
+    """Put a value set aside (``<path>__replaced``) back in its place, over whatever is there
+    now; False if it is not there (the replacement was finished)."""
+    if aside not in h5:
+        return False
+    original = aside.removesuffix(REPLACED_SUFFIX)
+    if original in h5:
+        h5.remove_node(original, recursive=True)
+    h5.rename_node(aside, original.rsplit("/", 1)[1])
+    return True
