@@ -21,6 +21,7 @@ from .errors import (
 )
 from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
+from .requests import KeyInfo, NodeInfo
 from .service import AsyncServiceClosedError, AsyncStorageService
 from .worker import Durability
 from .wrappers import (
@@ -51,10 +52,12 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidNameError",
     "ItemExistsError",
+    "KeyInfo",
     "LoadMode",
     "MergeError",
     "Msg",
     "NoSuchServiceError",
+    "NodeInfo",
     "NotStoredError",
     "ObjectTable",
     "Parameter",

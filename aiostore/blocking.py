@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from .planning import Job
+from .requests import NodeInfo
 from .session import Session, label
 from .worker import Durability, Ticket
 
@@ -68,6 +69,22 @@ class StorageService:
         """The names of the trajectories in the file."""
         job = self._session.plan_listing()
         result: list[str] = job.finish(self._submit(job).future.result())
+        return result
+
+    def describe(self, trajectory_name: str | None = None, path: str | None = None, *,
+                 recursive: bool = True, max_depth: int | None = None) -> list[NodeInfo]:
+        """Describe a trajectory's items from the file's metadata, without reading their data.
+
+        Returns a :class:`~aiostore.NodeInfo` for the item at ``path`` (a full name such as
+        ``"results.runs.run_00000003"``; None or ``""`` for the whole trajectory) and, if
+        ``recursive``, for every group and leaf below it down to ``max_depth`` levels, parents
+        before children, sorted by name: each leaf's kind, class, comment and, per value, its
+        codec type name, shape, dtype and size in bytes (:class:`~aiostore.KeyInfo`).
+        Results of the packed layout (``packed_runs``) are described as if stored with nodes.
+        Raises :class:`~aiostore.DataNotFoundError` for a missing trajectory or item.
+        """
+        job = self._session.plan_describe(trajectory_name, path, recursive, max_depth)
+        result: list[NodeInfo] = job.finish(self._submit(job).future.result())
         return result
 
     def close(self) -> None:

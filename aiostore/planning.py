@@ -24,6 +24,7 @@ from .model import Group, Parameter, SingleRun, Trajectory, format_time
 from .names import check_name, split_full_name
 from .requests import (
     Backup,
+    DescribeNodes,
     GroupRecord,
     LeafRecord,
     ListTrajectories,
@@ -377,6 +378,15 @@ def load_list(call: Call) -> Job:
 
 def list_trajectories(filename: str) -> Job:
     return Job(ListTrajectories(filename))
+
+
+def describe(defaults: Defaults, trajectory_name: str | None, path: str | None,
+             recursive: bool, max_depth: int | None) -> Job:
+    """The job of a service's ``describe``: names checked here, nothing else to finish."""
+    if max_depth is not None and max_depth < 0:
+        raise InvalidArgumentError(f"max_depth must be at least 0, not {max_depth!r}")
+    target = Call(None, defaults, trajectory_name=trajectory_name).target()
+    return Job(DescribeNodes(target, split_full_name(path or ""), recursive, max_depth))
 
 
 # -------------------------------------------------------------------------------- dispatch

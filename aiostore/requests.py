@@ -200,6 +200,17 @@ class ReadTrajectory:
 
 
 @dataclass(frozen=True, slots=True)
+class DescribeNodes:
+    """Describe the node at ``path`` and (if ``recursive``) what lies below it, from the file's
+    metadata only: no data is read. ``max_depth`` limits how far below ``path`` it goes."""
+
+    target: Target
+    path: Path = ()
+    recursive: bool = True
+    max_depth: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class ListTrajectories:
     """The names of the trajectories in a file."""
 
@@ -237,6 +248,62 @@ class CacheContents:
 
     records: list[ObjectRecord]
     problems: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """One value of a leaf as the file describes it (see :class:`NodeInfo`).
+
+    ``flag`` is the storage flag (ARRAY, CARRAY, DICT, TABLE, FRAME, SERIES); ``type_name`` the
+    codec's name of the value's type (``float``, ``int64``, ``list[int]``, ``ndarray``, ``dict``,
+    ``DataFrame``...); ``shape`` the value's shape (``()`` for a scalar, ``(n,)`` for a list, a
+    dict's number of keys, a table's rows and columns); ``dtype`` the numpy dtype of an array (as
+    restored, else as stored; empty for tables and frames); ``nbytes`` its data's size in memory.
+    """
+
+    name: str
+    flag: str
+    type_name: str
+    shape: tuple[int, ...]
+    dtype: str
+    nbytes: int
+
+
+NODE_KINDS = ("group", "parameter", "derived_parameter", "config", "result", "leaf")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """A group or leaf of a trajectory, described from the file's metadata without its data.
+
+    ``path`` is the item's full name split at the dots (``("results", "runs", "run_00000003",
+    "z")``); ``kind`` one of :data:`NODE_KINDS` (a leaf's kind follows its branch: ``leaf`` outside
+    the standard ones). ``explored_length`` is the length of an explored parameter's range (None
+    otherwise); ``packed`` says the leaf is a row of a packed-runs table; ``problem`` says what
+    could not be read of its metadata (empty when all was well).
+    """
+
+    path: Path
+    kind: str
+    class_name: str = ""
+    comment: str = ""
+    keys: tuple[KeyInfo, ...] = ()
+    explored_length: int | None = None
+    packed: bool = False
+    problem: str = ""
+
+    @property
+    def full_name(self) -> str:
+        return ".".join(self.path)
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.kind != "group"
+
+    @property
+    def nbytes(self) -> int:
+        """The size of the leaf's data in memory (0 for a group)."""
+        return sum(key.nbytes for key in self.keys)
 
 
 @dataclass(slots=True)

@@ -25,6 +25,7 @@ from .errors import ServiceClosedError
 from .handoff import queue_ticket, wait_future
 from .model import SingleRun, Trajectory
 from .planning import Job
+from .requests import NodeInfo
 from .session import Session, label
 from .worker import Durability, Ticket
 
@@ -129,6 +130,24 @@ class AsyncStorageService:
         job = self._guard(self._session.plan_listing)
         ticket = await self._submit(job)
         result: list[str] = job.finish(await wait_future(ticket.future))
+        return result
+
+    async def describe(self, trajectory_name: str | None = None, path: str | None = None, *,
+                       recursive: bool = True, max_depth: int | None = None) -> list[NodeInfo]:
+        """Describe a trajectory's items from the file's metadata, without reading their data.
+
+        Returns a :class:`~aiostore.NodeInfo` for the item at ``path`` (a full name such as
+        ``"results.runs.run_00000003"``; None or ``""`` for the whole trajectory) and, if
+        ``recursive``, for every group and leaf below it down to ``max_depth`` levels, parents
+        before children, sorted by name: each leaf's kind, class, comment and, per value, its
+        codec type name, shape, dtype and size in bytes (:class:`~aiostore.KeyInfo`).
+        Results of the packed layout (``packed_runs``) are described as if stored with nodes.
+        Raises :class:`~aiostore.DataNotFoundError` for a missing trajectory or item.
+        """
+        job = self._guard(lambda: self._session.plan_describe(trajectory_name, path, recursive,
+                                                              max_depth))
+        ticket = await self._submit(job)
+        result: list[NodeInfo] = job.finish(await wait_future(ticket.future))
         return result
 
     # -- closing ------------------------------------------------------------------------------

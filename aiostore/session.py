@@ -16,7 +16,7 @@ from typing import Any
 from .engine.nodes import filters_for
 from .errors import FailedStoresError, InvalidArgumentError, ServiceClosedError
 from .messages import to_msg
-from .planning import Defaults, Job, list_trajectories, plan_load, plan_store
+from .planning import Defaults, Job, describe, list_trajectories, plan_load, plan_store
 from .requests import CloseFile
 from .tracking import Tracker
 from .worker import Durability, Ticket, Worker, current_worker
@@ -57,6 +57,11 @@ class Session:
         if self.defaults.filename is None:
             raise InvalidArgumentError("no filename: give the service one to list its trajectories")
         return list_trajectories(self.defaults.filename)
+
+    def plan_describe(self, trajectory_name: str | None, path: str | None, recursive: bool,
+                      max_depth: int | None) -> Job:
+        self.check_open()
+        return describe(self.defaults, trajectory_name, path, recursive, max_depth)
 
     def ticket(self, job: Job, durability: Durability | None = None) -> Ticket:
         ticket = Ticket(job.request, durability or self.durability)

@@ -36,7 +36,7 @@ from ..model import ObjectTable
 from .arrays import Spec, decode_array_value, encode_array_value
 from .tables import decode_dict, decode_frame, decode_table, encode_dict, encode_frame, encode_table
 
-__all__ = ["TYPE_FLAG_MAPPING", "Encoded", "Spec", "decode", "encode", "infer_flag"]
+__all__ = ["TYPE_FLAG_MAPPING", "Encoded", "Spec", "decode", "encode", "infer_flag", "type_name"]
 
 TYPE_FLAG_MAPPING: dict[type, Flag] = {
     ObjectTable: Flag.TABLE,
@@ -159,6 +159,30 @@ def decode(spec: Spec, raw: Any) -> Any:
     if flag is Flag.TABLE:
         return decode_table(spec, raw)
     return decode_frame(spec, raw)
+
+
+_COLLECTION_NAMES = {
+    "COLL_NDARRAY": "ndarray",
+    "COLL_MATRIX": "matrix",
+    "COLL_DICT": "dict",
+    "COLL_EMPTY_DICT": "dict",
+    "COLL_OBJECT_TABLE": "ObjectTable",
+    "COLL_DATAFRAME": "DataFrame",
+    "COLL_SERIES": "Series",
+}
+
+
+def type_name(spec: Spec) -> str:
+    """The name of the type a spec rebuilds: ``float``, ``int64``, ``list[str]``, ``tuple[int]``,
+    ``ndarray``, ``dict``, ``DataFrame``... (the scalar names are those of docs/FORMAT.md)."""
+    coll = str(spec.get("coll", ""))
+    if coll == "COLL_SCALAR":
+        return str(spec.get("type", "?"))
+    if coll in ("COLL_LIST", "COLL_TUPLE"):
+        container = "list" if coll == "COLL_LIST" else "tuple"
+        element = spec.get("type", "empty")
+        return container if element == "empty" else f"{container}[{element}]"
+    return _COLLECTION_NAMES.get(coll, coll.removeprefix("COLL_").lower() or "?")
 
 
 def dumps_specs(specs: dict[str, Spec]) -> str:

@@ -16,6 +16,7 @@ import tables
 from ..requests import (
     Backup,
     CloseFile,
+    DescribeNodes,
     ListTrajectories,
     MergeTrajectories,
     PutObject,
@@ -29,7 +30,7 @@ from ..requests import (
     Target,
     WriteItems,
 )
-from . import journal, merging, nodes, objectcache, reading, recovery, removal, runs, writing
+from . import describing, journal, merging, nodes, objectcache, reading, recovery, removal, runs, writing
 from .files import OpenFile, fsync_path, open_file
 
 __all__ = ["Engine"]
@@ -55,6 +56,7 @@ class Engine:
             ReadLeaf: self._reader(reading.read_leaf),
             ReadTree: self._reader(reading.read_tree),
             ReadTrajectory: self._reader(reading.read_trajectory),
+            DescribeNodes: self._reader(describing.describe_nodes),
             ListTrajectories: self._list_trajectories,
             Sequence: self._sequence,
             CloseFile: lambda request: self.close(request.filename),

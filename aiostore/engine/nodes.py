@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,13 @@ import pandas as pd
 import tables
 
 from ..codec import Encoded, Spec, decode, dumps_specs
-from ..errors import AiostoreError, DataNotFoundError, InvalidArgumentError, UnsupportedTypeError
+from ..errors import (
+    AiostoreError,
+    DataNotFoundError,
+    FileFormatError,
+    InvalidArgumentError,
+    UnsupportedTypeError,
+)
 from ..messages import Flag
 from . import layout
 from .files import OpenFile
@@ -132,11 +139,36 @@ def write_leaf_attrs(group: tables.Group, class_name: str, comment: str,
 
 def read_leaf_values(file: OpenFile, group: tables.Group, load_only: Iterable[str] | None = None,
                      load_except: Iterable[str] = ()) -> dict[str, Any]:
-    """The values of a leaf group: all of them, or those named by ``load_only``."""
-    specs = layout.leaf_specs(group)
+    """The values of a leaf group: all of them, or those named by ``load_only``.
+
+    A value that cannot be read or decoded (a damaged node, specs that do not match it) raises
+    :class:`~aiostore.errors.FileFormatError` naming its node.
+    """
+    with damaged_data(group._v_pathname):
+        specs = layout.leaf_specs(group)
     keys = list(specs) if load_only is None else list(load_only)
     missing = [key for key in (*keys, *load_except) if key not in specs]
     if missing:
         raise DataNotFoundError(f"{group._v_pathname} has no data named", missing)
     excluded = set(load_except)
-    return {key: read_value(file, group, key, specs[key]) for key in keys if key not in excluded}
+    values = {}
+    for key in keys:
+        if key not in excluded:
+            with damaged_data(f"{group._v_pathname}/{key}"):
+                values[key] = read_value(file, group, key, specs[key])
+    return values
+
+
+@contextlib.contextmanager
+def damaged_data(where: str) -> Iterator[None]:
+    """Turn whatever reading or decoding a damaged node raises into a FileFormatError.
+
+    HDF5, numpy and the codec raise all kinds of errors on data that is not what its specs say;
+    a caller (``aiostore check``) needs to tell them from a bug, and to know which node it was.
+    """
+    try:
+        yield
+    except AiostoreError:
+        raise
+    except Exception as exc:
+        raise FileFormatError(f"cannot read {where}: {type(exc).__name__}: {exc}") from exc

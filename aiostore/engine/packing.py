@@ -307,9 +307,10 @@ class PackedRuns:
         table = self.tables.get(split[1]) if split is not None else None
         if split is None or table is None or split[0] not in table.rows:
             return None
-        record = table.table[table.rows[split[0]]]
-        return NodeData(path, True, table.class_name, table.comment,
-                        table.values(record, load_only, load_except))
+        with nodes.damaged_data(f"{table.table._v_pathname} (run {split[0]})"):
+            record = table.table[table.rows[split[0]]]
+            values = table.values(record, load_only, load_except)
+        return NodeData(path, True, table.class_name, table.comment, values)
 
     def leaves_below(self, prefix: Path, with_data: bool) -> Iterator[NodeData]:
         """Every packed result whose path starts with ``prefix``, as nodes read from nodes."""
