@@ -15,14 +15,18 @@ from .errors import (
     NoSuchServiceError,
     NotStoredError,
     RemovalError,
+    RunnerError,
     ServiceClosedError,
     StoreAbortedError,
+    SweepMismatchError,
     UnsupportedTypeError,
 )
 from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
+from .runners import ProcessRunner
 from .requests import KeyInfo, NodeInfo
 from .service import AsyncServiceClosedError, AsyncStorageService
+from .sweeps import SweepReport, run_sweep
 from .worker import Durability
 from .wrappers import (
     AsyncLockWrapper,
@@ -62,14 +66,19 @@ __all__ = [
     "ObjectTable",
     "Parameter",
     "ProcessQueueWriter",
+    "ProcessRunner",
     "RemovalError",
     "Result",
+    "RunnerError",
     "ServiceClosedError",
     "StoreAbortedError",
+    "SweepMismatchError",
+    "SweepReport",
     "RunInfo",
     "SingleRun",
     "StorageService",
     "Trajectory",
     "UnsupportedTypeError",
     "open_queue",
+    "run_sweep",
 ]

@@ -13,6 +13,8 @@ would catch for the same mistake::
     ├── InvalidArgumentError    (ValueError)  arguments a message does not take, or that contradict
     ├── RemovalError            (ValueError)  a REMOVE that would take more than asked, or what stays
     ├── MergeError              (ValueError)  trajectories that cannot be merged
+    ├── SweepMismatchError      (ValueError)  resuming a sweep in a file holding another sweep
+    ├── RunnerError             (RuntimeError) a sweep's runner whose workers cannot start
     ├── InterpolationError      (ValueError)  a cached table no interpolator can be made of
     ├── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
     ├── FileLockedError         (OSError)     a file another process holds open (HDF5 locks it)
@@ -44,8 +46,10 @@ __all__ = [
     "MergeError",
     "NotStoredError",
     "RemovalError",
+    "RunnerError",
     "ServiceClosedError",
     "StoreAbortedError",
+    "SweepMismatchError",
     "UnsupportedTypeError",
 ]
 
@@ -116,6 +120,14 @@ class RemovalError(AiostoreError, ValueError):
 
 class MergeError(AiostoreError, ValueError):
     """Two trajectories that cannot be merged (different parameters, missing trajectory...)."""
+
+
+class SweepMismatchError(AiostoreError, ValueError):
+    """The file already holds a trajectory of that name whose parameters or runs differ."""
+
+
+class RunnerError(AiostoreError, RuntimeError):
+    """A sweep's runner cannot compute at all: its workers cannot start or its cluster is gone."""
 
 
 class InterpolationError(AiostoreError, ValueError):

@@ -1,0 +1,283 @@
+"""Run a trajectory's simulations and store each run's result as it finishes; resume where left.
+
+:func:`run_sweep` hands the runs of a trajectory to a runner (local processes by default, a Dask
+cluster with :class:`aiostore.dask.DaskRunner`) and stores each answer through the service as a
+``SINGLE_RUN``, which writes the result and marks the run completed in the run table. Started
+again on the same file after an interruption (Ctrl-C, a kill, a lost node), it removes what the
+incomplete runs left behind (``REMOVE_INCOMPLETE_RUNS``) and computes only those runs.
+
+Runners may compute a run more than once (Dask retries the tasks of a dead worker, and one may
+finish twice); the driver stores each run index once, so the file never holds a run twice.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import numpy as np
+from tqdm import tqdm
+
+from aiostore.errors import (
+    AiostoreError,
+    DataNotFoundError,
+    InvalidArgumentError,
+    SweepMismatchError,
+)
+from aiostore.messages import Msg
+from aiostore.model import Result, SingleRun, Trajectory
+from aiostore.names import check_name
+from aiostore.runners import Finished, ProcessRunner, Runner
+
+if TYPE_CHECKING:
+    from aiostore.service import AsyncStorageService
+
+__all__ = ["RunAnswer", "SweepReport", "run_sweep", "simulate_runs"]
+
+Point = tuple[int, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RunAnswer:
+    """What one run's simulation gave: its value, or why it failed (as text: picklable)."""
+
+    index: int
+    value: Any = None
+    failure: str | None = None
+    started: float = 0.0
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    """What :func:`run_sweep` did. ``failed`` maps run indices to why they failed; those runs
+    stay incomplete in the file, so running the sweep again retries them."""
+
+    trajectory: str
+    runs: int
+    already_completed: frozenset[int]
+    stored: tuple[int, ...]
+    failed: Mapping[int, str]
+    removed_incomplete: tuple[int, ...]
+    seconds: float
+
+    @property
+    def completed(self) -> bool:
+        """Whether every run of the trajectory is now completed in the file."""
+        return len(self.already_completed) + len(self.stored) == self.runs
+
+    def __str__(self) -> str:
+        return (f"{self.trajectory}: {len(self.stored)} runs stored in {self.seconds:.1f} s, "
+                f"{len(self.already_completed)} already completed, {len(self.failed)} failed, "
+                f"{self.runs} in all")
+
+
+def simulate_runs(simulate: Callable[..., Any], points: list[Point]) -> list[RunAnswer]:
+    """Compute a task's runs where the runner put it: ``simulate(**parameters)`` for each.
+
+    A run that raises fails alone; its traceback comes back as text so that any exception,
+    picklable or not, reaches the driver.
+    """
+    answers = []
+    for index, arguments in points:
+        started = time.time()
+        try:
+            answers.append(RunAnswer(index, simulate(**arguments), started=started))
+        except Exception:
+            answers.append(RunAnswer(index, failure=traceback.format_exc(), started=started))
+    return answers
+
+
+async def run_sweep(service: AsyncStorageService, traj: Trajectory,
+                    simulate: Callable[..., Any], *, runner: Runner | None = None,
+                    result: str = "result", runs_per_task: int = 1, progress: bool = False,
+                    pending_stores: int = 64) -> SweepReport:
+    """Compute every run of ``traj`` not yet completed in the service's file, and store each.
+
+    ``simulate`` is called as ``simulate(**run.params)`` (every parameter by its short name,
+    with the run's value for explored ones) in the runner's processes, so it must be picklable:
+    a function defined at the top level of a module. What it returns becomes the run's result
+    ``results.runs.run_XXXXXXXX.<result>``: a dict gives the result's keys, anything else its
+    one value (``None``: no result, the run is only marked completed).
+
+    ``runner`` defaults to a :class:`~aiostore.runners.ProcessRunner` with one worker per core.
+    ``runs_per_task`` computes several runs per task, which pays off where a run is short and
+    a task costs milliseconds (Dask). ``progress`` shows a progress bar on stderr. At most
+    ``pending_stores`` answers wait for the HDF5 thread; beyond that the driver waits.
+
+    If the file already holds the trajectory it must be the same sweep (the same parameters,
+    values and ranges, or :class:`~aiostore.errors.SweepMismatchError`): its incomplete runs'
+    leftovers are removed and only those runs are computed. A run whose simulation raises is
+    reported in :attr:`SweepReport.failed` and left incomplete; the sweep goes on.
+    """
+    _check_arguments(simulate, result, runs_per_task, pending_stores)
+    started = time.perf_counter()
+    trajectory = traj.v_name
+    done, removed = await _prepare(service, traj)
+    already = frozenset(done)
+    chunks = _chunks([(index, _arguments(traj, index)) for index in range(len(traj))
+                      if index not in done], runs_per_task)
+    writer = _RunWriter(service, traj, result, done, anyio.Semaphore(pending_stores))
+    with tqdm(total=len(traj), initial=len(done), unit="run", desc=trajectory,
+              disable=not progress, file=sys.stderr) as writer.bar, _one_error():
+        work = partial(simulate_runs, simulate)
+        async with anyio.create_task_group() as stores, \
+                (runner or ProcessRunner()).finished(work, chunks) as ends:
+            async for end in ends:
+                for answer in _answers(end):
+                    await writer.take(answer, stores)
+    return SweepReport(trajectory, len(traj), already, tuple(writer.stored), writer.failed,
+                       removed, time.perf_counter() - started)
+
+
+def _check_arguments(simulate: Callable[..., Any], result: str, runs_per_task: int,
+                     pending_stores: int) -> None:
+    if not callable(simulate):
+        raise InvalidArgumentError(f"simulate must be a function, not {simulate!r}")
+    check_name(result, "result name")
+    if runs_per_task < 1 or pending_stores < 1:
+        raise InvalidArgumentError("runs_per_task and pending_stores must be at least 1")
+
+
+@contextmanager
+def _one_error() -> Iterator[None]:
+    """Raise a lone error of the task groups as itself (RunnerError, ServiceClosedError...)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        errors = _leaves(group)
+        if len(errors) == 1 and isinstance(errors[0], Exception):
+            raise errors[0] from group
+        raise
+
+
+def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
+    return [leaf for error in group.exceptions
+            for leaf in (_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])]
+
+
+def _chunks(points: list[Point], size: int) -> list[list[Point]]:
+    return [points[start:start + size] for start in range(0, len(points), size)]
+
+
+def _arguments(traj: Trajectory, index: int) -> dict[str, Any]:
+    arguments = traj.run(index).params
+    if len(arguments) < len(traj.parameters):
+        short = [parameter.v_name for parameter in traj.parameters.values()]
+        clashes = sorted({name for name in short if short.count(name) > 1})
+        raise InvalidArgumentError(f"parameters share the short names {clashes}: simulate "
+                                   "receives parameters by short name, so rename them")
+    return arguments
+
+
+def _answers(end: Finished) -> list[RunAnswer]:
+    if end.error is None:
+        answers: list[RunAnswer] = end.answer
+        return answers
+    why = "".join(traceback.format_exception_only(end.error)).strip()
+    return [RunAnswer(index, failure=f"its task failed: {why}") for index, _ in end.task]
+
+
+# ------------------------------------------------------------------------------- resuming
+
+
+async def _prepare(service: AsyncStorageService, traj: Trajectory) -> tuple[set[int], tuple[int, ...]]:
+    """Store the trajectory, or find it in the file: the completed runs, and the removed ones."""
+    try:
+        in_file = await service.list_trajectories()
+    except DataNotFoundError:  # no file yet: the store makes it
+        in_file = []
+    if traj.v_name not in in_file:
+        await service.store(Msg.TRAJECTORY, traj)
+        return set(), ()
+    stored: Trajectory = await service.load(Msg.TRAJECTORY, None, trajectory_name=traj.v_name,
+                                            load_parameters=2, load_derived_parameters=0,
+                                            load_results=0)
+    _check_same_sweep(traj, stored)
+    removed = await service.store(Msg.REMOVE_INCOMPLETE_RUNS, stored,
+                                  trajectory_name=traj.v_name)
+    traj.runs = stored.runs
+    return {run.idx for run in stored.runs if run.completed}, tuple(removed or ())
+
+
+def _check_same_sweep(traj: Trajectory, stored: Trajectory) -> None:
+    ours, theirs = traj.parameters, stored.parameters
+    differ = sorted(name for name in ours.keys() | theirs.keys()
+                    if name not in ours or name not in theirs
+                    or not _same(ours[name].value, theirs[name].value)
+                    or not _same(ours[name].range, theirs[name].range))
+    if differ or len(traj) != len(stored):
+        raise SweepMismatchError(
+            f"the file holds a trajectory {traj.v_name!r} of another sweep ({len(stored)} runs; "
+            f"parameters that differ: {', '.join(differ) or 'none'}): resuming would mix two "
+            "sweeps. Use another trajectory name or file.")
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return type(a) is type(b) and a.dtype == b.dtype and np.array_equal(a, b)
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except (TypeError, ValueError):
+        return False
+
+
+# -------------------------------------------------------------------------------- storing
+
+
+@dataclass
+class _RunWriter:
+    """Stores each run's answer once, as a task of its own, and keeps the tally."""
+
+    service: AsyncStorageService
+    traj: Trajectory
+    result: str
+    taken: set[int]
+    slots: anyio.Semaphore
+    stored: list[int] = field(default_factory=list)
+    failed: dict[int, str] = field(default_factory=dict)
+    bar: Any = None
+
+    async def take(self, answer: RunAnswer, stores: anyio.abc.TaskGroup) -> None:
+        if answer.index in self.taken:  # computed twice (a retried task): stored already
+            return
+        if answer.failure is not None:
+            self.failed.setdefault(answer.index, answer.failure)
+            return
+        self.taken.add(answer.index)
+        self.failed.pop(answer.index, None)
+        await self.slots.acquire()
+        stores.start_soon(self._store, answer)
+
+    async def _store(self, answer: RunAnswer) -> None:
+        try:
+            run = self._run(answer)
+            await self.service.store(Msg.SINGLE_RUN, run, trajectory_name=self.traj.v_name)
+        except AiostoreError as error:  # a value the codec refuses: this run fails alone
+            self.taken.discard(answer.index)
+            self.failed[answer.index] = f"its result cannot be stored: {error!r}"
+        else:
+            self.stored.append(answer.index)
+            self.bar.update()
+        finally:
+            self.slots.release()
+
+    def _run(self, answer: RunAnswer) -> SingleRun:
+        # The result is not attached to the trajectory: a long sweep's results would pile up
+        # in memory. They are in the file; load the trajectory to have them.
+        run = SingleRun(self.traj, answer.index, timestamp=answer.started)
+        if answer.value is not None:
+            name = f"results.runs.{run.v_name}.{self.result}"
+            value = answer.value
+            item = (Result(name, **value) if isinstance(value, Mapping)
+                    else Result(name, value))
+            run.new_items.append(item)
+        return run
