@@ -1,0 +1,177 @@
+"""The ``aiostore`` command and its subcommands (click); each is a thin layer over one module."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import click
+
+from .. import __version__
+from . import checking, export, inventory, maintenance, showing
+from .exits import EXIT_CODES_HELP, CommandError, ExitCode, opened, translated_errors
+from .paths import parse_item, parse_run_result
+from .progress import note
+
+__all__ = ["cli"]
+
+FILE = click.argument("file", type=click.Path(dir_okay=False, path_type=str))
+
+
+class _Group(click.Group):
+    """Subcommands whose aiostore errors become one-line messages with their exit codes."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        with translated_errors():
+            return super().invoke(ctx)
+
+
+def _echo(lines: Iterable[str]) -> None:
+    for line in lines:
+        click.echo(line)
+
+
+@click.group(cls=_Group, epilog=EXIT_CODES_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="aiostore")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars and no notes on stderr.")
+@click.pass_context
+def cli(ctx: click.Context, quiet: bool) -> None:
+    """Look into, export, check and maintain aiostore HDF5 files.
+
+    Items are named with the trajectory first, then the item's full name:
+    TRAJ, TRAJ.parameters.x, TRAJ.results.runs.run_00000003.z.
+    """
+    ctx.meta["aiostore.quiet"] = quiet
+
+
+@cli.command("ls", epilog=EXIT_CODES_HELP)
+@FILE
+@click.argument("path", required=False)
+@click.option("-d", "--depth", type=click.IntRange(min=0), help="Levels to show below PATH.")
+@click.option("--bytes", "exact", is_flag=True, help="Sizes in bytes, not KiB/MiB.")
+def ls_command(file: str, path: str | None, depth: int | None, exact: bool) -> None:
+    """The tree of trajectories, groups and leaves, with each value's type, shape and size.
+
+    PATH narrows it: TRAJ, TRAJ.parameters, TRAJ.results.runs.run_00000003. Nothing but the
+    file's metadata is read, so it is quick on big files.
+    """
+    with opened(file) as service:
+        _echo(inventory.list_items(service, parse_item(path) if path else None, depth, exact))
+
+
+@cli.command("show", epilog=EXIT_CODES_HELP)
+@FILE
+@click.argument("path")
+def show_command(file: str, path: str) -> None:
+    """The values of one item, or a trajectory's run table.
+
+    \b
+    PATH is a leaf (TRAJ.results.runs.run_00000003.z: each value, long arrays abbreviated),
+    a parameter (TRAJ.parameters.x: its value and explored range), a group (the values of
+    the leaves in it), or TRAJ / TRAJ.runs (the run table: index, name, completed, start,
+    runtime, the run's parameters).
+    """
+    with opened(file) as service:
+        _echo(showing.show_item(service, parse_item(path)))
+
+
+@cli.command("export", epilog=EXIT_CODES_HELP)
+@FILE
+@click.argument("path")
+@click.argument("out", type=click.Path(dir_okay=False, allow_dash=True, path_type=str))
+@click.option("--to", "to", type=click.Choice(export.FORMATS),
+              help="Output format (default: from OUT's suffix).")
+@click.option("--arrays", is_flag=True, help="npz: also each array value, stacked over the runs.")
+def export_command(file: str, path: str, out: str, to: str | None, arrays: bool) -> None:
+    """One result of every run as a table: a row per run.
+
+    \b
+    PATH names the result: TRAJ.NAME for results.runs.run_XXXXXXXX.NAME of every run, or the
+    same written out, TRAJ.results.runs.*.NAME (TRAJ.derived_parameters.runs.*.NAME for a
+    derived parameter of every run). Columns: run (the index), each explored parameter's value
+    in that run, each scalar value of the result (a dict of scalars: a column per key,
+    KEY.SUB). Non-scalar values are left out with a note (npz takes them with --arrays).
+    OUT is a file (- for csv to stdout); parquet needs pyarrow (pip install aiostore[parquet]).
+
+    \b
+    Example: aiostore export out.h5 sweep.z z.csv
+    """
+    fmt = to or ("csv" if out == "-" else os.path.splitext(out)[1].lstrip(".").lower())
+    if fmt not in export.FORMATS:
+        raise click.UsageError(f"cannot tell the format of {out!r}: pass --to csv|parquet|npz")
+    if out == "-" and fmt != "csv":
+        raise click.UsageError("only csv can go to stdout")
+    with opened(file) as service:
+        rows = export.collect(service, parse_run_result(path))
+    export.write(rows, out, fmt, arrays)
+    if rows.runs_without:
+        note(f"{rows.runs_without} run(s) without the result left out")
+
+
+@cli.command("check", epilog=EXIT_CODES_HELP)
+@FILE
+def check_command(file: str) -> None:
+    """Decode every leaf of every trajectory and compare the run table with what is found.
+
+    Prints one line per problem (where: error|warning: what) and a summary per trajectory;
+    exits with status 1 if any error was found. Incomplete runs are warnings.
+    """
+    errors = 0
+    with opened(file) as service:
+        lines = list(checking.check_file(service))
+    if not lines:
+        click.echo(f"{file}: warning: holds no aiostore trajectory")
+    for line in lines:
+        errors += isinstance(line, checking.Problem) and line.error
+        click.echo(str(line))
+    if errors:
+        raise click.exceptions.Exit(int(ExitCode.PROBLEMS))
+
+
+@cli.command("backup", epilog=EXIT_CODES_HELP)
+@FILE
+@click.argument("dest", required=False)
+@click.option("-t", "--trajectory", "trajectories", multiple=True,
+              help="Back up only this trajectory (repeatable; default: every one).")
+def backup_command(file: str, dest: str | None, trajectories: tuple[str, ...]) -> None:
+    """Copy trajectories into another HDF5 file (BACKUP).
+
+    DEST receives every trajectory (it may exist, without them); by default each goes to
+    backup_TRAJ.hdf5 beside FILE. The backup file is written whole or not at all.
+    """
+    with opened(file) as service:
+        names = list(trajectories) or service.list_trajectories()
+        if not names:
+            raise CommandError(f"{file} holds no trajectory", ExitCode.NOT_FOUND)
+        _echo(maintenance.backup(service, names, dest))
+
+
+@cli.command("merge", epilog=EXIT_CODES_HELP)
+@FILE
+@click.argument("traj_a")
+@click.argument("traj_b")
+@click.option("--backup/--no-backup", default=True, show_default=True,
+              help="Back up TRAJ_A first (BACKUP).")
+@click.option("--backup-file", help="Where the backup goes (default: backup_TRAJ_A.hdf5 beside "
+              "FILE, numbered if it exists).")
+@click.option("--delete-other", is_flag=True, help="Delete TRAJ_B once merged.")
+@click.option("--move", is_flag=True, help="Move TRAJ_B's nodes instead of copying them.")
+@click.option("--rename", "renames", multiple=True, metavar="OLD=NEW",
+              help="Merge only these items, each to a new full name (repeatable); without it "
+              "every run of TRAJ_B is appended after TRAJ_A's.")
+def merge_command(file: str, traj_a: str, traj_b: str, backup: bool, backup_file: str | None,
+                  delete_other: bool, move: bool, renames: tuple[str, ...]) -> None:
+    """Merge trajectory TRAJ_B into TRAJ_A in FILE (MERGE).
+
+    By default the runs of TRAJ_B are appended to TRAJ_A's (renumbered after them), their
+    results and derived parameters copied, and the explored ranges extended; both must
+    explore the same parameters. The merge is atomic: a failure takes it back whole.
+    """
+    options = maintenance.MergeOptions(backup, backup_file, delete_other, move, renames)
+    with opened(file) as service:
+        _echo(maintenance.merge(service, traj_a, traj_b, options))
+
+
+def main() -> None:
+    """The console script: run the command, exiting with its status."""
+    cli(prog_name="aiostore")

@@ -1,0 +1,89 @@
+"""Exit codes, one-line error messages, and the service every command opens a file through."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from ..blocking import StorageService
+from ..errors import (
+    AiostoreError,
+    DataNotFoundError,
+    FileFormatError,
+    InvalidNameError,
+)
+
+__all__ = ["CommandError", "ExitCode", "opened", "translated_errors"]
+
+
+class ExitCode(enum.IntEnum):
+    """The exit status of ``aiostore``; each failure has its own (listed in ``--help``)."""
+
+    OK = 0
+    PROBLEMS = 1  # check found problems
+    USAGE = 2  # bad usage (click's own code)
+    NO_FILE = 3
+    NOT_HDF5 = 4  # not an HDF5 file, or not readable as aiostore data
+    NOT_FOUND = 5  # unknown trajectory, item or result
+    REFUSED = 6  # the request was refused: merge conflict, file locked, output not writable...
+    MISSING_DEPENDENCY = 7  # an optional package (pyarrow) is not installed
+
+
+EXIT_CODES_HELP = (
+    "\b\nExit status: 0 success; 1 check found problems; 2 bad usage; 3 no such file; "
+    "4 not an HDF5 file (or not aiostore data); 5 unknown trajectory or path; "
+    "6 refused (merge conflict, file locked, output not writable); 7 missing optional package."
+)
+
+
+class CommandError(click.ClickException):
+    """A failure reported as one line on stderr (``aiostore: error: ...``), with its exit code."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.exit_code = int(code)  # type: ignore[misc]  # click reads it per instance
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        click.echo(f"aiostore: error: {self.format_message()}", err=True)
+
+
+@contextlib.contextmanager
+def translated_errors() -> Iterator[None]:
+    """aiostore's exceptions as one-line messages with their exit codes (no traceback)."""
+    try:
+        yield
+    except (DataNotFoundError, InvalidNameError) as exc:
+        raise CommandError(str(exc), ExitCode.NOT_FOUND) from None
+    except FileFormatError as exc:
+        raise CommandError(str(exc), ExitCode.NOT_HDF5) from None
+    except AiostoreError as exc:
+        raise CommandError(str(exc), ExitCode.REFUSED) from None
+
+
+def require_file(filename: str) -> None:
+    """Refuse a missing file before the service sees it: a store would create it."""
+    if not os.path.exists(filename):
+        raise CommandError(f"no such file: {filename}", ExitCode.NO_FILE)
+    if os.path.isdir(filename):
+        raise CommandError(f"{filename} is a directory, not an HDF5 file", ExitCode.NOT_HDF5)
+
+
+@contextlib.contextmanager
+def opened(filename: str) -> Iterator[StorageService]:
+    """A blocking service on an existing file, with aiostore's errors translated.
+
+    Every HDF5 access goes through it, so that a file a killed writer left is recovered (its
+    journal replayed, its end-of-file repaired) before anything is read.
+    """
+    require_file(filename)
+    with translated_errors():
+        service = StorageService(filename)
+        try:
+            yield service
+        finally:
+            service.close()

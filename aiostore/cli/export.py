@@ -1,0 +1,176 @@
+"""``aiostore export``: one result of every run as a table, a row per run.
+
+The columns are the run's index, the values of the explored parameters in that run, and each
+scalar value of the result (a dict of scalars gives a column per key, ``stats.mean``). Arrays
+and other non-scalar values are left out of csv and parquet, with a note; npz takes them with
+``--arrays``, stacked into one array per key when their shapes agree.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..blocking import StorageService
+from ..errors import DataNotFoundError
+from ..messages import Msg
+from ..model import Result, Trajectory
+from .exits import CommandError, ExitCode
+from .paths import RunResultPath, load_runs
+from .progress import bar, note
+
+__all__ = ["FORMATS", "RunRows", "collect", "write"]
+
+FORMATS = ("csv", "parquet", "npz")
+RUN_COLUMN = "run"
+CHUNK = 200  # leaves loaded per call: few calls, and a bar that moves
+_SCALARS = (bool, int, float, complex, str, bytes, np.generic)
+
+
+@dataclass
+class RunRows:
+    """The rows of an export, by column, split into scalar and other columns."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    runs_without: int = 0
+
+    def columns(self) -> list[str]:
+        return list(dict.fromkeys(name for row in self.rows for name in row))
+
+    def scalar_columns(self) -> list[str]:
+        return [name for name in self.columns() if all(
+            isinstance(row.get(name), _SCALARS) for row in self.rows if name in row)]
+
+    def values(self, name: str) -> list[Any]:
+        return [row.get(name) for row in self.rows]
+
+
+def _load_chunk(service: StorageService, spec: RunResultPath,
+                runs: list[str]) -> Iterator[tuple[str, Result]]:
+    items = [Result(spec.full_name(run)) for run in runs]
+    try:
+        service.load(Msg.LIST, [(Msg.LEAF, item) for item in items],
+                     trajectory_name=spec.trajectory)
+        yield from zip(runs, items, strict=True)
+        return
+    except DataNotFoundError:
+        pass  # some run of the chunk lacks the result (an incomplete run): one at a time
+    for run, item in zip(runs, items, strict=True):
+        try:
+            service.load(Msg.LEAF, item, trajectory_name=spec.trajectory)
+        except DataNotFoundError:
+            continue
+        yield run, item
+
+
+def _results(service: StorageService, spec: RunResultPath,
+             traj: Trajectory) -> Iterator[tuple[int, Result]]:
+    runs = [run.name for run in traj.runs]
+    index = {run.name: run.idx for run in traj.runs}
+    with bar(len(runs), f"export {spec.trajectory}", "run") as progress:
+        for start in range(0, len(runs), CHUNK):
+            chunk = runs[start:start + CHUNK]
+            for run, item in _load_chunk(service, spec, chunk):
+                yield index[run], item
+            progress.update(len(chunk))
+
+
+def _flat(values: dict[str, Any], taken: set[str], prefix: str) -> dict[str, Any]:
+    """A result's values as columns: dicts of scalars spread out, names kept clear of
+    the parameters' columns."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}.{key}" if key in taken else key
+        if isinstance(value, dict) and value and all(isinstance(v, _SCALARS) for v in value.values()):
+            flat.update({f"{name}.{sub}": item for sub, item in value.items()})
+        else:
+            flat[name] = value
+    return flat
+
+
+def collect(service: StorageService, spec: RunResultPath) -> RunRows:
+    """The rows of the export of ``spec``; NOT_FOUND if no run holds it."""
+    traj = load_runs(service, spec.trajectory, parameters=True)
+    explored = {name.removeprefix("parameters."): param
+                for name, param in sorted(traj.explored_parameters.items())}
+    taken = {RUN_COLUMN, *explored}
+    found = RunRows()
+    for idx, item in _results(service, spec, traj):
+        row = {RUN_COLUMN: idx, **{name: p.value_at(idx) for name, p in explored.items()}}
+        row.update(_flat(item.data, taken, spec.relative[-1]))
+        found.rows.append(row)
+    if not found.rows:
+        raise CommandError(f"no run of trajectory {spec.trajectory!r} holds {spec}",
+                           ExitCode.NOT_FOUND)
+    found.runs_without = len(traj.runs) - len(found.rows)
+    return found
+
+
+def _frame(rows: RunRows) -> pd.DataFrame:
+    columns = rows.scalar_columns()
+    skipped = [name for name in rows.columns() if name not in columns]
+    if skipped:
+        note(f"left out values that are not scalars: {', '.join(skipped)} "
+             "(--to npz --arrays exports arrays)")
+    return pd.DataFrame({name: rows.values(name) for name in columns})
+
+
+def _stacked(rows: RunRows, name: str) -> np.ndarray | None:
+    values = rows.values(name)
+    if any(value is None for value in values):
+        return None
+    arrays = [np.asarray(value) for value in values]
+    first = arrays[0]
+    if first.dtype.kind == "O" or any(a.shape != first.shape or a.dtype != first.dtype
+                                      for a in arrays):
+        return None
+    return np.stack(arrays)
+
+
+def _write_npz(rows: RunRows, out: str, arrays: bool) -> None:
+    scalars = rows.scalar_columns()
+    data: dict[str, Any] = {name: np.asarray(rows.values(name)) for name in scalars}
+    skipped = []
+    for name in rows.columns():
+        if name in scalars:
+            continue
+        stacked = _stacked(rows, name) if arrays else None
+        if stacked is None:
+            skipped.append(name)
+        else:
+            data[name] = stacked
+    if skipped:
+        hint = "" if arrays else " (--arrays exports arrays)"
+        note(f"left out values that are not scalars or arrays of one shape: "
+             f"{', '.join(skipped)}{hint}")
+    with open(out, "wb") as handle:
+        np.savez(handle, **data)
+
+
+def _write_parquet(frame: pd.DataFrame, out: str) -> None:
+    if importlib.util.find_spec("pyarrow") is None:  # pandas writes parquet through it
+        raise CommandError("parquet export needs pyarrow: pip install aiostore[parquet]",
+                           ExitCode.MISSING_DEPENDENCY)
+    try:
+        frame.to_parquet(out, index=False)
+    except (ValueError, TypeError, NotImplementedError) as exc:  # pyarrow's errors derive these
+        raise CommandError(f"parquet cannot hold these columns: {exc}", ExitCode.REFUSED) from None
+
+
+def write(rows: RunRows, out: str, to: str, arrays: bool) -> None:
+    """Write ``rows`` to ``out`` (``-``: stdout, csv only) as ``to`` says."""
+    try:
+        if to == "npz":
+            _write_npz(rows, out, arrays)
+        elif to == "parquet":
+            _write_parquet(_frame(rows), out)
+        else:
+            _frame(rows).to_csv(sys.stdout if out == "-" else out, index=False)
+    except OSError as exc:
+        raise CommandError(f"cannot write {out}: {exc.strerror or exc}", ExitCode.REFUSED) from None

@@ -1,0 +1,88 @@
+"""The dotted names the command takes: ``TRAJ``, ``TRAJ.parameters.x``, ``TRAJ.results.runs.*.z``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..blocking import StorageService
+from ..messages import Msg
+from ..model import Trajectory
+from ..names import RUNS_GROUP, split_full_name
+from .exits import CommandError, ExitCode
+
+__all__ = ["ItemPath", "RunResultPath", "load_runs", "parse_item", "parse_run_result"]
+
+RUN_BRANCHES = ("results", "derived_parameters")
+WILDCARD = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemPath:
+    """A trajectory and a full name inside it (empty for the trajectory itself)."""
+
+    trajectory: str
+    path: tuple[str, ...]
+
+    @property
+    def full_name(self) -> str:
+        return ".".join(self.path)
+
+    def __str__(self) -> str:
+        return ".".join((self.trajectory, *self.path))
+
+
+@dataclass(frozen=True, slots=True)
+class RunResultPath:
+    """A result of every run: ``<branch>.runs.<run>.<relative>`` of trajectory ``trajectory``."""
+
+    trajectory: str
+    branch: str
+    relative: tuple[str, ...]
+
+    def full_name(self, run: str) -> str:
+        return ".".join((self.branch, RUNS_GROUP, run, *self.relative))
+
+    def __str__(self) -> str:
+        return ".".join((self.trajectory, self.branch, RUNS_GROUP, WILDCARD, *self.relative))
+
+
+def _split(text: str) -> list[str]:
+    parts = text.split(".")
+    if not text or not all(parts):
+        raise CommandError(f"not a dotted name: {text!r}", ExitCode.USAGE)
+    return parts
+
+
+def parse_item(text: str) -> ItemPath:
+    """``TRAJ`` or ``TRAJ.full.name``, each name checked."""
+    parts = _split(text)
+    names = split_full_name(".".join(parts))  # InvalidNameError: no such item can exist
+    return ItemPath(names[0], names[1:])
+
+
+def parse_run_result(text: str) -> RunResultPath:
+    """``TRAJ.NAME`` (the result NAME of every run) or ``TRAJ.results.runs.*.NAME`` (also
+    ``derived_parameters.runs.*``); NAME may be dotted."""
+    parts = _split(text)
+    trajectory, rest = parts[0], parts[1:]
+    if WILDCARD in rest:
+        if len(rest) < 4 or rest[0] not in RUN_BRANCHES or rest[1:3] != [RUNS_GROUP, WILDCARD]:
+            raise CommandError(f"{text!r}: the wildcard goes as TRAJ.results.runs.*.NAME",
+                               ExitCode.USAGE)
+        branch, rest = rest[0], rest[3:]
+    else:
+        branch = "results"
+    if not rest:
+        raise CommandError(f"{text!r} names no result: use TRAJ.NAME or TRAJ.results.runs.*.NAME",
+                           ExitCode.USAGE)
+    names = split_full_name(".".join([trajectory, *rest]))
+    return RunResultPath(names[0], branch, names[1:])
+
+
+def load_runs(service: StorageService, trajectory: str, parameters: bool = False) -> Trajectory:
+    """The trajectory's run table (and, with ``parameters``, its parameters' values)."""
+    traj: Trajectory = service.load(Msg.TRAJECTORY, None, trajectory_name=trajectory,
+                                    load_parameters=2 if parameters else 0,
+                                    load_derived_parameters=0, load_results=0,
+                                    load_other_data=0)
+    return traj
