@@ -117,6 +117,7 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     reported in :attr:`SweepReport.failed` and left incomplete; the sweep goes on.
     """
     _check_arguments(simulate, result, runs_per_task, pending_stores)
+    _check_short_names(traj)
     started = time.perf_counter()
     trajectory = traj.v_name
     done, removed = await _prepare(service, traj)
@@ -166,14 +167,16 @@ def _chunks(points: list[Point], size: int) -> list[list[Point]]:
     return [points[start:start + size] for start in range(0, len(points), size)]
 
 
-def _arguments(traj: Trajectory, index: int) -> dict[str, Any]:
-    arguments = traj.run(index).params
-    if len(arguments) < len(traj.parameters):
-        short = [parameter.v_name for parameter in traj.parameters.values()]
-        clashes = sorted({name for name in short if short.count(name) > 1})
+def _check_short_names(traj: Trajectory) -> None:
+    short = [parameter.v_name for parameter in traj.parameters.values()]
+    clashes = sorted({name for name in short if short.count(name) > 1})
+    if clashes:
         raise InvalidArgumentError(f"parameters share the short names {clashes}: simulate "
                                    "receives parameters by short name, so rename them")
-    return arguments
+
+
+def _arguments(traj: Trajectory, index: int) -> dict[str, Any]:
+    return traj.run(index).params
 
 
 def _answers(end: Finished) -> list[RunAnswer]:
