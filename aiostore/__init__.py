@@ -23,8 +23,8 @@ from .errors import (
 )
 from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
-from .runners import ProcessRunner
 from .requests import KeyInfo, NodeInfo
+from .runners import ProcessRunner
 from .service import AsyncServiceClosedError, AsyncStorageService
 from .sweeps import SweepReport, run_sweep
 from .worker import Durability
