@@ -2,15 +2,17 @@
 
 Each run integrates a driven damped oscillator, x'' + 2*zeta*x' + x = cos(w*t) (time in units of
 the natural period), for one point of a grid of drive frequency ``w`` and damping ratio ``zeta``.
-The integrations run in a process pool, so the event loop stays free; the driver awaits each
-run's results into one HDF5 file through ``AsyncStorageService`` as soon as the run finishes,
-with a progress bar. At the end it loads the trajectory back from the file, prints a summary
+The integrations run in a process pool, so the event loop stays free; ``aiostore.run_sweep``
+awaits each run's results into one HDF5 file through ``AsyncStorageService`` as soon as the run
+finishes, with a progress bar. At the end it loads the trajectory back from the file, prints a summary
 (measured amplitudes against the exact steady-state amplitude) and writes a PNG of the
 resonance over the grid.
 
     python examples/async_sweep.py [--frequencies 20] [--dampings 15] [--out sweep.h5]
-                                   [--plot sweep.png] [--workers N] [--backend asyncio|trio]
-                                   [--packed]
+                                   [--resume] [--plot sweep.png] [--workers N]
+                                   [--backend asyncio|trio] [--packed]
+
+Interrupted (Ctrl-C, a kill), ``--out FILE --resume`` computes only the runs FILE lacks.
 """
 
 from __future__ import annotations
@@ -20,17 +22,17 @@ import itertools
 import os
 import sys
 import tempfile
-import time
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
-import anyio.to_process
 import numpy as np
 import pandas as pd
-from tqdm import tqdm
 
 import aiostore
-from aiostore import AsyncStorageService, Msg, Trajectory
+from aiostore import AsyncStorageService, Msg, ProcessRunner, SweepReport, Trajectory, run_sweep
+from aiostore.runners import Runner
 
 TRAJECTORY = "resonance"
 
@@ -93,28 +95,18 @@ def build_trajectory(frequencies: int, dampings: int) -> Trajectory:
     return traj
 
 
-async def one_run(service: AsyncStorageService, traj: Trajectory, index: int,
-                  progress: tqdm) -> None:
-    run = traj.run(index)
-    response = await anyio.to_process.run_sync(simulate, run["frequency"], run["damping"])
-    run.add_result("response", **response, comment="steady response to the drive")
-    await service.store(Msg.SINGLE_RUN, run)  # returns once the run is in the file
-    progress.update()
-
-
-async def sweep(filename: str, traj: Trajectory, quiet: bool, packed: bool = False) -> Trajectory:
-    """Run every point of ``traj`` concurrently, storing each as it ends; load it all back."""
+async def sweep(filename: str, traj: Trajectory, runner: Runner, quiet: bool,
+                packed: bool = False) -> tuple[SweepReport, Trajectory]:
+    """Compute the runs the file lacks, storing each as it ends; load it all back."""
     async with AsyncStorageService(filename, file_title="aiostore example",
                                    packed_runs=packed) as service:
-        await service.store(Msg.TRAJECTORY, traj)
-        with tqdm(total=len(traj), desc="runs", unit="run", disable=quiet,
-                  file=sys.stderr) as progress:
-            async with anyio.create_task_group() as tasks:
-                for index in range(len(traj)):
-                    tasks.start_soon(one_run, service, traj, index, progress)
+        # run_sweep awaits each run into the file as its process finishes it; a second call on
+        # the same file (--resume) computes only the runs not yet completed there.
+        report = await run_sweep(service, traj, simulate, runner=runner, result="response",
+                                 progress=not quiet)
         loaded: Trajectory = await service.load(Msg.TRAJECTORY, None, trajectory_name=TRAJECTORY,
                                                 load_parameters=2, load_results=2)
-    return loaded
+    return report, loaded
 
 
 # ------------------------------------------------------------------------------ reporting
@@ -133,9 +125,10 @@ def summary_table(loaded: Trajectory) -> pd.DataFrame:
     return table
 
 
-def report(table: pd.DataFrame, filename: str, seconds: float) -> None:
-    print(f"aiostore {aiostore.__version__}: {len(table)} runs stored in {seconds:.1f} s "
-          f"({len(table) / seconds:.0f} runs/s) and loaded back from {filename}")
+def report(table: pd.DataFrame, filename: str, seconds: float, already: int = 0) -> None:
+    stored = len(table) - already
+    print(f"aiostore {aiostore.__version__}: {stored} runs computed and stored in "
+          f"{seconds:.1f} s ({stored / seconds:.0f} runs/s), {already} were already in {filename}")
     print(f"every run completed: {bool(table['completed'].all())}")
     error = (table["amplitude"] / table["exact"] - 1).abs().max()
     print(f"largest relative error of the measured amplitude against the exact one: {error:.2e}")
@@ -171,36 +164,52 @@ def plot(table: pd.DataFrame, path: str) -> None:
     plt.close(figure)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def common_options(description: str) -> argparse.ArgumentParser:
+    """The options this example shares with examples/dask_sweep.py."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--frequencies", type=int, default=20, help="drive frequencies (grid)")
     parser.add_argument("--dampings", type=int, default=15, help="damping ratios (grid)")
     parser.add_argument("--out", help="HDF5 file to write (default: in a temporary folder)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs --out already holds and compute only the others")
     parser.add_argument("--plot", help="PNG to write (default: beside the HDF5 file)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="processes integrating runs at once")
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--packed", action="store_true",
                         help="store each run's result as a row of one table (packed_runs)")
-    args = parser.parse_args()
+    return parser
+
+
+def output_paths(args: argparse.Namespace) -> tuple[str, str]:
     filename = args.out or os.path.join(tempfile.mkdtemp(prefix="aiostore-"), "sweep.h5")
-    if os.path.exists(filename):
+    if os.path.exists(filename) and not args.resume:
         os.remove(filename)
-    image = args.plot or os.path.splitext(filename)[0] + ".png"
-    traj = build_trajectory(args.frequencies, args.dampings)
+    return filename, args.plot or os.path.splitext(filename)[0] + ".png"
 
-    async def with_workers() -> Trajectory:
-        anyio.to_process.current_default_process_limiter().total_tokens = args.workers
-        return await sweep(filename, traj, args.quiet, args.packed)
 
-    started = time.perf_counter()
-    loaded = anyio.run(with_workers, backend=args.backend)
-    seconds = time.perf_counter() - started
+def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, Trajectory]]],
+                    filename: str, image: str, backend: str = "asyncio") -> None:
+    try:
+        done, loaded = anyio.run(sweeping, backend=backend)
+    except KeyboardInterrupt:
+        sys.exit(f"\ninterrupted: the runs stored so far are in {filename}; "
+                 f"add --out {filename} --resume to compute only the rest")
     table = summary_table(loaded)
-    report(table, filename, seconds)
+    report(table, filename, done.seconds, len(done.already_completed))
     plot(table, image)
     print(f"\nplot of the resonance: {image}")
+
+
+def main() -> None:
+    parser = common_options(__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="processes integrating runs at once")
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    args = parser.parse_args()
+    filename, image = output_paths(args)
+    traj = build_trajectory(args.frequencies, args.dampings)
+    runner = ProcessRunner(args.workers)
+    run_and_present(partial(sweep, filename, traj, runner, args.quiet, args.packed),
+                    filename, image, args.backend)
 
 
 if __name__ == "__main__":

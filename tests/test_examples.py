@@ -32,7 +32,7 @@ def test_the_async_sweep(tmp_path: pathlib.Path, backend: str, layout: list[str]
     stdout = run_example("async_sweep.py", "--frequencies", "5", "--dampings", "3", "--quiet",
                          "--workers", "2", "--backend", backend, "--out", str(out),
                          "--plot", str(image), *layout)
-    assert "15 runs stored" in stdout
+    assert "15 runs computed and stored" in stdout
     assert "every run completed: True" in stdout
     error = float(stdout.split("against the exact one: ")[1].split()[0])
     assert error < 1e-2  # the model is right, and so is what came back from the file
@@ -40,13 +40,27 @@ def test_the_async_sweep(tmp_path: pathlib.Path, backend: str, layout: list[str]
     runs = run_table(out, "resonance")
     assert len(runs) == 15
     assert runs["completed"].all()
+    again = run_example("async_sweep.py", "--frequencies", "5", "--dampings", "3", "--quiet",
+                        "--out", str(out), "--resume", "--backend", backend, *layout)
+    assert "0 runs computed and stored" in again
+    assert "15 were already in" in again
+
+
+def test_the_dask_sweep(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "dask.h5"
+    stdout = run_example("dask_sweep.py", "--frequencies", "4", "--dampings", "3", "--quiet",
+                         "--workers", "2", "--runs-per-task", "5", "--out", str(out))
+    assert "12 runs computed and stored" in stdout
+    assert "every run completed: True" in stdout
+    assert float(stdout.split("against the exact one: ")[1].split()[0]) < 1e-2
+    assert run_table(out, "resonance")["completed"].all()
 
 
 def test_the_legacy_queue_sweep(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "legacy.h5"
     stdout = run_example("legacy_sync.py", "--frequencies", "3", "--dampings", "2",
                          "--workers", "2", "--out", str(out))
-    assert "6 runs stored" in stdout
+    assert "6 runs computed and stored" in stdout
     assert "every run completed: True" in stdout
     assert run_table(out, "resonance")["completed"].all()
 

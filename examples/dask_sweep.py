@@ -1,0 +1,63 @@
+"""The oscillator sweep of examples/async_sweep.py, computed on Dask distributed.
+
+This process owns the HDF5 file; the runs are computed by the workers of a Dask cluster and each
+is stored as it comes back. With no ``--scheduler`` a LocalCluster of ``--workers`` processes
+is started here; with ``--scheduler tcp://host:8786`` the runs go to that cluster (its workers
+must be able to import this folder's ``async_sweep`` module: same path, or a shared file
+system). Several runs per task (``--runs-per-task``) pay for Dask's few milliseconds per task.
+Interrupted, ``--out FILE --resume`` computes only the runs FILE lacks.
+
+    python examples/dask_sweep.py [--frequencies 20] [--dampings 15] [--out sweep.h5]
+                                  [--resume] [--scheduler ADDRESS] [--workers 2]
+                                  [--runs-per-task 4]
+
+Needs ``pip install aiostore[dask]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from functools import partial
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))  # so that workers unpickle async_sweep.simulate
+
+from async_sweep import (
+    TRAJECTORY,
+    build_trajectory,
+    common_options,
+    output_paths,
+    run_and_present,
+    simulate,
+)
+
+from aiostore import AsyncStorageService, Msg, SweepReport, Trajectory, run_sweep
+from aiostore.dask import DaskRunner
+
+
+async def sweep_on_dask(filename: str, traj: Trajectory, runner: DaskRunner, runs_per_task: int,
+                        quiet: bool, packed: bool) -> tuple[SweepReport, Trajectory]:
+    async with AsyncStorageService(filename, file_title="aiostore example",
+                                   packed_runs=packed) as service:
+        report = await run_sweep(service, traj, simulate, runner=runner, result="response",
+                                 runs_per_task=runs_per_task, progress=not quiet)
+        loaded: Trajectory = await service.load(Msg.TRAJECTORY, None, trajectory_name=TRAJECTORY,
+                                                load_parameters=2, load_results=2)
+    return report, loaded
+
+
+def main() -> None:
+    parser = common_options(__doc__.splitlines()[0])
+    parser.add_argument("--scheduler", help="a Dask scheduler's address (default: a LocalCluster)")
+    parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
+    parser.add_argument("--runs-per-task", type=int, default=4, help="runs computed per Dask task")
+    args = parser.parse_args()
+    filename, image = output_paths(args)
+    traj = build_trajectory(args.frequencies, args.dampings)
+    runner = DaskRunner(args.scheduler, workers=args.workers)
+    run_and_present(partial(sweep_on_dask, filename, traj, runner, args.runs_per_task, args.quiet,
+                            args.packed), filename, image)
+
+
+if __name__ == "__main__":
+    main()
