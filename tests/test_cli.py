@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import pathlib
+import pty
+import struct
 import subprocess
 import sys
+import termios
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 import tables
 
-from aiostore import Msg, StorageService, Trajectory
+from aiostore import Msg, NodeInfo, StorageService, Trajectory
 from aiostore.cli import ExitCode
+from aiostore.cli.checking import check_trajectory
 
 XS = [1.0, 2.0, 3.0, 4.0]
 YS = [10, 20, 30, 40]
@@ -287,3 +294,48 @@ def test_help_lists_the_exit_codes() -> None:
         assert command in out
     assert "3 no such file" in out
     assert "TRAJ.results.runs.*.NAME" in aiostore("export", "--help").stdout
+
+
+def test_check_looks_up_what_a_damaged_listing_hides(tmp_path: pathlib.Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A torn group index lists fewer children, with no error (DESIGN.md): check finds them by
+    name. The listing is made to hide a run's result here, in process."""
+    path = str(tmp_path / "f.h5")
+    make_sweep(path)
+    listing = StorageService.describe
+
+    def torn(self: StorageService, trajectory_name: str | None = None, path: str | None = None,
+             **kwargs: Any) -> list[NodeInfo]:
+        found = listing(self, trajectory_name, path, **kwargs)
+        if path is None:
+            return [info for info in found if "run_00000001" not in info.path]
+        return found
+
+    monkeypatch.setattr(StorageService, "describe", torn)
+    with StorageService(path) as svc:
+        problems = [str(problem) for problem in check_trajectory(svc, "sweep")]
+    assert problems == [
+        "sweep.runs.run_00000001: error: its group's listing hides "
+        "results.runs.run_00000001.response (a damaged group index: copy what reads into a "
+        "new file)",
+        "sweep.runs.run_00000003: warning: run not completed"]
+
+
+def _stderr_on_a_terminal(*args: str) -> str:
+    """What ``aiostore ARGS`` writes to a stderr that is a 100-column terminal."""
+    main, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    with subprocess.Popen([sys.executable, "-m", "aiostore", *args], stdout=subprocess.DEVNULL,
+                          stderr=terminal):
+        os.close(terminal)
+        written = b""
+        with contextlib.suppress(OSError):  # EIO once the process is gone
+            while chunk := os.read(main, 4096):
+                written += chunk
+    os.close(main)
+    return written.decode("utf-8", "replace")
+
+
+def test_progress_bars_go_to_a_terminal_unless_quiet(files: dict[str, str]) -> None:
+    assert "check sweep:   0%|" in _stderr_on_a_terminal("check", files["nodes"])
+    assert "check sweep" not in _stderr_on_a_terminal("-q", "check", files["nodes"])
