@@ -33,3 +33,12 @@ def test_the_colossus_cache_benchmark(tmp_path: pathlib.Path) -> None:
                            "--repeat", "1", cwd=tmp_path)
     assert "store (s)" in stdout
     assert "warm start, 5 tables (s)" in stdout
+
+
+def test_the_sweep_benchmark(tmp_path: pathlib.Path) -> None:
+    stdout = run_benchmark("sweeps.py", "--runs", "20", "--periods", "2", "--batch", "5",
+                           "--repeat", "1", cwd=tmp_path)
+    for line in ("ceiling: 2 workers computing only", "process pool (2 workers), 1 run per task",
+                 "Dask LocalCluster (2 workers), 5 runs per task"):
+        assert line in stdout
+    assert list(tmp_path.iterdir()) == []
