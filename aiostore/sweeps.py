@@ -26,10 +26,12 @@ import numpy as np
 from tqdm import tqdm
 
 from aiostore.errors import (
-    AiostoreError,
     DataNotFoundError,
     InvalidArgumentError,
+    InvalidNameError,
+    ItemExistsError,
     SweepMismatchError,
+    UnsupportedTypeError,
 )
 from aiostore.messages import Msg
 from aiostore.model import Result, SingleRun, Trajectory
@@ -42,6 +44,10 @@ if TYPE_CHECKING:
 __all__ = ["RunAnswer", "SweepReport", "run_sweep", "simulate_runs"]
 
 Point = tuple[int, dict[str, Any]]
+
+# Errors about one run's answer; any other error of a store (a closed service, a full disk)
+# ends the sweep, whose stored runs are safe in the file for the next one to resume from.
+_THIS_RUNS_FAULT = (UnsupportedTypeError, InvalidNameError, ItemExistsError)
 
 
 @dataclass(frozen=True)
@@ -264,7 +270,7 @@ class _RunWriter:
         try:
             run = self._run(answer)
             await self.service.store(Msg.SINGLE_RUN, run, trajectory_name=self.traj.v_name)
-        except AiostoreError as error:  # a value the codec refuses: this run fails alone
+        except _THIS_RUNS_FAULT as error:  # a value the codec refuses: this run fails alone
             self.taken.discard(answer.index)
             self.failed[answer.index] = f"its result cannot be stored: {error!r}"
         else:
@@ -280,7 +286,10 @@ class _RunWriter:
         if answer.value is not None:
             name = f"results.runs.{run.v_name}.{self.result}"
             value = answer.value
-            item = (Result(name, **value) if isinstance(value, Mapping)
-                    else Result(name, value))
+            item = Result(name)
+            if isinstance(value, Mapping):
+                item.f_set(**value)  # not Result(name, **value): a key may be named "comment"
+            else:
+                item.f_set(value)
             run.new_items.append(item)
         return run

@@ -27,6 +27,7 @@ from aiostore import (
     Msg,
     ProcessRunner,
     Result,
+    ServiceClosedError,
     StorageService,
     SweepMismatchError,
     Trajectory,
@@ -169,6 +170,37 @@ async def test_a_result_the_codec_refuses_fails_that_run_only(tmp_path: Path, lo
     assert list(report.failed) == [2]
     assert "UnsupportedTypeError" in report.failed[2]
     assert sorted(report.stored) == [0, 1, 3]
+
+
+def odd_keys(x: float, n: int, log_dir: str, seconds: float) -> Any:
+    return {"comment": f"run {n}"} if n != 1 else {"not a key": 1}
+
+
+async def test_any_key_name_is_a_key_and_a_bad_one_fails_its_run(
+        tmp_path: Path, log_dir: str) -> None:
+    path = tmp_path / "sweep.h5"
+    async with AsyncStorageService(str(path)) as service:
+        report = await run_sweep(service, sweeping.build(3, log_dir), odd_keys,
+                                 runner=ProcessRunner(1))
+    assert list(report.failed) == [1]
+    assert "InvalidNameError" in report.failed[1]
+    assert load(path)["results.runs.run_00000002.result"].data == {"comment": "run 2"}
+
+
+async def test_a_service_closed_under_the_sweep_ends_it(tmp_path: Path, log_dir: str) -> None:
+    async with AsyncStorageService(str(tmp_path / "sweep.h5")) as service:
+
+        async def close_soon() -> None:
+            while len(sweeping.computed(log_dir)) < 3:
+                await anyio.sleep(0.01)
+            await service.aclose()
+
+        with pytest.RaisesGroup(ServiceClosedError):  # the sweep's own error, not a group
+            async with anyio.create_task_group() as group:
+                group.start_soon(close_soon)
+                await run_sweep(service, sweeping.build(40, log_dir, seconds=0.02),
+                                sweeping.simulate, runner=ProcessRunner(1))
+    assert len(sweeping.computed(log_dir)) < 40
 
 
 async def test_arguments_are_checked_before_anything_is_written(tmp_path: Path) -> None:
