@@ -69,7 +69,10 @@ def merge(service: StorageService, mine: str, other: str, options: MergeOptions)
         yield from backup(service, [mine], options.backup_file)
     service.store(Msg.MERGE, None, other, trajectory_name=mine, rename_dict=rename,
                   move_nodes=options.move, delete_trajectory=options.delete_other)
-    after = len(load_runs(service, mine).runs)
-    yield f"merged {other} into {mine}: {before} + {after - before} runs = {after}"
+    if rename is not None:
+        yield f"merged {len(rename)} item(s) of {other} into {mine}"
+    else:
+        after = len(load_runs(service, mine).runs)
+        yield f"merged {other} into {mine}: {before} + {after - before} runs = {after}"
     if options.delete_other:
         yield f"deleted {other}"
