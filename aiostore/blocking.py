@@ -30,9 +30,11 @@ class StorageService:
     def __init__(self, filename: str | None = None, file_title: str = "Experiment", *,
                  trajectory_name: str | None = None, durability: Durability | str = "flush",
                  compression: str | None = None, compression_level: int = 5,
-                 packed_runs: bool = False, journal: bool = True) -> None:
+                 packed_runs: bool = False, journal: bool = True, in_memory: bool = False,
+                 save_on_close: bool = False) -> None:
         self._session = Session(filename, file_title, trajectory_name, durability, compression,
-                                compression_level, packed_runs, journal)
+                                compression_level, packed_runs, journal, in_memory,
+                                save_on_close)
 
     @property
     def filename(self) -> str | None:
@@ -101,7 +103,7 @@ class StorageService:
         try:
             if not self._session.withdraw():
                 return []
-            self._run(self._session.close_file_ticket())
+            self._run(self._session.last_close_ticket())
             self._session.drained().result()
             return self._session.take_unwritten()
         finally:

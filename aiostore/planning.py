@@ -54,6 +54,8 @@ class Defaults:
     compression: tuple[str, int] | None = None
     packed_runs: bool = False
     journal: bool = True
+    in_memory: bool = False
+    save_on_close: bool = False
 
 
 @dataclass
@@ -85,13 +87,17 @@ class Call:
         filename = self.filename or self.defaults.filename
         if filename is None:
             raise InvalidArgumentError("no filename: give the service one, or pass filename=")
+        if self.defaults.in_memory and filename != self.defaults.filename:
+            raise InvalidArgumentError("a service on a file in memory works on that file only: "
+                                       "filename= cannot name another")
         name = trajectory or self.trajectory_name or _trajectory_of(self.item)
         name = name or self.defaults.trajectory_name
         if name is None:
             raise InvalidArgumentError("which trajectory? pass trajectory_name=")
         return Target(filename, check_name(name, "trajectory name"),
                       self.file_title or self.defaults.file_title, self.defaults.compression,
-                      self.defaults.packed_runs, self.defaults.journal)
+                      self.defaults.packed_runs, self.defaults.journal, self.defaults.in_memory,
+                      self.defaults.save_on_close)
 
 
 def _trajectory_of(item: Any) -> str | None:
@@ -376,8 +382,8 @@ def load_list(call: Call) -> Job:
     return Job(Sequence(tuple(job.request for job in jobs)), _finish_all(jobs, list(range(len(jobs)))))
 
 
-def list_trajectories(filename: str) -> Job:
-    return Job(ListTrajectories(filename))
+def list_trajectories(filename: str, in_memory: bool = False) -> Job:
+    return Job(ListTrajectories(filename, in_memory))
 
 
 def describe(defaults: Defaults, trajectory_name: str | None, path: str | None,

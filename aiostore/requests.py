@@ -26,6 +26,8 @@ class Target:
     None writes uncompressed, which is fastest. ``journal`` journals stores so that a crash
     loses none (see :mod:`aiostore.engine.journal`). ``packed_runs`` stores runs' results as rows of
     one table per result name where they fit (see :mod:`aiostore.engine.packing`).
+    ``in_memory`` holds the file in memory (HDF5's core driver) from its first use until it is
+    closed, then writes it to ``filename`` if ``save_on_close``, else lets it go.
     """
 
     filename: str
@@ -34,6 +36,8 @@ class Target:
     compression: tuple[str, int] | None = None
     packed_runs: bool = False
     journal: bool = True
+    in_memory: bool = False
+    save_on_close: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +219,7 @@ class ListTrajectories:
     """The names of the trajectories in a file."""
 
     filename: str
+    in_memory: bool = False
 
 
 @dataclass(frozen=True, slots=True)

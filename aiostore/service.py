@@ -78,14 +78,23 @@ class AsyncStorageService:
     It survives a power cut too (a batch's records reach the disk before it is acknowledged).
     ``journal=False`` is faster and, after a kill, may leave half-written items and lose some
     acknowledged ones (figures in the README's *Durability*).
+
+    ``in_memory=True`` holds the file in memory (HDF5's core driver) with the same semantics as
+    a file on disk, and nothing touches the disk: ``filename`` (optional) names it, and if an
+    HDF5 file of that name exists, the file in memory starts as a copy of it. Services of this
+    process that name the same file share it; it lives until the last of them closes, and then
+    it is gone, or, with ``save_on_close=True``, written whole to ``filename``. Fast, and for
+    tests: no journal, no flushes, and a crash loses it all.
     """
 
     def __init__(self, filename: str | None = None, file_title: str = "Experiment", *,
                  trajectory_name: str | None = None, durability: Durability | str = "flush",
                  compression: str | None = None, compression_level: int = 5,
-                 packed_runs: bool = False, journal: bool = True) -> None:
+                 packed_runs: bool = False, journal: bool = True, in_memory: bool = False,
+                 save_on_close: bool = False) -> None:
         self._session = Session(filename, file_title, trajectory_name, durability, compression,
-                                compression_level, packed_runs, journal)
+                                compression_level, packed_runs, journal, in_memory,
+                                save_on_close)
 
     @property
     def filename(self) -> str | None:
@@ -176,7 +185,7 @@ class AsyncStorageService:
         try:
             if not self._session.withdraw():
                 return []
-            ticket = self._session.close_file_ticket()
+            ticket = self._session.last_close_ticket()
             with anyio.CancelScope(shield=True):
                 if ticket is not None:
                     await self._offer(ticket)

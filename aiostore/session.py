@@ -8,7 +8,11 @@ knows no event loop; the two faces decide how to wait.
 
 from __future__ import annotations
 
+import collections
 import os
+import tempfile
+import threading
+import uuid
 import weakref
 from concurrent.futures import Future
 from typing import Any
@@ -24,17 +28,54 @@ from .worker import Durability, Ticket, Worker, current_worker
 __all__ = ["Session"]
 
 
+class _MemoryFiles:
+    """How many open sessions use each file held in memory: the last one to close closes it."""
+
+    def __init__(self) -> None:
+        self._users: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    def take(self, filename: str) -> None:
+        with self._lock:
+            self._users[os.path.abspath(filename)] += 1
+
+    def release(self, filename: str) -> bool:
+        """Whether that was the last user."""
+        with self._lock:
+            name = os.path.abspath(filename)
+            self._users[name] -= 1
+            if self._users[name] > 0:
+                return False
+            del self._users[name]
+            return True
+
+
+_memory_files = _MemoryFiles()
+
+
+def _memory_filename() -> str:
+    # a name no file on disk has, so the file starts empty; it is never created there
+    return os.path.join(tempfile.gettempdir(), f"aiostore-memory-{uuid.uuid4().hex}.h5")
+
+
 class Session:
     """One service's defaults, durability and unawaited stores; see the module docstring."""
 
     def __init__(self, filename: str | None, file_title: str, trajectory_name: str | None,
                  durability: Durability | str, compression: str | None,
-                 compression_level: int, packed_runs: bool = False, journal: bool = True) -> None:
+                 compression_level: int, packed_runs: bool = False, journal: bool = True,
+                 in_memory: bool = False, save_on_close: bool = False) -> None:
         codec = (compression, compression_level) if compression else None
         filters_for(codec)  # a bad library or level fails here, before any job
-        self.defaults = Defaults(filename, file_title, trajectory_name, codec, packed_runs,
-                                 journal)
         self.durability = Durability(durability)
+        _check_memory_options(self.durability, in_memory, save_on_close, filename)
+        if in_memory:
+            filename = filename or _memory_filename()
+            journal = False  # nothing on disk to recover
+            _memory_files.take(filename)
+        self._holds_memory_file = in_memory
+        self.defaults = Defaults(filename, file_title, trajectory_name, codec, packed_runs,
+                                 journal, in_memory, save_on_close)
         self.closed = False
         self.tracker = Tracker()
         self._tickets: weakref.WeakSet[Ticket] = weakref.WeakSet()  # this session's, in flight
@@ -56,7 +97,7 @@ class Session:
         self.check_open()
         if self.defaults.filename is None:
             raise InvalidArgumentError("no filename: give the service one to list its trajectories")
-        return list_trajectories(self.defaults.filename)
+        return list_trajectories(self.defaults.filename, self.defaults.in_memory)
 
     def plan_describe(self, trajectory_name: str | None, path: str | None, recursive: bool,
                       max_depth: int | None) -> Job:
@@ -119,21 +160,50 @@ class Session:
         if self.closed:
             return None
         self.closed = True
-        return self.close_file_ticket()
+        return self.last_close_ticket()
 
     def close_file_ticket(self) -> Ticket | None:
-        """The ticket (to submit) that closes this session's file once its queued work is done."""
-        if self.defaults.filename is None:
+        """The ticket (to submit) that closes this session's file once its queued work is done;
+        None for a file in memory, which lives as long as the sessions using it."""
+        if self.defaults.filename is None or self.defaults.in_memory:
             return None
         return Ticket(CloseFile(self.defaults.filename))
 
+    def last_close_ticket(self) -> Ticket | None:
+        """As :meth:`close_file_ticket`, at the session's end: a file in memory is closed (and
+        so gone, or saved) once no other session uses it."""
+        if self._release_memory_file():
+            return Ticket(CloseFile(str(self.defaults.filename)))
+        return self.close_file_ticket()
+
+    def _release_memory_file(self) -> bool:
+        if not self._holds_memory_file:
+            return False
+        self._holds_memory_file = False
+        return _memory_files.release(str(self.defaults.filename))
+
     def detach(self) -> None:
-        """Stop counting as a user of the worker (once); the thread may then stop when idle."""
+        """Stop counting as a user of the worker (once); the thread may then stop when idle.
+
+        A file in memory whose last session is dropped unclosed stays open until the HDF5
+        thread is idle with no session left; it then closes every file.
+        """
         self.closed = True
+        self._release_memory_file()
         if self._attached:
             self._attached = False
             if self._pid == os.getpid():
                 current_worker().detach()
+
+
+def _check_memory_options(durability: Durability, in_memory: bool, save_on_close: bool,
+                          filename: str | None) -> None:
+    if save_on_close and not (in_memory and filename):
+        raise InvalidArgumentError("save_on_close writes a file held in memory to its filename: "
+                                   "it needs in_memory=True and a filename")
+    if in_memory and durability is Durability.CLOSE:
+        raise InvalidArgumentError("durability='close' would drop a file held in memory after "
+                                   "each batch: use the default, 'flush'")
 
 
 def label(verb: str, msg: object, item: Any) -> str:

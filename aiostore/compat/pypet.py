@@ -71,14 +71,20 @@ def default_filename(filename: str | None, trajectory: Any = None) -> str:
 
 
 class HDF5StorageService(StorageService):
-    """pypet's ``HDF5StorageService(filename=None, file_title='Experiment', ...)``, blocking."""
+    """pypet's ``HDF5StorageService(filename=None, file_title='Experiment', ...)``, blocking.
+
+    Besides pypet's arguments: ``durability`` (``"close"``, as pypet, or ``"flush"``; a file in
+    memory needs ``"flush"``, its default there), ``packed_runs``, ``journal``, ``in_memory`` and
+    ``save_on_close``, as for :class:`~aiostore.AsyncStorageService`.
+    """
 
     def __init__(self, filename: str | None = None, file_title: str | None = "Experiment",
                  overwrite_file: bool = False, encoding: str = "utf8",
                  complevel: int | None = None, complib: str | None = None,
                  pandas_format: str = "fixed", trajectory: Any = None, *,
-                 durability: Durability | str = "close", packed_runs: bool = False,
-                 journal: bool = True, **options: Any) -> None:
+                 durability: Durability | str | None = None, packed_runs: bool = False,
+                 journal: bool = True, in_memory: bool = False, save_on_close: bool = False,
+                 **options: Any) -> None:
         unknown = set(options) - set(_IGNORED_OPTIONS)
         if unknown:
             raise TypeError(f"HDF5StorageService() got unexpected arguments {sorted(unknown)}")
@@ -94,18 +100,24 @@ class HDF5StorageService(StorageService):
         self._arguments = {"filename": filename, "file_title": file_title,
                            "complevel": complevel, "complib": complib, "trajectory": trajectory,
                            "durability": durability, "packed_runs": packed_runs,
-                           "journal": journal}
+                           "journal": journal, "in_memory": in_memory,
+                           "save_on_close": save_on_close}
         filename = default_filename(filename, trajectory)
+        if in_memory and overwrite_file:
+            raise errors.InvalidArgumentError(
+                "overwrite_file would delete the file on disk that in_memory=True starts from: "
+                "to start from an empty file, name one that does not exist")
         folder = os.path.dirname(filename)
-        if folder:
+        if folder and not (in_memory and not save_on_close):  # nothing on disk in memory
             os.makedirs(folder, exist_ok=True)
         compression = (complib or "zlib") if complevel else None
         title = file_title or str(getattr(trajectory, "v_name", "Experiments"))
         super().__init__(filename, title,
                          trajectory_name=getattr(trajectory, "v_name", None),
-                         durability=durability, compression=compression,
-                         compression_level=complevel or 0, packed_runs=packed_runs,
-                         journal=journal)
+                         durability=durability or ("flush" if in_memory else "close"),
+                         compression=compression, compression_level=complevel or 0,
+                         packed_runs=packed_runs, journal=journal, in_memory=in_memory,
+                         save_on_close=save_on_close)
         if overwrite_file:
             self._close_file()
             if os.path.exists(filename):

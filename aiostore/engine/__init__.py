@@ -13,6 +13,7 @@ from typing import Any
 
 import tables
 
+from ..errors import InvalidArgumentError
 from ..requests import (
     Backup,
     CloseFile,
@@ -31,7 +32,7 @@ from ..requests import (
     WriteItems,
 )
 from . import describing, journal, merging, nodes, objectcache, reading, recovery, removal, runs, writing
-from .files import OpenFile, fsync_path, open_file
+from .files import OpenFile, fsync_path, open_file, open_memory_file
 
 __all__ = ["Engine"]
 
@@ -126,7 +127,7 @@ class Engine:
         return journal_
 
     def _list_trajectories(self, request: ListTrajectories) -> list[str]:
-        target = Target(request.filename, "")
+        target = Target(request.filename, "", in_memory=request.in_memory)
         return reading.list_trajectories(self.file(target, writable=False), request)
 
     def _sequence(self, request: Sequence) -> list[Any]:
@@ -138,10 +139,17 @@ class Engine:
         """The open file of ``target``, opened (or reopened for writing) as needed."""
         filename = os.path.abspath(target.filename)
         opened = self._files.get(filename)
+        if opened is not None and opened.in_memory != target.in_memory:
+            where = "in memory" if opened.in_memory else "on disk"
+            raise InvalidArgumentError(f"{filename!r} is open {where} by another service")
         if opened is not None and (opened.writable or not writable):
             return opened
         if opened is not None:
             self.close(filename)
+        if target.in_memory:
+            opened = self._files[filename] = open_memory_file(filename, target.file_title,
+                                                             target.save_on_close)
+            return opened
         unfinished = journal.unfinished(filename)
         if unfinished is not None:
             writable = True  # a dead writer's stores are made again first

@@ -45,6 +45,9 @@ class OpenFile:
     # HDF5 paths seen to be plain groups (not leaves), so that stores need not look them up
     # again; forgotten whenever anything but a store may have removed or moved nodes.
     known_groups: set[str] = field(default_factory=set)
+    # Held in memory (HDF5's core driver): nothing reaches the disk, unless save_on_close.
+    in_memory: bool = False
+    save_on_close: bool = False
 
     def held_node(self, key: str, find: Callable[[], Any]) -> Any:
         node = self.held.get(key)
@@ -59,7 +62,8 @@ class OpenFile:
         return self.store._handle
 
     def flush(self) -> None:
-        if self.writable:
+        # A file in memory has nothing to hand to the disk; its HDF5 caches are coherent.
+        if self.writable and not self.in_memory:
             self.h5.flush()
 
     def close(self) -> None:
@@ -67,7 +71,15 @@ class OpenFile:
         self.deferred_rows.clear()
         self.caches.clear()
         self.known_groups.clear()
+        image = self._image() if self.save_on_close else None
         self.store.close()
+        if image is not None:
+            write_whole(self.filename, image)
+
+    def _image(self) -> bytes:
+        self.h5.flush()
+        image: bytes = self.h5.get_file_image()
+        return image
 
 
 def _open_store(filename: str, mode: Literal["a", "r"], **driver: Any) -> pd.HDFStore:
@@ -104,6 +116,40 @@ def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> 
     if writable and not exists:
         opened.h5.root._v_attrs[TITLE_ATTR] = file_title
     return opened
+
+
+def open_memory_file(filename: str, file_title: str = "Experiment",
+                     save_on_close: bool = False) -> OpenFile:
+    """Hold ``filename`` in memory: its contents if it is an HDF5 file on disk, else a new file.
+
+    Nothing is written to the disk while it is open; at its close it is written to
+    ``filename`` (whole, or not at all) if ``save_on_close``, else it is gone.
+    """
+    exists = os.path.exists(filename)
+    if exists and not is_hdf5(filename):
+        raise FileFormatError(f"{filename!r} is not an HDF5 file")
+    store = _open_store(filename, "a", driver="H5FD_CORE", driver_core_backing_store=0)
+    opened = OpenFile(filename, store, True, in_memory=True, save_on_close=save_on_close)
+    if not exists:
+        opened.h5.root._v_attrs[TITLE_ATTR] = file_title
+    return opened
+
+
+def write_whole(filename: str, data: bytes) -> None:
+    """Replace ``filename`` by ``data``: a process killed meanwhile leaves the old file or the
+    new one, never a mix (written beside it, synced, renamed)."""
+    os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
+    partial = f"{filename}.partial-{os.getpid()}"
+    try:
+        with open(partial, "wb") as written:
+            written.write(data)
+            written.flush()
+            os.fsync(written.fileno())
+        os.replace(partial, filename)
+    finally:
+        if os.path.exists(partial):
+            os.remove(partial)
+    fsync_path(os.path.dirname(os.path.abspath(filename)))
 
 
 def is_hdf5(filename: str) -> bool:
