@@ -444,7 +444,11 @@ def test_frame_index_text_ending_with_nul(tmp_path: Path) -> None:
 
 
 def test_frame_columns_text_ending_with_nul(tmp_path: Path) -> None:
-    check_both(tmp_path, pd.DataFrame({"s": ["a\x00", "", "\ud800"]}), "FRAME")
+    check_both(tmp_path, pd.DataFrame({"s": ["a\x00", ""]}), "FRAME")
+    # pandas' pyarrow-backed str cannot hold a lone surrogate; an object column can, anywhere
+    surrogate = pd.Series(["a\x00", "\ud800"], dtype=object)
+    (tmp_path / "surrogate").mkdir()
+    check_both(tmp_path / "surrogate", pd.DataFrame({"s": surrogate}), "FRAME")
     assert_exact(
         pd.Series(["a\x00", ""]), file_round_trip_tempdir(pd.Series(["a\x00", ""]), "SERIES")
     )
