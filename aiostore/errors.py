@@ -17,6 +17,9 @@ would catch for the same mistake::
     ├── RunnerError             (RuntimeError) a sweep's runner whose workers cannot start
     ├── InterpolationError      (ValueError)  a cached table no interpolator can be made of
     ├── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
+    │   ├── UnsupportedFeatureError            a node (of a pypet file) using a feature aiostore
+    │   │                                      does not read; names the node and the feature
+    │   └── ReadOnlyTrajectoryError            a store into a trajectory pypet wrote (read-only)
     ├── FileLockedError         (OSError)     a file another process holds open (HDF5 locks it)
     ├── ServiceClosedError      (RuntimeError) a call on a closed service, or after interpreter exit
     │   ├── AsyncServiceClosedError (anyio.ClosedResourceError), raised by the async service,
@@ -42,6 +45,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidNameError",
     "ItemExistsError",
+    "ReadOnlyTrajectoryError",
     "NoSuchServiceError",
     "MergeError",
     "NotStoredError",
@@ -50,6 +54,7 @@ __all__ = [
     "ServiceClosedError",
     "StoreAbortedError",
     "SweepMismatchError",
+    "UnsupportedFeatureError",
     "UnsupportedTypeError",
 ]
 
@@ -136,6 +141,21 @@ class InterpolationError(AiostoreError, ValueError):
 
 class FileFormatError(AiostoreError, OSError):
     """The file is not an HDF5 file, or holds something aiostore cannot read."""
+
+
+class UnsupportedFeatureError(FileFormatError):
+    """A node of the file uses a feature aiostore does not read (yet): pickled or sparse data of
+    a pypet file, a leaf class whose own code rebuilds it... ``node`` and ``feature`` say which."""
+
+    def __init__(self, node: str, feature: str) -> None:
+        self.node = node
+        self.feature = feature
+        super().__init__(f"{node}: {feature} is not supported (yet)")
+
+
+class ReadOnlyTrajectoryError(FileFormatError):
+    """A store, removal or merge that would change a trajectory written by pypet: aiostore only
+    reads pypet's layout. Raised before anything is written."""
 
 
 class FileLockedError(AiostoreError, OSError):

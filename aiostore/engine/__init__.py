@@ -31,12 +31,25 @@ from ..requests import (
     Target,
     WriteItems,
 )
-from . import describing, journal, merging, nodes, objectcache, reading, recovery, removal, runs, writing
+from . import (
+    describing,
+    journal,
+    merging,
+    nodes,
+    objectcache,
+    pypettree,
+    reading,
+    recovery,
+    removal,
+    runs,
+    writing,
+)
 from .files import OpenFile, fsync_path, open_file, open_memory_file
 
 __all__ = ["Engine"]
 
 _CHANGES_IN_PLACE = (RemoveItems, RemoveIncompleteRuns, MergeTrajectories, Sequence)
+_CHANGES_TRAJECTORY = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories)
 
 
 class Engine:
@@ -48,16 +61,19 @@ class Engine:
     def __init__(self) -> None:
         self._files: dict[str, OpenFile] = {}
         self._journals: dict[str, journal.Journal] = {}  # of the files open for writing
+        self._writable_trajectories: set[tuple[str, str]] = set()  # (file, name) not pypet's
         self._handlers: dict[type, Callable[[Any], Any]] = {
             WriteItems: self._write_items,
             RemoveItems: self._writer(removal.remove_items),
             RemoveIncompleteRuns: self._writer(removal.remove_incomplete_runs),
             MergeTrajectories: self._merge,
             Backup: self._reader(merging.backup),
-            ReadLeaf: self._reader(reading.read_leaf),
-            ReadTree: self._reader(reading.read_tree),
-            ReadTrajectory: self._reader(reading.read_trajectory),
-            DescribeNodes: self._reader(describing.describe_nodes),
+            ReadLeaf: self._reader(pypettree.either(reading.read_leaf, pypettree.read_leaf)),
+            ReadTree: self._reader(pypettree.either(reading.read_tree, pypettree.read_tree)),
+            ReadTrajectory: self._reader(pypettree.either(reading.read_trajectory,
+                                                          pypettree.read_trajectory)),
+            DescribeNodes: self._reader(pypettree.either(describing.describe_nodes,
+                                                         pypettree.describe_nodes)),
             ListTrajectories: self._list_trajectories,
             Sequence: self._sequence,
             CloseFile: lambda request: self.close(request.filename),
@@ -74,6 +90,7 @@ class Engine:
             handler = self._handlers[type(request)]
         except KeyError:
             raise TypeError(f"the engine has no handler for {type(request).__name__}") from None
+        self._refuse_read_only(request)
         if isinstance(request, _CHANGES_IN_PLACE):
             # a replay of the journal must never undo what it removes or moves: the files
             # are flushed and their journals cleared first
@@ -84,6 +101,26 @@ class Engine:
             for opened in self._files.values():
                 opened.known_groups.clear()  # it may remove or move groups
         return handler(request)
+
+    def _refuse_read_only(self, request: Any) -> None:
+        """Raise before anything is written if the request would change a pypet trajectory."""
+        if isinstance(request, Sequence):
+            for part in request.requests:
+                self._refuse_read_only(part)
+            return
+        if not isinstance(request, _CHANGES_TRAJECTORY):
+            return
+        filename = os.path.abspath(request.target.filename)
+        names = [request.target.trajectory]
+        if isinstance(request, MergeTrajectories):
+            names.append(request.other)
+        unknown = [name for name in names if (filename, name) not in self._writable_trajectories]
+        if not unknown or not os.path.exists(filename):
+            return
+        opened = self.file(request.target, writable=False)
+        for name in unknown:
+            pypettree.refuse_writes(opened, name)
+            self._writable_trajectories.add((filename, name))
 
     def _write_deferred(self) -> None:
         for opened in self._files.values():
@@ -128,7 +165,9 @@ class Engine:
 
     def _list_trajectories(self, request: ListTrajectories) -> list[str]:
         target = Target(request.filename, "", in_memory=request.in_memory)
-        return reading.list_trajectories(self.file(target, writable=False), request)
+        opened = self.file(target, writable=False)
+        return sorted([*reading.list_trajectories(opened, request),
+                       *pypettree.list_trajectories(opened)])
 
     def _sequence(self, request: Sequence) -> list[Any]:
         return [self.execute(part) for part in request.requests]
@@ -191,6 +230,8 @@ class Engine:
         for name in names:
             opened = self._files.pop(name, None)
             journal_ = self._journals.pop(name, None)
+            self._writable_trajectories = {known for known in self._writable_trajectories
+                                           if known[0] != name}
             if opened is not None:
                 try:
                     runs.write_deferred(opened)
