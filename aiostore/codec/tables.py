@@ -223,6 +223,28 @@ def _frame_dtype_ok(dtype: Any) -> bool:
     return isinstance(dtype, pd.StringDtype | pd.DatetimeTZDtype)
 
 
+def _refuse_unreadable_text(key: str, frame: pd.DataFrame | pd.Series) -> None:
+    """Text pandas can write but not read back: where pyarrow is installed its reader turns
+    object text into pyarrow-backed str, which cannot hold a lone surrogate."""
+    columns = [frame] if isinstance(frame, pd.Series) else [frame.iloc[:, i]
+                                                            for i in range(frame.shape[1])]
+    for column in columns:
+        if column.dtype == object and any(map(_lone_surrogate, column)):
+            raise UnsupportedTypeError(key, f"column {column.name!r} holds text with a lone "
+                                       "surrogate, which pandas cannot read back from HDF5 "
+                                       "where pyarrow is installed")
+
+
+def _lone_surrogate(value: Any) -> bool:
+    if not isinstance(value, str) or value.isascii():
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def encode_frame(key: str, frame: pd.DataFrame | pd.Series) -> tuple[pd.DataFrame | pd.Series, Spec]:
     """A private copy of the frame for pandas' HDF5 writer, and what pandas does not keep."""
     dtypes = [frame.dtype] if isinstance(frame, pd.Series) else list(frame.dtypes)
@@ -232,6 +254,7 @@ def encode_frame(key: str, frame: pd.DataFrame | pd.Series) -> tuple[pd.DataFram
             raise UnsupportedTypeError(
                 key, f"pandas' HDF5 format cannot store dtype {dtype}; convert it first"
             )
+    _refuse_unreadable_text(key, frame)
     if isinstance(frame, pd.Series):
         coll = "COLL_SERIES"
     else:
