@@ -94,7 +94,7 @@ class Reader:
             if recorded == "str":
                 data = np.char.decode(data, self.encoding)
             if coll == "COLL_MATRIX":
-                data = np.matrix(data)
+                data = np.asmatrix(data)
         return data
 
     # -- nodes -------------------------------------------------------------------------------

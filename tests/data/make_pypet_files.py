@@ -29,7 +29,6 @@ from pypet import (
     ArrayParameter,
     Environment,
     ObjectTable,
-    Parameter,
     PickleParameter,
     PickleResult,
     SparseParameter,
@@ -47,18 +46,24 @@ def _number(value: Any) -> Any:
     return value
 
 
-def tag(value: Any) -> dict[str, Any]:
-    """A JSON form of ``value`` that names its exact type (numpy scalars by dtype)."""
+def _tag_frame(value: Any) -> dict[str, Any] | None:
     if isinstance(value, ObjectTable):
         return {"t": "ObjectTable", "columns": [str(c) for c in value.columns],
+                "range_index": isinstance(value.index, pd.RangeIndex),
                 "index": [tag(i) for i in value.index],
                 "cells": {str(c): [tag(v) for v in value[c]] for c in value.columns}}
     if isinstance(value, pd.DataFrame):
         return {"t": "DataFrame", "split": json.loads(value.to_json(orient="split")),
-                "dtypes": [str(d) for d in value.dtypes], "index_dtype": str(value.index.dtype)}
+                "dtypes": [str(d) for d in value.dtypes], "index_dtype": str(value.index.dtype),
+                "range_index": isinstance(value.index, pd.RangeIndex)}
     if isinstance(value, pd.Series):
         return {"t": "Series", "name": value.name, "dtype": str(value.dtype),
+                "range_index": isinstance(value.index, pd.RangeIndex),
                 "index": [tag(i) for i in value.index], "values": [tag(v) for v in value]}
+    return None
+
+
+def _tag_numpy(value: Any) -> dict[str, Any] | None:
     if isinstance(value, np.matrix):
         return {"t": "matrix", "array": tag(np.asarray(value))}
     if isinstance(value, np.ndarray):
@@ -67,23 +72,30 @@ def tag(value: Any) -> dict[str, Any]:
                 "data": flat if flat is not None else [_number(v) for v in value.ravel().tolist()]}
     if isinstance(value, np.generic):
         return {"t": "np", "dtype": value.dtype.str, "v": tag(value.item())}
-    if isinstance(value, bool):
-        return {"t": "bool", "v": value}
-    if isinstance(value, int):
-        return {"t": "int", "v": str(value)}
-    if isinstance(value, float):
-        return {"t": "float", "v": repr(value)}
-    if isinstance(value, complex):
-        return {"t": "complex", "re": repr(value.real), "im": repr(value.imag)}
-    if isinstance(value, str):
-        return {"t": "str", "v": value}
-    if isinstance(value, bytes):
-        return {"t": "bytes", "hex": value.hex()}
-    if isinstance(value, (list, tuple)):
-        return {"t": type(value).__name__, "items": [tag(v) for v in value]}
-    if isinstance(value, dict):
-        return {"t": "dict", "keys": list(value), "items": [tag(v) for v in value.values()]}
-    raise TypeError(f"cannot tag {type(value)!r}")
+    return None
+
+
+_PYTHON_TAGS = {
+    bool: lambda v: {"t": "bool", "v": v},
+    int: lambda v: {"t": "int", "v": str(v)},
+    float: lambda v: {"t": "float", "v": repr(v)},
+    complex: lambda v: {"t": "complex", "re": repr(v.real), "im": repr(v.imag)},
+    str: lambda v: {"t": "str", "v": v},
+    bytes: lambda v: {"t": "bytes", "hex": v.hex()},
+    list: lambda v: {"t": "list", "items": [tag(i) for i in v]},
+    tuple: lambda v: {"t": "tuple", "items": [tag(i) for i in v]},
+    dict: lambda v: {"t": "dict", "keys": list(v), "items": [tag(i) for i in v.values()]},
+}
+
+
+def tag(value: Any) -> dict[str, Any]:
+    """A JSON form of ``value`` that names its exact type (numpy scalars by dtype)."""
+    tagged = _tag_frame(value) or _tag_numpy(value)
+    if tagged is not None:
+        return tagged
+    if type(value) not in _PYTHON_TAGS:
+        raise TypeError(f"cannot tag {type(value)!r}")
+    return _PYTHON_TAGS[type(value)](value)
 
 
 # ----------------------------------------------------------------------------------- values
@@ -99,7 +111,7 @@ SCALARS: dict[str, Any] = {
 }
 
 RESULT_VALUES: dict[str, Any] = {
-    **{name: value for name, value in SCALARS.items()},
+    **dict(SCALARS.items()),
     "an_array": np.arange(12, dtype=np.float64).reshape(3, 4),
     "int32_array": np.array([1, -2, 3], dtype=np.int32),
     "float32_array": np.linspace(0, 1, 5, dtype=np.float32),
@@ -213,7 +225,7 @@ def _square(traj: Any) -> None:
 
 def _unsupported_file(path: str) -> None:
     """Features aiostore refuses with a clear error (pickles, sparse matrices) and defects."""
-    import scipy.sparse as sparse
+    from scipy import sparse
 
     traj = Trajectory("odd", filename=path, overwrite_file=True, comment="odd features")
     traj.f_add_parameter(PickleParameter, "pickled", {"a": (1, 2)}, comment="a pickle")
@@ -258,6 +270,7 @@ def _manifest(path: str) -> dict[str, Any]:
                         load_results=2, load_other_data=2, force=True)
         except Exception as exc:
             errors["<load>"] = f"{type(exc).__name__}: {exc}"
+        _reload_config(traj)
         leaves = {leaf.v_full_name: _leaf_record(leaf)
                   for leaf in traj.f_iter_leaves(with_links=False)}
         runs = [{"name": traj.f_idx_to_run(idx), "idx": idx,
@@ -275,6 +288,16 @@ def _manifest(path: str) -> dict[str, Any]:
     return manifest
 
 
+def _reload_config(traj: Any) -> None:
+    """Load the config parameters again: the storage service puts its own defaults there
+    (``config.hdf5.complevel = 9``...), which pypet's load then does not overwrite."""
+    for leaf in list(traj.f_iter_leaves(with_links=False)):
+        if leaf.v_full_name.startswith("config.hdf5"):
+            leaf.f_unlock()
+            leaf.f_empty()
+            traj.f_load_item(leaf)
+
+
 def _trajectory_names(path: str) -> list[str]:
     import tables
 
@@ -284,10 +307,17 @@ def _trajectory_names(path: str) -> list[str]:
                       and "overview" in group)
 
 
-def _odd_manifest(manifest: dict[str, Any]) -> None:
-    """Record what was stored where pypet loads something else (its silent defects)."""
-    leaves = manifest["trajectories"]["odd"]["leaves"]
-    leaves["parameters.big_int"]["stored"] = tag(2**40)
+def _record_stored(filename: str, manifest: dict[str, Any]) -> None:
+    """Record the values as they were given to pypet, beside what pypet loads back: the tests
+    check aiostore against the latter, and against the former where pypet loses something."""
+    if filename == "types.h5":
+        leaves = manifest["trajectories"]["types"]["leaves"]
+        leaves["results.everything"]["stored"] = {key: tag(value)
+                                                  for key, value in RESULT_VALUES.items()}
+        for name, value in PARAMETER_VALUES.items():
+            leaves[f"parameters.kinds.{name}"]["stored"] = tag(value)
+    elif filename == "odd.h5":
+        manifest["trajectories"]["odd"]["leaves"]["parameters.big_int"]["stored"] = tag(2**40)
 
 
 def main() -> None:
@@ -301,8 +331,7 @@ def main() -> None:
         WRITERS[filename](path)
         time.sleep(0.01)
         manifest = _manifest(path)
-        if filename == "odd.h5":
-            _odd_manifest(manifest)
+        _record_stored(filename, manifest)
         with open(path + ".expected.json", "w", encoding="utf-8") as out:
             json.dump(manifest, out, indent=1, ensure_ascii=False, sort_keys=True)
         print(f"{path}: {os.path.getsize(path)} bytes", flush=True)
