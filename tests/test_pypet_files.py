@@ -367,3 +367,37 @@ async def test_async_store_refused_file_unchanged(tmp_path: pathlib.Path,
 def _command(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "aiostore", *args], capture_output=True,
                           text=True, timeout=120, check=False)
+
+
+def test_command_ls_show_export_on_pypet_files(tmp_path: pathlib.Path) -> None:
+    listing = _command("ls", str(DATA / "environment.h5"))
+    assert listing.returncode == 0, listing.stderr
+    assert "sweep/  [trajectory, 4 runs, 4 completed]" in listing.stdout
+    assert "config/" in listing.stdout
+    runs = _command("show", str(DATA / "environment.h5"), "sweep.runs")
+    assert runs.returncode == 0, runs.stderr
+    assert "run_00000003  yes" in runs.stdout
+    param = _command("show", str(DATA / "types.h5"), "types.parameters.explored.n")
+    assert "explored range (3 runs): [1, 2, 3]" in param.stdout
+    exported = _command("export", str(DATA / "environment.h5"), "sweep.z", "-")
+    assert exported.returncode == 0, exported.stderr
+    assert exported.stdout.splitlines() == ["run,label,x,y,z", "0,first,1.0,10,10.0",
+                                            "1,second,2.0,20,40.0", "2,third,3.0,10,30.0",
+                                            "3,fourth,4.0,20,80.0"]
+    out = tmp_path / "trace.npz"
+    arrays = _command("export", str(DATA / "environment.h5"), "sweep.trace", str(out),
+                      "--arrays")
+    assert arrays.returncode == 0, arrays.stderr
+    with np.load(out) as npz:
+        assert npz["trace"].tolist()[1] == [0.0, 2.0, 4.0, 6.0]
+
+
+def test_command_names_what_it_cannot_read() -> None:
+    shown = _command("show", str(DATA / "odd.h5"), "odd.parameters.pickled")
+    assert shown.returncode == 4
+    assert "/odd/parameters/pickled: a PickleParameter" in shown.stderr
+    checked = _command("check", str(DATA / "odd.h5"))
+    assert checked.returncode == 1
+    assert "odd.parameters.big_int: error:" in checked.stdout
+    assert "odd.parameters.sparse: error:" in checked.stdout
+    assert _command("check", str(DATA / "types.h5")).returncode == 0
