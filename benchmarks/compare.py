@@ -9,8 +9,8 @@ process, so peak memory is each one's own):
 - W3: load back everything W1 stored.
 
 Faces: aiostore async (50 tasks awaiting each store; also with ``packed_runs=True``, where each
-run's result is a row of one table, and with ``journal=False``, which shows what the journal
-costs), the pypet shim as pypet code uses it
+run's result is a row of one table, with ``journal=False``, which shows what the journal
+costs, and on a file held in memory, ``in_memory=True``: W1 only), the pypet shim as pypet code uses it
 (durability "close": the file closed after every call, as pypet leaves it) and with durability
 "flush", raw PyTables making the same nodes (or appending the same rows) in a tight loop (the
 ceiling of one HDF5 thread on each layout), and pypet 0.6.1's own Environment when
@@ -39,6 +39,7 @@ FACES = {
     "async": "aiostore async (50 tasks)",
     "async-packed": "aiostore async, packed_runs",
     "async-unjournaled": "aiostore async, journal=False",
+    "async-memory": "aiostore async, in_memory",
     "raw-packed": "raw PyTables, rows of one table",
     "sync": "aiostore pypet shim (close)",
     "sync-flush": "aiostore pypet shim (flush)",
@@ -47,7 +48,7 @@ FACES = {
     "disk": "plain file write + fsync",
 }
 WORKLOADS = {"w1": ["async", "sync", "sync-flush", "raw", "pypet", "async-unjournaled",
-                    "async-packed", "raw-packed"],
+                    "async-memory", "async-packed", "raw-packed"],
              "w3": ["async", "sync-flush", "raw", "pypet", "async-packed", "raw-packed"],
              "w2": ["async", "sync", "raw", "pypet", "async-unjournaled", "disk"]}
 

@@ -4,7 +4,8 @@
 
 FACE is ``async`` (AsyncStorageService, many concurrent tasks), ``async-packed`` (the same with
 ``packed_runs=True``: W1 and W3 only), ``async-unjournaled`` (``journal=False``: W1 and W2
-only, the journal's cost), ``sync`` (the pypet shim's
+only, the journal's cost), ``async-memory`` (``in_memory=True``: W1 only), ``sync`` (the pypet
+shim's
 HDF5StorageService as pypet code uses it), ``sync-flush`` (the same with durability "flush"),
 ``raw`` (PyTables making the same nodes in a tight loop), ``raw-packed`` (PyTables appending
 the same rows to one table: W1 and W3) or ``disk`` (W2 only: the same bytes
@@ -86,13 +87,15 @@ class LagMeter:
 
 async def async_store(filename: str, name: str, runs: int, tasks: int,
                       add: Callable[[Trajectory, int], Any],
-                      packed: bool = False, journal: bool = True) -> dict[str, float]:
+                      packed: bool = False, journal: bool = True,
+                      in_memory: bool = False) -> dict[str, float]:
     traj = sweep(name, runs)
     meter = LagMeter()
     async with anyio.create_task_group() as watching:
         watching.start_soon(meter.run)
         started = time.perf_counter()
-        async with AsyncStorageService(filename, packed_runs=packed, journal=journal) as service:
+        async with AsyncStorageService(filename, packed_runs=packed, journal=journal,
+                                       in_memory=in_memory) as service:
             await service.store(Msg.TRAJECTORY, traj)
 
             async def worker(first: int) -> None:
@@ -255,6 +258,8 @@ def run(face: str, workload: str, filename: str, runs: int, big: int,
                                                        add_w1_result, False, False),
         ("async-unjournaled", "w2"): lambda: anyio.run(async_store, filename, "w2", big,
                                                        min(tasks, 4), add_w2_result, False, False),
+        ("async-memory", "w1"): lambda: anyio.run(async_store, filename, "w1", runs, tasks,
+                                                  add_w1_result, False, False, True),
         ("raw", "w1"): lambda: raw_w1(filename, runs),
         ("raw", "w2"): lambda: raw_w2(filename, big),
         ("raw", "w3"): lambda: raw_w3(filename),
@@ -273,7 +278,8 @@ def run(face: str, workload: str, filename: str, runs: int, big: int,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("face", choices=["async", "async-packed", "async-unjournaled", "sync",
+    parser.add_argument("face", choices=["async", "async-packed", "async-unjournaled",
+                                         "async-memory", "sync",
                                          "sync-flush", "raw", "raw-packed", "disk"])
     parser.add_argument("workload", choices=["w1", "w2", "w3"])
     parser.add_argument("file")

@@ -21,7 +21,7 @@ def test_the_comparison_prints_every_workload_and_target(tmp_path: pathlib.Path)
                            cwd=tmp_path)
     for line in ("W1: store 30 small results", "W2: store 2 results of 8 MB",
                  "W3: load back everything of W1", "aiostore async, packed_runs",
-                 "aiostore async, journal=False",
+                 "aiostore async, journal=False", "aiostore async, in_memory",
                  "plain file write + fsync", "W1 event-loop worst lag"):
         assert line in stdout
     assert "pypet 0.6.1 is not measured" in stdout
