@@ -280,7 +280,9 @@ async def test_async_load_list_and_describe(anyio_backend: str) -> None:
     assert everything["int_tuple"].type_name == "tuple[int]"
     assert everything["a_frame"].type_name == "DataFrame"
     assert infos["parameters.explored.n"].explored_length == 3
-    assert infos["parameters.arrays.explored"].explored_length == 3
+    arrays = infos["parameters.arrays.explored"]
+    assert arrays.explored_length == 3
+    assert [key.name for key in arrays.keys] == ["data", "explored_data"]
     assert infos["parameters.kinds.an_int"].kind == "parameter"
     assert "overview" not in {info.path[0] for info in infos.values()}
 

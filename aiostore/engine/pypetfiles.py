@@ -66,7 +66,7 @@ def reader_for(file: OpenFile, traj: tables.Group) -> Reader:
 def data_nodes(group: tables.Group, prefix: str = "") -> Iterator[tuple[str, Any]]:
     """The data nodes of a leaf group by key (``a.b`` for node ``b`` of a nested group ``a``)."""
     for name in sorted(group._v_children):
-        node = group._v_children[name]
+        node = group._f_get_child(name)
         key = f"{prefix}{name}"
         if isinstance(node, tables.Group) and attr(node, STORE) == NESTED_GROUP:
             yield from data_nodes(node, key + ".")

@@ -9,6 +9,7 @@ its ``overview`` group is not an item.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,7 @@ from . import layout, runs
 from .describing import leaf_kind
 from .files import OpenFile
 from .nodes import damaged_data
-from .pypetfiles import data_nodes, is_pypet_trajectory, read_values
+from .pypetfiles import ARRAY_ID, data_nodes, is_pypet_trajectory, read_values
 from .pypetoverview import read_header
 from .pypetvalues import COLL_TYPE, DATA_PREFIX, SCALAR_TYPE, STORE, attr
 
@@ -152,13 +153,28 @@ def _info(group: tables.Group, path: Path) -> NodeInfo:
     if not layout.is_leaf_group(group):
         return NodeInfo(path, "group", class_name, comment)
     try:
-        keys = tuple(_key_info(key, node) for key, node in data_nodes(group))
+        keys = _native_keys(tuple(_key_info(key, node) for key, node in data_nodes(group)))
     except Exception as exc:  # damaged metadata may raise anything: report it, go on
         return NodeInfo(path, leaf_kind(path), class_name, comment,
                         problem=f"unreadable metadata: {type(exc).__name__}: {exc}")
     explored = next((key.shape[0] for key in keys
                      if key.name.startswith("explored_data") and key.shape), None)
     return NodeInfo(path, leaf_kind(path), class_name, comment, keys, explored)
+
+
+def _native_keys(keys: tuple[KeyInfo, ...]) -> tuple[KeyInfo, ...]:
+    """An ArrayParameter's nodes described as the keys its native Parameter holds."""
+    if not any(key.name == "data" + ARRAY_ID for key in keys):
+        return keys
+    native = []
+    for key in keys:
+        if key.name == "data" + ARRAY_ID:
+            native.append(replace(key, name="data"))
+        elif key.name == "explored_data" + ARRAY_ID:
+            native.append(replace(key, name="explored_data", type_name="list[ndarray]",
+                                  nbytes=sum(k.nbytes for k in keys
+                                             if k.name.startswith("explored" + ARRAY_ID))))
+    return tuple(native)
 
 
 _COLLECTIONS = {"COLL_NDARRAY": "ndarray", "COLL_MATRIX": "matrix", "COLL_DICT": "dict",

@@ -130,21 +130,22 @@ class Reader:
     def _columns(self, where: str, table: tables.Table,
                  recorded: Callable[[str, str], str | None]) -> ObjectTable:
         columns: dict[str, list[Any]] = {}
+        rows = table.read()  # once: a column at a time costs a read of the table each
         for name in table.colnames:
             coll, scalar = recorded(name, COLL_TYPE), recorded(name, SCALAR_TYPE)
-            cells = list(table.col(name))
+            cells = list(rows[name])
             columns[name] = [self.recall(f"{where}/{name}", cell, coll, scalar) for cell in cells]
         return ObjectTable(columns)
 
     def _read_split_table(self, group: tables.Group) -> ObjectTable:
         """A table of more than 512 columns, which pypet splits into tables of 512 columns."""
         types_name = f"{group._v_name}__{STORE}"
-        types = group._v_children.get(types_name)
-        if types is None:
+        if types_name not in group._v_children:
             raise FileFormatError(f"{group._v_pathname}: a split table without {types_name}")
-        recorded = {_text(row["field_name"]): _text(row["data_type"]) for row in types.read()}
-        parts = [child for name, child in sorted(group._v_children.items())
-                 if name != types_name and isinstance(child, tables.Table)]
+        types = group._f_get_child(types_name).read()
+        recorded = {_text(row["field_name"]): _text(row["data_type"]) for row in types}
+        parts = [group._f_get_child(name) for name in sorted(group._v_children)
+                 if name != types_name]
         frames = [self._columns(part._v_pathname, part,
                                 lambda col, suffix: recorded.get(f"SRVC_COLUMN_{col}_{suffix}"))
                   for part in parts]

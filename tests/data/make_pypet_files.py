@@ -20,6 +20,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from typing import Any
 
 import numpy as np
@@ -134,6 +135,8 @@ RESULT_VALUES: dict[str, Any] = {
                                     "f": [np.float32(0.5), np.float32(1.5), np.float32(2.5)]}),
 }
 
+WIDE_DICT = {f"k{i:03d}": i * 1.5 for i in range(600)}
+
 PARAMETER_VALUES: dict[str, Any] = {
     **SCALARS,
     "an_array": np.array([1.0, 2.0, 3.0]),
@@ -199,6 +202,7 @@ def _direct_file(path: str) -> None:
                       **RESULT_VALUES)
     traj.f_add_result("group_a.group_b.leaf", 1, second=np.arange(3))
     traj.f_add_result("a_single", 3.25)
+    traj.f_add_result("wide", wide=WIDE_DICT, comment="pypet splits its table: 600 columns")
     traj.f_add_result("empty_comment", value=1)
     traj.f_add_result("utf8", text="Grüße, 世界", comment="ünïcödé comment")
     traj.f_store()
@@ -322,6 +326,7 @@ def _record_stored(filename: str, manifest: dict[str, Any]) -> None:
 
 def main() -> None:
     logging.disable(logging.CRITICAL)
+    warnings.simplefilter("ignore")  # pandas warns of its own frames inside pypet
     os.makedirs(HERE, exist_ok=True)
     only = sys.argv[1:] or list(WRITERS)
     for filename in only:
