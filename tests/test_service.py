@@ -37,6 +37,13 @@ def path(tmp_path: Path) -> str:
     return str(tmp_path / "f.h5")
 
 
+@pytest.fixture(params=[False, True], ids=["disk", "memory"])
+def aiostore_in_memory(request: pytest.FixtureRequest) -> bool:
+    """The plugin's services (aiostore_service...) of this module run on a file on disk and on
+    one in memory: the same tests, the same semantics."""
+    return bool(request.param)
+
+
 async def load_value(svc: AsyncStorageService, name: str, key: str) -> Any:
     return (await svc.load(Msg.LEAF, Result(name), trajectory_name="t"))[key]
 
@@ -44,8 +51,8 @@ async def load_value(svc: AsyncStorageService, name: str, key: str) -> Any:
 # ------------------------------------------------------------------------------ round trips
 
 
-async def test_store_then_load_returns_the_data(path: str) -> None:
-    async with AsyncStorageService(path, file_title="Exp") as svc:
+async def test_store_then_load_returns_the_data(aiostore_service: AsyncStorageService) -> None:
+    async with aiostore_service as svc:
         await svc.store(Msg.LEAF, Result("results.z", z=1.5, arr=np.arange(3)), trajectory_name="t")
         loaded = await svc.load(Msg.LEAF, Result("results.z"), trajectory_name="t")
         assert await svc.list_trajectories() == ["t"]
@@ -54,12 +61,12 @@ async def test_store_then_load_returns_the_data(path: str) -> None:
     np.testing.assert_array_equal(loaded["arr"], np.arange(3))
 
 
-async def test_trajectory_round_trip(path: str) -> None:
+async def test_trajectory_round_trip(aiostore_service: AsyncStorageService) -> None:
     traj = Trajectory("sweep")
     traj.add_parameter("x", 1.0)
     traj.explore({"x": [1.0, 2.0]})
     traj.add_result("z", 3)
-    async with AsyncStorageService(path) as svc:
+    async with aiostore_service as svc:
         await svc.store(Msg.TRAJECTORY, traj)
         back = await svc.load(Msg.TRAJECTORY, None, trajectory_name="sweep",
                               load_parameters=2, load_results=2)
@@ -68,17 +75,19 @@ async def test_trajectory_round_trip(path: str) -> None:
     assert len(back) == 2
 
 
-async def test_many_tasks_and_sync_threads_on_one_file(path: str) -> None:
+async def test_many_tasks_and_sync_threads_on_one_file(
+        aiostore_service: AsyncStorageService, aiostore_path: Path,
+        aiostore_in_memory: bool) -> None:
     """500 tasks x 20 stores, and 4 threads storing through the blocking service meanwhile."""
     tasks, per_task, threads, per_thread = 500, 20, 4, 50
 
     def thread_body(index: int) -> None:
-        with StorageService(path) as svc:
+        with StorageService(str(aiostore_path), in_memory=aiostore_in_memory) as svc:
             for j in range(per_thread):
                 svc.store(Msg.LEAF, Result(f"results.th{index}.r{j}", v=index * 1000 + j,
                                            s=f"{index}-{j}"), trajectory_name="t")
 
-    async with AsyncStorageService(path) as svc:
+    async with aiostore_service as svc:
 
         async def task_body(i: int) -> None:
             for j in range(per_task):
@@ -111,9 +120,10 @@ async def test_many_tasks_and_sync_threads_on_one_file(path: str) -> None:
 # --------------------------------------------------------------------------------- snapshots
 
 
-async def test_mutating_an_item_after_put_changes_nothing(path: str, held_worker: Any) -> None:
+async def test_mutating_an_item_after_put_changes_nothing(
+        aiostore_service: AsyncStorageService, held_worker: Any) -> None:
     result = Result("results.r", arr=np.zeros(3), items=[1, 2])
-    async with AsyncStorageService(path) as svc:
+    async with aiostore_service as svc:
         with held_worker() as gate:
             await svc.put(Msg.LEAF, result, trajectory_name="t")
             result["arr"][:] = 7.0
@@ -128,8 +138,9 @@ async def test_mutating_an_item_after_put_changes_nothing(path: str, held_worker
 # ------------------------------------------------------------------------------ cancellation
 
 
-async def test_a_cancelled_store_that_was_queued_is_written_completely(path: str, held_worker: Any) -> None:
-    async with AsyncStorageService(path) as svc:
+async def test_a_cancelled_store_that_was_queued_is_written_completely(
+        aiostore_service: AsyncStorageService, held_worker: Any) -> None:
+    async with aiostore_service as svc:
         with held_worker() as gate:
             with anyio.move_on_after(0.05) as scope:
                 await svc.store(Msg.LEAF, Result("results.r", a=np.arange(5), b="x"),
