@@ -108,7 +108,7 @@ def _object_table(tagged: dict[str, Any]) -> ObjectTable:
 
 def _frame(tagged: dict[str, Any]) -> pd.DataFrame:
     split = tagged["split"]
-    frame = pd.DataFrame(split["data"], columns=pd.Index(split["columns"], dtype=object),
+    frame = pd.DataFrame(split["data"], columns=pd.Index(split["columns"]),
                          index=_index(tagged, split["index"], tagged["index_dtype"]))
     for position, dtype in enumerate(tagged["dtypes"]):
         frame.isetitem(position, frame.iloc[:, position].to_numpy(dtype=np.dtype(dtype)))
@@ -131,7 +131,11 @@ def manifest(filename: str) -> dict[str, Any]:
 
 
 def _load(filename: str, name: str) -> Trajectory:
-    with StorageService(str(DATA / filename)) as svc:
+    return _load_path(DATA / filename, name)
+
+
+def _load_path(path: pathlib.Path, name: str) -> Trajectory:
+    with StorageService(str(path)) as svc:
         traj: Trajectory = svc.load(Msg.TRAJECTORY, None, trajectory_name=name,
                                     load_parameters=2, load_derived_parameters=2,
                                     load_results=2, load_other_data=2)
@@ -403,3 +407,25 @@ def test_command_names_what_it_cannot_read() -> None:
     assert "odd.parameters.big_int: error:" in checked.stdout
     assert "odd.parameters.sparse: error:" in checked.stdout
     assert _command("check", str(DATA / "types.h5")).returncode == 0
+
+
+@pytest.mark.parametrize(("filename", "name"), _cases(READABLE))
+def test_a_pypet_trajectory_stored_again_in_aiostores_layout(tmp_path: pathlib.Path,
+                                                             filename: str, name: str) -> None:
+    """What is read from pypet's file is stored into a new file by aiostore and read back the
+    same: the way to continue a pypet trajectory with aiostore."""
+    traj = _load(filename, name)
+    traj.v_stored = False
+    for leaf in traj.leaves():
+        leaf.v_stored = False
+    with StorageService(str(tmp_path / "converted.h5")) as svc:
+        svc.store(Msg.TRAJECTORY, traj)
+    again = _load_path(tmp_path / "converted.h5", name)
+    assert sorted(leaf.v_full_name for leaf in again.leaves()) == sorted(
+        leaf.v_full_name for leaf in traj.leaves())
+    for leaf in traj.leaves():
+        assert_exact(again[leaf.v_full_name].data, leaf.data, leaf.v_full_name)
+    def rows(t: Trajectory) -> list[tuple[Any, ...]]:  # summaries are aiostore's own again
+        return [(r.idx, r.completed, r.timestamp, r.finish_timestamp) for r in t.runs]
+
+    assert rows(again) == rows(traj)

@@ -222,8 +222,14 @@ def either(native: Callable[[OpenFile, Any], Any],
            pypet: Callable[[OpenFile, Any], Any]) -> Callable[[OpenFile, Any], Any]:
     """A reader that reads a request's trajectory with ``pypet`` if pypet wrote it."""
     def read(file: OpenFile, request: Any) -> Any:
-        group = layout.get_node(file.h5, "/" + request.target.trajectory)
-        return (pypet if is_pypet_trajectory(group) else native)(file, request)
+        # remembered while the file is open: aiostore never makes nor removes a pypet
+        # trajectory, so what it is cannot change under us
+        key = f"pypet-layout:{request.target.trajectory}"
+        is_pypet = file.caches.get(key)
+        if is_pypet is None:
+            group = layout.get_node(file.h5, "/" + request.target.trajectory)
+            is_pypet = file.caches[key] = is_pypet_trajectory(group)
+        return (pypet if is_pypet else native)(file, request)
 
     return read
 

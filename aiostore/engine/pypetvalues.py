@@ -180,18 +180,16 @@ def _read_array(node: Any) -> Any:
 
 def _object_text(value: Any) -> Any:
     """pandas 3 reads the text columns pandas 2 wrote (object) as its ``str`` dtype: back to
-    object, as they were stored and as pypet gives them back."""
+    object, as they were stored and as pypet gives them back. Axis labels stay as pandas 3
+    reads them (``str``), as a DataFrame made under pandas 3 has them."""
     if isinstance(value, pd.DataFrame):
         for position, dtype in enumerate(value.dtypes):
-            if isinstance(dtype, pd.StringDtype) or dtype == "str":
+            if _is_text(dtype):
                 value.isetitem(position, value.iloc[:, position].to_numpy(dtype=object))
-        if isinstance(value.columns.dtype, pd.StringDtype) or value.columns.dtype == "str":
-            value.columns = value.columns.astype(object)
-        if isinstance(value.index.dtype, pd.StringDtype) or value.index.dtype == "str":
-            value.index = value.index.astype(object)
-    elif isinstance(value, pd.Series):
-        if isinstance(value.dtype, pd.StringDtype) or value.dtype == "str":
-            value = value.astype(object)
-        if isinstance(value.index.dtype, pd.StringDtype) or value.index.dtype == "str":
-            value.index = value.index.astype(object)
+    elif isinstance(value, pd.Series) and _is_text(value.dtype):
+        value = value.astype(object)
     return value
+
+
+def _is_text(dtype: Any) -> bool:
+    return isinstance(dtype, pd.StringDtype) or dtype == "str"
