@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -304,14 +305,29 @@ def test_list_trajectories_of_every_file() -> None:
     ("parameters.pickled", "PickleParameter"),
     ("parameters.sparse", "sparse"),
     ("results.pickled_result", "PickleResult"),
+    ("results.annotated", "annotations (source, unit)"),
 ])
 def test_unsupported_features_name_node_and_feature(full_name: str, feature: str) -> None:
     item = Result(full_name) if full_name.startswith("results") else Parameter(full_name)
     with (StorageService(str(DATA / "odd.h5")) as svc,
-          pytest.raises(UnsupportedFeatureError, match=feature) as caught):
+          pytest.raises(UnsupportedFeatureError, match=re.escape(feature)) as caught):
         svc.load(Msg.LEAF, item, trajectory_name="odd")
     assert caught.value.node == "/odd/" + full_name.replace(".", "/")
     assert feature in caught.value.feature
+
+
+def test_describe_reports_what_would_be_refused() -> None:
+    with StorageService(str(DATA / "odd.h5")) as svc:
+        infos = {info.full_name: info for info in svc.describe("odd")}
+    assert infos["results.annotated"].problem == "pypet annotations (source, unit) (not loaded)"
+    assert infos["results.plain"].problem == ""
+
+
+def test_links_are_not_items() -> None:
+    traj = _load("types.h5", "types")
+    assert "linked_x" not in traj
+    assert "results.linked_single" not in traj
+    assert traj["results.a_single"]["a_single"] == 3.25
 
 
 def test_an_int_pypet_wrapped_is_refused_not_loaded_wrong() -> None:

@@ -34,6 +34,8 @@ RESULT_CLASSES = frozenset({"Result", "SparseResult"})
 ARRAY_ID = "__rr__"
 SPARSE_ID = "__spsp__"
 PICKLE_PROTOCOL_KEY = "__pckl_prtcl__"
+ANNOTATED = "SRVC_ANNOTATED"
+ANNOTATION_PREFIX = "SRVC_AN_"
 
 
 def is_pypet_trajectory(group: Any) -> bool:
@@ -84,10 +86,20 @@ def _raw_values(reader: Reader, group: tables.Group,
 # ---------------------------------------------------------------------------------- leaves
 
 
+def refuse_annotations(node: Any) -> None:
+    """Native items have no annotations: a node that has some is refused, not loaded without."""
+    if attr(node, ANNOTATED):
+        names = sorted(name.removeprefix(ANNOTATION_PREFIX)
+                       for name in node._v_attrs._v_attrnamesuser
+                       if name.startswith(ANNOTATION_PREFIX))
+        raise UnsupportedFeatureError(node._v_pathname, f"pypet annotations ({', '.join(names)})")
+
+
 def leaf_kind(group: tables.Group, path: Path) -> str:
     """``parameter`` or ``result``: how a leaf's data is turned into a native item's."""
     class_name = layout.class_name_of(group)
     where = group._v_pathname
+    refuse_annotations(group)
     if class_name.startswith("Pickle"):
         raise UnsupportedFeatureError(where, f"a {class_name} (pickled data, which aiostore does "
                                        "not unpickle)")

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..errors import DataNotFoundError, ReadOnlyTrajectoryError
+from ..errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
 from ..requests import (
     DescribeNodes,
     KeyInfo,
@@ -31,7 +31,13 @@ from . import layout, runs
 from .describing import leaf_kind
 from .files import OpenFile
 from .nodes import damaged_data
-from .pypetfiles import ARRAY_ID, data_nodes, is_pypet_trajectory, read_values
+from .pypetfiles import (
+    ARRAY_ID,
+    data_nodes,
+    is_pypet_trajectory,
+    read_values,
+    refuse_annotations,
+)
 from .pypetoverview import read_header
 from .pypetvalues import COLL_TYPE, DATA_PREFIX, SCALAR_TYPE, STORE, attr
 
@@ -53,6 +59,7 @@ def _node(file: OpenFile, traj: tables.Group, path: Path) -> Any:
 def _data(file: OpenFile, traj: tables.Group, group: tables.Group, path: Path,
           with_data: bool) -> NodeData:
     if not layout.is_leaf_group(group):
+        refuse_annotations(group)
         return NodeData(path, False, layout.class_name_of(group), layout.comment_of(group))
     values = None
     if with_data:
@@ -150,8 +157,14 @@ def _describe_walk(group: tables.Group, path: Path, max_depth: int | None) -> It
 
 def _info(group: tables.Group, path: Path) -> NodeInfo:
     class_name, comment = layout.class_name_of(group), layout.comment_of(group)
+    try:
+        refuse_annotations(group)
+    except UnsupportedFeatureError as exc:
+        problem = exc.feature + " (not loaded)"
+    else:
+        problem = ""
     if not layout.is_leaf_group(group):
-        return NodeInfo(path, "group", class_name, comment)
+        return NodeInfo(path, "group", class_name, comment, problem=problem)
     try:
         keys = _native_keys(tuple(_key_info(key, node) for key, node in data_nodes(group)))
     except Exception as exc:  # damaged metadata may raise anything: report it, go on
@@ -159,7 +172,7 @@ def _info(group: tables.Group, path: Path) -> NodeInfo:
                         problem=f"unreadable metadata: {type(exc).__name__}: {exc}")
     explored = next((key.shape[0] for key in keys
                      if key.name.startswith("explored_data") and key.shape), None)
-    return NodeInfo(path, leaf_kind(path), class_name, comment, keys, explored)
+    return NodeInfo(path, leaf_kind(path), class_name, comment, keys, explored, problem=problem)
 
 
 def _native_keys(keys: tuple[KeyInfo, ...]) -> tuple[KeyInfo, ...]:

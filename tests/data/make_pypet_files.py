@@ -205,6 +205,8 @@ def _direct_file(path: str) -> None:
     traj.f_add_result("wide", wide=WIDE_DICT, comment="pypet splits its table: 600 columns")
     traj.f_add_result("empty_comment", value=1)
     traj.f_add_result("utf8", text="Grüße, 世界", comment="ünïcödé comment")
+    traj.f_add_link("linked_x", traj.f_get("parameters.explored.n"))  # SoftLinks: not items
+    traj.results.f_add_link("linked_single", traj.f_get("results.a_single"))
     traj.f_store()
 
 
@@ -239,6 +241,8 @@ def _unsupported_file(path: str) -> None:
     traj.f_add_leaf(PickleResult("results.pickled_result", obj={"pair": (1, 2)}, protocol=2,
                                  comment="a pickle result"))
     traj.f_add_result("plain", value=np.arange(3))
+    annotated = traj.f_add_result("annotated", value=1.0)
+    annotated.v_annotations.f_set(unit="mV", source="a note")
     traj.f_store()
 
 
