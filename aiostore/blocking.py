@@ -75,16 +75,8 @@ class StorageService:
 
     def describe(self, trajectory_name: str | None = None, path: str | None = None, *,
                  recursive: bool = True, max_depth: int | None = None) -> list[NodeInfo]:
-        """Describe a trajectory's items from the file's metadata, without reading their data.
-
-        Returns a :class:`~aiostore.NodeInfo` for the item at ``path`` (a full name such as
-        ``"results.runs.run_00000003"``; None or ``""`` for the whole trajectory) and, if
-        ``recursive``, for every group and leaf below it down to ``max_depth`` levels, parents
-        before children, sorted by name: each leaf's kind, class, comment and, per value, its
-        codec type name, shape, dtype and size in bytes (:class:`~aiostore.KeyInfo`).
-        Results of the packed layout (``packed_runs``) are described as if stored with nodes.
-        Raises :class:`~aiostore.DataNotFoundError` for a missing trajectory or item.
-        """
+        """Describe a trajectory's items from the file's metadata, without reading their data
+        (see :meth:`AsyncStorageService.describe <aiostore.AsyncStorageService.describe>`)."""
         job = self._session.plan_describe(trajectory_name, path, recursive, max_depth)
         result: list[NodeInfo] = job.finish(self._submit(job).future.result())
         return result

@@ -16,7 +16,7 @@ running, not everything it still held.
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
@@ -56,7 +56,7 @@ class DaskRunner:
 
     @asynccontextmanager
     async def finished(self, function: Callable[[Any], Any],
-                       tasks: Sequence[Any]) -> AsyncIterator[AsyncIterator[Finished]]:
+                       tasks: Iterable[Any]) -> AsyncIterator[AsyncIterator[Finished]]:
         if sniffio.current_async_library() != "asyncio":
             raise RunnerError("Dask's client runs on asyncio: run the sweep with asyncio, or use "
                               "ProcessRunner on trio")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -37,7 +37,7 @@ class Runner(Protocol):
     """Computes ``function(task)`` for every task, handing back each end as it comes."""
 
     def finished(self, function: Callable[[Any], Any],
-                 tasks: Sequence[Any]) -> AbstractAsyncContextManager[AsyncIterator[Finished]]:
+                 tasks: Iterable[Any]) -> AbstractAsyncContextManager[AsyncIterator[Finished]]:
         """An async context whose iterator yields a :class:`Finished` for every task, in the
         order they end; leaving the context early cancels what is still running."""
         ...
@@ -62,7 +62,7 @@ class ProcessRunner:
 
     @asynccontextmanager
     async def finished(self, function: Callable[[Any], Any],
-                       tasks: Sequence[Any]) -> AsyncIterator[AsyncIterator[Finished]]:
+                       tasks: Iterable[Any]) -> AsyncIterator[AsyncIterator[Finished]]:
         send, receive = anyio.create_memory_object_stream[Finished](math.inf)
         async with anyio.create_task_group() as group:
             group.start_soon(self._run_all, function, tasks, send)
@@ -71,7 +71,7 @@ class ProcessRunner:
             finally:
                 group.cancel_scope.cancel()
 
-    async def _run_all(self, function: Callable[[Any], Any], tasks: Sequence[Any],
+    async def _run_all(self, function: Callable[[Any], Any], tasks: Iterable[Any],
                        send: MemoryObjectSendStream[Finished]) -> None:
         # The semaphore keeps the tasks not yet started out of memory-hungry task objects; the
         # limiter sizes anyio's pool of worker processes (its default is the core count).

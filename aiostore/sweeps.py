@@ -128,8 +128,8 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     trajectory = traj.v_name
     done, removed = await _prepare(service, traj)
     already = frozenset(done)
-    chunks = _chunks([(index, _arguments(traj, index)) for index in range(len(traj))
-                      if index not in done], runs_per_task)
+    todo = [index for index in range(len(traj)) if index not in done]
+    chunks = _chunks(traj, todo, runs_per_task)
     writer = _RunWriter(service, traj, result, done, anyio.Semaphore(pending_stores))
     with tqdm(total=len(traj), initial=len(done), unit="run", desc=trajectory,
               disable=not progress, file=sys.stderr) as writer.bar, _one_error():
@@ -169,8 +169,10 @@ def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
             for leaf in (_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])]
 
 
-def _chunks(points: list[Point], size: int) -> list[list[Point]]:
-    return [points[start:start + size] for start in range(0, len(points), size)]
+def _chunks(traj: Trajectory, todo: list[int], size: int) -> Iterator[list[Point]]:
+    """The tasks, made as the runner takes them: a million runs' arguments never sit in memory."""
+    for start in range(0, len(todo), size):
+        yield [(index, traj.run(index).params) for index in todo[start:start + size]]
 
 
 def _check_short_names(traj: Trajectory) -> None:
@@ -179,10 +181,6 @@ def _check_short_names(traj: Trajectory) -> None:
     if clashes:
         raise InvalidArgumentError(f"parameters share the short names {clashes}: simulate "
                                    "receives parameters by short name, so rename them")
-
-
-def _arguments(traj: Trajectory, index: int) -> dict[str, Any]:
-    return traj.run(index).params
 
 
 def _answers(end: Finished) -> list[RunAnswer]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import pathlib
+import signal
 import time
 import uuid
 from typing import Any
@@ -50,6 +51,13 @@ def fail_on_three(x: float, n: int, log_dir: str, seconds: float) -> dict[str, A
     if n % 3 == 0:
         raise ValueError(f"no answer for n={n}")
     return simulate(x, n, log_dir, seconds)
+
+
+async def kill_a_worker(log_dir: str, after: int) -> None:
+    """SIGKILL the worker process of the last run logged, once ``after`` runs have started."""
+    while len(computed(log_dir)) < after:
+        await anyio.sleep(0.02)
+    os.kill(computed(log_dir)[-1][1], signal.SIGKILL)
 
 
 def computed(log_dir: str) -> list[tuple[int, int]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import os
-import signal
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +47,8 @@ async def test_a_local_cluster_computes_every_run_and_each_is_stored_once(
 
 async def test_a_killed_worker_loses_and_duplicates_no_run(tmp_path: Path, log_dir: str) -> None:
     path, runs = tmp_path / "sweep.h5", 60
-
-    async def kill_a_worker() -> None:
-        while len(sweeping.computed(log_dir)) < 10:
-            await anyio.sleep(0.02)
-        os.kill(sweeping.computed(log_dir)[-1][1], signal.SIGKILL)
-
     async with AsyncStorageService(str(path)) as service, anyio.create_task_group() as group:
-        group.start_soon(kill_a_worker)
+        group.start_soon(sweeping.kill_a_worker, log_dir, 10)
         report = await run_sweep(service, sweeping.build(runs, log_dir, seconds=0.05),
                                  sweeping.simulate, runner=DaskRunner(workers=2, in_flight=4))
     assert report.completed

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import os
 import signal
 import subprocess
 import sys
@@ -231,14 +230,8 @@ async def test_a_killed_worker_process_loses_and_duplicates_no_run(
         tmp_path: Path, log_dir: str) -> None:
     path = tmp_path / "sweep.h5"
     runs = 40
-
-    async def kill_a_worker() -> None:
-        while len(sweeping.computed(log_dir)) < 8:
-            await anyio.sleep(0.02)
-        os.kill(sweeping.computed(log_dir)[-1][1], signal.SIGKILL)
-
     async with AsyncStorageService(str(path)) as service, anyio.create_task_group() as group:
-        group.start_soon(kill_a_worker)
+        group.start_soon(sweeping.kill_a_worker, log_dir, 8)
         report = await run_sweep(service, sweeping.build(runs, log_dir, seconds=0.05),
                                  sweeping.simulate, runner=ProcessRunner(2))
     assert report.completed
@@ -328,8 +321,11 @@ def test_runs_per_task_groups_runs_into_tasks(tmp_path: Path, log_dir: str) -> N
 
     class Recording(ProcessRunner):
         def finished(self, function: Any, tasks: Any) -> Any:
-            seen.extend(len(task) for task in tasks)
-            return super().finished(function, tasks)
+            def recorded() -> Any:
+                for task in tasks:
+                    seen.append(len(task))
+                    yield task
+            return super().finished(function, recorded())
 
     async def sweep() -> None:
         async with AsyncStorageService(str(tmp_path / "s.h5")) as service:
