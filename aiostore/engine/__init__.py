@@ -61,8 +61,8 @@ class Engine:
     def __init__(self) -> None:
         self._files: dict[str, OpenFile] = {}
         self._journals: dict[str, journal.Journal] = {}  # of the files open for writing
-        # trajectories known not to be pypet's: (st_dev, st_ino, name)
-        self._writable_trajectories: set[tuple[int, int, str]] = set()
+        # (file, trajectory) known not to be pypet's while the file is open
+        self._writable_trajectories: set[tuple[str, str]] = set()
         self._handlers: dict[type, Callable[[Any], Any]] = {
             WriteItems: self._write_items,
             RemoveItems: self._writer(removal.remove_items),
@@ -111,23 +111,18 @@ class Engine:
             return
         if not isinstance(request, _CHANGES_TRAJECTORY):
             return
-        try:
-            stat = os.stat(request.target.filename)
-        except OSError:
-            return  # a new file (or one held in memory only): nothing of pypet's in it
+        filename = os.path.abspath(request.target.filename)
         names = [request.target.trajectory]
         if isinstance(request, MergeTrajectories):
             names.append(request.other)
-        # by the file's identity, not its name: known across closes (durability "close"
-        # closes the file after every batch), forgotten if another file takes the name
-        keys = [(stat.st_dev, stat.st_ino, name) for name in names]
-        unknown = [key for key in keys if key not in self._writable_trajectories]
-        if not unknown:
+        unknown = [name for name in names if (filename, name) not in self._writable_trajectories]
+        if not unknown or not (request.target.in_memory or os.path.exists(filename)):
             return
-        opened = self.file(request.target, writable=False)
-        for key in unknown:
-            pypettree.refuse_writes(opened, key[2])
-            self._writable_trajectories.add(key)
+        # opened as the request will open it: opening writes nothing (tested byte for byte)
+        opened = self.file(request.target, writable=True)
+        for name in unknown:
+            pypettree.refuse_writes(opened, name)
+            self._writable_trajectories.add((filename, name))
 
     def _write_deferred(self) -> None:
         for opened in self._files.values():
@@ -237,6 +232,8 @@ class Engine:
         for name in names:
             opened = self._files.pop(name, None)
             journal_ = self._journals.pop(name, None)
+            self._writable_trajectories = {known for known in self._writable_trajectories
+                                           if known[0] != name}
             if opened is not None:
                 try:
                     runs.write_deferred(opened)
