@@ -323,6 +323,15 @@ def test_describe_reports_what_would_be_refused() -> None:
     assert infos["results.plain"].problem == ""
 
 
+def test_a_mixed_list_pypet_cannot_load_is_an_error_naming_it() -> None:
+    odd = manifest("odd.h5")["trajectories"]["odd"]
+    assert odd["leaves"]["results.mixed"]["values"] == {}  # pypet's own load fails on it:
+    assert "invalid literal for int()" in odd["load_errors"]["<load>"]  # stopped, left empty
+    with (StorageService(str(DATA / "odd.h5")) as svc,
+          pytest.raises(FileFormatError, match="/odd/results/mixed")):
+        svc.load(Msg.LEAF, Result("results.mixed"), trajectory_name="odd")
+
+
 def test_links_are_not_items() -> None:
     traj = _load("types.h5", "types")
     assert "linked_x" not in traj

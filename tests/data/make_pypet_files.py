@@ -242,6 +242,7 @@ def _unsupported_file(path: str) -> None:
     traj.f_add_leaf(PickleResult("results.pickled_result", obj={"pair": (1, 2)}, protocol=2,
                                  comment="a pickle result"))
     traj.f_add_result("plain", value=np.arange(3))
+    traj.f_add_result("mixed", mixed=[1, "a"], comment="pypet stores it as text, fails to load")
     annotated = traj.f_add_result("annotated", value=1.0)
     annotated.v_annotations.f_set(unit="mV", source="a note")
     traj.f_store()
