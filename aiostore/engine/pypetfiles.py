@@ -47,12 +47,6 @@ def is_pypet_trajectory(group: Any) -> bool:
                                                              tables.Table)
 
 
-def pypet_group(file: OpenFile, trajectory: str) -> tables.Group | None:
-    """The group of trajectory ``trajectory`` if pypet wrote it, else None."""
-    group = layout.get_node(file.h5, "/" + trajectory)
-    return group if is_pypet_trajectory(group) else None
-
-
 def reader_for(file: OpenFile, traj: tables.Group) -> Reader:
     """The reader of a trajectory's data, with the string encoding pypet recorded for it."""
     key = f"pypet-reader:{traj._v_pathname}"
@@ -95,7 +89,7 @@ def refuse_annotations(node: Any) -> None:
         raise UnsupportedFeatureError(node._v_pathname, f"pypet annotations ({', '.join(names)})")
 
 
-def leaf_kind(group: tables.Group, path: Path) -> str:
+def _leaf_form(group: tables.Group) -> str:
     """``parameter`` or ``result``: how a leaf's data is turned into a native item's."""
     class_name = layout.class_name_of(group)
     where = group._v_pathname
@@ -124,19 +118,17 @@ def read_values(file: OpenFile, traj: tables.Group, group: tables.Group, path: P
                 load_except: Iterable[str] = ()) -> dict[str, Any]:
     """A pypet leaf's values as a native item holds them (all, or those of ``load_only``)."""
     where = group._v_pathname
-    kind = leaf_kind(group, path)
+    form = _leaf_form(group)
     keys = [key for key, _ in data_nodes(group)]
     _check_keys(where, keys)
     reader = reader_for(file, traj)
-    if kind == "parameter":
-        values = _parameter_values(reader, group, keys)
+    if form == "parameter":  # its nodes make its values together: all are read
+        values = _parameter_values(reader, group)
         check_int_parameter(file.caches, traj, group, path, values)
-    else:
-        only = None if load_only is None else set(load_only) | set(load_except)
-        values = _raw_values(reader, group, None if only is None else only & set(keys))
-        values = {key: values[key] for key in keys if key in values}
-    return select(where, values, keys if kind == "result" else list(values), load_only,
-                  load_except)
+        return select(where, values, list(values), load_only, load_except)
+    wanted = set(keys if load_only is None else load_only) - set(load_except)
+    values = _raw_values(reader, group, wanted)
+    return select(where, values, keys, load_only, load_except)
 
 
 def select(where: str, values: dict[str, Any], names: list[str],
@@ -150,7 +142,7 @@ def select(where: str, values: dict[str, Any], names: list[str],
     return {key: values[key] for key in wanted if key not in excluded and key in values}
 
 
-def _parameter_values(reader: Reader, group: tables.Group, keys: list[str]) -> dict[str, Any]:
+def _parameter_values(reader: Reader, group: tables.Group) -> dict[str, Any]:
     raw = _raw_values(reader, group)
     if "data" + ARRAY_ID in raw:
         values = {"data": raw["data" + ARRAY_ID]}
