@@ -45,10 +45,10 @@ def log_dir(tmp_path: Path) -> str:
     return str(path)
 
 
-def load(path: Path) -> Trajectory:
+def load(path: Path, level: int = 2) -> Trajectory:
     with StorageService(str(path)) as service:
         traj: Trajectory = service.load(Msg.TRAJECTORY, None, trajectory_name=sweeping.TRAJECTORY,
-                                        load_parameters=2, load_results=2)
+                                        load_parameters=level, load_results=level)
     return traj
 
 
@@ -64,10 +64,7 @@ def assert_every_run_exact(path: Path, runs: int) -> None:
 
 
 def completed_in(path: Path) -> set[int]:
-    with StorageService(str(path)) as service:
-        traj: Trajectory = service.load(Msg.TRAJECTORY, None, trajectory_name=sweeping.TRAJECTORY,
-                                        load_parameters=0, load_results=0)
-    return {info.idx for info in traj.runs if info.completed}
+    return {info.idx for info in load(path, level=0).runs if info.completed}
 
 
 async def test_every_run_is_stored_once_exactly_and_marked_completed(

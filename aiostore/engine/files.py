@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -135,21 +136,28 @@ def open_memory_file(filename: str, file_title: str = "Experiment",
     return opened
 
 
-def write_whole(filename: str, data: bytes) -> None:
-    """Replace ``filename`` by ``data``: a process killed meanwhile leaves the old file or the
-    new one, never a mix (written beside it, synced, renamed)."""
-    os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
+@contextmanager
+def replacing(filename: str) -> Iterator[str]:
+    """A path beside ``filename`` to write its new contents to; on a clean exit it is synced and
+    renamed over ``filename``, else removed. A process killed meanwhile leaves the old file or
+    the new one, never a mix."""
+    folder = os.path.dirname(os.path.abspath(filename))
     partial = f"{filename}.partial-{os.getpid()}"
     try:
-        with open(partial, "wb") as written:
-            written.write(data)
-            written.flush()
-            os.fsync(written.fileno())
+        yield partial
+        fsync_path(partial)
         os.replace(partial, filename)
     finally:
         if os.path.exists(partial):
             os.remove(partial)
-    fsync_path(os.path.dirname(os.path.abspath(filename)))
+    fsync_path(folder)  # the rename itself reaches the disk
+
+
+def write_whole(filename: str, data: bytes) -> None:
+    """Replace ``filename`` by ``data``, whole or not at all (see :func:`replacing`)."""
+    os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
+    with replacing(filename) as partial, open(partial, "wb") as written:
+        written.write(data)
 
 
 def is_hdf5(filename: str) -> bool:

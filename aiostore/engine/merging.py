@@ -15,7 +15,7 @@ from ..errors import AiostoreError, FileFormatError, ItemExistsError, MergeError
 from ..names import RUNS_GROUP, run_index, run_name
 from ..requests import Backup, LeafRecord, MergeTrajectories, Path, RunRecord
 from . import layout, nodes, runs
-from .files import OpenFile, is_hdf5
+from .files import OpenFile, is_hdf5, replacing
 from .packing import PackedRuns
 from .reading import trajectory_group
 from .undo import UndoLog
@@ -280,17 +280,10 @@ def backup(file: OpenFile, request: Backup) -> str:
         with tables.open_file(destination, "r") as backup_file:
             if "/" + group._v_name in backup_file:
                 raise ItemExistsError(f"trajectory {group._v_name!r} in backup {destination!r}")
-    partial = f"{destination}.partial-{os.getpid()}"
-    try:
+    with replacing(destination) as partial:
         if exists:
             shutil.copyfile(destination, partial)
         with tables.open_file(partial, "a" if exists else "w",
                               title=request.target.file_title) as backup_file:
             group._f_copy(backup_file.root, recursive=True)
-        with open(partial, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(partial, destination)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
     return destination
