@@ -22,7 +22,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
-import numpy as np
 from tqdm import tqdm
 
 from aiostore.errors import (
@@ -37,6 +36,7 @@ from aiostore.messages import Msg
 from aiostore.model import Result, SingleRun, Trajectory
 from aiostore.names import check_name
 from aiostore.runners import Finished, ProcessRunner, Runner
+from aiostore.testing import differences  # the codec's equality: the same type and value
 
 if TYPE_CHECKING:
     from aiostore.service import AsyncStorageService
@@ -217,24 +217,13 @@ def _check_same_sweep(traj: Trajectory, stored: Trajectory) -> None:
     ours, theirs = traj.parameters, stored.parameters
     differ = sorted(name for name in ours.keys() | theirs.keys()
                     if name not in ours or name not in theirs
-                    or not _same(ours[name].value, theirs[name].value)
-                    or not _same(ours[name].range, theirs[name].range))
+                    or differences(ours[name].value, theirs[name].value)
+                    or differences(ours[name].range, theirs[name].range))
     if differ or len(traj) != len(stored):
         raise SweepMismatchError(
             f"the file holds a trajectory {traj.v_name!r} of another sweep ({len(stored)} runs; "
             f"parameters that differ: {', '.join(differ) or 'none'}): resuming would mix two "
             "sweeps. Use another trajectory name or file.")
-
-
-def _same(a: Any, b: Any) -> bool:
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return type(a) is type(b) and a.dtype == b.dtype and np.array_equal(a, b)
-    try:
-        return type(a) is type(b) and bool(a == b)
-    except (TypeError, ValueError):
-        return False
 
 
 # -------------------------------------------------------------------------------- storing
