@@ -491,6 +491,8 @@ def _merge_writes(requests: list[Any]) -> tuple[tuple[Any, ...], list[int]]:
         last = merged[-1] if merged else None
         if (isinstance(request, WriteItems) and isinstance(last, WriteItems)
                 and last.target == request.target and last.replace == request.replace
+                and last.skip_existing == request.skip_existing
+                and not (last.new_trajectory or request.new_trajectory)
                 and not request.runs and not last.runs):
             merged[-1] = WriteItems(last.target, last.header or request.header,
                                     last.groups + request.groups, last.leaves + request.leaves,

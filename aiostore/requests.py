@@ -42,12 +42,17 @@ class Target:
 
 @dataclass(frozen=True, slots=True)
 class LeafRecord:
-    """One leaf to write: its group, class name, comment and encoded values by key."""
+    """One leaf to write: its group, class name, comment and encoded values by key.
+
+    ``replace_keys`` are keys rewritten if the file has them already, whatever the request's
+    policy for existing data (pypet's ``overwrite=[...]``).
+    """
 
     path: Path
     class_name: str
     comment: str
     values: Mapping[str, Encoded]
+    replace_keys: frozenset[str] = frozenset()
 
     @property
     def nbytes(self) -> int:
@@ -89,8 +94,10 @@ class TrajectoryHeader:
 class WriteItems:
     """Write groups, leaves and run-table rows in one go; validated in full before any write.
 
-    ``replace`` (UPDATE_LEAF) lets a leaf's existing keys be rewritten; otherwise data already
-    in the file makes the whole request fail. ``header`` creates the trajectory if it is missing.
+    ``replace`` (UPDATE_LEAF) lets a leaf's existing keys be rewritten; ``skip_existing`` keeps
+    them and writes only the new keys (pypet's ``STORE_DATA``); otherwise data already in the
+    file makes the whole request fail. ``header`` creates the trajectory if it is missing;
+    with ``new_trajectory`` a trajectory already in the file makes the request fail.
     """
 
     target: Target
@@ -99,17 +106,26 @@ class WriteItems:
     leaves: tuple[LeafRecord, ...] = ()
     runs: tuple[RunRecord, ...] = ()
     replace: bool = False
+    skip_existing: bool = False
+    new_trajectory: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class RemoveItems:
-    """Remove leaves or groups (REMOVE); ``delete_only`` removes only some keys of one leaf."""
+    """Remove leaves or groups (REMOVE); ``delete_only`` removes only some keys of one leaf.
+
+    ``missing_ok`` lets paths (or ``delete_only`` keys) that are not in the file pass; with
+    ``keep_explored`` False an explored parameter may be removed (pypet re-stores a parameter
+    whose range grew by removing it first).
+    """
 
     target: Target
     paths: tuple[Path, ...]
     recursive: bool = False
     remove_empty_groups: bool = False
     delete_only: tuple[str, ...] | None = None
+    missing_ok: bool = False
+    keep_explored: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -115,8 +115,10 @@ def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
         level = request.levels.get(name, other_level)
         if level <= 0:
             continue
-        data.nodes.append(_describe(file, branch, (name,), False))
-        data.nodes.extend(walk(file, branch, (name,), level >= 2, None))
+        top = _describe(file, branch, (name,), level >= 2)
+        data.nodes.append(top)
+        if not top.is_leaf:
+            data.nodes.extend(walk(file, branch, (name,), level >= 2, None))
         data.nodes.extend(PackedRuns.of(file, request.target.trajectory).leaves_below(
             (name,), level >= 2))
     return data

@@ -14,21 +14,23 @@ from .packing import PackedRuns
 from .reading import trajectory_group
 
 
-def _checked_node(file: OpenFile, request: RemoveItems, path: Path) -> tables.Group:
+def _checked_node(file: OpenFile, request: RemoveItems, path: Path) -> tables.Group | None:
     name = ".".join(path)
     if not path:
         raise RemovalError(f"REMOVE cannot remove the trajectory root {request.target.trajectory!r}")
     node = layout.get_node(file.h5, layout.node_path(request.target.trajectory, path))
     if node is None:
+        if request.missing_ok:
+            return None
         raise DataNotFoundError(f"cannot remove {name!r}: not in the file")
     if layout.is_leaf_group(node):
         specs = layout.leaf_specs(node)
         if request.delete_only is not None:
             missing = [key for key in request.delete_only if key not in specs]
-            if missing:
+            if missing and not request.missing_ok:
                 raise DataNotFoundError(f"cannot remove from {name!r}, it has no data named",
                                         missing)
-        elif "explored_data" in specs:
+        elif "explored_data" in specs and request.keep_explored:
             raise RemovalError(f"{name!r} is an explored parameter; explored parameters stay")
         return node
     if request.delete_only is not None:
@@ -74,8 +76,9 @@ def _checked(file: OpenFile, request: RemoveItems, path: Path,
 def _remove_keys(group: tables.Group, keys: tuple[str, ...]) -> None:
     specs = layout.leaf_specs(group)
     for key in keys:
-        group._f_get_child(key)._f_remove(recursive=True)
-        del specs[key]
+        if key in specs:  # a missing key got past the check only with missing_ok
+            group._f_get_child(key)._f_remove(recursive=True)
+            del specs[key]
     group._v_attrs[layout.LEAF] = dumps_specs(specs)
 
 

@@ -34,15 +34,18 @@ def _check_ancestors(file: OpenFile, trajectory: str, path: Path) -> None:
         file.known_groups.add(where)
 
 
-def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, replace: bool) -> None:
+def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, request: WriteItems) -> None:
     _check_ancestors(file, trajectory, leaf.path)
     node = layout.get_node(file.h5, layout.node_path(trajectory, leaf.path))
     if node is None:
         return
     if not layout.is_leaf_group(node):
         raise ItemExistsError(_full_name(leaf.path) + " (a group)")
-    clash = [key for key in layout.leaf_specs(node) if key in leaf.values]
-    if clash and not replace:
+    if request.replace or request.skip_existing:
+        return
+    clash = [key for key in layout.leaf_specs(node)
+             if key in leaf.values and key not in leaf.replace_keys]
+    if clash:
         raise ItemExistsError(_full_name(leaf.path), clash)
 
 
@@ -73,6 +76,10 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
         raise NotStoredError(
             f"trajectory {trajectory!r} is not in {file.filename!r}: store the trajectory first"
         )
+    if traj_group is not None and request.new_trajectory:
+        raise ItemExistsError(
+            f"trajectory {trajectory!r} (a new trajectory of that name: {file.filename!r} holds "
+            "one already; choose another name or file, or remove it first)")
     paths = [leaf.path for leaf in request.leaves]
     if len(set(paths)) != len(paths):
         raise ItemExistsError("a leaf named twice in one request")
@@ -80,7 +87,7 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
         _check_group(file, trajectory, group)
     packed = PackedRuns.of(file, trajectory) if traj_group is not None else None
     for leaf in request.leaves:
-        _check_leaf(file, trajectory, leaf, request.replace)
+        _check_leaf(file, trajectory, leaf, request)
         if packed is not None and packed.holds(leaf.path):
             if not request.replace:
                 raise ItemExistsError(_full_name(leaf.path))
@@ -133,7 +140,9 @@ def _attrs_restorer(group: tables.Group) -> Callable[[], None]:
 
 
 def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
-               filters: tables.Filters | None) -> None:
+               filters: tables.Filters | None, skip_existing: bool = False) -> None:
+    """Write ``leaf``'s values; a key the leaf has already is replaced, or with
+    ``skip_existing`` kept (unless the leaf's ``replace_keys`` name it)."""
     h5 = file.h5
     parent = ensure_group(h5, trajectory, leaf.path[:-1], undo)
     group = layout.child(parent, leaf.path[-1])
@@ -146,6 +155,8 @@ def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
         undo.add(_attrs_restorer(group))
     for key, encoded in leaf.values.items():
         if key in specs:
+            if skip_existing and key not in leaf.replace_keys:
+                continue
             _set_aside(group, key, undo)
         undo.created(f"{group._v_pathname}/{key}")  # before: a failed write may leave a part
         nodes.write_value(file, group, key, encoded, filters)
@@ -169,7 +180,7 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
             if request.replace and packed.holds(leaf.path):
                 packed.update(leaf, undo)
             elif not (request.target.packed_runs and packed.append(leaf, undo)):
-                write_leaf(file, trajectory, leaf, undo, filters)
+                write_leaf(file, trajectory, leaf, undo, filters, request.skip_existing)
         if request.runs:
             _write_runs(file, traj_group, request, undo)
     except BaseException:

@@ -1,59 +1,66 @@
-"""pypet's storage service and multiprocessing wrappers, blocking, on aiostore's HDF5 thread.
+"""pypet's ``HDF5StorageService``, blocking, on aiostore's HDF5 thread.
 
-Legacy code keeps its imports and calls::
+It serves pypet's own ``Environment`` and ``Trajectory`` unchanged (give
+``storage_service=HDF5StorageService`` from here) and aiostore's own items alike::
 
-    from aiostore.compat.pypet import HDF5StorageService, LockWrapper, pypetconstants
-    svc = HDF5StorageService(filename="out.h5", file_title="Experiment")
-    svc.store(pypetconstants.LEAF, result, trajectory_name="sweep")
+    from aiostore.compat.pypet import HDF5StorageService
+    env = Environment(trajectory="sweep", filename="out.hdf5",
+                      storage_service=HDF5StorageService)
 
-Differences from pypet 0.6.1, on purpose:
+Differences from pypet's own service, on purpose:
 
 - Every call goes through the process's one HDF5 thread; calls may come from any thread, and
   from inside a running event loop (they hold that loop still until they return).
 - The file is closed after each batch of calls (``durability="close"``), as pypet closes it
   after each call, so other processes and tools can open it in between. ``durability="flush"``
   keeps it open, which is faster for a long series of blocking calls.
-- Data is written uncompressed unless ``complevel`` is given (pypet's default, zlib level 9,
-  writes large arrays at a few MB/s). ``encoding`` must be utf8 and ``pandas_format`` fixed; the
-  overview-table options are accepted and ignored (aiostore keeps only the run table).
-- pypet's ``DELETE`` message is aiostore's ``REMOVE`` (an alias everywhere); ``FLUSH`` and
-  ``OPEN_FILE`` do nothing (each store is in the file when it returns); ``CLOSE_FILE`` closes
-  the file.
-- :class:`QueueStorageServiceWriter` does not drop failed stores after logging them: it keeps
-  going and raises them all, as one ``FailedStoresError``, when it stops.
+- Files are in aiostore's layout (see docs/FORMAT.md), not pypet's: values keep their exact
+  types (pypet strips trailing NUL bytes, returns numpy scalars in dicts as python ones). Text
+  is always UTF-8 and frames are written in aiostore's format, whatever ``encoding`` and
+  ``pandas_format`` say; the overview-table options are recorded in ``config.hdf5`` and
+  otherwise ignored (aiostore keeps the run table only); ``complevel``/``complib`` compress
+  chunked data.
+- pypet's shared data (``ACCESS_DATA``) is refused with ``NoSuchServiceError``.
+- ``FLUSH`` and ``OPEN_FILE`` do nothing (each store is in the file when it returns);
+  ``CLOSE_FILE`` closes the file.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-import threading
 from typing import Any
 
-from .. import errors
-from ..blocking import StorageService
-from ..draining import QueueDrainer, read_message
-from ..worker import Durability
-from . import pypetconstants
+from ... import errors
+from ...blocking import StorageService
+from ...worker import Durability
+from .. import pypetconstants
+from . import messages
 
-__all__ = [
-    "HDF5StorageService",
-    "LazyStorageService",
-    "LockWrapper",
-    "NoSuchServiceError",
-    "QueueStorageServiceSender",
-    "QueueStorageServiceWriter",
-    "StorageService",
-    "pypetconstants",
-]
+__all__ = ["HDF5StorageService", "default_filename"]
 
-NoSuchServiceError = errors.NoSuchServiceError
+FILE_MESSAGES = (pypetconstants.FLUSH, pypetconstants.OPEN_FILE, pypetconstants.CLOSE_FILE)
+PYPET_ONLY_MESSAGES = frozenset({"DELETE_LINK", "ACCESS_DATA"})
 
-_IGNORED_OPTIONS = ("shuffle", "fletcher32", "purge_duplicate_comments", "summary_tables",
-                    "small_overview_tables", "large_overview_tables", "results_per_run",
-                    "derived_parameters_per_run", "display_time")
-
-QUEUE_LOAD_REFUSED = ("Queue wrapping cannot load: the sender only sends stores to the writer. "
-                      "To load while other processes store, wrap the service with a lock.")
+# pypet's options besides the file: recorded in ``config.hdf5`` as pypet records them
+_CONFIG_COMMENTS = {
+    "purge_duplicate_comments": "Whether comments of results and derived parameters should only "
+                                "be stored for the very first instance",
+    "results_per_run": "Expected number of results per run",
+    "derived_parameters_per_run": "Expected number of derived parameters per run",
+    "complevel": "Compression Level (0 no compression to 9 highest compression)",
+    "complib": "Compression Algorithm",
+    "encoding": "Encoding for unicode characters",
+    "fletcher32": "Whether to use fletcher 32 checksum",
+    "shuffle": "Whether to use shuffle filtering.",
+    "pandas_format": "How to store pandas data frames, either 'fixed' ('f') or 'table' ('t').",
+}
+_OVERVIEW_TABLES = {
+    "config_overview": "small", "parameters_overview": "small",
+    "explored_parameters_overview": "small", "derived_parameters_overview": "large",
+    "results_overview": "large", "derived_parameters_summary": "summary",
+    "results_summary": "summary",
+}
 
 
 def default_filename(filename: str | None, trajectory: Any = None) -> str:
@@ -70,43 +77,81 @@ def default_filename(filename: str | None, trajectory: Any = None) -> str:
     return filename
 
 
+def _is_pypet(item: Any) -> bool:
+    return type(item).__module__.partition(".")[0] == "pypet"
+
+
+def _serves_pypet(msg: Any, item: Any) -> bool:
+    """Whether the call comes from pypet's own classes (else aiostore's items are served)."""
+    if msg in PYPET_ONLY_MESSAGES or (msg == "MERGE" and isinstance(item, str)):
+        return True
+    if msg == "LIST" and isinstance(item, (list, tuple)):
+        return any(isinstance(entry, (list, tuple)) and len(entry) > 1 and _is_pypet(entry[1])
+                   for entry in item)
+    return _is_pypet(item)
+
+
+@functools.cache
+def _not_in_storage() -> type[errors.DataNotFoundError]:
+    """aiostore's DataNotFoundError that pypet's code also catches as its own."""
+    from pypet.pypetexceptions import DataNotInStorageError
+
+    class NotInStorageError(errors.DataNotFoundError, DataNotInStorageError):
+        """Data a pypet call asked for is not in the file."""
+
+    return NotInStorageError
+
+
 class HDF5StorageService(StorageService):
-    """pypet's ``HDF5StorageService(filename=None, file_title='Experiment', ...)``, blocking.
+    """pypet's ``HDF5StorageService(filename=None, file_title=None, overwrite_file=False, ...)``.
 
     Besides pypet's arguments: ``durability`` (``"close"``, as pypet, or ``"flush"``; a file in
     memory needs ``"flush"``, its default there), ``packed_runs``, ``journal``, ``in_memory`` and
     ``save_on_close``, as for :class:`~aiostore.AsyncStorageService`.
     """
 
-    def __init__(self, filename: str | None = None, file_title: str | None = "Experiment",
+    def __init__(self, filename: str | None = None, file_title: str | None = None,
                  overwrite_file: bool = False, encoding: str = "utf8",
                  complevel: int | None = None, complib: str | None = None,
-                 pandas_format: str = "fixed", trajectory: Any = None, *,
+                 shuffle: bool = True, fletcher32: bool = False, pandas_format: str = "fixed",
+                 purge_duplicate_comments: bool = True, summary_tables: bool = True,
+                 small_overview_tables: bool = True, large_overview_tables: bool = False,
+                 results_per_run: int = 0, derived_parameters_per_run: int = 0,
+                 display_time: int = 20, trajectory: Any = None, *,
                  durability: Durability | str | None = None, packed_runs: bool = False,
-                 journal: bool = True, in_memory: bool = False, save_on_close: bool = False,
-                 **options: Any) -> None:
-        unknown = set(options) - set(_IGNORED_OPTIONS)
-        if unknown:
-            raise TypeError(f"HDF5StorageService() got unexpected arguments {sorted(unknown)}")
-        if options.get("purge_duplicate_comments", True) and not options.get(
-                "summary_tables", True):
+                 journal: bool = True, in_memory: bool = False,
+                 save_on_close: bool = False) -> None:
+        if purge_duplicate_comments and not summary_tables:
             raise errors.InvalidArgumentError(
                 "purge_duplicate_comments needs summary_tables (as in pypet)")
-        if encoding.replace("-", "").lower() != "utf8":
-            raise errors.InvalidArgumentError(f"encoding {encoding!r}: aiostore writes UTF-8")
-        if pandas_format != "fixed":
+        if pandas_format not in ("f", "fixed", "t", "table"):
             raise errors.InvalidArgumentError(
-                f"pandas_format {pandas_format!r}: aiostore writes frames in the fixed format")
-        self._arguments = {"filename": filename, "file_title": file_title,
-                           "complevel": complevel, "complib": complib, "trajectory": trajectory,
-                           "durability": durability, "packed_runs": packed_runs,
-                           "journal": journal, "in_memory": in_memory,
-                           "save_on_close": save_on_close}
-        filename = default_filename(filename, trajectory)
+                f"pandas_format is 'fixed' ('f') or 'table' ('t'), not {pandas_format!r}")
         if in_memory and overwrite_file:
             raise errors.InvalidArgumentError(
                 "overwrite_file would delete the file on disk that in_memory=True starts from: "
                 "to start from an empty file, name one that does not exist")
+        options = {"complevel": complevel if complevel is not None else 0,
+                   "complib": complib or "zlib", "shuffle": shuffle,
+                   "fletcher32": fletcher32, "pandas_format": pandas_format,
+                   "encoding": encoding, "purge_duplicate_comments": purge_duplicate_comments,
+                   "results_per_run": results_per_run,
+                   "derived_parameters_per_run": derived_parameters_per_run}
+        tables = {"small": small_overview_tables, "large": large_overview_tables,
+                  "summary": summary_tables}
+        self._pypet_options = {**options, **{f"overview.{name}": tables[kind]
+                                             for name, kind in _OVERVIEW_TABLES.items()}}
+        self._arguments = {"filename": filename, "file_title": file_title,
+                           **options,
+                           "complevel": complevel, "complib": complib,
+                           "summary_tables": summary_tables,
+                           "small_overview_tables": small_overview_tables,
+                           "large_overview_tables": large_overview_tables,
+                           "display_time": display_time, "durability": durability,
+                           "packed_runs": packed_runs, "journal": journal,
+                           "in_memory": in_memory, "save_on_close": save_on_close}
+        filename = default_filename(filename, trajectory)
+        self._arguments["filename"] = filename
         folder = os.path.dirname(filename)
         if folder and not (in_memory and not save_on_close):  # nothing on disk in memory
             os.makedirs(folder, exist_ok=True)
@@ -118,10 +163,16 @@ class HDF5StorageService(StorageService):
                          compression=compression, compression_level=complevel or 0,
                          packed_runs=packed_runs, journal=journal, in_memory=in_memory,
                          save_on_close=save_on_close)
+        self._pypet = messages.Context(self._session.defaults, self._ask)
+        self.display_time = display_time
         if overwrite_file:
             self._close_file()
             if os.path.exists(filename):
                 os.remove(filename)
+        if _is_pypet(trajectory):
+            self._set_config(trajectory)
+
+    # -- pypet's attributes -----------------------------------------------------------------
 
     @property
     def is_open(self) -> bool:
@@ -132,22 +183,75 @@ class HDF5StorageService(StorageService):
     def multiproc_safe(self) -> bool:
         return False
 
+    @property
+    def complevel(self) -> int:
+        return int(self._pypet_options["complevel"])
+
+    @property
+    def complib(self) -> str:
+        return str(self._pypet_options["complib"])
+
+    @property
+    def encoding(self) -> str:
+        return str(self._pypet_options["encoding"])
+
+    @property
+    def pandas_format(self) -> str:
+        return str(self._pypet_options["pandas_format"])
+
+    def _set_config(self, trajectory: Any) -> None:
+        """The service's settings as ``config.hdf5.*`` parameters (as pypet's service adds)."""
+        from pypet.parameter import Parameter
+
+        for name, value in self._pypet_options.items():
+            if not trajectory.f_contains(f"config.hdf5.{name}", shortcuts=False):
+                comment = _CONFIG_COMMENTS.get(name, "Whether or not to have an overview table "
+                                                     "with that name")
+                trajectory.f_add_config(Parameter, f"hdf5.{name}", value, comment=comment)
+        if trajectory.config.hdf5.v_comment == "":
+            trajectory.config.hdf5.v_comment = "Settings for the standard HDF5 storage service"
+        trajectory.v_storage_service = self
+
+    # -- calls ------------------------------------------------------------------------------
+
     def store(self, msg: Any, stuff_to_store: Any = None, *args: Any, **kwargs: Any) -> Any:
         """Store as pypet's ``msg`` says (``DELETE``, ``FLUSH``, ``OPEN_FILE``, ``CLOSE_FILE`` too)."""
-        if self._file_message(msg):
-            return None
-        return super().store(msg, stuff_to_store, *args, **kwargs)
+        return self._dispatch("store", msg, stuff_to_store, args, kwargs)
+
+    def load(self, msg: Any, stuff_to_load: Any = None, *args: Any, **kwargs: Any) -> Any:
+        """Load as pypet's ``msg`` says."""
+        return self._dispatch("load", msg, stuff_to_load, args, kwargs)
 
     def put(self, msg: Any, stuff_to_store: Any = None, *args: Any, **kwargs: Any) -> None:
         if not self._file_message(msg):
             super().put(msg, stuff_to_store, *args, **kwargs)
+
+    def _dispatch(self, verb: str, msg: Any, item: Any, args: tuple[Any, ...],
+                  kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
+        if verb == "store" and self._file_message(msg):
+            return None
+        if not _serves_pypet(msg, item):
+            if msg == pypetconstants.DELETE:
+                msg = pypetconstants.REMOVE
+            return self._call(verb, msg, item, args, kwargs, durability)
+        self._session.check_open()
+        planners = messages.STORE_PLANNERS if verb == "store" else messages.LOAD_PLANNERS
+        job = messages.plan(self._pypet, planners, verb, msg, item, args, kwargs)
+        return job.finish(self._ask(job.request, durability))
+
+    def _ask(self, request: Any, durability: Durability | None = None) -> Any:
+        """The HDF5 thread's answer to ``request`` (pypet's exception where pypet expects it)."""
+        try:
+            return self._submit(messages.Job(request), durability).future.result()
+        except errors.DataNotFoundError as exc:
+            raise _not_in_storage()(str(exc)) from exc
 
     def _file_message(self, msg: Any) -> bool:
         """Carry out pypet's FLUSH, OPEN_FILE and CLOSE_FILE (True); False for other messages.
 
         FLUSH and OPEN_FILE have nothing to do: every store is in the file when it returns.
         """
-        if msg not in (pypetconstants.FLUSH, pypetconstants.OPEN_FILE, pypetconstants.CLOSE_FILE):
+        if msg not in FILE_MESSAGES:
             return False
         self._session.check_open()
         if msg == pypetconstants.CLOSE_FILE:
@@ -168,125 +272,3 @@ class HDF5StorageService(StorageService):
         session = getattr(self, "_session", None)
         if session is not None:
             session.detach()
-
-
-class LazyStorageService:
-    """pypet's do-nothing service, for debugging: every call is ignored."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.is_open = False
-        self.multiproc_safe = False
-
-    def store(self, *args: Any, **kwargs: Any) -> None:
-        """Ignore the store."""
-
-    def load(self, *args: Any, **kwargs: Any) -> None:
-        """Ignore the load."""
-
-
-class LockWrapper:
-    """pypet's lock wrapper: each call holds ``lock`` (a thread or process lock).
-
-    A wrapped aiostore service closes the file before the lock is released, so processes that
-    take turns on one file each find it complete.
-    """
-
-    def __init__(self, storage_service: Any, lock: Any = None) -> None:
-        self._storage_service = storage_service
-        self.lock = threading.Lock() if lock is None else lock
-        self.pickle_lock = True
-
-    @property
-    def is_open(self) -> bool:
-        return bool(getattr(self._storage_service, "is_open", False))
-
-    @property
-    def multiproc_safe(self) -> bool:
-        return True
-
-    def store(self, *args: Any, **kwargs: Any) -> Any:
-        """Store under the lock."""
-        with self.lock:
-            return self._call("store", args, kwargs)
-
-    def load(self, *args: Any, **kwargs: Any) -> Any:
-        """Load under the lock."""
-        with self.lock:
-            return self._call("load", args, kwargs)
-
-    def _call(self, verb: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        service = self._storage_service
-        if isinstance(service, StorageService) and args:
-            msg, item, *rest = (*args, None) if len(args) == 1 else args
-            return service._call(verb, msg, item, tuple(rest), kwargs, Durability.CLOSE)
-        return getattr(service, verb)(*args, **kwargs)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        if not self.pickle_lock:
-            state["lock"] = None
-        return state
-
-    def __repr__(self) -> str:
-        return f"<LockWrapper wrapping {self._storage_service!r}>"
-
-
-class QueueStorageServiceSender:
-    """pypet's queue sender: ``store`` puts the call on ``storage_queue`` for the writer."""
-
-    def __init__(self, storage_queue: Any = None) -> None:
-        self.queue = storage_queue
-        self.pickle_queue = True
-
-    @property
-    def is_open(self) -> bool:
-        return False
-
-    @property
-    def multiproc_safe(self) -> bool:
-        return True
-
-    def store(self, *args: Any, **kwargs: Any) -> None:
-        """Put the store call on the queue (checked by the writer, which stores it)."""
-        message = ("STORE", args, kwargs)
-        read_message(message)  # a malformed call fails here, in the sender
-        self.queue.put(message, block=True)
-
-    def load(self, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(QUEUE_LOAD_REFUSED)
-
-    def send_done(self) -> None:
-        """Tell the writer to stop once it has stored everything sent before."""
-        self.queue.put(("DONE", [], {}), block=True)
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        if not self.pickle_queue:
-            state["queue"] = None
-        return state
-
-
-class QueueStorageServiceWriter:
-    """pypet's queue writer: ``run()`` stores what the senders put on the queue, until DONE.
-
-    With an aiostore service the stores are queued for the HDF5 thread as they are read (one
-    flush or close per batch); any other service gets one ``store`` call per message.
-    ``run`` raises the failed stores at the end, as one ``FailedStoresError``.
-    """
-
-    def __init__(self, storage_service: Any, storage_queue: Any,
-                 gc_interval: int | None = None) -> None:
-        self._storage_service = storage_service
-        self.queue = storage_queue
-        self.gc_interval = gc_interval
-
-    def run(self) -> None:
-        service = self._storage_service
-        if isinstance(service, StorageService):
-            QueueDrainer(service._session, self.queue).run()
-            return
-        while (call := read_message(self.queue.get(block=True))) is not None:
-            service.store(call.msg, call.item, *call.args, **call.kwargs)
-
-    def __repr__(self) -> str:
-        return f"<QueueStorageServiceWriter wrapping {self._storage_service!r}>"
