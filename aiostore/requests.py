@@ -61,10 +61,16 @@ class LeafRecord:
 
 @dataclass(frozen=True, slots=True)
 class GroupRecord:
-    """One group to create (or to comment, if it exists without a comment)."""
+    """One group to create (or to comment, if it exists without a comment).
+
+    ``class_name`` names the class of a group of the caller's own (pypet lets users subclass
+    its groups); ``replace`` rewrites the comment and class name of a group that has them.
+    """
 
     path: Path
     comment: str = ""
+    class_name: str = ""
+    replace: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,7 +52,7 @@ def _chunkshape(data: np.ndarray) -> tuple[int, ...] | None:
     row_bytes = max(data[0:1].nbytes, 1)
     if row_bytes > WRITE_SLICE_BYTES:
         return None
-    return (min(len(data), WRITE_SLICE_BYTES // row_bytes), *data.shape[1:])
+    return (max(min(len(data), WRITE_SLICE_BYTES // row_bytes), 1), *data.shape[1:])
 
 
 def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarray,
@@ -103,7 +103,8 @@ def write_value(file: OpenFile, group: tables.Group, key: str, encoded: Encoded,
             _write_carray(h5, group, key, encoded.payload, filters)
         elif flag in (Flag.DICT, Flag.TABLE):
             table = h5.create_table(group, key, description=table_description(encoded.payload.dtype),
-                                    filters=filters, expectedrows=max(len(encoded.payload), 1))
+                                    filters=filters, expectedrows=max(len(encoded.payload), 1),
+                                    chunkshape=_chunkshape(encoded.payload))
             table.append(encoded.payload)
         else:
             with warnings.catch_warnings():

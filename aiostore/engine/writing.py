@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import tables
 
@@ -109,10 +110,21 @@ def ensure_group(h5: tables.File, trajectory: str, path: Path, undo: UndoLog) ->
 
 def _write_group(h5: tables.File, trajectory: str, record: GroupRecord, undo: UndoLog) -> None:
     group = ensure_group(h5, trajectory, record.path, undo)
-    attrs = group._v_attrs
-    if record.comment and layout.COMMENT not in attrs._v_attrnamesuser:
-        attrs[layout.COMMENT] = record.comment
-        undo.add(lambda: attrs.__delitem__(layout.COMMENT))
+    for name, value in ((layout.COMMENT, record.comment), (layout.CLASS_NAME, record.class_name)):
+        _set_group_attr(group._v_attrs, name, value, record.replace, undo)
+
+
+def _set_group_attr(attrs: Any, name: str, value: str, replace: bool, undo: UndoLog) -> None:
+    """Set a group's attribute ``name`` if it has none (or, with ``replace``, a different one)."""
+    present = name in attrs._v_attrnamesuser
+    if not value or (present and (not replace or attrs[name] == value)):
+        return
+    if present:
+        old = attrs[name]
+        undo.add(lambda: attrs.__setitem__(name, old))
+    else:
+        undo.add(lambda: attrs.__delitem__(name))
+    attrs[name] = value
 
 
 def _set_aside(group: tables.Group, key: str, undo: UndoLog) -> None:

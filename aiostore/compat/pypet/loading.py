@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ...model import ObjectTable
 from ...requests import NodeData, Path
 from . import keys
 
@@ -22,12 +23,20 @@ def split_values(values: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
     data: dict[str, Any] = {}
     notes: dict[str, Any] = {}
     for key, value in (values or {}).items():
+        if isinstance(value, ObjectTable):
+            value = _pypet_table(value)
         note = keys.note_name(key)
         if note is None:
             data[keys.from_file(key)] = value
         else:
             notes[note] = value
     return data, notes
+
+
+def _pypet_table(table: ObjectTable) -> Any:
+    from pypet.parameter import ObjectTable as PypetObjectTable
+
+    return PypetObjectTable(table)
 
 
 def load_skeleton(node: Any, comment: str, annotations: Mapping[str, Any]) -> None:
@@ -142,7 +151,7 @@ class TreeBuilder:
                 instance._stored = False
         else:
             if existing is None:
-                existing = parent._add_group_from_storage(args=(pypet_name,), kwargs={})
+                existing = self._new_group(parent, pypet_name, node.class_name)
             elif level == OVERWRITE_DATA:
                 existing.v_annotations.f_empty()
                 existing.v_comment = ""
@@ -151,6 +160,12 @@ class TreeBuilder:
             existing._stored = not self.as_new
             instance = existing
         self._nodes[node.path] = instance
+
+    def _new_group(self, parent: Any, name: str, class_name: str) -> Any:
+        if not class_name:
+            return parent._add_group_from_storage(args=(name,), kwargs={})
+        instance = self.traj._construct_instance(self.traj._create_class(class_name), name)
+        return parent._add_group_from_storage(args=(instance,), kwargs={})
 
     def _new_leaf(self, parent: Any, name: str, class_name: str) -> Any:
         constructor = self.traj._create_class(class_name or "Result")

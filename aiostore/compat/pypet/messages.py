@@ -34,7 +34,7 @@ from ...requests import (
     TrajectoryHeader,
     WriteItems,
 )
-from . import keys
+from . import keys, storing
 from .loading import LOAD_NOTHING, TreeBuilder, load_leaf, load_skeleton, split_values
 from .storing import INFINITE, STORE_DATA, STORE_NOTHING, TreeWrite, store_level
 
@@ -75,14 +75,13 @@ def _pypet_versions() -> tuple[str, str]:
 def _meta_record(traj: Any) -> LeafRecord:
     """The trajectory's pypet information: versions, comment, explored parameters, and the
     root's annotations."""
-    version, python = _pypet_versions()
-    values = {"version": encode("meta.version", version),
-              "python": encode("meta.python", python),
+    values = {"version": encode("meta.version", str(traj.v_version)),
+              "python": encode("meta.python", str(traj.v_python)),
               "comment": encode("meta.comment", str(traj.v_comment or "")),
               "explored": encode("meta.explored", [str(name) for name in
                                                    traj._explored_parameters])}
     for name, value in dict(traj.v_annotations._dict).items():
-        values[keys.note_key(name)] = encode(f"v_annotations.{name}", value)
+        values[keys.note_key(name)] = storing.encode_value(f"v_annotations.{name}", value)
     return LeafRecord((keys.META,), "TrajectoryInformation", "", values, frozenset(values))
 
 
@@ -224,9 +223,13 @@ def store_list(context: Context, entries: Any, **kwargs: Any) -> Job:
     return Job(Sequence(tuple(job.request for job in jobs)), finish)
 
 
+class MalformedListError(InvalidArgumentError, RuntimeError):
+    """A LIST entry that is not (msg, item[, args[, kwargs]]) (a RuntimeError in pypet)."""
+
+
 def _entry(entry: Any, kwargs: dict[str, Any]) -> tuple[Any, Any, tuple[Any, ...], dict[str, Any]]:
     if not isinstance(entry, (tuple, list)) or not 2 <= len(entry) <= 4:
-        raise InvalidArgumentError("LIST takes (msg, item[, args[, kwargs]]) entries")
+        raise MalformedListError(f"LIST takes (msg, item[, args[, kwargs]]) entries, not {entry!r}")
     msg, item, *rest = entry
     args = tuple(rest[0]) if rest else ()
     entry_kwargs = dict(rest[1]) if len(rest) > 1 else {}

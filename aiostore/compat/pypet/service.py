@@ -86,8 +86,8 @@ def _serves_pypet(msg: Any, item: Any) -> bool:
     if msg in PYPET_ONLY_MESSAGES or (msg == "MERGE" and isinstance(item, str)):
         return True
     if msg == "LIST" and isinstance(item, (list, tuple)):
-        return any(isinstance(entry, (list, tuple)) and len(entry) > 1 and _is_pypet(entry[1])
-                   for entry in item)
+        return any(isinstance(entry, (list, tuple)) and len(entry) > 1
+                   and _serves_pypet(entry[0], entry[1]) for entry in item)
     return _is_pypet(item)
 
 

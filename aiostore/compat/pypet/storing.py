@@ -11,8 +11,11 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from ...codec import Encoded, encode
-from ...errors import InvalidArgumentError
+from ...errors import InvalidArgumentError, UnsupportedTypeError
+from ...model import ObjectTable
 from ...requests import GroupRecord, LeafRecord, Path, RunRecord, Target, WriteItems
 from . import keys
 
@@ -29,6 +32,17 @@ def store_level(store_data: Any) -> int:
 
 def _depth(max_depth: int | None) -> int:
     return INFINITE if max_depth is None else int(max_depth)
+
+
+def encode_value(name: str, value: Any) -> Encoded:
+    """``value`` encoded by aiostore's codec; pypet's ObjectTable (its parameters' data) as
+    aiostore's, a table of typed rows, which loads back as pypet's."""
+    if isinstance(value, pd.DataFrame) and type(value).__module__.startswith("pypet"):
+        try:
+            return encode(name, ObjectTable(value))
+        except UnsupportedTypeError:
+            pass  # cells of one column of different types: a frame, as any DataFrame
+    return encode(name, value)
 
 
 def _annotations(node: Any) -> dict[str, Any]:
@@ -55,9 +69,9 @@ class TreeWrite:
             overwrite = True
         full_name = leaf.v_full_name
         data = {} if leaf.f_is_empty() else leaf._store()
-        values = {keys.to_file(key): encode(f"{full_name}.{key}", value)
+        values = {keys.to_file(key): encode_value(f"{full_name}.{key}", value)
                   for key, value in data.items()}
-        notes = {keys.note_key(name): encode(f"{full_name}.v_annotations.{name}", value)
+        notes = {keys.note_key(name): encode_value(f"{full_name}.v_annotations.{name}", value)
                  for name, value in _annotations(leaf).items()}
         path = keys.path_of(full_name)
         self.leaves[path] = LeafRecord(path, leaf.f_get_class_name(), leaf.v_comment or "",
@@ -73,12 +87,13 @@ class TreeWrite:
             return
         path = keys.path_of(group.v_full_name)
         if path:
-            self.groups[path] = GroupRecord(path, group.v_comment or "")
+            self.groups[path] = GroupRecord(path, group.v_comment or "", _group_class(group),
+                                            replace=store_data == OVERWRITE_DATA)
         annotations = _annotations(group)
         if annotations:
             where = (*path, keys.ANNOTATIONS)
-            values = {keys.to_file(name): encode(f"{group.v_full_name}.v_annotations.{name}",
-                                                 value)
+            values = {keys.to_file(name): encode_value(
+                f"{group.v_full_name}.v_annotations.{name}", value)
                       for name, value in annotations.items()}
             replace = frozenset(values) if store_data == OVERWRITE_DATA else frozenset()
             self.leaves[where] = LeafRecord(where, "Annotations", "", values, replace)
@@ -151,6 +166,12 @@ class TreeWrite:
     def mark_stored(self) -> None:
         for node in self.stored:
             node._stored = True
+
+
+def _group_class(group: Any) -> str:
+    """The class name of a group of a class of the user's own ('' for pypet's groups)."""
+    cls = type(group)
+    return "" if cls.__module__ == "pypet.naturalnaming" else cls.__name__
 
 
 def _ancestors(node: Any) -> list[Any]:
