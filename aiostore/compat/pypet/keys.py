@@ -25,6 +25,7 @@ LINKS = "pk__links"
 ANNOTATIONS = "pk__annotations"
 META = "pk__meta"
 NOTE = "pk__note_"
+PICKLED_NOTE = "pk__pnote_"
 HIDDEN = frozenset({LINKS, ANNOTATIONS, META})
 
 _ESCAPED = re.compile(r"(?:[A-Za-z0-9]|_[0-9a-f]+_)*")
@@ -74,9 +75,17 @@ def note_key(name: str) -> str:
     return NOTE + _escape(name)
 
 
-def note_name(key: str) -> str | None:
-    """The annotation a leaf's value key holds, or None if it holds data."""
-    return _unescape(key[len(NOTE):]) if key.startswith(NOTE) else None
+def pickled_note_key(name: str) -> str:
+    """The key of annotation ``name`` whose value only pickle can keep (as pypet keeps it)."""
+    return PICKLED_NOTE + _escape(name)
+
+
+def note_name(key: str) -> tuple[str, bool] | None:
+    """The annotation a leaf's value key holds and whether it is pickled; None for data."""
+    for prefix, pickled in ((NOTE, False), (PICKLED_NOTE, True)):
+        if key.startswith(prefix):
+            return _unescape(key[len(prefix):]), pickled
+    return None
 
 
 def path_of(full_name: str) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ annotations, 2 fills empty leaves, 3 empties them first. Loaded parameters are l
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -29,7 +30,9 @@ def split_values(values: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
         if note is None:
             data[keys.from_file(key)] = value
         else:
-            notes[note] = value
+            name, pickled = note
+            # pypet keeps annotations as HDF5 attributes, which PyTables pickles when it must
+            notes[name] = pickle.loads(value) if pickled else value
     return data, notes
 
 
@@ -118,12 +121,15 @@ class TreeBuilder:
         """Put ``nodes`` (parents first) into the tree, each at the level ``level_of`` its
         path gives; nodes ``keep`` refuses, and nodes below them, stay out."""
         for node in nodes:
+            if not node.path:
+                continue
             *parent_path, name = node.path
             level = level_of(node.path)
             if level == LOAD_NOTHING:
                 continue
             if name in keys.HIDDEN:
-                self._hidden(tuple(parent_path), name, node, level)
+                if not parent_path or keep(tuple(parent_path)):
+                    self._hidden(tuple(parent_path), name, node, level)
             elif keep(node.path):
                 self._add(tuple(parent_path), name, node, level)
 
@@ -131,11 +137,11 @@ class TreeBuilder:
         group = self.find(parent_path)
         if group is None or (not parent_path and name != keys.LINKS):
             return
-        values = {keys.from_file(key): value for key, value in (node.values or {}).items()}
         if name == keys.ANNOTATIONS and group.v_annotations.f_is_empty():
-            load_skeleton(group, group.v_comment, values)
+            load_skeleton(group, group.v_comment, split_values(node.values)[1])
         elif name == keys.LINKS:
-            self.links.append((parent_path, values, level))
+            links = {keys.from_file(key): value for key, value in (node.values or {}).items()}
+            self.links.append((parent_path, links, level))
 
     def _add(self, parent_path: Path, name: str, node: NodeData, level: int) -> None:
         parent = self.find(parent_path)

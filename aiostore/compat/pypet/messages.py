@@ -80,8 +80,7 @@ def _meta_record(traj: Any) -> LeafRecord:
               "comment": encode("meta.comment", str(traj.v_comment or "")),
               "explored": encode("meta.explored", [str(name) for name in
                                                    traj._explored_parameters])}
-    for name, value in dict(traj.v_annotations._dict).items():
-        values[keys.note_key(name)] = storing.encode_value(f"v_annotations.{name}", value)
+    values.update(storing.encode_notes("", dict(traj.v_annotations._dict)))
     return LeafRecord((keys.META,), "TrajectoryInformation", "", values, frozenset(values))
 
 
@@ -497,24 +496,36 @@ def load_tree(context: Context, node: Any, child_name: str, load_data: int = 2,
               recursive: bool = False, max_depth: int | None = None, with_links: bool = True,
               **kwargs: Any) -> Job:
     """pypet's TREE load: the nodes along ``child_name`` below ``node``, and (if
-    ``recursive``) what lies below its end."""
+    ``recursive``) what lies below its end. Its end may be a link."""
     target = context.target(kwargs)
     level = _load_level(load_data)
     base = _path(node)
     branch = keys.path_of(child_name)
+    end = (*base, *branch)
     limit = INFINITE if max_depth is None else max_depth
+    # each group on the way with its children: the next node, or the link to it, is there
     reads = tuple(ReadTree(target, (*base, *branch[:depth]), True, True, 1)
-                  for depth in range(1, len(branch)))
-    last = ReadTree(target, (*base, *branch), True, True, None if recursive else 1)
-    end = len(base) + len(branch)
+                  for depth in range(len(branch)))
 
     def keep(path: Path) -> bool:
         below = len(path) - len(base)
-        if len(path) <= end:
-            return path == (*base, *branch[:below]) and below <= limit
-        return recursive and below <= limit
+        if below > limit or below < 0:
+            return False
+        if len(path) <= len(end):
+            return path == end[:len(path)]
+        return recursive and path[:len(end)] == end
 
-    return _subtree_job(context, target, node, (*reads, last), level, keep)
+    def finish(answer: list[list[NodeData]]) -> Any:
+        nodes = [found for part in answer for found in part]
+        builder = TreeBuilder(node.v_root)
+        builder.add(nodes, lambda path: level, keep)
+        if recursive and any(found.path == end and not found.is_leaf for found in nodes):
+            below = context.ask(ReadTree(target, end, True, True, None))
+            builder.add(below[1:], lambda path: level, keep)
+        _finish_links(context, target, builder)
+        return node
+
+    return Job(Sequence(reads), finish)
 
 
 def load_list(context: Context, entries: Any, **kwargs: Any) -> Job:

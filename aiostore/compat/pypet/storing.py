@@ -7,6 +7,7 @@ annotations, links and trajectory information go where :mod:`.keys` says.
 
 from __future__ import annotations
 
+import pickle
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -50,6 +51,19 @@ def _annotations(node: Any) -> dict[str, Any]:
     return dict(annotations._dict) if annotations is not None else {}
 
 
+def encode_notes(full_name: str, annotations: dict[str, Any]) -> dict[str, Encoded]:
+    """A node's annotations as values: by the codec, or pickled where only pickle keeps them
+    (pypet's own service lets PyTables pickle such attributes)."""
+    notes = {}
+    for name, value in annotations.items():
+        try:
+            notes[keys.note_key(name)] = encode_value(f"{full_name}.v_annotations.{name}", value)
+        except UnsupportedTypeError:
+            notes[keys.pickled_note_key(name)] = encode(f"{full_name}.v_annotations.{name}",
+                                                        pickle.dumps(value))
+    return notes
+
+
 @dataclass
 class TreeWrite:
     """The groups, leaves and links one store call writes, and the pypet nodes it stores."""
@@ -71,8 +85,7 @@ class TreeWrite:
         data = {} if leaf.f_is_empty() else leaf._store()
         values = {keys.to_file(key): encode_value(f"{full_name}.{key}", value)
                   for key, value in data.items()}
-        notes = {keys.note_key(name): encode_value(f"{full_name}.v_annotations.{name}", value)
-                 for name, value in _annotations(leaf).items()}
+        notes = encode_notes(full_name, _annotations(leaf))
         path = keys.path_of(full_name)
         self.leaves[path] = LeafRecord(path, leaf.f_get_class_name(), leaf.v_comment or "",
                                        {**values, **notes},
@@ -92,9 +105,7 @@ class TreeWrite:
         annotations = _annotations(group)
         if annotations:
             where = (*path, keys.ANNOTATIONS)
-            values = {keys.to_file(name): encode_value(
-                f"{group.v_full_name}.v_annotations.{name}", value)
-                      for name, value in annotations.items()}
+            values = encode_notes(group.v_full_name, annotations)
             replace = frozenset(values) if store_data == OVERWRITE_DATA else frozenset()
             self.leaves[where] = LeafRecord(where, "Annotations", "", values, replace)
         self.stored.append(group)
