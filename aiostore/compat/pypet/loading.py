@@ -23,9 +23,8 @@ def split_values(values: Mapping[str, Any] | None) -> tuple[dict[str, Any], dict
     """A leaf's values as pypet's data keys and its annotations."""
     data: dict[str, Any] = {}
     notes: dict[str, Any] = {}
-    for key, value in (values or {}).items():
-        if isinstance(value, ObjectTable):
-            value = _pypet_table(value)
+    for key, stored in (values or {}).items():
+        value = _pypet_table(stored) if isinstance(stored, ObjectTable) else stored
         note = keys.note_name(key)
         if note is None:
             data[keys.from_file(key)] = value

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...codec import encode
-from ...errors import InvalidArgumentError, NoSuchServiceError
+from ...errors import DataNotFoundError, InvalidArgumentError, NoSuchServiceError, NotStoredError
 from ...planning import Call, Defaults, Job
 from ...requests import (
     Backup,
@@ -519,6 +519,9 @@ def load_tree(context: Context, node: Any, child_name: str, load_data: int = 2,
         nodes = [found for part in answer for found in part]
         builder = TreeBuilder(node.v_root)
         builder.add(nodes, lambda path: level, keep)
+        if not any(found.path == end for found in nodes) and not _links_to(nodes, end):
+            raise DataNotFoundError(f"no item {child_name!r} below {node.v_full_name!r} in "
+                                    f"trajectory {target.trajectory!r}")
         if recursive and any(found.path == end and not found.is_leaf for found in nodes):
             below = context.ask(ReadTree(target, end, True, True, None))
             builder.add(below[1:], lambda path: level, keep)
@@ -526,6 +529,12 @@ def load_tree(context: Context, node: Any, child_name: str, load_data: int = 2,
         return node
 
     return Job(Sequence(reads), finish)
+
+
+def _links_to(nodes: list[NodeData], path: Path) -> bool:
+    """Whether ``path`` is a link among the links ``nodes`` hold."""
+    links_path = (*path[:-1], keys.LINKS)
+    return any(found.path == links_path and path[-1] in (found.values or {}) for found in nodes)
 
 
 def load_list(context: Context, entries: Any, **kwargs: Any) -> Job:
@@ -557,6 +566,11 @@ def plan(context: Context, planners: dict[str, Planner], verb: str, msg: Any, it
     """The job for pypet's ``verb(msg, item, *args, **kwargs)``."""
     planner = planners.get(str(msg))
     if planner is None:
+        target = context.target(dict(kwargs))  # pypet first checks the trajectory is there
+        if target.trajectory not in context.ask(ListTrajectories(target.filename,
+                                                                 target.in_memory)):
+            raise NotStoredError(f"trajectory {target.trajectory!r} is not in "
+                                 f"{target.filename!r}: store it first")
         raise NoSuchServiceError(f"the pypet shim cannot {verb} with message {msg!r}")
     try:
         return planner(context, item, *args, **dict(kwargs))

@@ -33,6 +33,7 @@ from typing import Any
 
 from ... import errors
 from ...blocking import StorageService
+from ...messages import Msg
 from ...worker import Durability
 from .. import pypetconstants
 from . import messages
@@ -41,6 +42,7 @@ __all__ = ["HDF5StorageService", "default_filename"]
 
 FILE_MESSAGES = (pypetconstants.FLUSH, pypetconstants.OPEN_FILE, pypetconstants.CLOSE_FILE)
 PYPET_ONLY_MESSAGES = frozenset({"DELETE_LINK", "ACCESS_DATA"})
+AIOSTORE_MESSAGES = frozenset({*(msg.value for msg in Msg), "DELETE"})
 
 # pypet's options besides the file: recorded in ``config.hdf5`` as pypet records them
 _CONFIG_COMMENTS = {
@@ -85,6 +87,8 @@ def _serves_pypet(msg: Any, item: Any) -> bool:
     """Whether the call comes from pypet's own classes (else aiostore's items are served)."""
     if msg in PYPET_ONLY_MESSAGES or (msg == "MERGE" and isinstance(item, str)):
         return True
+    if msg not in AIOSTORE_MESSAGES:
+        return True  # an unknown message: refused as pypet refuses it
     if msg == "LIST" and isinstance(item, (list, tuple)):
         return any(isinstance(entry, (list, tuple)) and len(entry) > 1
                    and _serves_pypet(entry[0], entry[1]) for entry in item)
@@ -236,15 +240,17 @@ class HDF5StorageService(StorageService):
             return self._call(verb, msg, item, args, kwargs, durability)
         self._session.check_open()
         planners = messages.STORE_PLANNERS if verb == "store" else messages.LOAD_PLANNERS
-        job = messages.plan(self._pypet, planners, verb, msg, item, args, kwargs)
-        return job.finish(self._ask(job.request, durability))
+        try:
+            job = messages.plan(self._pypet, planners, verb, msg, item, args, kwargs)
+            return job.finish(self._ask(job.request, durability))
+        except errors.DataNotFoundError as exc:
+            if isinstance(exc, _not_in_storage()):
+                raise
+            raise _not_in_storage()(str(exc)) from exc
 
     def _ask(self, request: Any, durability: Durability | None = None) -> Any:
-        """The HDF5 thread's answer to ``request`` (pypet's exception where pypet expects it)."""
-        try:
-            return self._submit(messages.Job(request), durability).future.result()
-        except errors.DataNotFoundError as exc:
-            raise _not_in_storage()(str(exc)) from exc
+        """The HDF5 thread's answer to ``request``."""
+        return self._submit(messages.Job(request), durability).future.result()
 
     def _file_message(self, msg: Any) -> bool:
         """Carry out pypet's FLUSH, OPEN_FILE and CLOSE_FILE (True); False for other messages.
