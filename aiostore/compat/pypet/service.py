@@ -95,15 +95,27 @@ def _serves_pypet(msg: Any, item: Any) -> bool:
     return _is_pypet(item)
 
 
+# aiostore's errors that pypet's code catches as its own exceptions
+_PYPET_EXCEPTIONS = {errors.DataNotFoundError: "DataNotInStorageError",
+                     errors.NoSuchServiceError: "NoSuchServiceError"}
+
+
 @functools.cache
-def _not_in_storage() -> type[errors.DataNotFoundError]:
-    """aiostore's DataNotFoundError that pypet's code also catches as its own."""
-    from pypet.pypetexceptions import DataNotInStorageError
+def _as_pypet(error: type[errors.AiostoreError]) -> type[errors.AiostoreError]:
+    """``error`` that pypet's code also catches as its own exception of the same meaning."""
+    from pypet import pypetexceptions
 
-    class NotInStorageError(errors.DataNotFoundError, DataNotInStorageError):
-        """Data a pypet call asked for is not in the file."""
+    pypet_error = getattr(pypetexceptions, _PYPET_EXCEPTIONS[error])
+    return type(error.__name__, (error, pypet_error), {"__module__": __name__,
+                "__doc__": f"{error.__doc__} (also pypet's {pypet_error.__name__})"})
 
-    return NotInStorageError
+
+def _translated(exc: errors.AiostoreError) -> errors.AiostoreError:
+    """``exc`` as an exception pypet's code catches too (itself if it is one already)."""
+    for error in _PYPET_EXCEPTIONS:
+        if isinstance(exc, error) and not isinstance(exc, _as_pypet(error)):
+            return _as_pypet(error)(str(exc))
+    return exc
 
 
 class HDF5StorageService(StorageService):
@@ -243,10 +255,11 @@ class HDF5StorageService(StorageService):
         try:
             job = messages.plan(self._pypet, planners, verb, msg, item, args, kwargs)
             return job.finish(self._ask(job.request, durability))
-        except errors.DataNotFoundError as exc:
-            if isinstance(exc, _not_in_storage()):
+        except (errors.DataNotFoundError, errors.NoSuchServiceError) as exc:
+            translated = _translated(exc)
+            if translated is exc:
                 raise
-            raise _not_in_storage()(str(exc)) from exc
+            raise translated from exc
 
     def _ask(self, request: Any, durability: Durability | None = None) -> Any:
         """The HDF5 thread's answer to ``request``."""
