@@ -90,8 +90,8 @@ def _serves_pypet(msg: Any, item: Any) -> bool:
     if msg not in AIOSTORE_MESSAGES:
         return True  # an unknown message: refused as pypet refuses it
     if msg == "LIST" and isinstance(item, (list, tuple)):
-        return any(isinstance(entry, (list, tuple)) and len(entry) > 1
-                   and _serves_pypet(entry[0], entry[1]) for entry in item)
+        return any(not isinstance(entry, (list, tuple)) or not 2 <= len(entry) <= 4
+                   or _serves_pypet(entry[0], entry[1]) for entry in item)
     return _is_pypet(item)
 
 
