@@ -1,86 +1,123 @@
-"""The sweep of async_sweep.py written as pypet-era blocking code, on ``aiostore.compat.pypet``.
+"""The sweep of async_sweep.py as pypet 0.7 code: pypet's Environment, on aiostore's service.
 
-This is pypet's QUEUE pattern: worker processes compute runs and hand each finished run to a
-``QueueStorageServiceSender``; the main process's ``QueueStorageServiceWriter`` stores whatever
-arrives through one ``HDF5StorageService`` (the only writer of the file). Nothing but the
-imports differs from code written for pypet 0.6.
+Everything here is pypet: its ``Environment`` runs the driven damped oscillator of
+``async_sweep.py`` over a grid of drive frequency and damping (``cartesian_product``), each run
+adds its steady response with ``traj.f_add_result``, worker processes hand the runs to the
+storage service as pypet's ``wrap_mode`` says (``QUEUE``: one queue process is the file's only
+writer), and pypet's ``Trajectory`` loads the file back. The one change from code written for
+pypet's own service is the import of ``HDF5StorageService`` (given to ``storage_service=``).
 
     python examples/legacy_sync.py [--frequencies 12] [--dampings 8] [--out legacy.h5]
-                                   [--workers N]
+                                   [--overwrite] [--wrap-mode QUEUE|LOCK|PIPE|LOCAL]
+                                   [--ncores 2] [--service aiostore|pypet]
+
+``--service pypet`` runs the same code on pypet's own ``HDF5StorageService``, for comparison.
+An existing ``--out`` file is never deleted unless ``--overwrite`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing
+import logging
 import os
+import sys
 import tempfile
-import threading
 import time
 from typing import Any
 
-from async_sweep import TRAJECTORY, build_trajectory, report, simulate, summary_table
+import numpy as np
+import pandas as pd
+import pypet
+from async_sweep import exact_amplitude, simulate  # the model: plain numpy, nothing stored
+from pypet import Environment, Trajectory, cartesian_product
 
-from aiostore.compat import pypetconstants
-from aiostore.compat.pypet import (
-    HDF5StorageService,
-    QueueStorageServiceSender,
-    QueueStorageServiceWriter,
-)
+# The only aiostore line. With pypet's own service: from pypet import HDF5StorageService
+from aiostore.compat.pypet import HDF5StorageService
 
-# Set in each worker process by _start_worker: the trajectory and the sender.
-_worker: dict[str, Any] = {}
-
-
-def _start_worker(queue: Any, traj: Any) -> None:
-    _worker["sender"] = QueueStorageServiceSender(queue)
-    _worker["traj"] = traj
+TRAJECTORY = "resonance"
+SERVICES: dict[str, Any] = {"aiostore": HDF5StorageService, "pypet": pypet.HDF5StorageService}
 
 
-def run_simulation(index: int) -> int:
-    """One run, in a worker: compute it, then send it to the writer (pypet's SINGLE_RUN)."""
-    run = _worker["traj"].run(index)
-    response = simulate(run["frequency"], run["damping"])
-    run.add_result("response", **response, comment="steady response to the drive")
-    _worker["sender"].store(pypetconstants.SINGLE_RUN, run, trajectory_name=TRAJECTORY)
-    return index
+def run_oscillator(traj: Any) -> float:
+    """One run (in a worker process): integrate, then add the response as the run's result."""
+    response = simulate(traj.frequency, traj.damping)
+    traj.f_add_result("response", comment="steady response to the drive", **response)
+    return float(response["amplitude"])
+
+
+def sweep(filename: str, frequencies: int, dampings: int, wrap_mode: str, ncores: int,
+          overwrite: bool, service: Any) -> int:
+    """Explore the grid with pypet's Environment; return the number of runs it made."""
+    env = Environment(trajectory=TRAJECTORY, filename=filename, storage_service=service,
+                      overwrite_file=overwrite, file_title="aiostore legacy example",
+                      comment="driven damped oscillator over drive frequency and damping",
+                      multiproc=True, ncores=ncores, wrap_mode=wrap_mode,
+                      log_config=None, report_progress=False)
+    traj = env.trajectory
+    traj.f_add_parameter("frequency", 1.0, comment="drive frequency / natural frequency")
+    traj.f_add_parameter("damping", 0.1, comment="damping ratio zeta")
+    traj.f_explore(cartesian_product({
+        "frequency": [float(w) for w in np.linspace(0.2, 2.0, frequencies)],
+        "damping": [float(z) for z in np.geomspace(0.05, 0.8, dampings)],
+    }))
+    results = env.run(run_oscillator)
+    env.disable_logging()
+    return len(results)
+
+
+def load(filename: str, service: Any) -> pd.DataFrame:
+    """Load the whole trajectory back with pypet's Trajectory: a row per run."""
+    traj = Trajectory(filename=filename, storage_service=service)
+    traj.f_load(name=TRAJECTORY, load_parameters=2, load_results=2)
+    frequency = traj.f_get("frequency").f_get_range()
+    damping = traj.f_get("damping").f_get_range()
+    rows = []
+    for idx, name in enumerate(traj.f_iter_runs(yields="name")):
+        response = traj.f_get(f"results.runs.{name}.response")
+        rows.append({"run": name, "frequency": frequency[idx], "damping": damping[idx],
+                     "amplitude": response.amplitude, "phase": response.phase,
+                     "completed": bool(traj.f_get_run_information(idx)["completed"])})
+    table = pd.DataFrame(rows)
+    table["exact"] = exact_amplitude(table["frequency"].to_numpy(), table["damping"].to_numpy())
+    return table
+
+
+def report(table: pd.DataFrame, stored: int, filename: str, seconds: float, service: str) -> None:
+    print(f"pypet {pypet.__version__} on {service}'s HDF5StorageService: {stored} runs computed "
+          f"and stored in {seconds:.1f} s ({stored / seconds:.0f} runs/s) in {filename}")
+    print(f"runs loaded back: {len(table)}")
+    print(f"every run completed: {bool(table['completed'].all())}")
+    error = (table["amplitude"] / table["exact"] - 1).abs().max()
+    print(f"largest relative error of the measured amplitude against the exact one: {error:.2e}")
+    peaks = table.loc[table.groupby("damping")["amplitude"].idxmax()]
+    print("\nresonance peak for each damping ratio (from the file):")
+    print(peaks[["damping", "frequency", "amplitude", "exact", "phase"]]
+          .to_string(index=False, float_format=lambda value: f"{value:8.4f}"))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--frequencies", type=int, default=12)
-    parser.add_argument("--dampings", type=int, default=8)
+    parser.add_argument("--frequencies", type=int, default=12, help="drive frequencies (grid)")
+    parser.add_argument("--dampings", type=int, default=8, help="damping ratios (grid)")
     parser.add_argument("--out", help="HDF5 file to write (default: in a temporary folder)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out if it exists (otherwise an existing file is refused)")
+    parser.add_argument("--wrap-mode", default="QUEUE", choices=["QUEUE", "LOCK", "PIPE", "LOCAL"],
+                        help="how pypet's worker processes reach the storage service")
+    parser.add_argument("--ncores", type=int, default=2, help="worker processes")
+    parser.add_argument("--service", choices=sorted(SERVICES), default="aiostore",
+                        help="whose HDF5StorageService stores the runs")
     args = parser.parse_args()
     filename = args.out or os.path.join(tempfile.mkdtemp(prefix="aiostore-"), "legacy.h5")
-    if os.path.exists(filename):
-        os.remove(filename)
+    if os.path.exists(filename) and not args.overwrite:
+        sys.exit(f"{filename} exists: add --overwrite to replace it (nothing was changed)")
+    logging.basicConfig(level=logging.WARNING)
 
     started = time.perf_counter()
-    traj = build_trajectory(args.frequencies, args.dampings)
-    service = HDF5StorageService(filename, file_title="aiostore legacy example")
-    service.store(pypetconstants.TRAJECTORY, traj)
-
-    context = multiprocessing.get_context("spawn")
-    queue = context.Queue(maxsize=100)
-
-    def compute_all() -> None:
-        with context.Pool(args.workers, initializer=_start_worker,
-                          initargs=(queue, traj)) as pool:
-            for _ in pool.imap_unordered(run_simulation, range(len(traj))):
-                pass
-        QueueStorageServiceSender(queue).send_done()
-
-    computing = threading.Thread(target=compute_all)
-    computing.start()
-    QueueStorageServiceWriter(service, queue).run()  # until DONE; raises failed stores
-    computing.join()
-
-    loaded = service.load(pypetconstants.TRAJECTORY, None, trajectory_name=TRAJECTORY,
-                          load_parameters=2, load_results=2)
-    service.close()
-    report(summary_table(loaded), filename, time.perf_counter() - started)
+    stored = sweep(filename, args.frequencies, args.dampings, args.wrap_mode, args.ncores,
+                   args.overwrite, SERVICES[args.service])
+    seconds = time.perf_counter() - started
+    report(load(filename, SERVICES[args.service]), stored, filename, seconds, args.service)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import subprocess
 import sys
+
+import pytest
 
 BENCHMARKS = pathlib.Path(__file__).parent.parent / "benchmarks"
 
@@ -41,4 +44,20 @@ def test_the_sweep_benchmark(tmp_path: pathlib.Path) -> None:
     for line in ("ceiling: 2 workers computing only", "process pool (2 workers), 1 run per task",
                  "Dask LocalCluster (2 workers), 5 runs per task"):
         assert line in stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pypet") is None,
+                    reason="pypet is not installed: this benchmark runs pypet 0.7's Environment")
+def test_pypet_environment_on_pypet_and_on_the_shim(tmp_path: pathlib.Path) -> None:
+    stdout = run_benchmark("pypet_faces.py", "versus", "--runs", "20", "--repeat", "1",
+                           cwd=tmp_path)
+    assert "W1: pypet 0.7's Environment stores 20 runs" in stdout
+    for face in ("pypet 0.7 Environment on pypet's own service",
+                 "pypet 0.7 Environment on aiostore's shim",
+                 "pypet 0.7 Environment on pypet's own service, QUEUE",
+                 "pypet 0.7 Environment on aiostore's shim, QUEUE"):
+        assert face in stdout
+    assert "FAILED" not in stdout
+    assert "Target: W1 pypet's Environment on aiostore's shim >= 5x" in stdout
     assert list(tmp_path.iterdir()) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
 import subprocess
 import sys
@@ -56,13 +57,39 @@ def test_the_dask_sweep(tmp_path: pathlib.Path) -> None:
     assert run_table(out, "resonance")["completed"].all()
 
 
-def test_the_legacy_queue_sweep(tmp_path: pathlib.Path) -> None:
+@pytest.mark.skipif(importlib.util.find_spec("pypet") is None,
+                    reason="pypet is not installed: examples/legacy_sync.py is pypet 0.7 code")
+@pytest.mark.parametrize("service", ["aiostore", "pypet"])
+def test_the_legacy_pypet_sweep(tmp_path: pathlib.Path, service: str) -> None:
+    """pypet's own Environment runs the sweep on the chosen HDF5StorageService (aiostore's shim,
+    or pypet's own for comparison) and its Trajectory loads it back."""
     out = tmp_path / "legacy.h5"
-    stdout = run_example("legacy_sync.py", "--frequencies", "3", "--dampings", "2",
-                         "--workers", "2", "--out", str(out))
-    assert "6 runs computed and stored" in stdout
+    sweep = ["legacy_sync.py", "--frequencies", "5", "--dampings", "2", "--ncores", "2",
+             "--wrap-mode", "QUEUE", "--service", service, "--out", str(out)]
+    stdout = run_example(*sweep)
+    assert "10 runs computed and stored" in stdout
+    assert "runs loaded back: 10" in stdout
     assert "every run completed: True" in stdout
-    assert run_table(out, "resonance")["completed"].all()
+    assert float(stdout.split("against the exact one: ")[1].split()[0]) < 1e-2
+    # the peaks, as the example read them from the file: damping, frequency of the peak
+    peaks = [line.split()[:2] for line in stdout.split("(from the file):")[1].splitlines()[2:]]
+    assert [(float(d), float(w)) for d, w in peaks] == [(0.05, 1.1), (0.8, 0.2)]
+    runs = run_table(out, "resonance")
+    assert len(runs) == 10
+    assert runs["completed"].all()
+    with tables.open_file(str(out)) as h5:
+        assert len(h5.get_node("/resonance/results/runs")._v_children) == 10
+
+    # an existing file is never deleted silently: refused (and left as it was) without --overwrite
+    before = out.read_bytes()
+    done = subprocess.run([sys.executable, str(EXAMPLES / sweep[0]), *sweep[1:]],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode != 0
+    assert "add --overwrite" in done.stderr
+    assert out.read_bytes() == before
+    again = run_example(*sweep, "--overwrite")
+    assert "10 runs computed and stored" in again
+    assert len(run_table(out, "resonance")) == 10
 
 
 def test_the_cache_user(tmp_path: pathlib.Path) -> None:
