@@ -27,6 +27,10 @@ META = "pk__meta"
 NOTE = "pk__note_"
 PICKLED_NOTE = "pk__pnote_"
 HIDDEN = frozenset({LINKS, ANNOTATIONS, META})
+# the comments of the hidden leaves, for whoever looks at the file with other tools
+HIDDEN_COMMENTS = {LINKS: "pypet's links of this group: link name -> full name of its target",
+                   ANNOTATIONS: "pypet's annotations of this group",
+                   META: "pypet's information about this trajectory"}
 
 _ESCAPED = re.compile(r"(?:[A-Za-z0-9]|_[0-9a-f]+_)*")
 _ESCAPE = re.compile(r"_([0-9a-f]+)_")

@@ -8,16 +8,25 @@ arguments fail here, before anything is written.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...codec import encode
-from ...errors import DataNotFoundError, InvalidArgumentError, NoSuchServiceError, NotStoredError
+from ...errors import (
+    DataNotFoundError,
+    InvalidArgumentError,
+    NoSuchServiceError,
+    NotStoredError,
+    RemovalError,
+)
 from ...planning import Call, Defaults, Job
 from ...requests import (
     Backup,
+    DescribeNodes,
     LeafRecord,
     ListTrajectories,
     MergeTrajectories,
@@ -49,6 +58,7 @@ class Context:
 
     defaults: Defaults
     ask: Callable[[Any], Any]
+    logger: logging.Logger
     rows_written: dict[tuple[str, str], int] = field(default_factory=dict)
 
     def target(self, kwargs: dict[str, Any], trajectory: str | None = None) -> Target:
@@ -81,7 +91,8 @@ def _meta_record(traj: Any) -> LeafRecord:
               "explored": encode("meta.explored", [str(name) for name in
                                                    traj._explored_parameters])}
     values.update(storing.encode_notes("", dict(traj.v_annotations._dict)))
-    return LeafRecord((keys.META,), "TrajectoryInformation", "", values, frozenset(values))
+    return LeafRecord((keys.META,), "TrajectoryInformation", keys.HIDDEN_COMMENTS[keys.META],
+                      values, frozenset(values))
 
 
 def _run_record(traj: Any, idx: int) -> RunRecord:
@@ -188,7 +199,11 @@ def delete(context: Context, item: Any, delete_only: Any = None, remove_from_ite
     """pypet's DELETE: a leaf or group, or (``delete_only``) some of a leaf's data."""
     target = context.target(kwargs)
     if delete_only is None:
-        return Job(RemoveItems(target, (_path(item),), recursive=recursive, keep_explored=False))
+        path = _path(item)
+        if not item.v_is_leaf and not recursive:
+            _check_childless(context, target, item, path)
+            recursive = True  # what is left below are pypet's hidden leaves
+        return Job(RemoveItems(target, (path,), recursive=recursive, keep_explored=False))
     if not item.v_is_leaf:
         raise InvalidArgumentError(f"delete_only works on leaves; {item.v_full_name!r} is a group")
     names = [delete_only] if isinstance(delete_only, str) else list(delete_only)
@@ -202,6 +217,18 @@ def delete(context: Context, item: Any, delete_only: Any = None, remove_from_ite
                     delattr(item, name)
 
     return Job(request, finish)
+
+
+class GroupHasChildrenError(RemovalError, TypeError):
+    """A group with children removed without ``recursive`` (a TypeError in pypet)."""
+
+
+def _check_childless(context: Context, target: Target, group: Any, path: Path) -> None:
+    """Raise unless the group at ``path`` has no children in the file but hidden leaves."""
+    below = context.ask(DescribeNodes(target, path, True, 1))
+    if any(info.path[-1] not in keys.HIDDEN for info in below if len(info.path) > len(path)):
+        raise GroupHasChildrenError(f"group {group.v_full_name!r} has children in the file; "
+                                    "pass recursive=True to remove it")
 
 
 def delete_link(context: Context, link_full_name: str, **kwargs: Any) -> Job:
@@ -403,6 +430,7 @@ def load_trajectory(context: Context, traj: Any, as_new: bool = False,
     request = ReadTrajectory(target, read_levels)
     limit = INFINITE if max_depth is None else max_depth
     traj._stored = not as_new
+    started = time.perf_counter()
 
     def level_of(path: Path) -> int:
         return levels.get(path[0], levels["other"])
@@ -421,6 +449,9 @@ def load_trajectory(context: Context, traj: Any, as_new: bool = False,
         builder = TreeBuilder(traj, as_new)
         builder.add(data.nodes, level_of, keep)
         _finish_links(context, target, builder)
+        seconds = max(time.perf_counter() - started, 1e-9)
+        context.logger.info("loaded %d nodes of %r in %.2f s (%.0f nodes/s)", len(data.nodes),
+                            data.name, seconds, len(data.nodes) / seconds)
         return traj
 
     return Job(request, finish)

@@ -28,6 +28,7 @@ Differences from pypet's own service, on purpose:
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from typing import Any
 
@@ -179,7 +180,8 @@ class HDF5StorageService(StorageService):
                          compression=compression, compression_level=complevel or 0,
                          packed_runs=packed_runs, journal=journal, in_memory=in_memory,
                          save_on_close=save_on_close)
-        self._pypet = messages.Context(self._session.defaults, self._ask)
+        self._logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
+        self._pypet = messages.Context(self._session.defaults, self._ask, self._logger)
         self.display_time = display_time
         if overwrite_file:
             self._close_file()

@@ -107,7 +107,8 @@ class TreeWrite:
             where = (*path, keys.ANNOTATIONS)
             values = encode_notes(group.v_full_name, annotations)
             replace = frozenset(values) if store_data == OVERWRITE_DATA else frozenset()
-            self.leaves[where] = LeafRecord(where, "Annotations", "", values, replace)
+            self.leaves[where] = LeafRecord(where, "Annotations",
+                                            keys.HIDDEN_COMMENTS[keys.ANNOTATIONS], values, replace)
         self.stored.append(group)
 
     def add_link(self, group: Any, name: str) -> None:
@@ -168,7 +169,7 @@ class TreeWrite:
         leaves = dict(self.leaves)
         for path, values in self.links.items():
             where = (*path, keys.LINKS)
-            leaves[where] = LeafRecord(where, "Links", "", values)
+            leaves[where] = LeafRecord(where, "Links", keys.HIDDEN_COMMENTS[keys.LINKS], values)
         for record in extra:
             leaves[record.path] = record
         return WriteItems(target, header, tuple(self.groups.values()), tuple(leaves.values()),
