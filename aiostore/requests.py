@@ -166,6 +166,27 @@ class Backup:
 
 
 @dataclass(frozen=True, slots=True)
+class AccessData:
+    """One operation on a leaf's shared data: a node of the file that callers change in place
+    (pypet's ``ACCESS_DATA``), by name, with arguments. See :mod:`aiostore.engine.shared`."""
+
+    target: Target
+    path: Path
+    key: str
+    operation: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class SharedNode:
+    """What a leaf read holds for shared data: the kind of node (``ARRAY``, ``CARRAY``,
+    ``EARRAY``, ``VLARRAY``, ``TABLE``, ``FRAME``), whose data is accessed in place."""
+
+    flag: str
+
+
+@dataclass(frozen=True, slots=True)
 class Sequence:
     """Several requests (LIST) executed in order within one call."""
 

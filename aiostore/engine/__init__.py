@@ -15,6 +15,7 @@ import tables
 
 from ..errors import InvalidArgumentError
 from ..requests import (
+    AccessData,
     Backup,
     CloseFile,
     DescribeNodes,
@@ -42,14 +43,16 @@ from . import (
     recovery,
     removal,
     runs,
+    shared,
     writing,
 )
 from .files import OpenFile, fsync_path, open_file, open_memory_file
 
 __all__ = ["Engine"]
 
-_CHANGES_IN_PLACE = (RemoveItems, RemoveIncompleteRuns, MergeTrajectories, Sequence)
-_CHANGES_TRAJECTORY = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories)
+_CHANGES_IN_PLACE = (RemoveItems, RemoveIncompleteRuns, MergeTrajectories, Sequence, AccessData)
+_CHANGES_TRAJECTORY = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories,
+                       AccessData)
 
 
 class Engine:
@@ -66,6 +69,7 @@ class Engine:
         self._handlers: dict[type, Callable[[Any], Any]] = {
             WriteItems: self._write_items,
             RemoveItems: self._writer(removal.remove_items),
+            AccessData: self._writer(shared.access),
             RemoveIncompleteRuns: self._writer(removal.remove_incomplete_runs),
             MergeTrajectories: self._merge,
             Backup: self._reader(merging.backup),

@@ -15,6 +15,7 @@ LEAF = "SRVC_LEAF"
 TIMESTAMP = "SRVC_TIMESTAMP"
 TIME = "SRVC_TIME"
 FORMAT = "SRVC_FORMAT"
+SHARED = "SRVC_SHARED"  # a leaf's shared data, see aiostore.engine.shared
 FORMAT_VERSION = "aiostore-1"
 TRAJECTORY_CLASS = "Trajectory"
 

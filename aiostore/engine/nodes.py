@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import os
 import time
 import warnings
@@ -23,6 +24,7 @@ from ..errors import (
     UnsupportedTypeError,
 )
 from ..messages import Flag
+from ..requests import SharedNode
 from . import layout
 from .files import OpenFile
 
@@ -152,11 +154,16 @@ def read_leaf_values(file: OpenFile, group: tables.Group, load_only: Iterable[st
     if missing:
         raise DataNotFoundError(f"{group._v_pathname} has no data named", missing)
     excluded = set(load_except)
-    values = {}
+    values: dict[str, Any] = {}
     for key in keys:
         if key not in excluded:
             with damaged_data(f"{group._v_pathname}/{key}"):
                 values[key] = read_value(file, group, key, specs[key])
+    if load_only is None and layout.SHARED in group._v_attrs._v_attrnamesuser:
+        with damaged_data(group._v_pathname):
+            shared = json.loads(group._v_attrs[layout.SHARED])
+        values.update((key, SharedNode(entry["flag"])) for key, entry in shared.items()
+                      if key not in excluded)
     return values
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ...model import ObjectTable
-from ...requests import NodeData, Path
+from ...requests import NodeData, Path, SharedNode
 from . import keys
 
 LOAD_NOTHING, LOAD_SKELETON, LOAD_DATA, OVERWRITE_DATA = 0, 1, 2, 3
@@ -79,10 +79,19 @@ def load_leaf(instance: Any, node: NodeData, load_data: int, load_only: Any = No
                 if (only is None or key in only) and (excluded is None or key not in excluded)}
     elif not instance.f_is_empty():
         return
+    data = {key: _shared(instance, key, value) if isinstance(value, SharedNode) else value
+            for key, value in data.items()}
     if data:
         instance._load(data)
         if instance.v_is_parameter:
             instance.f_lock()
+
+
+def _shared(instance: Any, key: str, node: SharedNode) -> Any:
+    """pypet's object for the shared data ``key`` of ``instance``."""
+    from pypet.shareddata import FLAG_CLASS_MAPPING
+
+    return FLAG_CLASS_MAPPING[node.flag](name=key, parent=instance)
 
 
 def _check_partial(instance: Any, only: set[str] | None, excluded: set[str] | None) -> None:

@@ -43,7 +43,7 @@ from ...requests import (
     TrajectoryHeader,
     WriteItems,
 )
-from . import keys, storing
+from . import keys, shared, storing
 from .loading import LOAD_NOTHING, TreeBuilder, load_leaf, load_skeleton, split_values
 from .storing import INFINITE, STORE_DATA, STORE_NOTHING, TreeWrite, store_level
 
@@ -327,12 +327,6 @@ def backup(context: Context, traj: Any, backup_filename: str | None = None,
     return Job(Backup(target, backup_filename))
 
 
-def access_data(context: Context, item: Any, *args: Any, **kwargs: Any) -> Job:
-    raise NoSuchServiceError(
-        "ACCESS_DATA (pypet's shared data: tables and arrays changed in place in the file) is "
-        "not supported by aiostore's shim: store results as values instead")
-
-
 STORE_PLANNERS: dict[str, Planner] = {
     "TRAJECTORY": store_trajectory,
     "SINGLE_RUN": store_single_run,
@@ -346,7 +340,7 @@ STORE_PLANNERS: dict[str, Planner] = {
     "PREPARE_MERGE": prepare_merge,
     "MERGE": merge,
     "BACKUP": backup,
-    "ACCESS_DATA": access_data,
+    "ACCESS_DATA": shared.access_data,
 }
 
 

@@ -180,6 +180,7 @@ class HDF5StorageService(StorageService):
                          compression=compression, compression_level=complevel or 0,
                          packed_runs=packed_runs, journal=journal, in_memory=in_memory,
                          save_on_close=save_on_close)
+        self._keep_open = False
         self._logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self._pypet = messages.Context(self._session.defaults, self._ask, self._logger)
         self.display_time = display_time
@@ -194,8 +195,8 @@ class HDF5StorageService(StorageService):
 
     @property
     def is_open(self) -> bool:
-        """Always False: the HDF5 thread opens and closes the file; callers never hold it."""
-        return False
+        """True between pypet's OPEN_FILE and CLOSE_FILE (the HDF5 thread holds the file)."""
+        return self._keep_open
 
     @property
     def multiproc_safe(self) -> bool:
@@ -275,7 +276,10 @@ class HDF5StorageService(StorageService):
         if msg not in FILE_MESSAGES:
             return False
         self._session.check_open()
-        if msg == pypetconstants.CLOSE_FILE:
+        if msg == pypetconstants.OPEN_FILE:
+            self._keep_open = True
+        elif msg == pypetconstants.CLOSE_FILE:
+            self._keep_open = False
             self._close_file()
         return True
 

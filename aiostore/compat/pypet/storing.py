@@ -46,6 +46,12 @@ def encode_value(name: str, value: Any) -> Encoded:
     return encode(name, value)
 
 
+def _is_shared(value: Any) -> bool:
+    """Whether ``value`` is pypet's shared data (made in the file by its own calls)."""
+    return any(cls.__name__ == "SharedData" and cls.__module__ == "pypet.shareddata"
+               for cls in type(value).__mro__)
+
+
 def _annotations(node: Any) -> dict[str, Any]:
     annotations = getattr(node, "v_annotations", None)
     return dict(annotations._dict) if annotations is not None else {}
@@ -84,7 +90,7 @@ class TreeWrite:
         full_name = leaf.v_full_name
         data = {} if leaf.f_is_empty() else leaf._store()
         values = {keys.to_file(key): encode_value(f"{full_name}.{key}", value)
-                  for key, value in data.items()}
+                  for key, value in data.items() if not _is_shared(value)}
         notes = encode_notes(full_name, _annotations(leaf))
         path = keys.path_of(full_name)
         self.leaves[path] = LeafRecord(path, leaf.f_get_class_name(), leaf.v_comment or "",
