@@ -23,7 +23,9 @@ In ``pytest_configure``, before pypet's test modules are imported, the plugin:
 - puts the folder of ``sys.executable`` first on ``PATH``, for ``ptrepack`` (``test_compacting``).
 - points pypet's test folder (``pypet.tests.testutils.ioutils``, which would otherwise use
   ``<tempfile.gettempdir()>/tmp_pypet_tests``, shared by every run) below pytest's base temp
-  folder: ``<basetemp>/pypet/tmp_pypet_tests``.
+  folder: ``<basetemp>/pypet/tmp_pypet_tests``, and changes the working directory to
+  ``<basetemp>/pypet`` (an Environment without a log folder writes ``logs/`` there), back when
+  pytest ends.
 """
 
 from __future__ import annotations
@@ -67,11 +69,18 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_service_key] = service
     bin_folder = os.path.dirname(sys.executable)
     os.environ["PATH"] = os.pathsep.join([bin_folder, os.environ.get("PATH", "")])
-    config.stash[_folder_key] = use_test_folder(_pypet_base(config))
+    base = _pypet_base(config)
+    config.stash[_folder_key] = use_test_folder(base)
+    os.chdir(base)  # some tests write into the working directory (Environment's logs/)
     if service == "aiostore":
         from aiostore.compat.pypet import HDF5StorageService
 
         swap_in(HDF5StorageService)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _folder_key in config.stash:
+        os.chdir(config.invocation_params.dir)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
