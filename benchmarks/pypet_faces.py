@@ -7,17 +7,27 @@ in a side virtualenv with pypet 0.6.1 (which needs numpy < 2, see ``make_pypet_e
 ``--service pypet`` (the default) it imports nothing of aiostore:
 
     PYPET_PYTHON benchmarks/pypet_faces.py {w1,w2,w3} FILE [--runs N] [--big N]
-                                           [--service pypet|aiostore] [--wrap-mode QUEUE]
+                                           [--service pypet|aiostore|nothing]
+                                           [--wrap-mode QUEUE] [--durability close|flush]
 
 ``versus``: pypet 0.7's ``Environment`` storing W1 on pypet's own ``HDF5StorageService`` and on
 aiostore's shim (``aiostore.compat.pypet.HDF5StorageService`` given to ``storage_service=``,
 nothing else changed), side by side in one run. Each face runs in a fresh process; the faces
 alternate (each round starts with another face), each after an ``os.sync()``; figures are
-medians of ``--repeat`` rounds. Faces: ``multiproc=False`` (the runs and the storing in one
-process), and ``multiproc=True, ncores=2, wrap_mode='QUEUE'`` with a pool (the runs in 2 worker
-processes, the storing in pypet's queue process). A face that fails is reported with its error,
-and the others are still measured; the exit status is then 1. Run it in aiostore's
-environment, where pypet 0.7 is installed:
+medians of ``--repeat`` rounds, and each face is compared with pypet's own service run the same
+way. Faces (``--faces``, default all):
+
+- ``pypet``, ``aiostore``: ``multiproc=False`` (the runs and the storing in one process);
+- ``aiostore-flush``: the same with ``durability='flush'`` given to the Environment (pypet hands
+  the service the keywords it takes): the file stays open between runs instead of being closed
+  after each, as the shim does by default and pypet's own service always does;
+- ``pypet-queue``, ``aiostore-queue``: ``multiproc=True, ncores=2, use_pool=True,
+  wrap_mode='QUEUE'`` (the runs in 2 pool workers, the storing in pypet's queue process);
+- ``nothing``: pypet's ``LazyStorageService``, which stores nothing: what pypet's Environment
+  itself costs, the ceiling of any service.
+
+A face that fails is reported with its error and the others are still measured; the exit
+status is then 1. Run it in aiostore's environment, where pypet 0.7 is installed:
 
     .venv/bin/python benchmarks/pypet_faces.py versus [--runs 2000] [--repeat 3] [--quick]
                                                       [--faces pypet,aiostore,...]
@@ -46,11 +56,17 @@ import numpy as np
 
 HERE = pathlib.Path(__file__).parent
 TARGET = 5.0  # pypet's Environment on aiostore's shim stores W1 at least 5x faster than on pypet's
-VERSUS_FACES = {  # face: (label, service, wrap mode or None for multiproc=False)
-    "pypet": ("pypet 0.7 Environment on pypet's own service", "pypet", None),
-    "aiostore": ("pypet 0.7 Environment on aiostore's shim", "aiostore", None),
-    "pypet-queue": ("pypet 0.7 Environment on pypet's own service, QUEUE", "pypet", "QUEUE"),
-    "aiostore-queue": ("pypet 0.7 Environment on aiostore's shim, QUEUE", "aiostore", "QUEUE"),
+VERSUS_FACES = {  # face: (label, the options of its measurement, the face it is compared with)
+    "pypet": ("pypet 0.7 Environment on pypet's own service", ["--service", "pypet"], "pypet"),
+    "aiostore": ("pypet 0.7 Environment on aiostore's shim", ["--service", "aiostore"], "pypet"),
+    "aiostore-flush": ("pypet 0.7 Environment on aiostore's shim, durability='flush'",
+                       ["--service", "aiostore", "--durability", "flush"], "pypet"),
+    "pypet-queue": ("pypet 0.7 Environment on pypet's own service, QUEUE",
+                    ["--service", "pypet", "--wrap-mode", "QUEUE"], "pypet-queue"),
+    "aiostore-queue": ("pypet 0.7 Environment on aiostore's shim, QUEUE",
+                       ["--service", "aiostore", "--wrap-mode", "QUEUE"], "pypet-queue"),
+    "nothing": ("pypet 0.7 Environment storing nothing (the ceiling)", ["--service", "nothing"],
+                "pypet"),
 }
 
 
@@ -66,24 +82,31 @@ def peak_resident_mib() -> float:
 
 
 def storage_service(name: str) -> Any:
-    """The HDF5StorageService class to hand pypet's Environment: pypet's own, or aiostore's."""
+    """The service class to hand pypet's Environment: pypet's own HDF5StorageService,
+    aiostore's, or pypet's LazyStorageService, which stores nothing (pypet's own cost)."""
     if name == "aiostore":
         from aiostore.compat.pypet import HDF5StorageService
         return HDF5StorageService
+    if name == "nothing":
+        from pypet.storageservice import LazyStorageService
+        return LazyStorageService
     from pypet import HDF5StorageService as PypetService
     return PypetService
 
 
-def _environment(filename: str, name: str, service: str, wrap_mode: str | None) -> Any:
+def _environment(filename: str, name: str, service: str, wrap_mode: str | None,
+                 durability: str | None = None) -> Any:
     from pypet import Environment
     if wrap_mode is None:
-        processes: dict[str, Any] = {"multiproc": False}
+        options: dict[str, Any] = {"multiproc": False}
     else:  # 2 pool workers compute the runs; pypet's queue process stores them
-        processes = {"multiproc": True, "ncores": 2, "use_pool": True, "wrap_mode": wrap_mode}
+        options = {"multiproc": True, "ncores": 2, "use_pool": True, "wrap_mode": wrap_mode}
+    if durability is not None:  # pypet hands the service the keywords it takes
+        options["durability"] = durability
     return Environment(trajectory=name, filename=filename, overwrite_file=True,
                        storage_service=storage_service(service), log_config=None,
                        log_stdout=False, report_progress=False, add_time=False,
-                       git_repository=None, complevel=0, **processes)
+                       git_repository=None, complevel=0, **options)
 
 
 def w1_job(traj: Any) -> None:
@@ -98,8 +121,8 @@ def w2_job(traj: Any) -> None:
 
 
 def store(filename: str, runs: int, job: Any, name: str, service: str,
-          wrap_mode: str | None) -> float:
-    env = _environment(filename, name, service, wrap_mode)
+          wrap_mode: str | None, durability: str | None = None) -> float:
+    env = _environment(filename, name, service, wrap_mode, durability)
     traj = env.trajectory
     traj.f_add_parameter("x", 0)
     traj.f_add_parameter("y", 0.0)
@@ -127,10 +150,13 @@ def measure_here(args: argparse.Namespace) -> None:
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
     if args.workload == "w1":
-        seconds = store(args.file, args.runs, w1_job, "w1", args.service, args.wrap_mode)
+        seconds = store(args.file, args.runs, w1_job, "w1", args.service, args.wrap_mode,
+                        args.durability)
     elif args.workload == "w2":
-        seconds = store(args.file, args.big, w2_job, "w2", args.service, args.wrap_mode)
-        os.remove(args.file)
+        seconds = store(args.file, args.big, w2_job, "w2", args.service, args.wrap_mode,
+                        args.durability)
+        if os.path.exists(args.file):
+            os.remove(args.file)
     else:
         seconds = load(args.file, args.service)
     print(json.dumps({"seconds": seconds, "peak_mib": peak_resident_mib()}))
@@ -141,11 +167,8 @@ def measure_here(args: argparse.Namespace) -> None:
 
 def measure_face(face: str, filename: str, runs: int) -> dict[str, Any]:
     """W1 of one face in a fresh process: its JSON, or {"error": the end of its stderr}."""
-    _, service, wrap_mode = VERSUS_FACES[face]
     command = [sys.executable, str(pathlib.Path(__file__).resolve()), "w1", filename,
-               "--runs", str(runs), "--service", service]
-    if wrap_mode is not None:
-        command += ["--wrap-mode", wrap_mode]
+               "--runs", str(runs), *VERSUS_FACES[face][1]]
     os.sync()  # no face pays for the write-back of what the one before it wrote
     timeout = 120 + runs  # a second a run: pypet's own service stores 60 a second here
     try:
@@ -185,16 +208,16 @@ def versus(args: argparse.Namespace) -> int:
     print(f"\nW1: pypet 0.7's Environment stores {args.runs} runs (a float, 100 float64, a dict "
           f"of 3), median of {args.repeat}")
     print("  (vs pypet: against pypet's own service with the same wrapping)")
-    print(f"  {'':58}{'runs/s':>8}{'vs pypet':>10}{'peak MiB':>10}")
+    print(f"  {'':62}{'runs/s':>8}{'vs pypet':>10}{'peak MiB':>10}")
     for face in faces:
-        label, _, wrap_mode = VERSUS_FACES[face]
-        base = rates.get("pypet-queue" if wrap_mode else "pypet")
+        label, _, compared_with = VERSUS_FACES[face]
+        base = rates.get(compared_with)
         if face in failures:
-            print(f"  {label:58}  FAILED: {failures[face][0]['error']}")
+            print(f"  {label:62}  FAILED: {failures[face][0]['error']}")
             continue
         peak = statistics.median(r["peak_mib"] for r in results[face])
         versus_base = f"{rates[face] / base:.2f}x" if base else "-"
-        print(f"  {label:58}{rates[face]:8.0f}{versus_base:>10}{peak:10.0f}")
+        print(f"  {label:62}{rates[face]:8.0f}{versus_base:>10}{peak:10.0f}")
 
     name = f"W1 pypet's Environment on aiostore's shim >= {TARGET:g}x on pypet's own service"
     if "aiostore" in rates and "pypet" in rates:
@@ -214,8 +237,11 @@ def main() -> None:
     parser.add_argument("file", nargs="?", help="the HDF5 file (w1, w2, w3)")
     parser.add_argument("--runs", type=int, help="W1's runs (default 2000; 200 with --quick)")
     parser.add_argument("--big", type=int, default=50)
-    parser.add_argument("--service", choices=["pypet", "aiostore"], default="pypet",
-                        help="whose HDF5StorageService pypet's Environment uses (w1, w2, w3)")
+    parser.add_argument("--service", choices=["pypet", "aiostore", "nothing"], default="pypet",
+                        help="whose HDF5StorageService pypet's Environment uses (w1, w2, w3); "
+                             "nothing: pypet's LazyStorageService (w1, w2)")
+    parser.add_argument("--durability", choices=["close", "flush"],
+                        help="given to pypet's Environment, which hands it to aiostore's shim")
     parser.add_argument("--wrap-mode", choices=["QUEUE", "LOCK", "PIPE", "LOCAL"],
                         help="multiproc=True on 2 pool workers with this wrap mode (w1, w2)")
     parser.add_argument("--repeat", type=int, help="rounds (versus; default 3, 1 with --quick)")

@@ -55,8 +55,10 @@ def test_pypet_environment_on_pypet_and_on_the_shim(tmp_path: pathlib.Path) -> N
     assert "W1: pypet 0.7's Environment stores 20 runs" in stdout
     for face in ("pypet 0.7 Environment on pypet's own service",
                  "pypet 0.7 Environment on aiostore's shim",
+                 "pypet 0.7 Environment on aiostore's shim, durability='flush'",
                  "pypet 0.7 Environment on pypet's own service, QUEUE",
-                 "pypet 0.7 Environment on aiostore's shim, QUEUE"):
+                 "pypet 0.7 Environment on aiostore's shim, QUEUE",
+                 "pypet 0.7 Environment storing nothing (the ceiling)"):
         assert face in stdout
     assert "FAILED" not in stdout
     assert "Target: W1 pypet's Environment on aiostore's shim >= 5x" in stdout
