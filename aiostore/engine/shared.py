@@ -33,6 +33,7 @@ KINDS = ("ARRAY", "CARRAY", "EARRAY", "VLARRAY", "TABLE", "FRAME", "SERIES")
 # attributes that are nodes of the file, or objects bound to them: not handed out
 REFUSED = frozenset({"row", "cols", "colindexes", "__thenode__", "_v_file", "_v_parent",
                      "attrs", "_v_attrs"})
+MEMBER = "__member__"  # asks what a member of the node is: (True, None) for a method
 
 
 def shared_of(group: tables.Group) -> dict[str, dict[str, Any]]:
@@ -79,6 +80,9 @@ def access(file: OpenFile, request: AccessData) -> Any:
     if request.operation == "__setattr__":
         setattr(node, *request.args)
         return None
+    if request.operation == MEMBER:
+        member = getattr(node, request.args[0])
+        return (True, None) if callable(member) else (False, _plain(member))
     member = getattr(node, request.operation)
     answer = member(*request.args, **kwargs) if callable(member) else member
     node._v_file.flush()
@@ -87,13 +91,17 @@ def access(file: OpenFile, request: AccessData) -> Any:
 
 def _plain(answer: Any) -> Any:
     """An answer that holds nothing of the file: iterators read, rows as records."""
-    if isinstance(answer, tables.tableextension.Row):
-        return answer.fetch_all_fields()
-    if isinstance(answer, Iterator):
-        return [_plain(item) for item in answer]
-    if isinstance(answer, np.ndarray):
-        return answer.copy()
-    return answer
+    if isinstance(answer, Iterator):  # a table's rows too: a Row iterates over its table
+        return [_record(item) for item in answer]
+    return _record(answer)
+
+
+def _record(item: Any) -> Any:
+    if isinstance(item, tables.tableextension.Row):
+        return item.fetch_all_fields()
+    if isinstance(item, np.ndarray):
+        return item.copy()
+    return item
 
 
 # -- creating, converting ---------------------------------------------------------------------
@@ -127,6 +135,10 @@ def _create(file: OpenFile, group: tables.Group, request: AccessData) -> None:
 def _put_frame(file: OpenFile, group: tables.Group, key: str, data: Any,
                kwargs: dict[str, Any]) -> None:
     kwargs.setdefault("format", "table")
+    kwargs.setdefault("track_times", False)
+    if kwargs["format"] in ("t", "table"):
+        # PyTables' index nodes need the system attributes aiostore's files leave out
+        kwargs.setdefault("index", False)
     file.store.put(f"{group._v_pathname}/{key}", data, **kwargs)
 
 
@@ -134,8 +146,9 @@ def _create_table(h5: tables.File, group: tables.Group, key: str, kwargs: dict[s
     first_row = kwargs.pop("first_row", None)
     description = kwargs.pop("description", None)
     if description is None and first_row is not None:
-        description = np.rec.fromrecords([tuple(first_row.values())],
-                                         names=list(first_row)).dtype
+        columns = {name: np.asarray(value) for name, value in first_row.items()}
+        description = np.dtype([(name, column.dtype, column.shape)
+                                for name, column in columns.items()])
     table = h5.create_table(group, key, description=description, **kwargs)
     if first_row is not None:
         row = np.zeros(1, dtype=table.dtype)
@@ -151,13 +164,7 @@ def _create_array(h5: tables.File, group: tables.Group, key: str, flag: str, dat
                                              "CARRAY": h5.create_carray,
                                              "EARRAY": h5.create_earray,
                                              "VLARRAY": h5.create_vlarray}
-    if flag == "VLARRAY" and data is not None:
-        node = h5.create_vlarray(group, key, atom=tables.Atom.from_dtype(
-            np.asarray(data[0]).dtype), **kwargs)
-        for row in data:
-            node.append(row)
-        return
-    create[flag](group, key, obj=data, **kwargs)
+    create[flag](group, key, obj=data, **kwargs)  # a VLARRAY's obj is its first row
 
 
 def _make_shared(file: OpenFile, group: tables.Group, request: AccessData) -> None:
@@ -166,17 +173,20 @@ def _make_shared(file: OpenFile, group: tables.Group, request: AccessData) -> No
     spec = specs.pop(request.key, None)
     if spec is None:
         raise DataNotFoundError(f"{group._v_pathname} has no data named", [request.key])
-    node = group._f_get_child(request.key)
     flag = str(spec["flag"])
-    if flag in ("FRAME", "SERIES") or not isinstance(node, (tables.Array, tables.Table)):
-        raise InvalidArgumentError(f"{group._v_pathname}/{request.key} ({flag}) cannot be shared")
     shared = shared_of(group)
-    shared[request.key] = {"flag": "TABLE" if isinstance(node, tables.Table) else
-                           "EARRAY" if isinstance(node, tables.EArray) else
-                           "CARRAY" if isinstance(node, tables.CArray) else "ARRAY",
-                           "spec": spec}
+    shared[request.key] = {"flag": _kind(group._f_get_child(request.key), flag), "spec": spec}
     group._v_attrs[layout.LEAF] = dumps_specs(specs)
     _set_shared(group, shared)
+
+
+def _kind(node: tables.Node, flag: str) -> str:
+    """The kind of shared data an ordinary value's node is."""
+    if flag in ("FRAME", "SERIES"):
+        return "FRAME"
+    kinds = ((tables.Table, "TABLE"), (tables.EArray, "EARRAY"), (tables.CArray, "CARRAY"),
+             (tables.VLArray, "VLARRAY"), (tables.Array, "ARRAY"))
+    return next(kind for cls, kind in kinds if isinstance(node, cls))
 
 
 def _make_ordinary(file: OpenFile, group: tables.Group, request: AccessData) -> None:

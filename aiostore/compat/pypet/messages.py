@@ -60,6 +60,10 @@ class Context:
     ask: Callable[[Any], Any]
     logger: logging.Logger
     rows_written: dict[tuple[str, str], int] = field(default_factory=dict)
+    pending: shared.PendingRows = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pending = shared.PendingRows(self.ask)
 
     def target(self, kwargs: dict[str, Any], trajectory: str | None = None) -> Target:
         call = Call(None, self.defaults, filename=kwargs.pop("filename", None),

@@ -202,21 +202,22 @@ class HDF5StorageService(StorageService):
     def multiproc_safe(self) -> bool:
         return False
 
-    @property
-    def complevel(self) -> int:
-        return int(self._pypet_options["complevel"])
+    def _option(name: str) -> property:  # type: ignore[misc]
+        def get(self: HDF5StorageService) -> Any:
+            return self._pypet_options[name]
 
-    @property
-    def complib(self) -> str:
-        return str(self._pypet_options["complib"])
+        def set_(self: HDF5StorageService, value: Any) -> None:
+            self._pypet_options[name] = value
 
-    @property
-    def encoding(self) -> str:
-        return str(self._pypet_options["encoding"])
+        return property(get, set_, doc=f"pypet's ``{name}`` (recorded in ``config.hdf5``)")
 
-    @property
-    def pandas_format(self) -> str:
-        return str(self._pypet_options["pandas_format"])
+    complevel = _option("complevel")
+    complib = _option("complib")
+    encoding = _option("encoding")
+    pandas_format = _option("pandas_format")
+    shuffle = _option("shuffle")
+    fletcher32 = _option("fletcher32")
+    del _option
 
     def _set_config(self, trajectory: Any) -> None:
         """The service's settings as ``config.hdf5.*`` parameters (as pypet's service adds)."""
@@ -247,6 +248,7 @@ class HDF5StorageService(StorageService):
 
     def _dispatch(self, verb: str, msg: Any, item: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
+        self._pypet.pending.write()  # rows appended to shared tables go first
         if verb == "store" and self._file_message(msg):
             return None
         if not _serves_pypet(msg, item):
@@ -257,6 +259,8 @@ class HDF5StorageService(StorageService):
         planners = messages.STORE_PLANNERS if verb == "store" else messages.LOAD_PLANNERS
         try:
             job = messages.plan(self._pypet, planners, verb, msg, item, args, kwargs)
+            if job.request is None:  # answered without the file
+                return job.finish(None)
             return job.finish(self._ask(job.request, durability))
         except (errors.DataNotFoundError, errors.NoSuchServiceError) as exc:
             translated = _translated(exc)

@@ -1,10 +1,11 @@
 """pypet's shared data (``ACCESS_DATA``): each operation on a result's shared table, array or
 frame is one request on the HDF5 thread (:mod:`aiostore.engine.shared`).
 
-What pypet hands out as live objects of the open file comes back as plain data: iterators
-(``iterrows``, ``where``, ``__iter__``) as iterators over records read at once, and a table's
-``row`` as a row that sends each ``append()`` to the file. Column objects (``cols``) and the
-node itself (``get_data_node``) stay on the HDF5 thread: asking for them raises.
+What pypet hands out as live objects of the open file comes back as plain data or stand-ins:
+iterators (``iterrows``, ``where``, ``__iter__``) as iterators over records read at once; a
+table's ``row`` as a row whose ``append()`` queues it, written before the next call of the
+service (as PyTables writes a row's buffer at the next flush); ``get_data_node()`` as a node
+whose methods and attributes are each one request. Column objects (``cols``) raise.
 """
 
 from __future__ import annotations
@@ -13,17 +14,41 @@ from collections.abc import Callable
 from typing import Any
 
 from ...planning import Job
-from ...requests import AccessData, Target
+from ...requests import AccessData, Path, Target
 from . import keys
 
 ITERATORS = frozenset({"__iter__", "iterrows", "where", "itersorted", "itersequence"})
+ROWS_PER_WRITE = 10_000
+
+Where = tuple[Target, Path, str]
+
+
+class PendingRows:
+    """Rows appended through shared tables' ``row``, not yet written."""
+
+    def __init__(self, ask: Callable[[Any], Any]) -> None:
+        self._ask = ask
+        self._rows: dict[Where, list[dict[str, Any]]] = {}
+
+    def add(self, where: Where, row: dict[str, Any]) -> None:
+        rows = self._rows.setdefault(where, [])
+        rows.append(row)
+        if len(rows) >= ROWS_PER_WRITE:
+            self.write()
+
+    def write(self) -> None:
+        """Write every queued row, table by table."""
+        while self._rows:
+            (target, path, key), rows = self._rows.popitem()
+            self._ask(AccessData(target, path, key, "append_rows", (rows,)))
 
 
 class SharedRow:
     """A shared table's ``row``: set its columns, then ``append()`` adds it to the table."""
 
-    def __init__(self, send: Callable[[list[dict[str, Any]]], None]) -> None:
-        self._send = send
+    def __init__(self, pending: PendingRows, where: Where) -> None:
+        self._pending = pending
+        self._where = where
         self._values: dict[str, Any] = {}
 
     def __setitem__(self, name: str, value: Any) -> None:
@@ -33,22 +58,35 @@ class SharedRow:
         return self._values[name]
 
     def append(self) -> None:
-        self._send([dict(self._values)])
+        self._pending.add(self._where, dict(self._values))
+
+
+class SharedNodeProxy:
+    """What ``get_data_node()`` gives: the node's methods and attributes, one request each."""
+
+    def __init__(self, ask: Callable[[Any], Any], where: Where) -> None:
+        self._ask = ask
+        self._where = where
+
+    def __getattr__(self, name: str) -> Any:
+        target, path, key = self._where
+        is_method, value = self._ask(AccessData(target, path, key, "__member__", (name,)))
+        if not is_method:
+            return value
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._ask(AccessData(target, path, key, name, args, kwargs))
+
+        return call
 
 
 def access_data(context: Any, parent_full_name: str, key: str, request: str,
                 args: Any = None, kwargs: Any = None, **call_kwargs: Any) -> Job:
     """pypet's ACCESS_DATA: ``request`` on the shared data ``key`` of ``parent_full_name``."""
-    target: Target = context.target(call_kwargs)
-    path = keys.path_of(parent_full_name)
-    stored_key = keys.to_file(key)
-    if request == "row":
-        def send(rows: list[dict[str, Any]]) -> None:
-            context.ask(AccessData(target, path, stored_key, "append_rows", (rows,)))
-
-        return Job(AccessData(target, path, stored_key, "nrows"), lambda answer: SharedRow(send))
-    operation = AccessData(target, path, stored_key, request, tuple(args or ()),
-                           dict(kwargs or {}))
-    if request in ITERATORS:
-        return Job(operation, iter)
-    return Job(operation)
+    where = (context.target(call_kwargs), keys.path_of(parent_full_name), keys.to_file(key))
+    if request == "row":  # no request: made here (None asks nothing of the HDF5 thread)
+        return Job(None, lambda answer: SharedRow(context.pending, where))
+    if request == "__thenode__":
+        return Job(None, lambda answer: SharedNodeProxy(context.ask, where))
+    operation = AccessData(*where, request, tuple(args or ()), dict(kwargs or {}))
+    return Job(operation, iter if request in ITERATORS else lambda answer: answer)
