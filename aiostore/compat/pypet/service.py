@@ -37,7 +37,7 @@ from ...blocking import StorageService
 from ...messages import Msg
 from ...worker import Durability
 from .. import pypetconstants
-from . import messages
+from . import messages, shared
 
 __all__ = ["HDF5StorageService", "default_filename"]
 
@@ -248,7 +248,8 @@ class HDF5StorageService(StorageService):
 
     def _dispatch(self, verb: str, msg: Any, item: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
-        self._pypet.pending.write()  # rows appended to shared tables go first
+        if not shared.asks_for_row(msg, args):
+            self._pypet.pending.write()  # rows appended to shared tables go first
         if verb == "store" and self._file_message(msg):
             return None
         if not _serves_pypet(msg, item):

@@ -80,6 +80,11 @@ class SharedNodeProxy:
         return call
 
 
+def asks_for_row(msg: Any, args: tuple[Any, ...]) -> bool:
+    """Whether a call is ACCESS_DATA asking for a table's ``row`` (which writes nothing)."""
+    return msg == "ACCESS_DATA" and len(args) > 1 and args[1] == "row"
+
+
 def access_data(context: Any, parent_full_name: str, key: str, request: str,
                 args: Any = None, kwargs: Any = None, **call_kwargs: Any) -> Job:
     """pypet's ACCESS_DATA: ``request`` on the shared data ``key`` of ``parent_full_name``."""
