@@ -85,7 +85,7 @@ def access(file: OpenFile, request: AccessData) -> Any:
         return (True, None) if callable(member) else (False, _plain(member))
     member = getattr(node, request.operation)
     answer = member(*request.args, **kwargs) if callable(member) else member
-    node._v_file.flush()
+    file.h5.flush()
     return _plain(answer)
 
 
@@ -122,6 +122,8 @@ def _create(file: OpenFile, group: tables.Group, request: AccessData) -> None:
         flag = "FRAME" if isinstance(data, pd.DataFrame) else "CARRAY"
     if flag not in KINDS:
         raise InvalidArgumentError(f"shared data is one of {KINDS}, not {flag!r}")
+    if flag in ("CARRAY", "EARRAY", "VLARRAY", "TABLE") and "filters" not in kwargs:
+        kwargs["filters"] = nodes.filters_for(request.target.compression)
     if flag in ("FRAME", "SERIES"):
         _put_frame(file, group, request.key, data, kwargs)
     elif flag == "TABLE":
