@@ -34,6 +34,9 @@ KINDS = ("ARRAY", "CARRAY", "EARRAY", "VLARRAY", "TABLE", "FRAME", "SERIES")
 REFUSED = frozenset({"row", "cols", "colindexes", "__thenode__", "_v_file", "_v_parent",
                      "attrs", "_v_attrs"})
 MEMBER = "__member__"  # asks what a member of the node is: (True, None) for a method
+# PyTables' column indexes are nodes that need the system attributes aiostore's files leave
+# out (reopened, the table would not load): they are not made; queries run without them
+NOT_MADE = frozenset({"create_index", "create_csindex", "reindex", "reindex_dirty"})
 
 
 def shared_of(group: tables.Group) -> dict[str, dict[str, Any]]:
@@ -64,6 +67,8 @@ def access(file: OpenFile, request: AccessData) -> Any:
     operation = _OPERATIONS.get(request.operation)
     if operation is not None:
         return operation(file, group, request)
+    if request.operation in NOT_MADE:
+        return 0
     if request.operation in REFUSED:
         raise InvalidArgumentError(
             f"{request.operation!r} of shared data is a live object of the file, which lives on "
