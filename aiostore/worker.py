@@ -229,12 +229,18 @@ class Worker:
 
     def _execute(self, batch: list[Ticket]) -> None:
         written: list[tuple[Ticket, Any]] = []
+        refused: list[tuple[Ticket, Exception]] = []
         next_yield = 0.0
         for ticket in batch:
             try:
                 answer = self._engine.execute(ticket.request)
             except Exception as exc:
-                ticket.future.set_exception(exc)
+                # under CLOSE a refusal too waits for the close: its caller may hand the
+                # file to another process as soon as it hears
+                if ticket.durability is Durability.CLOSE:
+                    refused.append((ticket, exc))
+                else:
+                    ticket.future.set_exception(exc)
             else:
                 if ticket.acknowledged_after_batch:
                     written.append((ticket, answer))
@@ -252,6 +258,8 @@ class Worker:
                 ticket.future.set_result(answer)
             else:
                 ticket.future.set_exception(failure)
+        for ticket, exc in refused:
+            ticket.future.set_exception(exc)
 
     def _release(self, ticket: Ticket) -> None:
         with self._lock:

@@ -92,8 +92,8 @@ def test_delete_removes_and_file_messages_are_accepted(service: Any, path: str) 
     service.store(pypetconstants.DELETE, Result("results.r"), trajectory_name="t")
     with pytest.raises(DataNotFoundError):
         service.load(pypetconstants.LEAF, Result("results.r"), trajectory_name="t")
-    with pytest.raises(NoSuchServiceError):
-        service.store(pypetconstants.ACCESS_DATA, Result("results.r"), trajectory_name="t")
+    with pytest.raises(InvalidArgumentError, match="key"):  # shared data: which, and what
+        service.store(pypetconstants.ACCESS_DATA, "results.r", trajectory_name="t")
     with pytest.raises(NoSuchServiceError):
         service.store("NOT_A_MESSAGE", Result("results.r"), trajectory_name="t")
 
@@ -127,13 +127,22 @@ def test_pypet_options_are_checked(path: str) -> None:
     with pytest.raises(TypeError, match="bogus"):
         HDF5StorageService(path, bogus=1)
     with pytest.raises(InvalidArgumentError):
-        HDF5StorageService(path, encoding="latin1")
+        HDF5StorageService(path, pandas_format="feather")
     with pytest.raises(InvalidArgumentError):
         HDF5StorageService(path, purge_duplicate_comments=True, summary_tables=False)
     with pytest.raises(InvalidArgumentError):
         HDF5StorageService(path, complevel=9, complib="no-such-library")
     with HDF5StorageService(path, complevel=9, complib="zlib", results_per_run=3) as svc:
         svc.store(pypetconstants.LEAF, Result("results.r", a=np.zeros(1000)), trajectory_name="t")
+
+
+def test_text_is_utf8_whatever_encoding_says(path: str) -> None:
+    # pypet's encoding chose how its file held text; aiostore's holds UTF-8 and gives back str
+    with HDF5StorageService(path, encoding="latin1") as svc:
+        assert svc.encoding == "latin1"
+        svc.store(pypetconstants.LEAF, Result("results.r", v="Grüße ☃"), trajectory_name="t")
+        assert svc.load(pypetconstants.LEAF, Result("results.r"), trajectory_name="t")["v"] == (
+            "Grüße ☃")
 
 
 def test_a_service_survives_pickling(service: Any) -> None:

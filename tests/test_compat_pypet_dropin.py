@@ -281,11 +281,6 @@ def test_a_refused_store_or_delete_leaves_the_file_byte_for_byte_unchanged(
     assert "kept" in reloaded(path, Shim).results
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-    "shim bug: a call the HDF5 thread refuses is answered before its file is closed "
-    "(aiostore/worker.py _execute sets a failure at once, _make_durable closes after), so "
-    "right after the exception the file is still open for writing, its bytes differ, and a "
-    "LockWrapper lets the next process in while it is open"))
 def test_a_refused_call_returns_once_its_file_is_closed(path: str) -> None:
     traj = with_stored_trajectory(path)
     before = closed_bytes(path, traj.v_storage_service)
