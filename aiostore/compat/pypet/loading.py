@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ...model import ObjectTable
+from ...names import STANDARD_GROUPS
 from ...requests import NodeData, Path, SharedNode
 from . import keys
 
@@ -104,6 +105,11 @@ def _check_partial(instance: Any, only: set[str] | None, excluded: set[str] | No
             f"Parameter `{instance.v_full_name}` is locked: it cannot be loaded in part")
 
 
+def _empty_branch(node: NodeData, parents: set[Path]) -> bool:
+    return (len(node.path) == 1 and node.path[0] in STANDARD_GROUPS and not node.is_leaf
+            and not node.comment and node.path not in parents)
+
+
 class TreeBuilder:
     """Hangs nodes read from the file into a pypet trajectory, below nodes already there."""
 
@@ -125,11 +131,19 @@ class TreeBuilder:
         return node
 
     def add(self, nodes: Iterable[NodeData], level_of: Callable[[Path], int],
-            keep: Callable[[Path], bool] = lambda path: True) -> None:
+            keep: Callable[[Path], bool] = lambda path: True,
+            whole_branches: bool = False) -> None:
         """Put ``nodes`` (parents first) into the tree, each at the level ``level_of`` its
-        path gives; nodes ``keep`` refuses, and nodes below them, stay out."""
+        path gives; nodes ``keep`` refuses, and nodes below them, stay out.
+
+        With ``whole_branches`` (``nodes`` hold everything below the branches they hold) a
+        standard branch that holds nothing stays out, as pypet writes only those that do
+        (aiostore's file always has all four).
+        """
+        nodes = list(nodes)
+        parents = {node.path[:-1] for node in nodes} if whole_branches else set()
         for node in nodes:
-            if not node.path:
+            if not node.path or (whole_branches and _empty_branch(node, parents)):
                 continue
             *parent_path, name = node.path
             level = level_of(node.path)

@@ -445,7 +445,7 @@ def load_trajectory(context: Context, traj: Any, as_new: bool = False,
             _apply_meta(traj, data, meta, as_new, with_run_information, force,
                         max(levels.values()))
         builder = TreeBuilder(traj, as_new)
-        builder.add(data.nodes, level_of, keep)
+        builder.add(data.nodes, level_of, keep, whole_branches=True)
         _finish_links(context, target, builder)
         seconds = max(time.perf_counter() - started, 1e-9)
         context.logger.info("loaded %d nodes of %r in %.2f s (%.0f nodes/s)", len(data.nodes),
