@@ -8,7 +8,7 @@ Paths are tuples of names below the trajectory's group: ``("results", "runs", "r
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -255,6 +255,25 @@ class DescribeNodes:
     path: Path = ()
     recursive: bool = True
     max_depth: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrajectoryLayout:
+    """Who wrote a trajectory: ``"aiostore"``, ``"pypet"`` (pypet's own layout, read-only), or
+    ``""`` if the file or the trajectory does not exist."""
+
+    target: Target
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignRead:
+    """Let other code read a file on the HDF5 thread: the engine closes the file, then calls
+    ``function(filename)`` there and answers what it returns. The pypet shim has pypet's own
+    service read the trajectories pypet wrote this way: every HDF5 call of the process stays
+    on the one thread."""
+
+    filename: str
+    function: Callable[[str], Any]
 
 
 @dataclass(frozen=True, slots=True)

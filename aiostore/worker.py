@@ -32,6 +32,7 @@ from .errors import AiostoreError, ServiceClosedError, StoreAbortedError
 from .requests import (
     Backup,
     CloseFile,
+    ForeignRead,
     ListTrajectories,
     MergeTrajectories,
     PutObject,
@@ -93,7 +94,7 @@ def _parts(request: Any) -> Iterator[Any]:
 
 def _filenames(request: Any) -> Iterator[str]:
     for part in _parts(request):
-        if isinstance(part, ListTrajectories | CloseFile):
+        if isinstance(part, ListTrajectories | CloseFile | ForeignRead):
             yield part.filename
         elif isinstance(part, PutObject | ReadObjects):
             continue  # the engine closes an object cache's files before answering

@@ -422,21 +422,7 @@ def write_with_pypet(path: str, annotated: bool) -> None:
     env.disable_logging()
 
 
-READING_FAILS = (
-    "shim bug: aiostore's pypet-layout reader gives a parameter's values in aiostore's form "
-    "({'data': 1}); pypet's Parameter._load wants its own ({'data': ObjectTable}): TypeError "
-    "'bool' (or 'int') object is not subscriptable (pypet/parameter.py:1129) on the first "
-    "parameter; with that mended, the root's link 'xlink' in pypet's file is not loaded")
-
-
-@pytest.mark.parametrize("annotated", [
-    pytest.param(False, marks=pytest.mark.xfail(strict=True, raises=TypeError,
-                                                reason=READING_FAILS)),
-    pytest.param(True, marks=pytest.mark.xfail(
-        strict=True, raises=errors.UnsupportedFeatureError,
-        reason="aiostore's pypet-layout reader refuses pypet's annotations "
-               "(UnsupportedFeatureError: /t/parameters/x: pypet annotations (unit)); then "
-               + READING_FAILS))], ids=["plain", "annotated"])
+@pytest.mark.parametrize("annotated", [False, True], ids=["plain", "annotated"])
 def test_a_trajectory_pypets_service_wrote_loads_through_the_shim(
         path: str, annotated: bool) -> None:
     write_with_pypet(path, annotated)

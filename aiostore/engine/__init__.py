@@ -19,6 +19,7 @@ from ..requests import (
     Backup,
     CloseFile,
     DescribeNodes,
+    ForeignRead,
     ListTrajectories,
     MergeTrajectories,
     PutObject,
@@ -30,11 +31,13 @@ from ..requests import (
     RemoveItems,
     Sequence,
     Target,
+    TrajectoryLayout,
     WriteItems,
 )
 from . import (
     describing,
     journal,
+    layout,
     merging,
     nodes,
     objectcache,
@@ -80,6 +83,8 @@ class Engine:
             DescribeNodes: self._reader(pypettree.either(describing.describe_nodes,
                                                          pypettree.describe_nodes)),
             ListTrajectories: self._list_trajectories,
+            TrajectoryLayout: self._trajectory_layout,
+            ForeignRead: self._foreign_read,
             Sequence: self._sequence,
             CloseFile: lambda request: self.close(request.filename),
             # object caches open and close their own files: they are never changed in place
@@ -174,6 +179,19 @@ class Engine:
         opened = self.file(target, writable=False)
         return sorted([*reading.list_trajectories(opened, request),
                        *pypettree.list_trajectories(opened)])
+
+    def _trajectory_layout(self, request: TrajectoryLayout) -> str:
+        if not (request.target.in_memory or os.path.exists(request.target.filename)):
+            return ""
+        opened = self.file(request.target, writable=False)
+        group = layout.get_node(opened.h5, "/" + request.target.trajectory)
+        if group is None:
+            return ""
+        return "pypet" if pypettree.is_pypet_trajectory(group) else "aiostore"
+
+    def _foreign_read(self, request: ForeignRead) -> Any:
+        self.close(request.filename)
+        return request.function(request.filename)
 
     def _sequence(self, request: Sequence) -> list[Any]:
         return [self.execute(part) for part in request.requests]

@@ -27,6 +27,7 @@ from ...planning import Call, Defaults, Job
 from ...requests import (
     Backup,
     DescribeNodes,
+    ForeignRead,
     LeafRecord,
     ListTrajectories,
     MergeTrajectories,
@@ -41,6 +42,7 @@ from ...requests import (
     Target,
     TrajectoryData,
     TrajectoryHeader,
+    TrajectoryLayout,
     WriteItems,
 )
 from . import keys, shared, storing
@@ -60,6 +62,7 @@ class Context:
     ask: Callable[[Any], Any]
     logger: logging.Logger
     rows_written: dict[tuple[str, str], int] = field(default_factory=dict)
+    layouts: dict[tuple[str, str], str] = field(default_factory=dict)
     pending: shared.PendingRows = field(init=False)
 
     def __post_init__(self) -> None:
@@ -588,6 +591,34 @@ LOAD_PLANNERS: dict[str, Planner] = {
     "TREE": load_tree,
     "LIST": load_list,
 }
+
+
+def pypet_written_load(context: Context, msg: Any, item: Any, args: tuple[Any, ...],
+                       kwargs: dict[str, Any]) -> Job | None:
+    """The load of a trajectory pypet's own service wrote, made by pypet's own service on the
+    HDF5 thread (None for aiostore's trajectories): a pypet user keeps reading old files."""
+    probe = dict(kwargs)
+    if probe.get("trajectory_name") is None and probe.get("trajectory_index") is not None:
+        probe["trajectory_name"] = _name_at(context, probe, probe["trajectory_index"])
+    try:
+        target = context.target(probe)
+    except InvalidArgumentError:
+        return None
+    key = (target.filename, target.trajectory)
+    if key not in context.layouts:
+        written_by = context.ask(TrajectoryLayout(target))
+        if not written_by:
+            return None
+        context.layouts[key] = written_by
+    if context.layouts[key] != "pypet":
+        return None
+
+    def read(filename: str) -> Any:
+        from pypet.storageservice import HDF5StorageService as PypetService
+
+        return PypetService(filename=filename).load(msg, item, *args, **kwargs)
+
+    return Job(ForeignRead(target.filename, read))
 
 
 def plan(context: Context, planners: dict[str, Planner], verb: str, msg: Any, item: Any,

@@ -259,7 +259,9 @@ class HDF5StorageService(StorageService):
         self._session.check_open()
         planners = messages.STORE_PLANNERS if verb == "store" else messages.LOAD_PLANNERS
         try:
-            job = messages.plan(self._pypet, planners, verb, msg, item, args, kwargs)
+            job = ((verb == "load" and messages.pypet_written_load(self._pypet, msg, item, args,
+                                                                   kwargs))
+                   or messages.plan(self._pypet, planners, verb, msg, item, args, kwargs))
             if job.request is None:  # answered without the file
                 return job.finish(None)
             return job.finish(self._ask(job.request, durability))
