@@ -259,8 +259,8 @@ class Worker:
                 ticket.future.set_result(answer)
             else:
                 ticket.future.set_exception(failure)
-        for ticket, exc in refused:
-            ticket.future.set_exception(exc)
+        for ticket, error in refused:
+            ticket.future.set_exception(error)
 
     def _release(self, ticket: Ticket) -> None:
         with self._lock:
@@ -305,6 +305,15 @@ class _ProcessWorker:
     def __init__(self) -> None:
         self.worker: Worker | None = None
         self.lock = threading.Lock()
+        self.forks = 0  # how often this process forked: services that share files look
+
+    def close_before_fork(self) -> None:
+        """Before this process forks: close the files the HDF5 thread holds open, so that the
+        child may open them (HDF5 locks a file open for writing), and count the fork."""
+        self.forks += 1
+        worker = self.worker
+        if worker is not None and worker._thread is not None:
+            worker.submit(Ticket(CloseFile(""))).future.result()
 
     def get(self) -> Worker:
         with self.lock:
@@ -335,4 +344,10 @@ def current_worker() -> Worker:
 
 # atexit hooks run only after non-daemon threads end; threading's own hook runs before that.
 threading._register_atexit(_process_worker.shutdown)  # type: ignore[attr-defined]
-os.register_at_fork(after_in_child=_process_worker.forget_after_fork)
+os.register_at_fork(before=_process_worker.close_before_fork,
+                    after_in_child=_process_worker.forget_after_fork)
+
+
+def forks() -> int:
+    """How often this process has forked (a file a service keeps open may be shared since)."""
+    return _process_worker.forks

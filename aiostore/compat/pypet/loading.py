@@ -212,6 +212,8 @@ class TreeBuilder:
 
         for group_path, values, level in self.links:
             group = self.find(group_path)
+            if group is None:
+                continue
             for name, target in values.items():
                 if name in group._links and level == OVERWRITE_DATA:
                     group.f_remove_link(name)

@@ -274,7 +274,7 @@ def _entry(entry: Any, kwargs: dict[str, Any]) -> tuple[Any, Any, tuple[Any, ...
 
 def _summary(traj: Any) -> str:
     """pypet's parameter summary of the run the explored parameters are set to."""
-    parts = []
+    parts: list[str] = []
     for param in sorted(traj._explored_parameters.values(),
                         key=lambda p: p.v_name + p.v_location):
         text = param.f_val_to_str()
@@ -459,7 +459,7 @@ def load_trajectory(context: Context, traj: Any, as_new: bool = False,
 
 
 def _name_at(context: Context, kwargs: dict[str, Any], index: int) -> str:
-    filename = kwargs.get("filename") or context.defaults.filename
+    filename = str(kwargs.get("filename") or context.defaults.filename)
     names = context.ask(ListTrajectories(filename, context.defaults.in_memory))
     try:
         return str(names[index])
