@@ -7,9 +7,7 @@ round trip, so the test documents the defect.
 
 from __future__ import annotations
 
-import gc
-import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ pypet = pytest.importorskip(
                     "Trajectory (pip install --no-deps --ignore-requires-python pypet==0.7.0)")
 
 import tables  # noqa: E402
+from pypetting import close_shim_services, quiet_pypet_and_closed_services  # noqa: E402, F401
 
 from aiostore import errors  # noqa: E402
 from aiostore.compat.pypet import HDF5StorageService as Shim  # noqa: E402
@@ -31,29 +30,8 @@ from aiostore.testing import assert_exact, differences  # noqa: E402
 Environment, Trajectory = pypet.Environment, pypet.Trajectory
 SERVICES = {"pypet": pypet.HDF5StorageService, "aiostore": Shim}
 # pypet's own service stores frames with pandas' HDFStore.put, which warns about track_times
-pytestmark = pytest.mark.filterwarnings("ignore:The default value of 'track_times'")
-
-
-@pytest.fixture(autouse=True)
-def quiet_pypet_and_closed_services() -> Iterator[None]:
-    """pypet's logging silenced; every shim service a test made (pypet never closes its
-    services) closed at its end, so the HDF5 thread stops."""
-    loggers = [logging.getLogger(name) for name in ("pypet", "aiostore.compat.pypet")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.CRITICAL)
-    yield
-    for logger, level in zip(loggers, levels, strict=True):
-        logger.setLevel(level)
-    close_shim_services()
-
-
-def close_shim_services() -> None:
-    """Close every shim service still alive (pypet's trajectories hold theirs in cycles)."""
-    gc.collect()
-    for service in [obj for obj in gc.get_objects() if isinstance(obj, Shim)]:
-        if not service.closed:
-            service.close()
+pytestmark = [pytest.mark.filterwarnings("ignore:The default value of 'track_times'"),
+              pytest.mark.usefixtures("quiet_pypet_and_closed_services")]
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from .files import OpenFile
 from .reading import trajectory_group
 
 SHARED = layout.SHARED
+ASIDE = "__shared_aside"  # a shared node's name while its ordinary value is written
 KINDS = ("ARRAY", "CARRAY", "EARRAY", "VLARRAY", "TABLE", "FRAME", "SERIES")
 # attributes that are nodes of the file, or objects bound to them: not handed out
 REFUSED = frozenset({"row", "cols", "colindexes", "__thenode__", "_v_file", "_v_parent",
@@ -206,11 +207,19 @@ def _make_ordinary(file: OpenFile, group: tables.Group, request: AccessData) -> 
     spec: Spec | None = entry["spec"]
     if spec is not None:  # it was ordinary: its node is still what the spec decodes
         specs[request.key] = spec
-    else:
+    else:  # encoded first: a value the codec refuses leaves the shared data as it was
         value = _read_raw(file, group, request.key, entry["flag"])
-        group._f_get_child(request.key)._f_remove(recursive=True)
         encoded = encode(f"{group._v_pathname}/{request.key}", value)
-        nodes.write_value(file, group, request.key, encoded, None)
+        old = group._f_get_child(request.key)
+        old._f_rename(request.key + ASIDE)
+        try:
+            nodes.write_value(file, group, request.key, encoded, None)
+        except BaseException:
+            if request.key in group._v_children:
+                group._f_get_child(request.key)._f_remove(recursive=True)
+            old._f_rename(request.key)
+            raise
+        old._f_remove(recursive=True)
         specs[request.key] = encoded.spec
     group._v_attrs[layout.LEAF] = dumps_specs(specs)
     _set_shared(group, shared)
