@@ -98,21 +98,16 @@ def test_delete_removes_and_file_messages_are_accepted(service: Any, path: str) 
         service.store("NOT_A_MESSAGE", Result("results.r"), trajectory_name="t")
 
 
-def test_the_file_is_kept_open_until_the_service_is_shared(service: Any, path: str) -> None:
-    # alone in its process the service keeps the file open between calls ("flush")...
+def test_the_file_is_closed_after_each_call(service: Any, path: str) -> None:
+    # as pypet's own service: other processes and tools may open it between calls
     service.store(pypetconstants.LEAF, Result("results.r", v=1), trajectory_name="t")
-    assert path in current_worker()._engine.open_files
-    # ...once pickled for another process it closes it after each call, as pypet does
-    pickle.dumps(service)
-    assert path not in current_worker()._engine.open_files
-    service.store(pypetconstants.LEAF, Result("results.s", v=1), trajectory_name="t")
-    assert path not in current_worker()._engine.open_files
+    assert current_worker()._engine.open_files == []
 
 
-def test_durability_close_closes_the_file_after_each_call(path: str) -> None:
-    with HDF5StorageService(path, durability="close") as svc:
+def test_durability_flush_keeps_the_file_open_between_calls(path: str) -> None:
+    with HDF5StorageService(path, durability="flush") as svc:
         svc.store(pypetconstants.LEAF, Result("results.r", v=1), trajectory_name="t")
-        assert current_worker()._engine.open_files == []
+        assert path in current_worker()._engine.open_files
 
 
 def test_default_filename_and_title_follow_pypet(tmp_path: Path,

@@ -32,7 +32,7 @@ import logging
 import os
 from typing import Any
 
-from ... import errors, worker
+from ... import errors
 from ...blocking import StorageService
 from ...messages import Msg
 from ...worker import Durability
@@ -181,8 +181,6 @@ class HDF5StorageService(StorageService):
                          packed_runs=packed_runs, journal=journal, in_memory=in_memory,
                          save_on_close=save_on_close)
         self._keep_open = False
-        self._auto_durability = durability is None and not in_memory
-        self._owner: tuple[int, int] | None = (os.getpid(), worker.forks())
         self._logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self._pypet = messages.Context(self._session.defaults, self._ask, self._logger)
         self.display_time = display_time
@@ -248,19 +246,8 @@ class HDF5StorageService(StorageService):
         if not self._file_message(msg):
             super().put(msg, stuff_to_store, *args, **kwargs)
 
-    def _default_durability(self) -> Durability | None:
-        """``durability=None``: keep the file open between calls ("flush") while only this
-        process uses the service; once the service is in another process (pickled or forked,
-        as pypet's LOCK, QUEUE, PIPE and LOCAL modes hand it on) or this process forked,
-        close it after each call ("close"), as pypet's own service does."""
-        if not self._auto_durability:
-            return None
-        alone = self._owner == (os.getpid(), worker.forks())
-        return Durability.FLUSH if alone else Durability.CLOSE
-
     def _dispatch(self, verb: str, msg: Any, item: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
-        durability = durability or self._default_durability()
         if not shared.asks_for_row(msg, args):
             self._pypet.pending.write()  # rows appended to shared tables go first
         if verb == "store" and self._file_message(msg):
@@ -307,15 +294,10 @@ class HDF5StorageService(StorageService):
         self._run(self._session.close_file_ticket())
 
     def __getstate__(self) -> dict[str, Any]:
-        # pickled to be used in another process: from now on the file is closed after each call
-        if self._owner is not None and self._auto_durability:
-            self._owner = None
-            self._close_file()
         return dict(self._arguments)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
-        self._owner = None  # a copy: the service is used by more than one process
 
     def __del__(self) -> None:
         # pypet's services are never closed: a forgotten one is normal, not worth a warning.
