@@ -129,6 +129,11 @@ def report(table: pd.DataFrame, filename: str, seconds: float, already: int = 0)
     stored = len(table) - already
     print(f"aiostore {aiostore.__version__}: {stored} runs computed and stored in "
           f"{seconds:.1f} s ({stored / seconds:.0f} runs/s), {already} were already in {filename}")
+    print_science(table)
+
+
+def print_science(table: pd.DataFrame) -> None:
+    """What the sweep found: completion, accuracy against the exact amplitude, the peaks."""
     print(f"every run completed: {bool(table['completed'].all())}")
     error = (table["amplitude"] / table["exact"] - 1).abs().max()
     print(f"largest relative error of the measured amplitude against the exact one: {error:.2e}")

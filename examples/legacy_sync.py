@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pypet
-from async_sweep import exact_amplitude, simulate  # the model: plain numpy, nothing stored
+from async_sweep import exact_amplitude, print_science, simulate  # the model: plain numpy
 from pypet import Environment, Trajectory, cartesian_product
 
 # The only aiostore line. With pypet's own service: from pypet import HDF5StorageService
@@ -86,13 +86,7 @@ def report(table: pd.DataFrame, stored: int, filename: str, seconds: float, serv
     print(f"pypet {pypet.__version__} on {service}'s HDF5StorageService: {stored} runs computed "
           f"and stored in {seconds:.1f} s ({stored / seconds:.0f} runs/s) in {filename}")
     print(f"runs loaded back: {len(table)}")
-    print(f"every run completed: {bool(table['completed'].all())}")
-    error = (table["amplitude"] / table["exact"] - 1).abs().max()
-    print(f"largest relative error of the measured amplitude against the exact one: {error:.2e}")
-    peaks = table.loc[table.groupby("damping")["amplitude"].idxmax()]
-    print("\nresonance peak for each damping ratio (from the file):")
-    print(peaks[["damping", "frequency", "amplitude", "exact", "phase"]]
-          .to_string(index=False, float_format=lambda value: f"{value:8.4f}"))
+    print_science(table)
 
 
 def main() -> None:
