@@ -444,3 +444,29 @@ def test_the_file_the_shim_writes_is_read_by_pytables_and_pandas(path: str) -> N
         assert "/t/overview/runs" in leaves
     pd.testing.assert_frame_equal(pd.read_hdf(path, "/t/results/r/frame"), frame,
                                   check_exact=True)
+
+
+# ------------------------------------------ 7. aiostore's own async service on the same file
+
+
+@pytest.mark.anyio
+async def test_aiostores_async_service_shares_the_file(path: str) -> None:
+    """A trajectory pypet stored through the shim loads in aiostore's async service (values
+    exact, pypet's names as stored), which stores its own trajectory beside it; pypet then
+    loads its own again, unharmed."""
+    from aiostore import AsyncStorageService, Msg
+    from aiostore import Trajectory as NativeTrajectory
+
+    pypets = stored(path, Shim, lambda traj: traj.f_add_result("r", z=np.float32(1.5),
+                                                                 d={"b": np.bool_(True)}))
+    closed_bytes(path, pypets.v_storage_service)
+    native = NativeTrajectory("native")
+    native.add_parameter("x", 2)
+    async with AsyncStorageService(path) as service:
+        loaded = await service.load(Msg.TRAJECTORY, None, trajectory_name="t", load_results=2)
+        assert_exact(loaded["results.r"].data["z"], np.float32(1.5))
+        assert_exact(loaded["results.r"].data["d"], {"b": np.bool_(True)})
+        await service.store(Msg.TRAJECTORY, native)
+        assert sorted(await service.list_trajectories()) == ["native", "t"]
+    again = reloaded(path, Shim)
+    assert_exact(again.f_get("results.r").z, np.float32(1.5))
