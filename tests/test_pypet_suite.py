@@ -3,7 +3,8 @@
 pypet's tests run in a subprocess pytest with the plugin ``tests.pypet_suite.swap``, which makes
 every service pypet creates aiostore's ``aiostore.compat.pypet.HDF5StorageService``. Each file
 must pass at least ``MIN_PASSED[file]`` tests, and none of ``MUST_PASS`` may fail. storage_test,
-shared_data_test (the unit one), environment_test and pipeline_test run by default; the whole selection under ``-m slow``.
+shared_data_test (the unit one), environment_test and pipeline_test run by default; the whole
+selection under ``-m slow``.
 
 ``MIN_PASSED`` and ``MUST_PASS`` are the data to raise as the shim improves: take the counts and
 the passing ids from ``python -m tests.pypet_suite.report`` (pypet's own service passes
