@@ -37,7 +37,7 @@ from ...blocking import StorageService
 from ...messages import Msg
 from ...worker import Durability
 from .. import pypetconstants
-from . import messages, shared
+from . import loads, messages, shared, stores
 
 __all__ = ["HDF5StorageService", "default_filename"]
 
@@ -257,9 +257,9 @@ class HDF5StorageService(StorageService):
                 msg = pypetconstants.REMOVE
             return self._call(verb, msg, item, args, kwargs, durability)
         self._session.check_open()
-        planners = messages.STORE_PLANNERS if verb == "store" else messages.LOAD_PLANNERS
+        planners = stores.STORE_PLANNERS if verb == "store" else loads.LOAD_PLANNERS
         try:
-            job = ((verb == "load" and messages.pypet_written_load(self._pypet, msg, item, args,
+            job = ((verb == "load" and loads.pypet_written_load(self._pypet, msg, item, args,
                                                                    kwargs))
                    or messages.plan(self._pypet, planners, verb, msg, item, args, kwargs))
             if job.request is None:  # answered without the file
