@@ -148,8 +148,13 @@ def _name_at(context: Context, kwargs: dict[str, Any], index: int) -> str:
                                    f"{len(names)}") from None
 
 
-def _finish_links(context: Context, target: Target, builder: TreeBuilder) -> None:
-    """Add the links read; a link's target not yet in the tree is loaded as a skeleton."""
+def _finish_links(context: Context, target: Target, builder: TreeBuilder,
+                  with_links: bool = True) -> None:
+    """Add the links read (unless not ``with_links``); a link's target not yet in the tree is
+    loaded as a skeleton."""
+    if not with_links:
+        builder.links.clear()
+        return
     for full_name in builder.missing_link_targets():
         path = keys.path_of(full_name)
         reads = tuple(ReadTree(target, path[:depth], recursive=False)
@@ -177,11 +182,11 @@ def load_leaf_message(context: Context, leaf: Any, load_data: int = 2, load_only
 
 
 def _subtree_job(context: Context, target: Target, top: Any, reads: tuple[ReadTree, ...],
-                 level: int, keep: Callable[[Path], bool]) -> Job:
+                 level: int, keep: Callable[[Path], bool], with_links: bool) -> Job:
     def finish(answer: list[list[NodeData]]) -> Any:
         builder = TreeBuilder(top.v_root)
         builder.add([node for nodes in answer for node in nodes], lambda path: level, keep)
-        _finish_links(context, target, builder)
+        _finish_links(context, target, builder, with_links)
         return top
 
     return Job(Sequence(reads), finish)
@@ -201,7 +206,7 @@ def load_group(context: Context, group: Any, load_data: int = 2, with_links: boo
 
     depth = None if recursive else 1
     return _subtree_job(context, target, group, (ReadTree(target, path, True, True, depth),),
-                        level, keep)
+                        level, keep, with_links)
 
 
 def load_tree(context: Context, node: Any, child_name: str, load_data: int = 2,
@@ -237,7 +242,7 @@ def load_tree(context: Context, node: Any, child_name: str, load_data: int = 2,
         if recursive and any(found.path == end and not found.is_leaf for found in nodes):
             below = context.ask(ReadTree(target, end, True, True, None))
             builder.add(below[1:], lambda path: level, keep)
-        _finish_links(context, target, builder)
+        _finish_links(context, target, builder, with_links)
         return node
 
     return Job(Sequence(reads), finish)
