@@ -470,3 +470,25 @@ async def test_aiostores_async_service_shares_the_file(path: str) -> None:
         assert sorted(await service.list_trajectories()) == ["native", "t"]
     again = reloaded(path, Shim)
     assert_exact(again.f_get("results.r").z, np.float32(1.5))
+
+
+def test_runs_keep_the_file_open_until_the_sweep_ends(path: str) -> None:
+    """With multiproc=False a run's store leaves the file open for the next run (the sweep's
+    speed); pypet's store at the end of the sweep closes it, as pypet's own service would."""
+    from aiostore.worker import current_worker
+
+    seen_open: list[bool] = []
+
+    def job(traj: Any) -> None:
+        seen_open.append(path in current_worker()._engine.open_files)
+        traj.f_add_result("z", traj.x * 2)
+
+    env = Environment(trajectory="t", filename=path, storage_service=Shim, log_config=None,
+                      report_progress=False)
+    env.traj.f_add_parameter("x", 1)
+    env.traj.f_explore({"x": [1, 2, 3]})
+    env.run(job)
+    assert seen_open == [False, True, True]
+    assert path not in current_worker()._engine.open_files
+    assert [run.z for run in (reloaded(path, Shim).f_get(f"results.runs.run_0000000{i}")
+                              for i in range(3))] == [2, 4, 6]

@@ -11,16 +11,19 @@ Differences from pypet's own service, on purpose:
 
 - Every call goes through the process's one HDF5 thread; calls may come from any thread, and
   from inside a running event loop (they hold that loop still until they return).
-- The file is closed after each batch of calls (``durability="close"``), as pypet closes it
-  after each call, so other processes and tools can open it in between. ``durability="flush"``
-  keeps it open, which is faster for a long series of blocking calls.
+- The file is closed after each call (``durability="close"``), as pypet closes it, so other
+  processes and tools can open it in between; but while the service is in one process only
+  (pypet's Environment with ``multiproc=False``), a run's ``SINGLE_RUN`` store leaves it open
+  for the next run (the store at the end of the sweep closes it). ``durability="flush"`` keeps
+  it open between all calls.
 - Files are in aiostore's layout (see docs/FORMAT.md), not pypet's: values keep their exact
   types (pypet strips trailing NUL bytes, returns numpy scalars in dicts as python ones). Text
   is always UTF-8 and frames are written in aiostore's format, whatever ``encoding`` and
   ``pandas_format`` say; the overview-table options are recorded in ``config.hdf5`` and
   otherwise ignored (aiostore keeps the run table only); ``complevel``/``complib`` compress
   chunked data.
-- pypet's shared data (``ACCESS_DATA``) is refused with ``NoSuchServiceError``.
+- pypet's shared data (``ACCESS_DATA``): each operation is a request on the HDF5 thread
+  (:mod:`.shared` says what differs).
 - ``FLUSH`` and ``OPEN_FILE`` do nothing (each store is in the file when it returns);
   ``CLOSE_FILE`` closes the file.
 """
@@ -32,7 +35,7 @@ import logging
 import os
 from typing import Any
 
-from ... import errors
+from ... import errors, worker
 from ...blocking import StorageService
 from ...messages import Msg
 from ...worker import Durability
@@ -181,6 +184,9 @@ class HDF5StorageService(StorageService):
                          packed_runs=packed_runs, journal=journal, in_memory=in_memory,
                          save_on_close=save_on_close)
         self._keep_open = False
+        # durability not chosen: runs keep the file open while the service is this process's
+        self._runs_keep_open = durability is None and not in_memory
+        self._owner: tuple[int, int] | None = (os.getpid(), worker.forks())
         self._logger = logging.getLogger(f"{__name__}.{type(self).__name__}")
         self._pypet = messages.Context(self._session.defaults, self._ask, self._logger)
         self.display_time = display_time
@@ -246,8 +252,20 @@ class HDF5StorageService(StorageService):
         if not self._file_message(msg):
             super().put(msg, stuff_to_store, *args, **kwargs)
 
+    def _durability_of(self, msg: Any) -> Durability | None:
+        """A single run's store keeps the file open ("flush") while only this process has the
+        service (pypet's Environment with ``multiproc=False``): the run after it reopens it
+        otherwise. Every other call, and every call once the service was handed to another
+        process or this process forked (pypet's LOCK, QUEUE, PIPE and LOCAL modes), closes it
+        ("close") as pypet's own service does; so does pypet's store at the end of a sweep."""
+        if not self._runs_keep_open or msg != pypetconstants.SINGLE_RUN:
+            return None
+        alone = self._owner == (os.getpid(), worker.forks())
+        return Durability.FLUSH if alone else None
+
     def _dispatch(self, verb: str, msg: Any, item: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
+        durability = durability or self._durability_of(msg)
         if not shared.asks_for_row(msg, args):
             self._pypet.pending.write()  # rows appended to shared tables go first
         if verb == "store" and self._file_message(msg):
@@ -294,10 +312,14 @@ class HDF5StorageService(StorageService):
         self._run(self._session.close_file_ticket())
 
     def __getstate__(self) -> dict[str, Any]:
+        if self._owner is not None:  # a copy goes to another process: share the file
+            self._owner = None
+            self._close_file()
         return dict(self._arguments)
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(**state)  # type: ignore[misc]
+        self._owner = None  # a copy: the service is in more than one process
 
     def __del__(self) -> None:
         # pypet's services are never closed: a forgotten one is normal, not worth a warning.
