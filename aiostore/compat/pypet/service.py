@@ -257,7 +257,11 @@ class HDF5StorageService(StorageService):
         service (pypet's Environment with ``multiproc=False``): the run after it reopens it
         otherwise. Every other call, and every call once the service was handed to another
         process or this process forked (pypet's LOCK, QUEUE, PIPE and LOCAL modes), closes it
-        ("close") as pypet's own service does; so does pypet's store at the end of a sweep."""
+        ("close") as pypet's own service does; so does pypet's store at the end of a sweep.
+        Between pypet's OPEN_FILE and CLOSE_FILE (its queue writer, its StorageContextManager)
+        the file stays open, as pypet's own service keeps it."""
+        if self._keep_open:  # between pypet's OPEN_FILE and CLOSE_FILE, as pypet keeps it
+            return Durability.FLUSH
         if not self._runs_keep_open or msg != pypetconstants.SINGLE_RUN:
             return None
         alone = self._owner == (os.getpid(), worker.forks())
