@@ -228,22 +228,36 @@ class ReadLeaf:
 
 
 @dataclass(frozen=True, slots=True)
+class SkeletonReads:
+    """What a skeleton read (one without data) reads all the same: the leaves named in
+    ``whole`` with all their values, and of other leaves the values whose keys start with one
+    of ``key_prefixes`` (the pypet shim keeps links and annotations there)."""
+
+    whole: frozenset[str] = frozenset()
+    key_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReadTree:
-    """Read a node and (if ``recursive``) what lies below it; ``with_data`` False: skeleton only."""
+    """Read a node and (if ``recursive``) what lies below it; ``with_data`` False: skeleton only
+    (but what ``skeleton`` says)."""
 
     target: Target
     path: Path
     recursive: bool = True
     with_data: bool = True
     max_depth: int | None = None
+    skeleton: SkeletonReads = SkeletonReads()
 
 
 @dataclass(frozen=True, slots=True)
 class ReadTrajectory:
-    """Read a trajectory: header, run table and the branches at the given load levels."""
+    """Read a trajectory: header, run table and the branches at the given load levels (a
+    branch at level 1 as a skeleton, but what ``skeleton`` says)."""
 
     target: Target
     levels: Mapping[str, int] = field(default_factory=dict)
+    skeleton: SkeletonReads = SkeletonReads()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import tables
 
@@ -14,12 +15,15 @@ from ..requests import (
     ReadLeaf,
     ReadTrajectory,
     ReadTree,
+    SkeletonReads,
     Target,
     TrajectoryData,
 )
 from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PackedRuns
+
+NO_SKELETON = SkeletonReads()
 
 
 def trajectory_group(file: OpenFile, target: Target) -> tables.Group:
@@ -53,24 +57,35 @@ def read_leaf(file: OpenFile, request: ReadLeaf) -> NodeData:
                     values)
 
 
-def _describe(file: OpenFile, group: tables.Group, path: Path, with_data: bool) -> NodeData:
+def _describe(file: OpenFile, group: tables.Group, path: Path, with_data: bool,
+              skeleton: SkeletonReads = NO_SKELETON) -> NodeData:
     if layout.is_leaf_group(group):
-        values = nodes.read_leaf_values(file, group) if with_data else None
+        values = (nodes.read_leaf_values(file, group) if with_data or path[-1] in skeleton.whole
+                  else _skeleton_values(file, group, skeleton.key_prefixes))
         return NodeData(path, True, layout.class_name_of(group), layout.comment_of(group), values)
     return NodeData(path, False, layout.class_name_of(group), layout.comment_of(group))
 
 
+def _skeleton_values(file: OpenFile, group: tables.Group,
+                     prefixes: tuple[str, ...]) -> dict[str, Any] | None:
+    """The values of a leaf a skeleton read reads all the same (None if there are none)."""
+    if not prefixes:
+        return None
+    keys = [key for key in layout.leaf_specs(group) if key.startswith(prefixes)]
+    return nodes.read_leaf_values(file, group, keys) if keys else None
+
+
 def walk(file: OpenFile, group: tables.Group, path: Path, with_data: bool,
-         max_depth: int | None) -> Iterator[NodeData]:
+         max_depth: int | None, skeleton: SkeletonReads = NO_SKELETON) -> Iterator[NodeData]:
     """The nodes below ``group`` (not ``group`` itself), parents first."""
     if max_depth is not None and max_depth <= 0:
         return
     for name, child in layout.subgroups(group):
-        node = _describe(file, child, (*path, name), with_data)
+        node = _describe(file, child, (*path, name), with_data, skeleton)
         yield node
         if not node.is_leaf:
             depth = None if max_depth is None else max_depth - 1
-            yield from walk(file, child, node.path, with_data, depth)
+            yield from walk(file, child, node.path, with_data, depth, skeleton)
 
 
 def read_tree(file: OpenFile, request: ReadTree) -> list[NodeData]:
@@ -86,10 +101,11 @@ def read_tree(file: OpenFile, request: ReadTree) -> list[NodeData]:
         return [top, *packed] if request.recursive else [top]
     if not isinstance(group, tables.Group):
         raise DataNotFoundError(f"{'.'.join(request.path)!r} is not an item")
-    top = _describe(file, group, request.path, request.with_data)
+    top = _describe(file, group, request.path, request.with_data, request.skeleton)
     if top.is_leaf or not request.recursive:
         return [top] if request.path else []
-    nodes_below = walk(file, group, request.path, request.with_data, request.max_depth)
+    nodes_below = walk(file, group, request.path, request.with_data, request.max_depth,
+                       request.skeleton)
     return [top, *nodes_below, *packed]
 
 
@@ -115,10 +131,10 @@ def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
         level = request.levels.get(name, other_level)
         if level <= 0:
             continue
-        top = _describe(file, branch, (name,), level >= 2)
+        top = _describe(file, branch, (name,), level >= 2, request.skeleton)
         data.nodes.append(top)
         if not top.is_leaf:
-            data.nodes.extend(walk(file, branch, (name,), level >= 2, None))
+            data.nodes.extend(walk(file, branch, (name,), level >= 2, None, request.skeleton))
         data.nodes.extend(PackedRuns.of(file, request.target.trajectory).leaves_below(
             (name,), level >= 2))
     return data

@@ -19,6 +19,7 @@ import re
 
 from ...errors import FileFormatError, InvalidNameError
 from ...names import check_name
+from ...requests import SkeletonReads
 
 PREFIX = "pk_"
 LINKS = "pk__links"
@@ -31,6 +32,9 @@ HIDDEN = frozenset({LINKS, ANNOTATIONS, META})
 HIDDEN_COMMENTS = {LINKS: "pypet's links of this group: link name -> full name of its target",
                    ANNOTATIONS: "pypet's annotations of this group",
                    META: "pypet's information about this trajectory"}
+
+# a skeleton load still reads the hidden leaves and the leaves' annotations
+SKELETON = SkeletonReads(HIDDEN, (NOTE, PICKLED_NOTE))
 
 _ESCAPED = re.compile(r"(?:[A-Za-z0-9]|_[0-9a-f]+_)*")
 _ESCAPE = re.compile(r"_([0-9a-f]+)_")

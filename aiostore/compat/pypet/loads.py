@@ -106,9 +106,7 @@ def load_trajectory(context: Context, traj: Any, as_new: bool = False,
     if kwargs.get("trajectory_name") is None and trajectory_index is not None:
         kwargs["trajectory_name"] = _name_at(context, kwargs, trajectory_index)
     target = context.target(kwargs)
-    # every level reads the data: hidden leaves (links, annotations) live there
-    read_levels = {branch: 2 if level else 0 for branch, level in levels.items()}
-    request = ReadTrajectory(target, read_levels)
+    request = ReadTrajectory(target, levels, keys.SKELETON)
     limit = INFINITE if max_depth is None else max_depth
     traj._stored = not as_new
     started = time.perf_counter()
@@ -157,7 +155,7 @@ def _finish_links(context: Context, target: Target, builder: TreeBuilder,
         return
     for full_name in builder.missing_link_targets():
         path = keys.path_of(full_name)
-        reads = tuple(ReadTree(target, path[:depth], recursive=False)
+        reads = tuple(ReadTree(target, path[:depth], False, False, None, keys.SKELETON)
                       for depth in range(1, len(path) + 1))
         try:
             answers = context.ask(Sequence(reads))
@@ -205,7 +203,8 @@ def load_group(context: Context, group: Any, load_data: int = 2, with_links: boo
         return below == 0 or (recursive and below <= limit)
 
     depth = None if recursive else 1
-    return _subtree_job(context, target, group, (ReadTree(target, path, True, True, depth),),
+    read = ReadTree(target, path, True, level >= 2, depth, keys.SKELETON)
+    return _subtree_job(context, target, group, (read,),
                         level, keep, with_links)
 
 
@@ -221,7 +220,7 @@ def load_tree(context: Context, node: Any, child_name: str, load_data: int = 2,
     end = (*base, *branch)
     limit = INFINITE if max_depth is None else max_depth
     # each group on the way with its children: the next node, or the link to it, is there
-    reads = tuple(ReadTree(target, (*base, *branch[:depth]), True, True, 1)
+    reads = tuple(ReadTree(target, (*base, *branch[:depth]), True, level >= 2, 1, keys.SKELETON)
                   for depth in range(len(branch)))
 
     def keep(path: Path) -> bool:
@@ -240,7 +239,7 @@ def load_tree(context: Context, node: Any, child_name: str, load_data: int = 2,
             raise DataNotFoundError(f"no item {child_name!r} below {node.v_full_name!r} in "
                                     f"trajectory {target.trajectory!r}")
         if recursive and any(found.path == end and not found.is_leaf for found in nodes):
-            below = context.ask(ReadTree(target, end, True, True, None))
+            below = context.ask(ReadTree(target, end, True, level >= 2, None, keys.SKELETON))
             builder.add(below[1:], lambda path: level, keep)
         _finish_links(context, target, builder, with_links)
         return node
