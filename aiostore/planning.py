@@ -332,14 +332,14 @@ def load_trajectory(call: Call, *, as_new: bool = False, load_parameters: int = 
     if item is not None:
         _require(item, Trajectory, Msg.TRAJECTORY)
     levels = {
-        "parameters": _level(load_params if load_params is not None else load_parameters),
-        "derived_parameters": _level(
+        "parameters": load_level(load_params if load_params is not None else load_parameters),
+        "derived_parameters": load_level(
             load_derived_params if load_derived_params is not None else load_derived_parameters),
-        "results": _level(load_results),
-        "other": _level(load_other_data),
+        "results": load_level(load_results),
+        "other": load_level(load_other_data),
     }
     if load_data is not None:
-        levels = dict.fromkeys(levels, _level(load_data))
+        levels = dict.fromkeys(levels, load_level(load_data))
     if as_new:
         levels.update(derived_parameters=0, results=0, other=0)
     levels["config"] = levels["parameters"]
@@ -352,7 +352,8 @@ def load_trajectory(call: Call, *, as_new: bool = False, load_parameters: int = 
     return Job(ReadTrajectory(target, levels), finish)
 
 
-def _level(level: int) -> int:
+def load_level(level: int) -> int:
+    """``level`` if it is one of pypet's load levels (0 to 3), else InvalidArgumentError."""
     if level not in (0, 1, 2, 3):
         raise InvalidArgumentError(f"load levels are 0, 1, 2 or 3, not {level!r}")
     return int(level)
@@ -373,7 +374,7 @@ def load_tree(call: Call, child_name: str | None = None, *, recursive: bool = Tr
     parent = call.item
     path = (*_path_of(parent), *split_full_name(child_name or ""))
     request = ReadTree(call.target(trajectory=_trajectory_of(parent)), path, recursive,
-                       _level(load_data) >= 2, max_depth)
+                       load_level(load_data) >= 2, max_depth)
     return Job(request, lambda answer: apply_tree(parent, path, answer, load_data))
 
 

@@ -8,12 +8,15 @@ Paths are tuples of names below the trajectory's group: ``("results", "runs", "r
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import Encoded
 from .codec.trees import Node
+from .model import format_time
+from .names import run_name
 
 Path = tuple[str, ...]
 
@@ -82,6 +85,22 @@ class RunRecord:
     timestamp: float
     finish_timestamp: float
     parameter_summary: str = ""
+
+    @property
+    def name(self) -> str:
+        return run_name(self.idx)
+
+    @property
+    def time(self) -> str:
+        """When the run started, in pypet's format ('' before it did)."""
+        return format_time(self.timestamp) if self.timestamp else ""
+
+    @property
+    def runtime(self) -> str:
+        """How long the run took, as pypet writes it ('' until it completed)."""
+        if not self.completed:
+            return ""
+        return str(datetime.timedelta(seconds=max(self.finish_timestamp - self.timestamp, 0)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import datetime
 from collections.abc import Callable, Iterable
 
 import numpy as np
 import tables
 
-from ..model import format_time
 from ..names import STANDARD_GROUPS, run_name
 from ..requests import RunRecord, TrajectoryHeader
 from . import layout
@@ -62,14 +60,11 @@ def run_table(traj_group: tables.Group) -> tables.Table | None:
 def _row(record: RunRecord) -> np.ndarray:
     row = np.zeros(1, dtype=RUN_ROW)[0]
     row["idx"] = record.idx
-    row["name"] = run_name(record.idx).encode()
-    if record.timestamp:
-        row["time"] = format_time(record.timestamp).encode()
+    row["name"] = record.name.encode()
+    row["time"] = record.time.encode()
     row["timestamp"] = record.timestamp
     row["finish_timestamp"] = record.finish_timestamp
-    if record.completed:
-        runtime = datetime.timedelta(seconds=max(record.finish_timestamp - record.timestamp, 0))
-        row["runtime"] = str(runtime)[:18].encode()
+    row["runtime"] = record.runtime[:18].encode()
     row["parameter_summary"] = record.parameter_summary.encode("utf-8")[:512]
     row["completed"] = int(record.completed)
     return row

@@ -11,7 +11,7 @@ from ...errors import (
     DataNotFoundError,
     InvalidArgumentError,
 )
-from ...planning import Job
+from ...planning import Job, load_level
 from ...requests import (
     ForeignRead,
     ListTrajectories,
@@ -31,27 +31,12 @@ from .loading import LOAD_NOTHING, TreeBuilder, load_leaf, load_skeleton, split_
 from .messages import Context, Planner, list_entry, node_path, plan, pypet_versions
 from .storing import INFINITE
 
-LOAD_LEVELS = (0, 1, 2, 3)
-
-
-def _load_level(level: Any) -> int:
-    if level not in LOAD_LEVELS:
-        raise InvalidArgumentError(f"load levels are {LOAD_LEVELS}, not {level!r}")
-    return int(level)
-
 
 def _run_information(record: RunRecord) -> dict[str, Any]:
-    from datetime import timedelta
-
-    from ...model import format_time
-
-    runtime = str(timedelta(seconds=max(record.finish_timestamp - record.timestamp, 0)))
-    return {"idx": record.idx, "name": f"run_{record.idx:08d}",
-            "timestamp": record.timestamp, "finish_timestamp": record.finish_timestamp,
-            "runtime": runtime if record.completed else "",
-            "time": format_time(record.timestamp) if record.timestamp else "",
-            "completed": int(record.completed), "parameter_summary": record.parameter_summary,
-            "short_environment_hexsha": "N/A"}
+    return {"idx": record.idx, "name": record.name, "timestamp": record.timestamp,
+            "finish_timestamp": record.finish_timestamp, "runtime": record.runtime,
+            "time": record.time, "completed": int(record.completed),
+            "parameter_summary": record.parameter_summary, "short_environment_hexsha": "N/A"}
 
 
 def _apply_meta(traj: Any, data: TrajectoryData, meta: NodeData | None, as_new: bool,
@@ -95,9 +80,9 @@ def load_trajectory(context: Context, traj: Any, as_new: bool = False,
                     with_meta_data: bool = True, force: bool = False,
                     trajectory_index: int | None = None, **kwargs: Any) -> Job:
     """pypet's TRAJECTORY load: information, run table and branches at their load levels."""
-    levels = {"parameters": _load_level(load_parameters),
-              "derived_parameters": _load_level(load_derived_parameters),
-              "results": _load_level(load_results), "other": _load_level(load_other_data)}
+    levels = {"parameters": load_level(load_parameters),
+              "derived_parameters": load_level(load_derived_parameters),
+              "results": load_level(load_results), "other": load_level(load_other_data)}
     if as_new and (levels["derived_parameters"] or levels["results"] or levels["other"]):
         raise InvalidArgumentError("a trajectory loaded as new loads its parameters only")
     if as_new and levels["parameters"] != 2:
@@ -170,7 +155,7 @@ def load_leaf_message(context: Context, leaf: Any, load_data: int = 2, load_only
                       **kwargs: Any) -> Job:
     """pypet's LEAF load."""
     target = context.target(kwargs)
-    level = _load_level(load_data)
+    level = load_level(load_data)
 
     def finish(answer: NodeData) -> Any:
         load_leaf(leaf, answer, level, load_only, load_except)
@@ -194,7 +179,7 @@ def load_group(context: Context, group: Any, load_data: int = 2, with_links: boo
                recursive: bool = False, max_depth: int | None = None, **kwargs: Any) -> Job:
     """pypet's GROUP load: the group's comment and annotations, or its subtree."""
     target = context.target(kwargs)
-    level = _load_level(load_data)
+    level = load_level(load_data)
     path = node_path(group)
     limit = INFINITE if max_depth is None else max_depth
 
@@ -214,7 +199,7 @@ def load_tree(context: Context, node: Any, child_name: str, load_data: int = 2,
     """pypet's TREE load: the nodes along ``child_name`` below ``node``, and (if
     ``recursive``) what lies below its end. Its end may be a link."""
     target = context.target(kwargs)
-    level = _load_level(load_data)
+    level = load_level(load_data)
     base = node_path(node)
     branch = keys.path_of(child_name)
     end = (*base, *branch)

@@ -24,8 +24,8 @@ Differences from pypet's own service, on purpose:
   chunked data.
 - pypet's shared data (``ACCESS_DATA``): each operation is a request on the HDF5 thread
   (:mod:`.shared` says what differs).
-- ``FLUSH`` and ``OPEN_FILE`` do nothing (each store is in the file when it returns);
-  ``CLOSE_FILE`` closes the file.
+- ``FLUSH`` does nothing (each store is in the file when it returns); ``OPEN_FILE`` keeps the
+  file open until ``CLOSE_FILE`` closes it, as pypet's own service does.
 """
 
 from __future__ import annotations
