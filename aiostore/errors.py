@@ -21,6 +21,12 @@ would catch for the same mistake::
     │   │                                      does not read; names the node and the feature
     │   └── ReadOnlyTrajectoryError            a store into a trajectory pypet wrote (read-only)
     ├── FileLockedError         (OSError)     a file another process holds open (HDF5 locks it)
+    ├── LocksUnsupportedError   (OSError)     a file system on which locks fail (NFS, Lustre without
+    │                                         locks): names the cause and the way forward
+    ├── FileAccessError         (OSError)     a path that cannot be opened or created: permission
+    │                                         denied, a read-only file system, a parent that is a file
+    ├── DiskFullError           (OSError)     no space left, a quota or a file-size limit reached
+    │                                         while writing; names the file and the errno
     ├── ServiceClosedError      (RuntimeError) a call on a closed service, or after interpreter exit
     │   ├── AsyncServiceClosedError (anyio.ClosedResourceError), raised by the async service,
     │   │                                      defined in aiostore.service
@@ -33,17 +39,22 @@ as it was.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 __all__ = [
     "AiostoreError",
     "DataNotFoundError",
+    "DiskFullError",
+    "FileAccessError",
     "FailedStoresError",
     "FileFormatError",
     "FileLockedError",
     "InterpolationError",
     "InvalidArgumentError",
     "InvalidNameError",
+    "LocksUnsupportedError",
     "ItemExistsError",
     "ReadOnlyTrajectoryError",
     "NoSuchServiceError",
@@ -160,6 +171,44 @@ class ReadOnlyTrajectoryError(FileFormatError):
 
 class FileLockedError(AiostoreError, OSError):
     """Another process has the file open, and HDF5's lock keeps this one out (nothing changed)."""
+
+
+class _FileSystemError(AiostoreError, OSError):
+    """An error of the operating system about ``filename``, told in aiostore's words.
+
+    ``errno``, ``strerror`` and ``filename`` are the operating system's, as on any OSError;
+    ``str()`` is aiostore's message, which names the user's file and the way forward.
+    """
+
+    def __init__(self, error_number: int, filename: str, message: str) -> None:
+        super().__init__(error_number, os.strerror(error_number), filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries (queue writers)
+        return type(self), (self.errno, self.filename, self.message)
+
+
+class LocksUnsupportedError(_FileSystemError):
+    """Locking a file failed because its file system does not support locks (``ENOLCK``,
+    ``ENOSYS``, ``EOPNOTSUPP``): not because anybody else holds it."""
+
+
+class FileAccessError(_FileSystemError):
+    """The file, or the folder it is to be made in, cannot be opened or created: permission
+    denied, a read-only file system, a parent that is a regular file, a missing folder."""
+
+
+class DiskFullError(_FileSystemError):
+    """Writing failed for want of space: the file system is full (``ENOSPC``), a quota is
+    reached (``EDQUOT``), or the file would pass the process's size limit (``EFBIG``).
+
+    ``filename`` is the file that could not be written (the HDF5 file, its journal, a backup,
+    an export...). A store that raised it was not acknowledged; stores acknowledged before are
+    in the file or its journal, and come back when the file is opened with space to spare.
+    """
 
 
 class ServiceClosedError(AiostoreError, RuntimeError):

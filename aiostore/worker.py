@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import logging
 import os
 import threading
 import time
@@ -44,6 +45,8 @@ from .requests import (
 )
 
 __all__ = ["Durability", "Ticket", "Worker", "current_worker", "THREAD_NAME"]
+
+log = logging.getLogger("aiostore.worker")
 
 THREAD_NAME = "aiostore-hdf5"
 
@@ -222,11 +225,17 @@ class Worker:
                 if self._queue:
                     count = min(len(self._queue), self.batch_jobs)
                     return [self._queue.popleft() for _ in range(count)]
-            self._engine.close()  # idle and unused: close every file before deciding to stop
+            self._close_all()  # idle and unused: close every file before deciding to stop
             with self._lock:
                 if not self._queue:
                     self._thread = None
                     return None
+
+    def _close_all(self) -> None:
+        try:
+            self._engine.close()
+        except Exception:  # its writes were acknowledged: the journal keeps them (see engine)
+            log.exception("closing the files of the HDF5 thread failed")
 
     def _execute(self, batch: list[Ticket]) -> None:
         written: list[tuple[Ticket, Any]] = []

@@ -13,7 +13,6 @@ from typing import Any
 
 import tables
 
-from ..errors import InvalidArgumentError
 from ..requests import (
     AccessData,
     Backup,
@@ -36,20 +35,21 @@ from ..requests import (
 )
 from . import (
     describing,
-    journal,
+    diagnostics,
     layout,
     merging,
     nodes,
     objectcache,
     pypettree,
     reading,
-    recovery,
     removal,
     runs,
     shared,
+    space,
     writing,
 )
-from .files import OpenFile, fsync_path, open_file, open_memory_file
+from .files import OpenFile
+from .filetable import FileTable
 
 __all__ = ["Engine"]
 
@@ -65,8 +65,8 @@ class Engine:
     """
 
     def __init__(self) -> None:
-        self._files: dict[str, OpenFile] = {}
-        self._journals: dict[str, journal.Journal] = {}  # of the files open for writing
+        diagnostics.install()
+        self._files = FileTable()
         # (file, trajectory) known not to be pypet's while the file is open
         self._writable_trajectories: set[tuple[str, str]] = set()
         self._handlers: dict[type, Callable[[Any], Any]] = {
@@ -108,9 +108,15 @@ class Engine:
         elif not isinstance(request, WriteItems):
             self._write_deferred()  # whatever else it does may read the run tables
         if not isinstance(request, WriteItems):
-            for opened in self._files.values():
+            for opened in self._files:
                 opened.known_groups.clear()  # it may remove or move groups
-        return handler(request)
+        with diagnostics.watching() as watch:
+            try:
+                return handler(request)
+            except tables.HDF5ExtError as exc:
+                if watch.errno in space.SPACE_ERRNOS:
+                    raise space.disk_full(watch.errno or 0, _filename(request)) from exc
+                raise
 
     def _refuse_read_only(self, request: Any) -> None:
         """Raise before anything is written if the request would change a pypet trajectory."""
@@ -134,7 +140,7 @@ class Engine:
             self._writable_trajectories.add((filename, name))
 
     def _write_deferred(self) -> None:
-        for opened in self._files.values():
+        for opened in self._files:
             if opened.deferred_rows:
                 runs.write_deferred(opened)
 
@@ -147,32 +153,37 @@ class Engine:
     def _write_items(self, request: WriteItems) -> None:
         filters = nodes.filters_for(request.target.compression)
         opened = self.file(request.target, writable=True)
-        if not request.target.journal:
-            writing.write_items(opened, request, filters)
-            return
-        journal_ = self._journal(opened.filename)
-        number = journal_.begin(request, writing.planned_creations(opened, request))
+        refusal = self._files.refusal(opened.filename)
+        if refusal is not None:
+            raise refusal  # an earlier store of this batch found the disk full
+        self._files.claim(opened, request)
+        journal_ = self._files.journal(opened.filename) if request.target.journal else None
+        number = None
+        if journal_ is not None and not opened.in_memory:
+            number = journal_.begin(request, writing.planned_creations(opened, request))
         try:
-            writing.write_items(opened, request, filters)
-        except BaseException:
-            journal_.failed(number)
+            with diagnostics.watching() as watch:
+                writing.write_items(opened, request, filters)
+        except BaseException as exc:
+            if journal_ is not None and number is not None:
+                journal_.failed(number)
+            error = exc.errno if isinstance(exc, OSError) and exc.errno else watch.errno
+            if error in space.SPACE_ERRNOS:
+                assert error is not None
+                failure = space.disk_full(error, opened.filename, opened.filename)
+                self._files.fail(opened, failure, later=True)
+                raise failure from exc
             raise
 
     def _merge(self, request: MergeTrajectories) -> None:
         opened = self.file(request.target, writable=True)
         plan = merging.plan_merge(opened, request)
         if request.target.journal:
-            self._journal(opened.filename).begin_merge(plan.marks(opened))
+            self._files.journal(opened.filename).begin_merge(plan.marks(opened))
         try:
             merging.apply_merge(opened, plan)
         finally:
             self.flush(checkpoint=True)  # done, or taken back: no replay may meet it
-
-    def _journal(self, filename: str) -> journal.Journal:
-        journal_ = self._journals.get(filename)
-        if journal_ is None:
-            journal_ = self._journals[filename] = journal.Journal(filename)
-        return journal_
 
     def _list_trajectories(self, request: ListTrajectories) -> list[str]:
         target = Target(request.filename, "", in_memory=request.in_memory)
@@ -196,84 +207,36 @@ class Engine:
     def _sequence(self, request: Sequence) -> list[Any]:
         return [self.execute(part) for part in request.requests]
 
-    # -- files --------------------------------------------------------------------------------
+    # -- files ------------------------------------------------------------------------------
 
     def file(self, target: Target, writable: bool) -> OpenFile:
         """The open file of ``target``, opened (or reopened for writing) as needed."""
-        filename = os.path.abspath(target.filename)
-        opened = self._files.get(filename)
-        if opened is not None and opened.in_memory != target.in_memory:
-            where = "in memory" if opened.in_memory else "on disk"
-            raise InvalidArgumentError(f"{filename!r} is open {where} by another service")
-        if opened is not None and (opened.writable or not writable):
-            return opened
-        if opened is not None:
-            self.close(filename)
-        if target.in_memory:
-            opened = self._files[filename] = open_memory_file(filename, target.file_title,
-                                                             target.save_on_close)
-            return opened
-        unfinished = journal.unfinished(filename)
-        if unfinished is not None:
-            writable = True  # a dead writer's stores are made again first
-        opened = self._files[filename] = open_file(filename, writable, target.file_title)
-        if unfinished is not None:
-            journal_ = self._journal(filename)  # locked first: nobody else replays it too
-            try:
-                recovery.replay(opened, unfinished)
-            except recovery.FileDamagedError:
-                recovery.forget(opened)
-                opened = self._files[filename] = recovery.salvage(
-                    filename, lambda: open_file(filename, True, target.file_title))
-                recovery.replay(opened, unfinished)
-            journal_.checkpoint()
-        return opened
+        return self._files.get(target, writable)
 
     @property
     def open_files(self) -> list[str]:
-        return list(self._files)
+        return self._files.names
 
     def flush(self, checkpoint: bool = False) -> None:
         """Hand everything written so far to the operating system; clear the journals that
         are due (all of them with ``checkpoint``)."""
-        self._write_deferred()
-        for opened in self._files.values():
-            opened.flush()
-            journal_ = self._journals.get(opened.filename)
-            if journal_ is None:
-                continue
-            if checkpoint or journal_.due():
-                fsync_path(opened.filename)  # the file holds it all, even after a power cut
-                journal_.checkpoint()
-            else:
-                journal_.sync()
+        self._files.flush(checkpoint)
 
     def close(self, filename: str | None = None) -> None:
         """Close one file, or all of them."""
-        names = [os.path.abspath(filename)] if filename else list(self._files)
-        for name in names:
-            opened = self._files.pop(name, None)
-            journal_ = self._journals.pop(name, None)
+        if filename is None:
+            self._writable_trajectories.clear()
+        else:
+            name = os.path.abspath(filename)
             self._writable_trajectories = {known for known in self._writable_trajectories
                                            if known[0] != name}
-            if opened is not None:
-                try:
-                    runs.write_deferred(opened)
-                finally:
-                    opened.close()
-            if journal_ is not None:
-                if os.path.exists(name):
-                    fsync_path(name)  # before the journal goes: the file holds it all
-                journal_.close()
+        self._files.close(filename)
 
     def abandon(self) -> None:
-        """Forget every open file without closing it (in a forked child, where it is not ours).
+        """Forget every open file without closing it (in a forked child, where it is not ours)."""
+        self._files.abandon()
 
-        PyTables would otherwise close, and so write to, the parent's files at the child's exit.
-        """
-        for opened in self._files.values():
-            tables.file._open_files.remove(opened.h5)
-        self._files.clear()
-        for journal_ in self._journals.values():
-            journal_.abandon()
-        self._journals.clear()
+
+def _filename(request: Any) -> str:
+    target = getattr(request, "target", None)
+    return str(target.filename if target is not None else getattr(request, "filename", "?"))

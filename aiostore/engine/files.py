@@ -11,6 +11,8 @@ Plain PyTables, h5py and pandas read such files as any other HDF5 file.
 
 from __future__ import annotations
 
+import errno
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator
@@ -21,8 +23,11 @@ from typing import Any, Literal
 import pandas as pd
 import tables
 
-from ..errors import DataNotFoundError, FileFormatError, FileLockedError
+from ..errors import DataNotFoundError, DiskFullError, FileFormatError, FileLockedError
+from . import diagnostics, space
 from .repair import repair_end_of_file
+
+log = logging.getLogger("aiostore.engine")
 
 TITLE_ATTR = "TITLE"
 
@@ -84,20 +89,38 @@ class OpenFile:
 
 
 def _open_store(filename: str, mode: Literal["a", "r"], **driver: Any) -> pd.HDFStore:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", tables.NaturalNameWarning)
-            return pd.HDFStore(filename, mode=mode, pytables_sys_attrs=False, **driver)
-    except (tables.HDF5ExtError, OSError, ValueError) as exc:
-        if "unable to lock file" in str(exc):
-            raise FileLockedError(
-                f"cannot open {filename!r}: another process has it open, and HDF5 locks an "
-                "open file. Close it there first, or let one process own the file (the queue "
-                "writers), or have every process use durability='close' under one lock "
-                "(AsyncLockWrapper, LockWrapper)") from None
-        if os.path.exists(filename) and not tables.is_hdf5_file(filename):
-            raise FileFormatError(f"{filename!r} is not an HDF5 file") from exc
-        raise FileFormatError(f"cannot open {filename!r}: {exc}") from exc
+    with diagnostics.watching() as watch:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", tables.NaturalNameWarning)
+                return pd.HDFStore(filename, mode=mode, pytables_sys_attrs=False, **driver)
+        except (tables.HDF5ExtError, OSError, ValueError) as exc:
+            raise _opening_error(filename, exc, watch) from exc
+
+
+# PyTables checks access itself and raises these without an errno
+_ERRNO_OF: dict[type[Exception], int] = {FileNotFoundError: errno.ENOENT, NotADirectoryError: errno.ENOTDIR,
+             IsADirectoryError: errno.EISDIR, PermissionError: errno.EACCES}
+
+
+def _opening_error(filename: str, exc: Exception, watch: diagnostics.Watch) -> Exception:
+    number = watch.errno or getattr(exc, "errno", None) or _ERRNO_OF.get(type(exc))
+    if "unable to lock file" in str(exc):
+        if number in space.LOCK_ERRNOS:
+            return space.locks_unsupported(OSError(number, os.strerror(number)), filename,
+                                           filename)
+        return FileLockedError(
+            f"cannot open {filename!r}: another process has it open, and HDF5 locks an "
+            "open file. Close it there first, or let one process own the file (the queue "
+            "writers), or have every process use durability='close' under one lock "
+            "(AsyncLockWrapper, LockWrapper)")
+    if number in space.SPACE_ERRNOS:
+        return space.disk_full(number, filename)
+    if number in space.ACCESS_ERRNOS:
+        return space.file_access(number, filename)
+    if os.path.exists(filename) and not is_hdf5(filename):
+        return FileFormatError(f"{filename!r} is not an HDF5 file")
+    return FileFormatError(f"cannot open {filename!r}: {exc}")
 
 
 def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> OpenFile:
@@ -111,7 +134,7 @@ def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> 
         if not is_hdf5(filename):
             raise FileFormatError(f"{filename!r} is not an HDF5 file")
     if writable and not exists:
-        os.makedirs(os.path.dirname(filename) or ".", exist_ok=True)  # as pypet does
+        make_folder(filename)
     store = _open_store(filename, "a" if writable else "r")
     opened = OpenFile(filename, store, writable)
     if writable and not exists:
@@ -144,8 +167,20 @@ def replacing(filename: str) -> Iterator[str]:
     folder = os.path.dirname(os.path.abspath(filename))
     partial = f"{filename}.partial-{os.getpid()}"
     try:
-        yield partial
-        fsync_path(partial)
+        with diagnostics.watching() as watch:
+            try:
+                yield partial
+                fsync_path(partial)
+            except (tables.HDF5ExtError, OSError) as exc:
+                number = watch.errno or getattr(exc, "errno", None)
+                if number in space.SPACE_ERRNOS and not isinstance(exc, DiskFullError):
+                    raise space.disk_full(number or 0, filename) from exc
+                raise
+            number = watch.errno  # PyTables closes files without checking (see diagnostics)
+            if number in space.SPACE_ERRNOS:
+                raise space.disk_full(number or 0, filename)
+            if number is not None:
+                raise FileFormatError(f"cannot write {filename!r}: {watch.failures[0]}")
         os.replace(partial, filename)
     finally:
         if os.path.exists(partial):
@@ -153,9 +188,24 @@ def replacing(filename: str) -> Iterator[str]:
     fsync_path(folder)  # the rename itself reaches the disk
 
 
+def make_folder(filename: str) -> None:
+    """Create the missing folders of ``filename`` (as pypet does: a sweep's output path often
+    names a folder of its own); FileAccessError naming ``filename`` if they cannot be made."""
+    folder = os.path.dirname(os.path.abspath(filename))
+    if os.path.isdir(folder):
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except FileExistsError:  # a parent is a regular file
+        raise space.file_access(errno.ENOTDIR, filename) from None
+    except OSError as exc:
+        raise space.file_access(exc, filename) from None
+    log.info("created the folder %s for %s", folder, filename)
+
+
 def write_whole(filename: str, data: bytes) -> None:
     """Replace ``filename`` by ``data``, whole or not at all (see :func:`replacing`)."""
-    os.makedirs(os.path.dirname(os.path.abspath(filename)), exist_ok=True)
+    make_folder(filename)
     with replacing(filename) as partial, open(partial, "wb") as written:
         written.write(data)
 

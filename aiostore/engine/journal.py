@@ -29,6 +29,8 @@ every merge, so that a replay never meets a finished one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
 import os
 import pickle
 import struct
@@ -43,26 +45,39 @@ try:
 except ImportError:  # Windows: no flock, so no way to tell a live journal from a stale one
     fcntl = None  # type: ignore[assignment]
 
-from ..errors import FileLockedError
+from ..errors import AiostoreError, FileLockedError
 from ..requests import WriteItems
+from . import space
 from .merging import MergeMarks
 
 SUFFIX = ".aiostore-journal"
 WINDOW_BYTES = 64 * 2**20
 WINDOW_SECONDS = 10.0
-# A record: this header, the length of each out-of-band buffer, the pickle, the buffers.
-_HEADER = struct.Struct("<QII")  # pickle length, its crc32, number of buffers
+# Room kept on the disk ahead of the records: for the marks of failed stores, and a ballast
+# handed back to the file system when the file itself finds none (see Journal).
+MARK_BYTES = 64 * 2**10
+BALLAST_BYTES = 2 * 2**20
+ROOM_STEP = 64 * 2**10
+_NO_PREALLOCATION = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
+# A record: this header, the length (and crc32) of each out-of-band buffer, the pickle, the
+# buffers. The buffers' crc32s (flagged in the count) tell a record torn inside the room kept
+# ahead of the records, which reads as zeros, from a whole one.
+_HEADER = struct.Struct("<QII")  # pickle length, its crc32, number of buffers | _CHECKED
 _LENGTH = struct.Struct("<Q")
+_CHECKED_LENGTH = struct.Struct("<QI")
+_CHECKED = 0x8000_0000
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One journaled change: a store (the request, and the HDF5 paths it was to create), or a
-    merge (the marks of how the file was before it)."""
+    merge (the marks of how the file was before it). A store that ``failed`` is only taken back
+    by a replay, never made again: its caller was told it was not written."""
 
     number: int
     request: WriteItems | MergeMarks
     creates: tuple[str, ...] = ()
+    failed: bool = False
 
 
 def journal_path(filename: str) -> str:
@@ -70,39 +85,79 @@ def journal_path(filename: str) -> str:
 
 
 class Journal:
-    """The open journal of one file, locked while this process may write the file."""
+    """The open journal of one file, locked while this process may write the file.
+
+    The journal keeps room on the disk ahead of its records (``posix_fallocate``): a store
+    whose record finds no room is refused before anything is written (``DiskFullError``), the
+    marks of failed stores always fit, and the last :data:`BALLAST_BYTES` are given back
+    (:meth:`release_ballast`) when the file itself runs out of space, so that HDF5 can finish
+    writing what it holds and close the file whole.
+    """
 
     def __init__(self, filename: str) -> None:
+        self.filename = filename
         self.path = journal_path(filename)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
-        if fcntl is not None:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                os.close(self._fd)
-                raise FileLockedError(f"cannot write {filename!r}: another process is "
-                                      f"writing it (it holds {self.path!r})") from None
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock(self._fd, filename, self.path)
+            # a dead writer's records stay until they are replayed (then a checkpoint); its
+            # torn tail and the room it kept go
+            self._end = _valid_length(os.pread(self._fd, os.fstat(self._fd).st_size, 0))
+            os.ftruncate(self._fd, self._end)
+            self._allocated = self._end  # of the records; past it lies room kept (zeros)
+            self._preallocates = True
+        except BaseException:
+            os.close(self._fd)
+            raise
         self._next = 0
-        self._size = 0
-        self._synced = True
+        self._unsynced: list[int] = []  # stores journaled since the last sync: not acknowledged
         self._since = time.monotonic()
 
-    def _append(self, record: tuple[Any, ...]) -> None:
+    def _keep_room(self, nbytes: int, spare: int = MARK_BYTES + BALLAST_BYTES) -> None:
+        """Make sure the disk holds room for ``nbytes`` more and ``spare`` (the marks and the
+        ballast, for a store); DiskFullError if it has none (the records stay as they were)."""
+        wanted = self._end + nbytes + spare
+        if not self._preallocates or wanted <= self._allocated:
+            return
+        if spare:
+            wanted += -wanted % ROOM_STEP
+        try:
+            os.posix_fallocate(self._fd, self._allocated, wanted - self._allocated)
+        except OSError as exc:
+            if exc.errno in _NO_PREALLOCATION:
+                self._preallocates = False  # this file system cannot: the records are written
+                return                      # as they come, and taken back if one is torn
+            self._allocated = os.fstat(self._fd).st_size
+            raise space.disk_full(exc, self.path, self.filename) from None
+        self._allocated = wanted
+
+    def _append(self, record: tuple[Any, ...], spare: int = MARK_BYTES + BALLAST_BYTES) -> None:
         # Arrays travel out of band, written from where they are: no copy of the data.
         buffers: list[pickle.PickleBuffer] = []
         payload = pickle.dumps(record, protocol=5, buffer_callback=buffers.append)
         views = [buffer.raw() for buffer in buffers]
-        head = _HEADER.pack(len(payload), zlib.crc32(payload), len(views)) + b"".join(
-            _LENGTH.pack(view.nbytes) for view in views)
+        head = _HEADER.pack(len(payload), zlib.crc32(payload), len(views) | _CHECKED) + b"".join(
+            _CHECKED_LENGTH.pack(view.nbytes, zlib.crc32(view)) for view in views)
+        size = len(head) + len(payload) + sum(view.nbytes for view in views)
+        self._keep_room(size, spare)
+        try:
+            os.lseek(self._fd, self._end, os.SEEK_SET)
+            _write_all(self._fd, [head, payload, *views])
+        except OSError as exc:
+            # a torn record would hide every record after it: back to the last whole one
+            os.ftruncate(self._fd, self._end)
+            self._allocated = self._end
+            raise space.disk_full(exc, self.path, self.filename) from exc
         # A kill leaves the record whole or torn at the end, and a torn tail is ignored.
-        self._size += _write_all(self._fd, [head, payload, *views])
-        self._synced = False
+        self._end += size
 
     def begin(self, request: WriteItems, creates: tuple[str, ...]) -> int:
-        """Journal a store about to be made; returns its number (for :meth:`failed`)."""
+        """Journal a store about to be made; returns its number (for :meth:`failed`).
+        Raises DiskFullError, having journaled nothing, if the disk has no room for it."""
         number = self._next
-        self._next += 1
         self._append(("store", number, request, creates))
+        self._next += 1
+        self._unsynced.append(number)
         return number
 
     def begin_merge(self, marks: MergeMarks) -> None:
@@ -110,25 +165,43 @@ class Journal:
         self._append(("merge", self._next, marks, ()))
         self._next += 1
 
-    def failed(self, number: int) -> None:
-        """The store numbered ``number`` failed and took back its writes: never replay it."""
-        self._append(("failed", number))
+    def failed(self, *numbers: int) -> None:
+        """The stores ``numbers`` failed: a replay takes back whatever of them reached the file
+        and never makes them again."""
+        if numbers:
+            self._append(("failed", *numbers), spare=0)  # in the room kept for marks
+            self._unsynced = [number for number in self._unsynced if number not in numbers]
+
+    def fail_unsynced(self) -> None:
+        """Mark every store journaled since the last sync failed, and sync: none of them was
+        acknowledged, and none may come back with a replay."""
+        self.failed(*self._unsynced)
+        self.sync()
 
     def due(self) -> bool:
         """Whether the journal has grown enough to be cleared at the next flush."""
-        return self._size > WINDOW_BYTES or time.monotonic() - self._since > WINDOW_SECONDS
+        return self._end > WINDOW_BYTES or time.monotonic() - self._since > WINDOW_SECONDS
 
     def sync(self) -> None:
         """Make the records written so far survive a power cut (before they are acknowledged)."""
-        if not self._synced:
-            os.fdatasync(self._fd)
-            self._synced = True
+        os.fdatasync(self._fd)
+        self._unsynced.clear()
+
+    def release_ballast(self) -> None:
+        """Give the ballast back to the file system (the file needs the room to close whole)."""
+        keep = self._end + MARK_BYTES
+        if self._allocated > keep:
+            os.ftruncate(self._fd, keep)
+            self._allocated = keep
 
     def checkpoint(self) -> None:
         """Forget every record: the file is flushed and holds all of them."""
         os.ftruncate(self._fd, 0)
-        self._size = 0
+        self._end = self._allocated = 0
+        self._unsynced.clear()
         self._since = time.monotonic()
+        with contextlib.suppress(AiostoreError):
+            self._keep_room(0)  # no room now: the next store is refused until there is
 
     def close(self) -> None:
         """Remove the journal: the file is closed and holds everything."""
@@ -136,8 +209,21 @@ class Journal:
         os.close(self._fd)
 
     def abandon(self) -> None:
-        """Let the descriptor go without touching the journal (in a forked child)."""
+        """Let the descriptor (and its lock) go, leaving the journal for a replay: in a forked
+        child, or when the file could not be written whole."""
         os.close(self._fd)
+
+
+def _lock(fd: int, filename: str, path: str) -> None:
+    if fcntl is None:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            raise FileLockedError(f"cannot write {filename!r}: another process is writing it "
+                                  f"(it holds {path!r})") from None
+        raise space.locks_unsupported(exc, filename, path) from None
 
 
 def _write_all(fd: int, parts: list[Any]) -> int:
@@ -153,27 +239,43 @@ def _write_all(fd: int, parts: list[Any]) -> int:
     return total
 
 
+def _valid_length(data: bytes) -> int:
+    """Where the last whole record of ``data`` ends."""
+    return max((end for end, _ in _frames(data)), default=0)
+
+
 def _records(data: bytes) -> Iterator[tuple[Any, ...]]:
+    for _, (payload, buffers) in _frames(data):
+        yield pickle.loads(payload, buffers=buffers)  # written by this engine, not by a user
+
+
+def _frames(data: bytes) -> Iterator[tuple[int, tuple[memoryview, list[memoryview]]]]:
+    """Each whole record of ``data``: where it ends, its pickle and its buffers."""
     view = memoryview(data)
     offset = 0
     while offset + _HEADER.size <= len(data):
         length, crc, count = _HEADER.unpack_from(data, offset)
+        if length == 0:
+            return  # the room kept ahead of the records (no pickle is empty)
         offset += _HEADER.size
-        if offset + count * _LENGTH.size > len(data):
+        lengths = _CHECKED_LENGTH if count & _CHECKED else _LENGTH
+        count &= ~_CHECKED
+        if offset + count * lengths.size > len(data):
             return
-        sizes = [_LENGTH.unpack_from(data, offset + i * _LENGTH.size)[0] for i in range(count)]
-        offset += count * _LENGTH.size
+        sizes = [lengths.unpack_from(data, offset + i * lengths.size) for i in range(count)]
+        offset += count * lengths.size
         payload = view[offset:offset + length]
         if len(payload) < length or zlib.crc32(payload) != crc:
             return  # the torn tail of a killed writer: that store was never acknowledged
         offset += length
         buffers = []
-        for size in sizes:
-            buffers.append(view[offset:offset + size])
+        for size, *buffer_crc in sizes:
+            buffer = view[offset:offset + size]
+            if len(buffer) < size or (buffer_crc and zlib.crc32(buffer) != buffer_crc[0]):
+                return
+            buffers.append(buffer)
             offset += size
-        if offset > len(data):
-            return
-        yield pickle.loads(payload, buffers=buffers)  # written by this engine, not by a user
+        yield offset, (payload, buffers)
 
 
 def unfinished(filename: str) -> list[Entry] | None:
@@ -184,7 +286,7 @@ def unfinished(filename: str) -> list[Entry] | None:
     """
     path = journal_path(filename)
     if not os.path.exists(filename):
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):  # missing, or no folder at all
             os.unlink(path)
         return None
     try:
@@ -204,7 +306,9 @@ def unfinished(filename: str) -> list[Entry] | None:
     stores: dict[int, Entry] = {}
     for record in _records(data):
         if record[0] == "failed":
-            stores.pop(record[1], None)
+            for number in record[1:]:
+                if number in stores:
+                    stores[number] = dataclasses.replace(stores[number], failed=True)
         else:
             stores[record[1]] = Entry(record[1], record[2], record[3])
     return [stores[number] for number in sorted(stores)]

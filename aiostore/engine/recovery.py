@@ -16,8 +16,8 @@ from collections.abc import Callable
 
 import tables
 
-from ..errors import AiostoreError, FileFormatError
-from . import merging, nodes, runs, writing
+from ..errors import AiostoreError, DiskFullError, FileFormatError
+from . import diagnostics, merging, nodes, runs, space, writing
 from .files import OpenFile
 from .journal import Entry
 
@@ -29,31 +29,45 @@ class FileDamagedError(FileFormatError):
 
 
 def replay(file: OpenFile, entries: list[Entry]) -> None:
-    """Make each journaled store again, in order, after taking back what it had written; take
-    back a merge that was cut short. Raises :class:`FileDamagedError` if HDF5 fails."""
+    """Make each journaled store again, in order, after taking back what it had written (a
+    store that failed is only taken back); take back a merge that was cut short. Raises
+    :class:`FileDamagedError` if HDF5 fails, DiskFullError if it finds no room (the journal
+    is then kept for another try)."""
     for entry in entries:
         file.known_groups.clear()  # taking back removes groups
-        request = entry.request
-        try:
-            if isinstance(request, merging.MergeMarks):
-                merging.take_back_merge(file, request)
-                continue
-            if request.target.packed_runs:
-                # a run's row may be in its table already: rewriting it in place is the same
-                request = dataclasses.replace(request, replace=True)
-            writing.take_back(file, entry.creates)
-            writing.write_items(file, request, nodes.filters_for(request.target.compression))
-        except AiostoreError as exc:
-            log.error("recovering %s: journaled store %d could not be made again: %s",
-                      file.filename, entry.number, exc)
-        except (tables.HDF5ExtError, tables.NoSuchNodeError, tables.ClosedNodeError) as exc:
-            raise FileDamagedError(f"journaled change {entry.number}: {exc}") from exc
+        with diagnostics.watching() as watch:
+            try:
+                _replay_one(file, entry)
+            except DiskFullError:
+                raise
+            except AiostoreError as exc:
+                log.error("recovering %s: journaled store %d could not be made again: %s",
+                          file.filename, entry.number, exc)
+            except (tables.HDF5ExtError, tables.NoSuchNodeError, tables.ClosedNodeError,
+                    OSError) as exc:
+                number = watch.errno or getattr(exc, "errno", None)
+                if number in space.SPACE_ERRNOS:
+                    raise space.disk_full(number or 0, file.filename) from exc
+                raise FileDamagedError(f"journaled change {entry.number}: {exc}") from exc
     runs.write_deferred(file)
-    file.flush()
     if entries:
         log.warning("recovered %s: its last writer died; %d journaled changes were made "
-                    "again (stores) or taken back (a merge cut short)", file.filename,
-                    len(entries))
+                    "again (stores), taken back (stores that had failed, a merge cut short)",
+                    file.filename, len(entries))
+
+
+def _replay_one(file: OpenFile, entry: Entry) -> None:
+    request = entry.request
+    if isinstance(request, merging.MergeMarks):
+        merging.take_back_merge(file, request)
+        return
+    writing.take_back(file, entry.creates)
+    if entry.failed:
+        return
+    if request.target.packed_runs:
+        # a run's row may be in its table already: rewriting it in place is the same
+        request = dataclasses.replace(request, replace=True)
+    writing.write_items(file, request, nodes.filters_for(request.target.compression))
 
 
 def forget(file: OpenFile) -> None:

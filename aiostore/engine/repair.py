@@ -10,7 +10,11 @@ address is stale. :func:`repair_end_of_file` moves it to the file's real end, as
 ``h5clear --increment`` does, before the file is opened.
 
 A cleanly closed HDF5 file always ends exactly at its EOA (HDF5 truncates it on close), so a
-file longer than its EOA was not closed. Only superblocks of versions 0 and 1 (what PyTables
+file longer than its EOA was not closed. A file *shorter* than its EOA is what a flush that ran
+out of space (or past ``ulimit -f``) leaves: HDF5 refuses to open it at all ("truncated
+file"). :func:`repair_end_of_file` mends it by extending it to its EOA with zeros (a sparse
+extension, which takes no space): what the missing tail held is lost, and the journal or a
+salvage brings back what was acknowledged. Only superblocks of versions 0 and 1 (what PyTables
 writes) are changed; versions 2 and 3 carry a checksum and are left alone.
 """
 
@@ -35,7 +39,7 @@ _FORMATS = {4: "<I", 8: "<Q"}
 
 
 def _stale_end(head: bytes, size: int) -> tuple[int, str, int] | None:
-    """(offset of the EOA field, its struct format, its value) if it lags behind ``size``."""
+    """(offset of the EOA field, its struct format, its value) if it differs from ``size``."""
     if len(head) < 64 or not head.startswith(SIGNATURE):
         return None
     addresses_at = _ADDRESSES_AT.get(head[8])
@@ -46,13 +50,14 @@ def _stale_end(head: bytes, size: int) -> tuple[int, str, int] | None:
     base = struct.unpack_from(fmt, head, addresses_at)[0]
     field = addresses_at + 2 * offset_size
     end = struct.unpack_from(fmt, head, field)[0]
-    if base != 0 or end >= size:
+    if base != 0 or end == size:
         return None
     return field, fmt, end
 
 
 def repair_end_of_file(filename: str) -> bool:
-    """Move a lagging end-of-file address of ``filename`` to the file's end; True if it did.
+    """Move a lagging end-of-file address of ``filename`` to the file's end, or extend a file
+    cut short of it; True if it did.
 
     Does nothing (False) if the file is open in any process that locks it (HDF5 does), if it
     cannot be written, or if it has no such damage (and always on Windows).
@@ -73,6 +78,13 @@ def repair_end_of_file(filename: str) -> bool:
         if stale is None:
             return False
         field, fmt, end = stale
+        if end > size:
+            os.ftruncate(fd, end)
+            os.fsync(fd)
+            log.warning("mended %s: it ended at byte %d, short of the %d its superblock "
+                        "records (a write ran out of space, or a copy was cut short); "
+                        "extended with zeros so that HDF5 opens it", filename, size, end)
+            return True
         os.pwrite(fd, struct.pack(fmt, size), field)
         os.fsync(fd)
         log.warning("repaired %s: its last writer did not close it, and its end-of-file "
