@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -98,6 +99,8 @@ def _open_store(filename: str, mode: Literal["a", "r"], **driver: Any) -> pd.HDF
             raise _opening_error(filename, exc, watch) from exc
 
 
+_TRUNCATED = re.compile(r"truncated file: eof = (?P<eof>\d+), sblock->base_addr = \d+, "
+                        r"stored_eof = (?P<stored>\d+)")
 # PyTables checks access itself and raises these without an errno
 _ERRNO_OF: dict[type[Exception], int] = {FileNotFoundError: errno.ENOENT, NotADirectoryError: errno.ENOTDIR,
              IsADirectoryError: errno.EISDIR, PermissionError: errno.EACCES}
@@ -116,6 +119,14 @@ def _opening_error(filename: str, exc: Exception, watch: diagnostics.Watch) -> E
             "(AsyncLockWrapper, LockWrapper)")
     if number in space.SPACE_ERRNOS:
         return space.disk_full(number, filename)
+    truncated = next((match for failure in watch.failures for text in failure.trace
+                      if (match := _TRUNCATED.search(text))), None)
+    if truncated is not None:
+        return FileFormatError(
+            f"{filename!r} is cut short: it ends at byte {truncated['eof']}, short of the "
+            f"{truncated['stored']} its superblock records (a write ran out of space, or a copy "
+            "was cut short). Opening it for writing extends it with zeros and recovers it from "
+            "its journal if it has one; reading leaves it as it is")
     if number in space.ACCESS_ERRNOS:
         return space.file_access(number, filename)
     if os.path.exists(filename) and not is_hdf5(filename):
@@ -130,7 +141,7 @@ def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> 
     if not exists and not writable:
         raise DataNotFoundError(f"no such file {filename!r}")
     if exists:
-        repair_end_of_file(filename)
+        repair_end_of_file(filename, mend=writable)  # reading never changes a file
         if not is_hdf5(filename):
             raise FileFormatError(f"{filename!r} is not an HDF5 file")
     if writable and not exists:

@@ -55,9 +55,9 @@ def _stale_end(head: bytes, size: int) -> tuple[int, str, int] | None:
     return field, fmt, end
 
 
-def repair_end_of_file(filename: str) -> bool:
-    """Move a lagging end-of-file address of ``filename`` to the file's end, or extend a file
-    cut short of it; True if it did.
+def repair_end_of_file(filename: str, mend: bool = True) -> bool:
+    """Move a lagging end-of-file address of ``filename`` to the file's end, or (if ``mend``)
+    extend a file cut short of it; True if it did.
 
     Does nothing (False) if the file is open in any process that locks it (HDF5 does), if it
     cannot be written, or if it has no such damage (and always on Windows).
@@ -78,6 +78,8 @@ def repair_end_of_file(filename: str) -> bool:
         if stale is None:
             return False
         field, fmt, end = stale
+        if end > size and not mend:
+            return False
         if end > size:
             os.ftruncate(fd, end)
             os.fsync(fd)
