@@ -33,12 +33,13 @@ import dataclasses
 import errno
 import os
 import pickle
+import socket
 import struct
 import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 try:
     import fcntl
@@ -106,6 +107,7 @@ class Journal:
             os.ftruncate(self._fd, self._end)
             self._allocated = self._end  # of the records; past it lies room kept (zeros)
             self._preallocates = True
+            _record_owner(self)  # where flock cannot be used, this tells a live writer's journal
         except BaseException:
             os.close(self._fd)
             raise
@@ -215,15 +217,142 @@ class Journal:
 
 
 def _lock(fd: int, filename: str, path: str) -> None:
+    """Lock the journal open in ``fd`` for this writer: FileLockedError if a live writer has it.
+
+    Where flock cannot be used (:func:`_try_flock`), the journal's owner record tells whether
+    its writer lives (:func:`_owner_is_live`): it is all that keeps a second writer out."""
+    state = _try_flock(fd, fcntl.LOCK_EX if fcntl else 0, filename, path)
+    if state == "busy":
+        owner = _owner(fd)
+        who = f"process {owner.pid} on {owner.host}; " if owner else ""
+        raise FileLockedError(f"cannot write {filename!r}: another process is writing it "
+                              f"({who}it holds {path!r})")
+    owner = _owner(fd) if state == "unlocked" else None
+    if owner is not None and _owner_is_live(owner, filename, path):
+        raise FileLockedError(
+            f"cannot write {filename!r}: process {owner.pid} on this host ({owner.host}) is "
+            f"writing it, as its journal {path!r} records (file locks are off, so that record "
+            "is all that keeps a second writer out). Let it finish, or stop it first")
+
+
+# -- whether a journal's writer lives -----------------------------------------------------------
+#
+# A live writer holds a lock on its journal (flock), and a journal nobody holds is a dead
+# writer's. Where locks cannot be used (HDF5_USE_FILE_LOCKING=FALSE, needed on file systems
+# without locks), each journal records its owner instead, as its first record after those kept
+# for a replay: the host, the process id, and what tells that process from a later one given the
+# same id (the boot and its start time). A process of this host that still runs is a live
+# writer; one of another host cannot be checked from here.
+
+_BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+_OWNER = "owner"
+
+
+@dataclass(frozen=True, slots=True)
+class Owner:
+    """The process that writes a journal."""
+
+    host: str
+    pid: int
+    started: str  # its boot and start time, "" where unknown (see _start_of)
+
+
+def _try_flock(fd: int, operation: int, filename: str,
+               path: str) -> Literal["locked", "busy", "unlocked"]:
+    """Lock ``fd`` (flock ``operation``, without waiting): ``"locked"``; ``"busy"`` if another
+    process holds it; ``"unlocked"`` if no lock can be taken and the owner record must decide:
+    locks off (``HDF5_USE_FILE_LOCKING=FALSE``), or with ``BEST_EFFORT`` a file system without
+    them. With locks on, LocksUnsupportedError on such a file system (never "busy": nobody
+    holds it). On Windows (no flock) always ``"locked"``: nothing can be told there."""
     if fcntl is None:
-        return
+        return "locked"
+    mode = space.locking_mode()
+    if mode == "off":
+        return "unlocked"
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, operation | fcntl.LOCK_NB)
     except OSError as exc:
-        if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-            raise FileLockedError(f"cannot write {filename!r}: another process is writing it "
-                                  f"(it holds {path!r})") from None
+        if exc.errno in _BUSY:
+            return "busy"
+        if mode == "best-effort" and exc.errno in space.LOCK_ERRNOS:
+            return "unlocked"
         raise space.locks_unsupported(exc, filename, path) from None
+    return "locked"
+
+
+def this_process() -> Owner:
+    return Owner(socket.gethostname(), os.getpid(), _start_of(os.getpid()))
+
+
+def _record_owner(journal: Journal) -> None:
+    """Append the owner record of this process to ``journal`` (see the section's comment)."""
+    owner = this_process()
+    journal._append((_OWNER, owner.host, owner.pid, owner.started))
+
+
+def owner_of(filename: str) -> Owner | None:
+    """The owner that the journal of ``filename`` records last (None without either)."""
+    try:
+        fd = os.open(journal_path(filename), os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        return _owner(fd)
+    finally:
+        os.close(fd)
+
+
+def _owner(fd: int) -> Owner | None:
+    """The owner the journal open in ``fd`` records last (None if it records none)."""
+    size = os.fstat(fd).st_size
+    found = None
+    for record in _records(os.pread(fd, size, 0) if size else b""):
+        if record[0] == _OWNER and len(record) == 4:
+            found = Owner(str(record[1]), int(record[2]), str(record[3]))
+    return found
+
+
+def _owner_is_live(owner: Owner, filename: str, path: str) -> bool:
+    """Whether ``owner`` is a process of this host that still runs (this process is not: the
+    engine holds one journal per file, so a journal of its own it meets was let go). Raises
+    FileLockedError for a process of another host, which cannot be checked from here."""
+    if owner.host != socket.gethostname():
+        raise FileLockedError(
+            f"cannot open {filename!r}: process {owner.pid} on {owner.host} writes it, or did "
+            f"and was stopped before it closed it (its journal {path!r} says so); file locks "
+            "are off, and aiostore cannot tell from here whether that process still runs. Open "
+            f"the file on {owner.host} (the journal is replayed there if its writer is dead), "
+            "or wait until its writer has closed it")
+    if owner.pid <= 0 or owner.pid == os.getpid():
+        return False
+    try:
+        os.kill(owner.pid, 0)  # no signal: only whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, as another user's process
+    started = _start_of(owner.pid)
+    if started == _ZOMBIE:
+        return False  # killed, not yet reaped by its parent
+    return not (owner.started and started and started != owner.started)  # or its id reused
+
+
+_ZOMBIE = "zombie"
+
+
+def _start_of(pid: int) -> str:
+    """What tells process ``pid`` from any other given the same id later: the boot and its
+    start time (``"<boot id>:<ticks>"``), ``"zombie"`` for a dead process not yet reaped, ""
+    where the system does not tell (no /proc)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as boot_file:
+            boot = boot_file.read().strip()
+        with open(f"/proc/{pid}/stat") as stat_file:
+            fields = stat_file.read().rsplit(")", 1)[1].split()  # the name may hold anything
+        state, ticks = fields[0], fields[19]  # fields 3 and 22 of proc(5)
+    except (OSError, IndexError):
+        return ""
+    return _ZOMBIE if state in ("Z", "X") else f"{boot}:{ticks}"
 
 
 def _write_all(fd: int, parts: list[Any]) -> int:
@@ -281,8 +410,12 @@ def _frames(data: bytes) -> Iterator[tuple[int, tuple[memoryview, list[memoryvie
 def unfinished(filename: str) -> list[Entry] | None:
     """The stores a dead writer journaled for ``filename`` (None if there is no stale journal).
 
-    A journal whose lock is held belongs to a live writer in another process: None. The
-    journal of a file that no longer exists is removed (its stores went with the file).
+    A journal in use by a live writer in another process is left alone: None. Its lock tells;
+    where no lock can be taken (see :func:`_try_flock`), its owner record does: a live process
+    of this host is its writer, and a process of another host raises FileLockedError (nobody
+    here can tell whether it runs). With locks on, a file system without them raises
+    LocksUnsupportedError. The journal of a file that no longer exists is removed (its stores
+    went with the file).
     """
     path = journal_path(filename)
     if not os.path.exists(filename):
@@ -294,17 +427,30 @@ def unfinished(filename: str) -> list[Entry] | None:
     except FileNotFoundError:
         return None
     try:
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            except OSError:
-                return None
+        if _in_use(fd, filename, path):
+            return None
         size = os.fstat(fd).st_size
         data = os.pread(fd, size, 0) if size else b""
     finally:
         os.close(fd)
+    return _entries(data)
+
+
+def _in_use(fd: int, filename: str, path: str) -> bool:
+    """Whether a live writer holds the journal open in ``fd`` (see :func:`unfinished`)."""
+    state = _try_flock(fd, fcntl.LOCK_SH if fcntl else 0, filename, path)
+    if state != "unlocked":
+        return state == "busy"
+    owner = _owner(fd)
+    return owner is not None and _owner_is_live(owner, filename, path)
+
+
+def _entries(data: bytes) -> list[Entry]:
+    """The journaled changes of ``data`` in order, each marked if it failed."""
     stores: dict[int, Entry] = {}
     for record in _records(data):
+        if record[0] == _OWNER:
+            continue
         if record[0] == "failed":
             for number in record[1:]:
                 if number in stores:

@@ -16,6 +16,7 @@ import errno
 import os
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 from ..errors import DiskFullError, FileAccessError, LocksUnsupportedError
 
@@ -26,6 +27,8 @@ except ImportError:  # Windows: no file-size limit to honour
 
 SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 LOCK_ERRNOS = frozenset({errno.ENOLCK, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP})
+# libhdf5's switch for its file locks, which aiostore's journal follows (see locking_mode)
+LOCKING_VARIABLE = "HDF5_USE_FILE_LOCKING"
 ACCESS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR,
                            errno.EISDIR, errno.ENOENT, errno.ENAMETOOLONG, errno.ELOOP})
 
@@ -86,16 +89,39 @@ def disk_full(error: OSError | int, path: str, filename: str | None = None,
     return DiskFullError(number, path, message)
 
 
+def locking_mode() -> Literal["on", "off", "best-effort"]:
+    """How files are to be locked, read from ``HDF5_USE_FILE_LOCKING`` as libhdf5 reads it:
+    ``"off"`` for ``FALSE`` or ``0``, ``"best-effort"`` for ``BEST_EFFORT``, else ``"on"``.
+
+    libhdf5 reads the variable once, when it starts (``import tables``); the journal reads it
+    whenever it is opened, so that it locks as HDF5 does only if it was set before that."""
+    value = os.environ.get(LOCKING_VARIABLE, "")
+    if value in ("FALSE", "0"):
+        return "off"
+    return "best-effort" if value == "BEST_EFFORT" else "on"
+
+
 def locks_unsupported(error: OSError, filename: str, path: str) -> LocksUnsupportedError:
+    """The LocksUnsupportedError for failing to lock ``path`` (``filename`` itself, which
+    libhdf5 locks when it opens it, or its journal) with ``error``: the file system has no
+    locks. Its message names the file, the cause and the way forward."""
     number = error.errno or errno.ENOLCK
-    return LocksUnsupportedError(
-        number, filename,
-        f"cannot lock {path!r} to write {filename!r}: its file system does not support file "
-        f"locks ({errno.errorcode.get(number, number)}: {os.strerror(number)}), as NFS or "
-        "Lustre mounted without them; nobody else holds it. Write the file on a local disk, "
-        "or set HDF5_USE_FILE_LOCKING=FALSE in the environment before Python starts: HDF5 and "
-        "aiostore's journal then write without locks, and nothing stops a second process "
-        "from writing the same file and corrupting it (see the README, Durability)")
+    what = "it" if path == filename else f"its journal {path!r}"
+    message = (f"cannot open {filename!r}: its file system does not support file locks "
+               f"(locking {what} failed with {errno.errorcode.get(number, number)}, "
+               f"{os.strerror(number)}), as NFS or Lustre mounted without them do; no other "
+               "process holds it. ")
+    if locking_mode() == "off":  # then only libhdf5 locks: it read the variable before it was set
+        message += (f"{LOCKING_VARIABLE}={os.environ[LOCKING_VARIABLE]} is set, but HDF5 read "
+                    "its environment before that (once, when tables was first imported): set "
+                    "it in the environment before Python starts")
+    else:
+        message += (f"Keep the file on a local disk, or set {LOCKING_VARIABLE}=FALSE in the "
+                    "environment before Python starts: HDF5 and aiostore then write without "
+                    "locks, and nothing but the journal of a writer on the same host keeps a "
+                    "second process from writing the file at the same time and corrupting it "
+                    "(see the README, Durability)")
+    return LocksUnsupportedError(number, filename, message)
 
 
 def file_access(error: OSError | int, filename: str, path: str | None = None) -> FileAccessError:
