@@ -143,7 +143,8 @@ def read_acks(path: str) -> tuple[bool, set[int]]:
     return "T" in lines, {int(line) for line in lines if line != "T"}
 
 
-def check_file(filename: str, acks: str, report: TrialReport) -> TrialReport:
+def check_file(filename: str, acks: str, report: TrialReport, runs_in_sweep: int = RUNS
+               ) -> TrialReport:
     trajectory_acked, acked = read_acks(acks)
     report.acknowledged = len(acked)
     if not trajectory_acked:
@@ -156,7 +157,7 @@ def check_file(filename: str, acks: str, report: TrialReport) -> TrialReport:
         report.error = f"{type(exc).__name__}: {exc}"
         return report
     runs = [info.idx for info in traj.runs]
-    if len(runs) != len(set(runs)) or len(runs) != RUNS:
+    if len(runs) != len(set(runs)) or len(runs) != runs_in_sweep:
         report.wrong.append(f"run table: {len(runs)} rows, {len(set(runs))} distinct")
     completed = {info.idx for info in traj.runs if info.completed}
     stored: dict[int, Any] = {}

@@ -112,9 +112,9 @@ class FileTable:
         """Refuse ``request`` (DiskFullError) before it starts if the disk has no room for it."""
         if opened.in_memory:
             return
-        items = len(request.leaves) + len(request.groups) + len(request.runs)
         nbytes = sum(leaf.nbytes for leaf in request.leaves)
-        self._space.claim(opened.filename, nbytes, items, opened.h5.get_filesize(),
+        overhead = space.overhead(len(request.leaves) + len(request.groups), len(request.runs))
+        self._space.claim(opened.filename, nbytes, overhead, opened.h5.get_filesize(),
                           request.target.journal)
 
     def fail(self, opened: OpenFile, error: OSError, later: bool = False) -> None:
@@ -164,6 +164,7 @@ class FileTable:
 
     def _flush_one(self, opened: OpenFile, checkpoint: bool) -> None:
         self._make_whole(opened)
+        self._space.settled(opened.filename)
         journal_ = self._journals.get(opened.filename)
         if journal_ is None:
             return
@@ -204,6 +205,7 @@ class FileTable:
                 self._let_go(name, error)
                 raise error
         self._journals.pop(name, None)
+        self._space.forget(name)
         if journal_ is not None:
             if os.path.exists(name):
                 fsync_path(name)  # before the journal goes: the file holds it all

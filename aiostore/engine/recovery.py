@@ -17,7 +17,9 @@ from collections.abc import Callable
 import tables
 
 from ..errors import AiostoreError, DiskFullError, FileFormatError
-from . import diagnostics, merging, nodes, runs, space, writing
+from ..names import run_name
+from ..requests import WriteItems
+from . import diagnostics, layout, merging, nodes, runs, space, writing
 from .files import OpenFile
 from .journal import Entry
 
@@ -63,11 +65,28 @@ def _replay_one(file: OpenFile, entry: Entry) -> None:
         return
     writing.take_back(file, entry.creates)
     if entry.failed:
+        _take_back_runs(file, request, entry.creates)
         return
     if request.target.packed_runs:
         # a run's row may be in its table already: rewriting it in place is the same
         request = dataclasses.replace(request, replace=True)
     writing.write_items(file, request, nodes.filters_for(request.target.compression))
+
+
+def _take_back_runs(file: OpenFile, request: WriteItems, creates: tuple[str, ...]) -> None:
+    """Mark not completed the runs whose group a failed store was creating: their rows may
+    have reached the file before the store failed. (Rows of runs the store did not create,
+    as a trajectory's update writes them, are left: they were written by earlier stores.)"""
+    trajectory = request.target.trajectory
+    taken_back = [
+        dataclasses.replace(run, completed=False, timestamp=0.0, finish_timestamp=0.0)
+        for run in request.runs if run.completed and any(
+            f"{layout.node_path(trajectory, ('results', 'runs', run_name(run.idx)))}/"
+            .startswith(f"{created}/") for created in creates)]
+    group = layout.get_node(file.h5, "/" + trajectory)
+    table = runs.run_table(group) if group is not None else None
+    if taken_back and table is not None:
+        runs.write_runs(table, taken_back)
 
 
 def forget(file: OpenFile) -> None:

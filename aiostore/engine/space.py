@@ -34,11 +34,15 @@ ACCESS_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOTDIR
 
 # Left free beyond what a store needs: room for HDF5 to flush and close the file.
 HEADROOM_BYTES = 2**20
-# What a store costs the file beyond its data, by item (a leaf, a group, a run): object
-# headers, group indexes, chunk rounding. Rough on purpose: it only decides when to stop early.
+# What a store costs the file beyond its data, by item (a leaf or a group: object headers,
+# group indexes, chunk rounding) and by run (a row of the run table is 713 bytes, pypet's
+# layout). Rough on purpose: it only decides when to stop early.
 ITEM_BYTES = 8 * 2**10
-# How long a free-space reading is trusted while what was claimed since fits in it.
-REFRESH_SECONDS = 0.5
+RUN_BYTES = 1024
+# How long a free-space reading is trusted (statvfs costs ~3 us here) while the disk has more
+# than NEAR_FULL_BYTES to spare; nearer, every store reads it afresh.
+REFRESH_SECONDS = 0.05
+NEAR_FULL_BYTES = 64 * 2**20
 
 
 def _size(nbytes: float) -> str:
@@ -124,28 +128,86 @@ def locks_unsupported(error: OSError, filename: str, path: str) -> LocksUnsuppor
     return LocksUnsupportedError(number, filename, message)
 
 
-def file_access(error: OSError | int, filename: str, path: str | None = None) -> FileAccessError:
-    """The FileAccessError for failing to open or create ``path`` (``filename`` or its journal)."""
+def file_access(error: OSError | int, filename: str, path: str | None = None,
+                writing: bool = True) -> FileAccessError:
+    """The FileAccessError for failing to open or create ``path``: ``filename`` itself (read
+    or, if ``writing``, written), a file aiostore keeps beside it (its journal), or a folder
+    made for it. Its errno is the system's, but EROFS where the system said "permission denied"
+    on a read-only file system; its message names ``filename`` and says what stands in the way."""
     number = error if isinstance(error, int) else (error.errno or errno.EACCES)
     path = path or filename
-    folder = os.path.dirname(os.path.abspath(filename))
-    if number == errno.ENOTDIR:
-        reason = f"a parent of it is not a folder ({_first_file(folder)!r} is a file)"
-    elif number == errno.ENOENT:
-        reason = f"its folder {folder!r} does not exist"
-    elif number == errno.EROFS:
-        reason = "its file system is mounted read-only"
-    elif number == errno.EISDIR:
-        reason = "it is a folder"
-    elif number in (errno.EACCES, errno.EPERM) and _read_only(folder):
-        reason = "its file system is mounted read-only"
-    elif number in (errno.EACCES, errno.EPERM):
-        what = "the file" if path == filename and os.path.exists(filename) else "its folder"
-        reason = f"permission denied ({what} is not writable by this user)"
+    if number in (errno.EACCES, errno.EPERM) and _read_only(_existing_folder(path)):
+        number = errno.EROFS
+    reason = _access_reason(number, path, writing)
+    if path == filename:
+        message = f"cannot {'write' if writing else 'read'} {filename!r}: {reason}"
+    elif _is_folder_of(path, filename):
+        message = f"cannot write {filename!r}: cannot create its folder {path!r} ({reason})"
     else:
-        reason = os.strerror(number)
-    beside = f" (aiostore keeps {os.path.basename(path)!r} beside it)" if path != filename else ""
-    return FileAccessError(number, filename, f"cannot write {filename!r}{beside}: {reason}")
+        verb = "open" if os.path.exists(path) else "create"
+        message = (f"cannot write {filename!r}: cannot {verb} {os.path.basename(path)!r} "
+                   f"beside it, which aiostore keeps while it writes the file ({reason})")
+        if path.endswith(".aiostore-journal") and number != errno.EROFS:
+            message += (f". Make {os.path.dirname(os.path.abspath(path))!r} writable, or "
+                        "store with journal=False")
+    return FileAccessError(number, filename, message)
+
+
+def _access_reason(number: int, path: str, writing: bool) -> str:
+    """Why ``path`` could not be opened (or created), in a user's words."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if number == errno.ENOTDIR:
+        blocking = _first_file(folder)
+        return (f"{blocking!r} is a file, not a folder" if blocking is not None
+                else "a part of its path is not a folder")
+    if number == errno.ENOENT:
+        return f"its folder {folder!r} does not exist"
+    if number == errno.EROFS:
+        return "its file system is mounted read-only"
+    if number == errno.EISDIR:
+        return "it is a folder, not a file"
+    if number in (errno.EACCES, errno.EPERM):
+        return f"permission denied: {_denial(path, writing)}"
+    return os.strerror(number)
+
+
+def _denial(path: str, writing: bool) -> str:
+    """What keeps this user from ``path``: a folder on the way it may not enter, the file
+    itself, or the folder it is to be made in."""
+    closed = _closed_folder(os.path.dirname(os.path.abspath(path)))
+    if closed is not None:
+        return f"this user may not enter the folder {closed!r}"
+    if os.path.exists(path):
+        return f"the file is not {'writable' if writing else 'readable'} by this user"
+    return f"the folder {_existing_folder(path)!r} is not writable by this user"
+
+
+def _is_folder_of(path: str, filename: str) -> bool:
+    folder = os.path.abspath(path)
+    return os.path.abspath(filename).startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def _closed_folder(folder: str) -> str | None:
+    """The outermost folder on the way to ``folder`` that this user may not enter (no x)."""
+    probe = os.path.abspath(folder)
+    ancestors = [probe]
+    while os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+        ancestors.append(probe)
+    for ancestor in reversed(ancestors):
+        if not os.path.isdir(ancestor):
+            return None
+        if not os.access(ancestor, os.X_OK):
+            return ancestor
+    return None
+
+
+def _existing_folder(path: str) -> str:
+    """The innermost folder holding ``path`` that exists."""
+    probe = os.path.dirname(os.path.abspath(path))
+    while not os.path.isdir(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    return probe
 
 
 def _read_only(folder: str) -> bool:
@@ -155,24 +217,25 @@ def _read_only(folder: str) -> bool:
         return False
 
 
-def _first_file(folder: str) -> str:
-    """The first component of ``folder`` that exists and is not a folder."""
-    probe = folder
-    while probe and not os.path.exists(probe):
-        parent = os.path.dirname(probe)
-        if parent == probe:
-            break
-        probe = parent
-    if os.path.isdir(probe):
-        return folder
-    return probe
+def _first_file(folder: str) -> str | None:
+    """The innermost part of ``folder``'s path that exists and is not a folder (None if the
+    part that exists is a folder)."""
+    probe = os.path.abspath(folder)
+    while not os.path.lexists(probe) and os.path.dirname(probe) != probe:
+        probe = os.path.dirname(probe)
+    return None if os.path.isdir(probe) else probe
+
+
+def overhead(items: int, runs: int) -> int:
+    """What ``items`` leaves and groups and ``runs`` rows cost a file beyond their data."""
+    return items * ITEM_BYTES + runs * RUN_BYTES
 
 
 @dataclass
 class _Room:
-    checked: float
-    free: int
-    claimed: int = 0
+    checked: float = -1.0  # when ``free`` was read (monotonic); never yet
+    free: int = 0
+    pending: int = 0  # claimed since the last flush: maybe not on the disk yet
 
 
 class SpaceGuard:
@@ -181,23 +244,31 @@ class SpaceGuard:
     def __init__(self) -> None:
         self._rooms: dict[str, _Room] = {}
 
-    def claim(self, filename: str, nbytes: int, items: int, file_end: int,
+    def claim(self, filename: str, nbytes: int, overhead: int, file_end: int,
               journaled: bool) -> None:
-        """Count a store of ``nbytes`` of data in ``items`` items about to be made in
-        ``filename`` (whose HDF5 end is ``file_end``); DiskFullError if it cannot fit."""
-        need = nbytes * (2 if journaled else 1) + items * ITEM_BYTES
+        """Count a store of ``nbytes`` of data (and ``overhead`` bytes of structure, see
+        :func:`overhead`) about to be made in ``filename`` (whose HDF5 end is ``file_end``);
+        DiskFullError if it cannot fit."""
+        need = nbytes * (2 if journaled else 1) + overhead
         limit = size_limit()
-        if limit is not None and file_end + nbytes + items * ITEM_BYTES + HEADROOM_BYTES > limit:
+        if limit is not None and file_end + nbytes + overhead + HEADROOM_BYTES > limit:
             raise disk_full(errno.EFBIG, filename, filename)
-        room = self._rooms.get(filename)
+        room = self._rooms.setdefault(filename, _Room())
         now = time.monotonic()
-        if (room is None or now - room.checked > REFRESH_SECONDS
-                or room.claimed + need + HEADROOM_BYTES > room.free):
-            room = self._rooms[filename] = _Room(now, free_bytes(os.path.dirname(filename)))
-        if room.claimed + need + HEADROOM_BYTES > room.free:
+        if now - room.checked > REFRESH_SECONDS or room.free - room.pending < NEAR_FULL_BYTES:
+            room.free, room.checked = free_bytes(os.path.dirname(filename)), now
+        # HDF5 writes much of a batch only when it is flushed: what was claimed since the
+        # last flush counts against the space, whatever the disk says now
+        if room.pending + need + HEADROOM_BYTES > room.free:
             raise disk_full(errno.ENOSPC, filename, filename,
                             f" (this store needs about {_size(need + HEADROOM_BYTES)})")
-        room.claimed += need
+        room.pending += need
+
+    def settled(self, filename: str) -> None:
+        """``filename`` was flushed: what was claimed is on the disk, and in the next reading."""
+        room = self._rooms.get(filename)
+        if room is not None:
+            room.pending, room.checked = 0, -1.0
 
     def forget(self, filename: str) -> None:
         """Read the free space afresh next time (space was found short, or freed)."""
