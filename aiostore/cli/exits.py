@@ -11,11 +11,15 @@ from typing import IO, Any
 import click
 
 from ..blocking import StorageService
+from ..engine import space
 from ..errors import (
     AiostoreError,
     DataNotFoundError,
+    DiskFullError,
+    FileAccessError,
     FileFormatError,
     InvalidNameError,
+    LocksUnsupportedError,
 )
 
 __all__ = ["CommandError", "ExitCode", "opened", "translated_errors"]
@@ -30,14 +34,19 @@ class ExitCode(enum.IntEnum):
     NO_FILE = 3
     NOT_HDF5 = 4  # not an HDF5 file, or not readable as aiostore data
     NOT_FOUND = 5  # unknown trajectory, item or result
-    REFUSED = 6  # the request was refused: merge conflict, file locked, output not writable...
+    REFUSED = 6  # the request was refused: merge conflict, file locked by another process...
     MISSING_DEPENDENCY = 7  # an optional package (pyarrow) is not installed
+    # the file system refused: permission denied, read-only, a parent that is a file, disk
+    # full, no file locks (the errors aiostore raises as FileAccessError, DiskFullError and
+    # LocksUnsupportedError); nothing to do with the file's contents, so not 4
+    FILE_SYSTEM = 8
 
 
 EXIT_CODES_HELP = (
     "\b\nExit status: 0 success; 1 check found problems; 2 bad usage; 3 no such file; "
     "4 not an HDF5 file (or not aiostore data); 5 unknown trajectory or path; "
-    "6 refused (merge conflict, file locked, output not writable); 7 missing optional package."
+    "6 refused (merge conflict, file locked); 7 missing optional package; 8 the file system "
+    "refused (permission denied, read-only, disk full, no file locks)."
 )
 
 
@@ -57,6 +66,8 @@ def translated_errors() -> Iterator[None]:
     """aiostore's exceptions as one-line messages with their exit codes (no traceback)."""
     try:
         yield
+    except (FileAccessError, DiskFullError, LocksUnsupportedError) as exc:
+        raise CommandError(str(exc), ExitCode.FILE_SYSTEM) from None
     except (DataNotFoundError, InvalidNameError) as exc:
         raise CommandError(str(exc), ExitCode.NOT_FOUND) from None
     except FileFormatError as exc:
@@ -67,8 +78,13 @@ def translated_errors() -> Iterator[None]:
 
 def require_file(filename: str) -> None:
     """Refuse a missing file before the service sees it: a store would create it."""
-    if not os.path.exists(filename):
-        raise CommandError(f"no such file: {filename}", ExitCode.NO_FILE)
+    try:
+        os.stat(filename)
+    except FileNotFoundError:
+        raise CommandError(f"no such file: {filename}", ExitCode.NO_FILE) from None
+    except OSError as exc:  # a folder on the way that is a file, or that may not be entered
+        message = str(space.file_access(exc, filename, writing=False))
+        raise CommandError(message, ExitCode.FILE_SYSTEM) from None
     if os.path.isdir(filename):
         raise CommandError(f"{filename} is a directory, not an HDF5 file", ExitCode.NOT_HDF5)
 

@@ -15,6 +15,7 @@ import errno
 import logging
 import os
 import re
+import stat
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -96,7 +97,7 @@ def _open_store(filename: str, mode: Literal["a", "r"], **driver: Any) -> pd.HDF
                 warnings.simplefilter("ignore", tables.NaturalNameWarning)
                 return pd.HDFStore(filename, mode=mode, pytables_sys_attrs=False, **driver)
         except (tables.HDF5ExtError, OSError, ValueError) as exc:
-            raise _opening_error(filename, exc, watch) from exc
+            raise _opening_error(filename, exc, watch, writing=mode != "r") from exc
 
 
 _TRUNCATED = re.compile(r"truncated file: eof = (?P<eof>\d+), sblock->base_addr = \d+, "
@@ -106,7 +107,8 @@ _ERRNO_OF: dict[type[Exception], int] = {FileNotFoundError: errno.ENOENT, NotADi
              IsADirectoryError: errno.EISDIR, PermissionError: errno.EACCES}
 
 
-def _opening_error(filename: str, exc: Exception, watch: diagnostics.Watch) -> Exception:
+def _opening_error(filename: str, exc: Exception, watch: diagnostics.Watch,
+                   writing: bool) -> Exception:
     number = watch.errno or getattr(exc, "errno", None) or _ERRNO_OF.get(type(exc))
     if "unable to lock file" in str(exc):
         if number in space.LOCK_ERRNOS:
@@ -128,7 +130,7 @@ def _opening_error(filename: str, exc: Exception, watch: diagnostics.Watch) -> E
             "was cut short). Opening it for writing extends it with zeros and recovers it from "
             "its journal if it has one; reading leaves it as it is")
     if number in space.ACCESS_ERRNOS:
-        return space.file_access(number, filename)
+        return space.file_access(number, filename, writing=writing)
     if os.path.exists(filename) and not is_hdf5(filename):
         return FileFormatError(f"{filename!r} is not an HDF5 file")
     return FileFormatError(f"cannot open {filename!r}: {exc}")
@@ -137,9 +139,7 @@ def _opening_error(filename: str, exc: Exception, watch: diagnostics.Watch) -> E
 def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> OpenFile:
     """Open ``filename``, creating it (with ``file_title``, and its folder) if it is missing and
     ``writable``."""
-    exists = os.path.exists(filename)
-    if not exists and not writable:
-        raise DataNotFoundError(f"no such file {filename!r}")
+    exists = _usable(filename, writable)
     if exists:
         repair_end_of_file(filename, mend=writable)  # reading never changes a file
         if not is_hdf5(filename):
@@ -153,6 +153,27 @@ def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> 
     return opened
 
 
+def _usable(filename: str, writable: bool) -> bool:
+    """Whether ``filename`` exists, having made sure it can be opened as asked: a file that is
+    missing (when reading), or cannot be opened, is refused here, in aiostore's words and before
+    libhdf5 sees it (its refusals say "not an HDF5 file" of a file it could not even read)."""
+    try:
+        # opened for writing without O_TRUNC or O_CREAT: neither its bytes nor its times change
+        descriptor = os.open(filename, os.O_RDWR if writable else os.O_RDONLY)
+    except FileNotFoundError:
+        if writable:
+            return False
+        raise DataNotFoundError(f"no such file {filename!r}") from None
+    except OSError as exc:
+        raise space.file_access(exc, filename, writing=writable) from None
+    try:
+        if stat.S_ISDIR(os.fstat(descriptor).st_mode):  # O_RDONLY opens a folder too
+            raise space.file_access(errno.EISDIR, filename, writing=writable)
+    finally:
+        os.close(descriptor)
+    return True
+
+
 def open_memory_file(filename: str, file_title: str = "Experiment",
                      save_on_close: bool = False) -> OpenFile:
     """Hold ``filename`` in memory: its contents if it is an HDF5 file on disk, else a new file.
@@ -160,7 +181,7 @@ def open_memory_file(filename: str, file_title: str = "Experiment",
     Nothing is written to the disk while it is open; at its close it is written to
     ``filename`` (whole, or not at all) if ``save_on_close``, else it is gone.
     """
-    exists = os.path.exists(filename)
+    exists = os.path.exists(filename) and _usable(filename, writable=False)
     if exists and not is_hdf5(filename):
         raise FileFormatError(f"{filename!r} is not an HDF5 file")
     store = _open_store(filename, "a", driver="H5FD_CORE", driver_core_backing_store=0)
@@ -201,16 +222,17 @@ def replacing(filename: str) -> Iterator[str]:
 
 def make_folder(filename: str) -> None:
     """Create the missing folders of ``filename`` (as pypet does: a sweep's output path often
-    names a folder of its own); FileAccessError naming ``filename`` if they cannot be made."""
+    names a folder of its own), logged; FileAccessError naming ``filename`` and the folder that
+    could not be made if they cannot be."""
     folder = os.path.dirname(os.path.abspath(filename))
     if os.path.isdir(folder):
         return
     try:
         os.makedirs(folder, exist_ok=True)
-    except FileExistsError:  # a parent is a regular file
-        raise space.file_access(errno.ENOTDIR, filename) from None
+    except FileExistsError:  # the folder's own name is taken by a regular file
+        raise space.file_access(errno.ENOTDIR, filename, folder) from None
     except OSError as exc:
-        raise space.file_access(exc, filename) from None
+        raise space.file_access(exc, filename, exc.filename or folder) from None
     log.info("created the folder %s for %s", folder, filename)
 
 
