@@ -6,8 +6,10 @@ synchronous code; only one thread uses it here).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +77,15 @@ def test_bytes_written_grow_linearly_with_the_objects_stored(
         cache: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(objectcache, "MIN_FOLD_BYTES", 64 * 1024)
     published: list[int] = []
-    publish = objectcache._publish
+    replacing = objectcache.replacing
 
-    def counting(temporary: str, final: str) -> None:
-        published.append(os.path.getsize(temporary))
-        publish(temporary, final)
+    @contextlib.contextmanager
+    def counting(final: str, temporary: str, outcome: str) -> Iterator[str]:
+        with replacing(final, temporary, outcome) as path:
+            yield path
+        published.append(os.path.getsize(final))
 
-    monkeypatch.setattr(objectcache, "_publish", counting)
+    monkeypatch.setattr(objectcache, "replacing", counting)
     table = np.random.default_rng(1).random((2, 2000))  # 32 kB each
     for index in range(120):
         put(cache, f"table_{index}", table)

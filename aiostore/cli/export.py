@@ -4,11 +4,15 @@ The columns are the run's index, the values of the explored parameters in that r
 scalar value of the result (a dict of scalars gives a column per key, ``stats.mean``). Arrays
 and other non-scalar values are left out of csv and parquet, with a note; npz takes them with
 ``--arrays``, stacked into one array per key when their shapes agree.
+
+The output is written beside its name and renamed over it once whole: an export that fails
+(the disk full, say) leaves no partial file behind, and an older file of that name as it was.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +22,9 @@ import numpy as np
 import pandas as pd
 
 from ..blocking import StorageService
-from ..errors import DataNotFoundError
+from ..engine import space
+from ..engine.files import replacing
+from ..errors import AiostoreError, DataNotFoundError, DiskFullError
 from ..messages import Msg
 from ..model import Result, Trajectory
 from .exits import CommandError, ExitCode
@@ -133,7 +139,7 @@ def _stacked(rows: RunRows, name: str) -> np.ndarray | None:
     return np.stack(arrays)
 
 
-def _write_npz(rows: RunRows, out: str, arrays: bool) -> None:
+def _write_npz(rows: RunRows, path: str, arrays: bool) -> None:
     scalars = rows.scalar_columns()
     data: dict[str, Any] = {name: np.asarray(rows.values(name)) for name in scalars}
     skipped = []
@@ -149,28 +155,54 @@ def _write_npz(rows: RunRows, out: str, arrays: bool) -> None:
         hint = "" if arrays else " (--arrays exports arrays)"
         note(f"left out values that are not scalars or arrays of one shape: "
              f"{', '.join(skipped)}{hint}")
-    with open(out, "wb") as handle:
+    with open(path, "wb") as handle:
         np.savez(handle, **data)
 
 
-def _write_parquet(frame: pd.DataFrame, out: str) -> None:
-    if importlib.util.find_spec("pyarrow") is None:  # pandas writes parquet through it
-        raise CommandError("parquet export needs pyarrow: pip install aiostore[parquet]",
-                           ExitCode.MISSING_DEPENDENCY)
+def _write_parquet(frame: pd.DataFrame, path: str) -> None:
     try:
-        frame.to_parquet(out, index=False)
+        frame.to_parquet(path, index=False)
     except (ValueError, TypeError, NotImplementedError) as exc:  # pyarrow's errors derive these
         raise CommandError(f"parquet cannot hold these columns: {exc}", ExitCode.REFUSED) from None
 
 
-def write(rows: RunRows, out: str, to: str, arrays: bool) -> None:
-    """Write ``rows`` to ``out`` (``-``: stdout, csv only) as ``to`` says."""
+def _partial_path(out: str) -> str:
+    """Where ``out`` is written before it is renamed: beside it, with its suffix (pandas
+    infers a csv's compression from it)."""
+    stem, suffix = os.path.splitext(out)
+    return f"{stem}.partial-{os.getpid()}{suffix}"
+
+
+def _write_stdout(frame: pd.DataFrame) -> None:
     try:
-        if to == "npz":
-            _write_npz(rows, out, arrays)
-        elif to == "parquet":
-            _write_parquet(_frame(rows), out)
-        else:
-            _frame(rows).to_csv(sys.stdout if out == "-" else out, index=False)
-    except OSError as exc:
-        raise CommandError(f"cannot write {out}: {exc.strerror or exc}", ExitCode.REFUSED) from None
+        frame.to_csv(sys.stdout, index=False)
+        sys.stdout.flush()
+    except OSError as exc:  # stdout redirected to a file on a full disk, a closed pipe...
+        if exc.errno in space.SPACE_ERRNOS:
+            raise DiskFullError(exc.errno, "<stdout>", "cannot write the export to stdout: "
+                                f"{exc.strerror}") from None
+        raise CommandError(f"cannot write to stdout: {exc.strerror or exc}",
+                           ExitCode.REFUSED) from None
+
+
+def write(rows: RunRows, out: str, to: str, arrays: bool) -> None:
+    """Write ``rows`` to ``out`` (``-``: stdout, csv only) as ``to`` says, whole or not at all:
+    DiskFullError if the disk has no room for it, FileAccessError if it cannot be written."""
+    if out == "-":
+        _write_stdout(_frame(rows))
+        return
+    if to == "parquet" and importlib.util.find_spec("pyarrow") is None:  # pandas needs it
+        raise CommandError("parquet export needs pyarrow: pip install aiostore[parquet]",
+                           ExitCode.MISSING_DEPENDENCY)
+    try:
+        with replacing(out, _partial_path(out)) as partial:
+            if to == "npz":
+                _write_npz(rows, partial, arrays)
+            elif to == "parquet":
+                _write_parquet(_frame(rows), partial)
+            else:
+                _frame(rows).to_csv(partial, index=False)
+    except AiostoreError:  # DiskFullError among them, naming out
+        raise
+    except OSError as exc:  # permission denied, a read-only file system, a missing folder...
+        raise space.file_access(exc, out) from None

@@ -18,7 +18,7 @@ import re
 import stat
 import warnings
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -192,32 +192,78 @@ def open_memory_file(filename: str, file_title: str = "Experiment",
 
 
 @contextmanager
-def replacing(filename: str) -> Iterator[str]:
-    """A path beside ``filename`` to write its new contents to; on a clean exit it is synced and
-    renamed over ``filename``, else removed. A process killed meanwhile leaves the old file or
-    the new one, never a mix."""
+def replacing(filename: str, partial: str | None = None,
+              outcome: str | None = None) -> Iterator[str]:
+    """A path beside ``filename`` to write its new contents to (``partial``, else one named for
+    this process); on a clean exit it is synced and renamed over ``filename``, else removed. A
+    process killed meanwhile leaves the old file or the new one, never a mix.
+
+    A write that fails for want of space, whether Python saw it (an OSError) or only libhdf5
+    did (PyTables ignores failed writes of raw data and of its flushes, see
+    :mod:`.diagnostics`), raises DiskFullError naming ``filename``, once the partial file is
+    removed; its message ends with ``outcome``, what the failure leaves as it was (by default:
+    ``filename`` itself).
+    """
     folder = os.path.dirname(os.path.abspath(filename))
-    partial = f"{filename}.partial-{os.getpid()}"
-    try:
-        with diagnostics.watching() as watch:
-            try:
-                yield partial
-                fsync_path(partial)
-            except (tables.HDF5ExtError, OSError) as exc:
-                number = watch.errno or getattr(exc, "errno", None)
-                if number in space.SPACE_ERRNOS and not isinstance(exc, DiskFullError):
-                    raise space.disk_full(number or 0, filename) from exc
+    partial = partial or f"{filename}.partial-{os.getpid()}"
+    existed = os.path.exists(filename)
+    with diagnostics.watching() as watch:
+        try:
+            yield partial
+            fsync_path(partial)
+            _check_written(filename, partial, watch)
+            os.replace(partial, filename)
+        except BaseException as exc:
+            written = _allocated_bytes(partial)
+            with suppress(FileNotFoundError):
+                os.remove(partial)
+            number = _space_errno(exc, watch, (partial, filename))
+            if number is None:
                 raise
-            number = watch.errno  # PyTables closes files without checking (see diagnostics)
-            if number in space.SPACE_ERRNOS:
-                raise space.disk_full(number or 0, filename)
-            if number is not None:
-                raise FileFormatError(f"cannot write {filename!r}: {watch.failures[0]}")
-        os.replace(partial, filename)
-    finally:
-        if os.path.exists(partial):
-            os.remove(partial)
+            if outcome is None:
+                outcome = _left_as_it_was(existed)
+            after = f" (after {_megabytes(written)} of it were written)" if written else ""
+            raise space.disk_full(number, filename, detail=f"{after}; {outcome}") from exc
     fsync_path(folder)  # the rename itself reaches the disk
+
+
+def _left_as_it_was(existed: bool) -> str:
+    return "the file is left as it was" if existed else "nothing of it is left behind"
+
+
+def _check_written(filename: str, partial: str, watch: diagnostics.Watch) -> None:
+    """Raise if libhdf5 failed to write ``partial`` (for ``filename``) while nothing raised:
+    PyTables closes files, and writes raw data, without checking."""
+    number = _space_errno(None, watch, ())
+    if number is not None:
+        raise OSError(number, os.strerror(number), partial)
+    if watch.errno is not None:
+        raise FileFormatError(f"cannot write {filename!r}: {watch.failures[0]}")
+
+
+def _space_errno(exc: BaseException | None, watch: diagnostics.Watch,
+                 paths: tuple[str, ...]) -> int | None:
+    """The errno that says ``exc`` (or a write libhdf5 saw fail) ran out of space, or None.
+    A DiskFullError about a file other than ``paths`` is not ours to rename."""
+    if isinstance(exc, DiskFullError):
+        return exc.errno if exc.filename in paths else None
+    if isinstance(exc, OSError) and exc.errno in space.SPACE_ERRNOS:
+        return exc.errno
+    if exc is None or isinstance(exc, Exception):  # not a KeyboardInterrupt
+        return next((failure.errno for failure in watch.failures
+                     if failure.errno in space.SPACE_ERRNOS), None)
+    return None
+
+
+def _allocated_bytes(path: str) -> int:
+    try:
+        return os.stat(path).st_blocks * 512
+    except (OSError, AttributeError):  # gone, or Windows (no st_blocks)
+        return 0
+
+
+def _megabytes(nbytes: int) -> str:
+    return f"{nbytes / 1e6:.1f} MB"
 
 
 def make_folder(filename: str) -> None:
@@ -239,7 +285,9 @@ def make_folder(filename: str) -> None:
 def write_whole(filename: str, data: bytes) -> None:
     """Replace ``filename`` by ``data``, whole or not at all (see :func:`replacing`)."""
     make_folder(filename)
-    with replacing(filename) as partial, open(partial, "wb") as written:
+    outcome = (f"{_left_as_it_was(os.path.exists(filename))}, and its new contents "
+               f"({_megabytes(len(data))}) are not saved")
+    with replacing(filename, outcome=outcome) as partial, open(partial, "wb") as written:
         written.write(data)
 
 

@@ -1,7 +1,17 @@
-"""MERGE within one file, and BACKUP into another file."""
+"""MERGE within one file, and BACKUP into another file.
+
+Both can run out of space. A BACKUP writes a copy beside the backup file that replaces it only
+when whole (:func:`~.files.replacing`), so a full disk leaves the backup file as it was. A
+MERGE changes the file in place, where a write that fails leaves HDF5's caches holding what it
+could not write: so a merge first makes sure the disk has room for what it adds (refused with
+DiskFullError before anything is written), and a write that fails all the same takes the merge
+back at once (libhdf5 reports it even where PyTables does not raise), or, if the file cannot
+be written whole even then, on its next opening, from the marks journaled before it began.
+"""
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import shutil
@@ -14,7 +24,7 @@ from ..codec import encode
 from ..errors import AiostoreError, FileFormatError, ItemExistsError, MergeError
 from ..names import RUNS_GROUP, run_index, run_name
 from ..requests import Backup, LeafRecord, MergeTrajectories, Path, RunRecord
-from . import layout, nodes, runs
+from . import diagnostics, layout, nodes, runs, space
 from .files import OpenFile, is_hdf5, replacing
 from .packing import PackedRuns
 from .reading import trajectory_group
@@ -28,6 +38,9 @@ from .writing import (
 )
 
 RUN_BRANCHES = ("results", "derived_parameters")
+# What a node copied or moved by a MERGE costs the file beyond its data (object header, its
+# entry in its group's index): 1.7 kB measured for copies of 300 runs of 5 nodes each.
+NODE_BYTES = 2 * 2**10
 
 
 def _leaves(group: tables.Group, path: Path) -> Iterator[tuple[Path, tables.Group]]:
@@ -162,7 +175,54 @@ def plan_merge(file: OpenFile, request: MergeTrajectories) -> MergePlan:
     else:
         plan.rename = dict(request.rename or {})
     _check_renames(file, request, plan.rename)
+    if not file.in_memory:
+        _check_room(file, plan)
     return plan
+
+
+def _check_room(file: OpenFile, plan: MergePlan) -> None:
+    """DiskFullError, before anything is written, if the disk (or this process's file-size
+    limit) has no room for what the merge adds to the file."""
+    need = _added_bytes(file, plan)
+    what = (f" (merging {plan.request.other!r} into {plan.request.target.trajectory!r} adds "
+            f"about {need / 1e6:.1f} MB to it); nothing was changed")
+    limit = space.size_limit()
+    if limit is not None and file.h5.get_filesize() + need + space.HEADROOM_BYTES > limit:
+        raise space.disk_full(errno.EFBIG, file.filename, detail=what)
+    if need + space.HEADROOM_BYTES > space.free_bytes(os.path.dirname(file.filename)):
+        raise space.disk_full(errno.ENOSPC, file.filename, detail=what)
+
+
+def _added_bytes(file: OpenFile, plan: MergePlan) -> int:
+    """Roughly what a merge adds to the file: the data it copies (none when nodes are moved),
+    the rows it appends, the ranges it rewrites, and an object header or index per node."""
+    request, h5 = plan.request, file.h5
+    added = 0
+    for old in plan.rename:
+        source = h5.get_node(layout.node_path(request.other, old))
+        moved = [source] if isinstance(source, tables.Leaf) else [source,
+                                                                   *source._f_walknodes()]
+        added += (len(moved) + 1) * NODE_BYTES  # and a group made to hold it, most often
+        if not request.move_nodes:
+            added += sum(_stored_bytes(node) for node in moved if isinstance(node, tables.Leaf))
+    if plan.whole:
+        assert plan.other_table is not None  # planned
+        added += plan.other_table.nrows * plan.other_table.rowsize
+        for packed in PackedRuns.of(file, request.other).tables.values():
+            added += packed.table.nrows * packed.table.rowsize
+        for path, leaf in plan.other_explored.items():
+            added += _stored_bytes_below(plan.mine_explored[path]) + _stored_bytes_below(leaf)
+    return added
+
+
+def _stored_bytes_below(group: tables.Group) -> int:
+    return sum(_stored_bytes(leaf) for leaf in group._f_walknodes("Leaf"))
+
+
+def _stored_bytes(leaf: tables.Leaf) -> int:
+    if isinstance(leaf, tables.VLArray):  # libhdf5 cannot tell its size on disk
+        return int(leaf.size_in_memory)
+    return int(leaf.size_on_disk)
 
 
 def apply_merge(file: OpenFile, plan: MergePlan) -> None:
@@ -171,23 +231,50 @@ def apply_merge(file: OpenFile, plan: MergePlan) -> None:
     packed_mine = PackedRuns.of(file, request.target.trajectory)
     packed_other = PackedRuns.of(file, request.other)
     undo = UndoLog(file.h5)
-    try:
-        _transfer(file, request, plan.rename, undo)
-        if plan.whole:
-            assert plan.my_table is not None  # planned
-            assert plan.other_table is not None
-            packed_mine.take_rows_of(packed_other, plan.my_table.nrows, undo)
-            _extend_explored(file, request.target.trajectory, plan.mine_explored,
-                             plan.other_explored, undo)
-            _append_runs(plan.my_table, plan.other_table, undo)
-        if request.move_nodes and plan.whole and not request.delete_trajectory:
-            packed_other.remove_all()  # last but one: nothing can fail after it
-        if request.delete_trajectory:
-            plan.other._f_remove(recursive=True)  # last: nothing can fail after it
-    except BaseException:
-        undo.rollback()
-        raise
+    with diagnostics.watching() as watch:
+        try:
+            _transfer(file, request, plan.rename, undo)
+            if plan.whole:
+                assert plan.my_table is not None  # planned
+                assert plan.other_table is not None
+                packed_mine.take_rows_of(packed_other, plan.my_table.nrows, undo)
+                _extend_explored(file, request.target.trajectory, plan.mine_explored,
+                                 plan.other_explored, undo)
+                _append_runs(plan.my_table, plan.other_table, undo)
+            file.flush()  # what the merge wrote meets the disk before it can be kept
+            _refuse_failed_writes(file, watch)
+            if request.move_nodes and plan.whole and not request.delete_trajectory:
+                packed_other.remove_all()  # last but one: nothing can fail after it
+            if request.delete_trajectory:
+                plan.other._f_remove(recursive=True)  # last: nothing can fail after it
+        except BaseException as exc:
+            undo.rollback()
+            number = _space_errno(exc, watch)
+            if number is None:
+                raise
+            raise space.disk_full(number, file.filename,
+                                  detail="; the merge is taken back, nothing of it is "
+                                  "kept") from exc
     undo.commit()
+
+
+def _space_errno(exc: BaseException, watch: diagnostics.Watch) -> int | None:
+    """The errno that says the merge ran out of space: its exception's, or that of a write
+    libhdf5 saw fail (PyTables does not raise when a write of raw data, or a flush, fails)."""
+    if isinstance(exc, OSError) and exc.errno in space.SPACE_ERRNOS:
+        return exc.errno
+    if not isinstance(exc, Exception):  # KeyboardInterrupt
+        return None
+    return next((failure.errno for failure in watch.failures
+                 if failure.errno in space.SPACE_ERRNOS), None)
+
+
+def _refuse_failed_writes(file: OpenFile, watch: diagnostics.Watch) -> None:
+    """Raise if libhdf5 failed to write any of the merge (PyTables did not)."""
+    failed = next((failure for failure in watch.failures if failure.errno), None)
+    if failed is not None:
+        assert failed.errno is not None
+        raise OSError(failed.errno, f"cannot write {file.filename!r}: {failed}")
 
 
 def take_back_merge(file: OpenFile, marks: MergeMarks) -> None:

@@ -16,6 +16,12 @@ complete. For a cache ``<stem>.h5`` in a directory:
 Processes sharing the directory take ``<stem>.lock`` with ``flock``: exclusively to store and
 fold, shared to load. A killed process drops its lock, and its temporary file is removed by the
 next store. (Windows has no ``flock``: there, one process at a time may use a cache.)
+
+A file the disk has no room for is never published: libhdf5 does not always make PyTables
+raise when a write fails (raw data, flushes), so its own reports are read too
+(:func:`~.files.replacing`). A store that runs out of space raises DiskFullError and leaves the
+cache as it was; a fold that does (it rewrites the whole cache), or that finds no room to
+start, is left for later with a warning (its store is made already): the segments stay.
 """
 
 from __future__ import annotations
@@ -37,8 +43,8 @@ except ImportError:  # Windows: no flock; one process per cache there
 from ..codec.trees import Node, PickleRefusedError
 from ..errors import AiostoreError, FileFormatError
 from ..requests import CacheContents, ObjectRecord, PutObject, ReadObjects
-from . import objectfiles
-from .files import OpenFile, fsync_path, open_file
+from . import objectfiles, space
+from .files import OpenFile, open_file, replacing
 
 FORMAT = "AIOSTORE_OBJECTS"
 FORMAT_VERSION = "aiostore-objects-1"
@@ -105,11 +111,18 @@ def _locked(files: CacheFiles, exclusive: bool) -> Iterator[None]:
         os.close(descriptor)  # releases the lock
 
 
-def _publish(temporary: str, final: str) -> None:
-    """Make the complete ``temporary`` file appear as ``final``, durably, in one step."""
-    fsync_path(temporary)
-    os.replace(temporary, final)
-    fsync_path(os.path.dirname(final) or ".")
+@contextlib.contextmanager
+def _publishing(files: CacheFiles, final: str, attrs: dict[str, object],
+                outcome: str) -> Iterator[tuple[OpenFile, tables.Group]]:
+    """A new cache file (its objects group) that appears as ``final`` once complete, durably
+    and in one step; DiskFullError naming ``final`` (ending with ``outcome``) if the disk has
+    no room for it, and nothing of it left behind."""
+    with replacing(final, files.temporary, outcome) as temporary:
+        opened = _new_file(temporary, attrs)
+        try:
+            yield opened, opened.h5.root._f_get_child(OBJECTS)
+        finally:
+            opened.close()
 
 
 def _new_file(path: str, attrs: dict[str, object]) -> OpenFile:
@@ -242,16 +255,14 @@ def put_object(request: PutObject) -> list[str]:
         seq = (segments[-1][0] if segments else _main_through(files)) + 1
         first = not segments and not os.path.exists(files.main)
         # The first object of a cache makes its main file at once.
-        opened = _new_file(files.temporary, {THROUGH: seq} if first else {SEQ: seq})
-        try:
-            objects = opened.h5.root._f_get_child(OBJECTS)
+        outcome = (f"object {request.name!r} was not stored; the cache {files.main!r} keeps "
+                   "every object stored before")
+        with _publishing(files, files.main if first else files.segment(seq),
+                         {THROUGH: seq} if first else {SEQ: seq}, outcome) as (opened, objects):
             objectfiles.write_object(opened, objects, _node_name(request.name), request.name,
                                      request.tag, request.tree)
-        finally:
-            opened.close()
-        _publish(files.temporary, files.main if first else files.segment(seq))
         if _worth_folding(files):
-            return _fold(files)
+            return _fold_if_room(files)
     return []
 
 
@@ -281,20 +292,33 @@ def _size(path: str) -> int:
         return 0
 
 
+def _fold_if_room(files: CacheFiles) -> list[str]:
+    """Fold the segments, unless the disk has no room for a new main file (then the segments
+    stay, and a warning says so: the store itself is made)."""
+    need = _size(files.main) + sum(_size(path) for _, path in files.segments())
+    free = space.free_bytes(files.directory)
+    if need + space.HEADROOM_BYTES > free:
+        return [f"the cache {files.main!r} was not folded: rewriting it needs about "
+                f"{need / 1e6:.1f} MB and {free / 1e6:.1f} MB are free; its objects stay in "
+                "segment files until there is room"]
+    try:
+        return _fold(files)
+    except AiostoreError as exc:  # DiskFullError most often: the store itself is made
+        return [f"the cache {files.main!r} was not folded: {exc}"]
+
+
 def _fold(files: CacheFiles) -> list[str]:
     """Write the newest object of each name into a new main file; drop the segments it holds."""
     problems: list[tuple[str, str]] = []
-    with _sources(files, problems) as sources:
+    outcome = "the cache keeps its objects in its segment files until there is room"
+    # the sources are closed before the new main file replaces the old (Windows needs it)
+    with _publishing(files, files.main, {}, outcome) as (opened, objects), \
+            _sources(files, problems) as sources:
         through = max([source.through for source in sources]
                       + [seq for seq, _ in files.segments()], default=0)
-        opened = _new_file(files.temporary, {THROUGH: through})
-        try:
-            objects = opened.h5.root._f_get_child(OBJECTS)
-            for _, node, _ in _newest(sources).values():
-                node._f_copy(newparent=objects, recursive=True)
-        finally:
-            opened.close()
-    _publish(files.temporary, files.main)
+        opened.h5.root._v_attrs[THROUGH] = through
+        for _, node, _ in _newest(sources).values():
+            node._f_copy(newparent=objects, recursive=True)
     for path, _ in problems:  # kept for whoever wants to look, out of the cache's way
         with contextlib.suppress(OSError):
             os.replace(path, path + ".damaged")
