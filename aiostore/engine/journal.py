@@ -240,9 +240,10 @@ def _lock(fd: int, filename: str, path: str) -> None:
 # A live writer holds a lock on its journal (flock), and a journal nobody holds is a dead
 # writer's. Where locks cannot be used (HDF5_USE_FILE_LOCKING=FALSE, needed on file systems
 # without locks), each journal records its owner instead, as its first record after those kept
-# for a replay: the host, the process id, and what tells that process from a later one given the
-# same id (the boot and its start time). A process of this host that still runs is a live
-# writer; one of another host cannot be checked from here.
+# for a replay: the host, the process id, what tells that process from a later one given the
+# same id (the boot and its start time), and the pid namespace its id belongs to. A process of
+# this host (and namespace) that still runs is a live writer; one of another host, or of another
+# container of this host, cannot be checked from here.
 
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
 _OWNER = "owner"
@@ -255,6 +256,7 @@ class Owner:
     host: str
     pid: int
     started: str  # its boot and start time, "" where unknown (see _start_of)
+    namespace: str = ""  # the pid namespace its id belongs to, "" where unknown
 
 
 def _try_flock(fd: int, operation: int, filename: str,
@@ -281,13 +283,13 @@ def _try_flock(fd: int, operation: int, filename: str,
 
 
 def this_process() -> Owner:
-    return Owner(socket.gethostname(), os.getpid(), _start_of(os.getpid()))
+    return Owner(socket.gethostname(), os.getpid(), _start_of(os.getpid()), _pid_namespace())
 
 
 def _record_owner(journal: Journal) -> None:
     """Append the owner record of this process to ``journal`` (see the section's comment)."""
     owner = this_process()
-    journal._append((_OWNER, owner.host, owner.pid, owner.started))
+    journal._append((_OWNER, owner.host, owner.pid, owner.started, owner.namespace))
 
 
 def owner_of(filename: str) -> Owner | None:
@@ -307,22 +309,25 @@ def _owner(fd: int) -> Owner | None:
     size = os.fstat(fd).st_size
     found = None
     for record in _records(os.pread(fd, size, 0) if size else b""):
-        if record[0] == _OWNER and len(record) == 4:
-            found = Owner(str(record[1]), int(record[2]), str(record[3]))
+        if record[0] == _OWNER:
+            _, host, pid, started, namespace = record
+            found = Owner(host, pid, started, namespace)
     return found
 
 
 def _owner_is_live(owner: Owner, filename: str, path: str) -> bool:
     """Whether ``owner`` is a process of this host that still runs (this process is not: the
     engine holds one journal per file, so a journal of its own it meets was let go). Raises
-    FileLockedError for a process of another host, which cannot be checked from here."""
-    if owner.host != socket.gethostname():
+    FileLockedError for a process of another host or container, which cannot be checked from
+    here."""
+    elsewhere = _elsewhere(owner)
+    if elsewhere:
         raise FileLockedError(
-            f"cannot open {filename!r}: process {owner.pid} on {owner.host} writes it, or did "
-            f"and was stopped before it closed it (its journal {path!r} says so); file locks "
-            "are off, and aiostore cannot tell from here whether that process still runs. Open "
-            f"the file on {owner.host} (the journal is replayed there if its writer is dead), "
-            "or wait until its writer has closed it")
+            f"cannot open {filename!r}: process {owner.pid} {elsewhere} writes it, or did and "
+            f"was stopped before it closed it (its journal {path!r} says so); file locks are "
+            "off, and aiostore cannot tell from here whether that process still runs. Open the "
+            "file there (the journal is replayed if its writer is dead), or wait until its "
+            "writer has closed it")
     if owner.pid <= 0 or owner.pid == os.getpid():
         return False
     try:
@@ -335,6 +340,24 @@ def _owner_is_live(owner: Owner, filename: str, path: str) -> bool:
     if started == _ZOMBIE:
         return False  # killed, not yet reaped by its parent
     return not (owner.started and started and started != owner.started)  # or its id reused
+
+
+def _elsewhere(owner: Owner) -> str:
+    """Where ``owner`` runs if not on this host and in its pid namespace ("" if here)."""
+    if owner.host != socket.gethostname():
+        return f"on {owner.host}"
+    here = _pid_namespace()
+    if owner.namespace and here and owner.namespace != here:
+        return f"on {owner.host} in another container (pid namespace {owner.namespace})"
+    return ""
+
+
+def _pid_namespace() -> str:
+    """The pid namespace of this process (``"pid:[4026531836]"``), "" where unknown."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
 
 
 _ZOMBIE = "zombie"
