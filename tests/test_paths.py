@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import seccomp
 from holding import held_by_another_process
 
 from aiostore import (
@@ -33,6 +34,7 @@ from aiostore import (
     DataNotFoundError,
     FileAccessError,
     FileLockedError,
+    LocksUnsupportedError,
     Msg,
     Result,
     StorageService,
@@ -44,7 +46,8 @@ APIS = ("blocking", "asyncio", "trio")
 
 # The child: tries each (path, "write" | "read") through each API and prints what it raised,
 # as JSON. Given a uid, it first uses every API once as root (so that what they import lazily
-# is imported) and then becomes that uid.
+# is imported) and then becomes that uid; given system calls to deny, it makes them fail with
+# the errno given (tests/seccomp.py).
 CHILD = r'''
 import json, os, sys, tempfile
 import anyio
@@ -92,6 +95,9 @@ if spec["uid"] is not None:
     os.setgroups([])
     os.setgid(spec["uid"])
     os.setuid(spec["uid"])
+if spec["deny"]:
+    import seccomp
+    seccomp.deny(spec["deny"])
 results = [{api: outcome(api, path, action) for api in ("blocking", "asyncio", "trio")}
            for path, action in spec["attempts"]]
 print(json.dumps(results))
@@ -110,11 +116,15 @@ class Refused:
 ALLOWED = None  # an attempt that must succeed
 
 
-def attempt(attempts: list[tuple[Path, str]], uid: int | None = None) -> list[dict[str, Any]]:
+def attempt(attempts: list[tuple[Path, str]], uid: int | None = None,
+            deny: dict[str, int] | None = None) -> list[dict[str, Any]]:
     """What each attempt raised, by API; asserts libhdf5 and tracebacks kept off stderr."""
-    spec = json.dumps({"uid": uid, "attempts": [(str(path), action) for path, action in attempts]})
+    spec = json.dumps({"uid": uid, "deny": deny,
+                       "attempts": [(str(path), action) for path, action in attempts]})
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", CHILD, spec], capture_output=True, text=True,
-                          timeout=120, check=False)
+                          timeout=120, check=False, env=env)
     assert done.returncode == 0, done.stderr
     assert "HDF5-DIAG" not in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
@@ -334,6 +344,21 @@ def test_a_read_only_file_system(read_only_mount: Path) -> None:
               (read_only_mount / "sub" / "new.h5", "write", Refused(FileAccessError, errno.EROFS, (
                   f"cannot create its folder {str(read_only_mount / 'sub')!r}", *says)))])
     assert snapshot(read_only_mount) == before
+
+
+# ----------------------------------------------------- a creation refused leaves nothing behind
+
+
+def test_a_new_file_refused_for_want_of_locks_leaves_no_file_or_folder(sandbox: Path) -> None:
+    """libhdf5 creates a file before it locks it; where locking fails (NFS without its lock
+    daemon: flock fails with ENOLCK), neither the empty file nor the folders made for it stay."""
+    if not seccomp.available():
+        pytest.skip("no seccomp filter can be installed here (Linux x86_64/aarch64 only)")
+    path = sandbox / "sweep" / "out" / "f.h5"
+    results = attempt([(path, "write")], deny={"flock": errno.ENOLCK})
+    check(results[0], path, Refused(LocksUnsupportedError, errno.ENOLCK, (
+        "does not support file locks",)))
+    assert list(sandbox.iterdir()) == []
 
 
 # --------------------------------------------------------------- a file another process holds

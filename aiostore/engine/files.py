@@ -145,12 +145,43 @@ def open_file(filename: str, writable: bool, file_title: str = "Experiment") -> 
         if not is_hdf5(filename):
             raise FileFormatError(f"{filename!r} is not an HDF5 file")
     if writable and not exists:
-        make_folder(filename)
-    store = _open_store(filename, "a" if writable else "r")
-    opened = OpenFile(filename, store, writable)
-    if writable and not exists:
-        opened.h5.root._v_attrs[TITLE_ATTR] = file_title
+        return _create_file(filename, file_title)
+    return OpenFile(filename, _open_store(filename, "a" if writable else "r"), writable)
+
+
+def _create_file(filename: str, file_title: str) -> OpenFile:
+    """Create ``filename`` and its missing folders; a creation refused leaves none of them."""
+    made = make_folder(filename)
+    try:
+        store = _open_store(filename, "a")
+    except FileLockedError:
+        raise  # another process created the file meanwhile and holds it: it is theirs
+    except BaseException:
+        _take_back(filename, made)
+        raise
+    opened = OpenFile(filename, store, True)
+    opened.h5.root._v_attrs[TITLE_ATTR] = file_title
     return opened
+
+
+def _take_back(filename: str, made: str | None) -> None:
+    """Remove what a refused creation left: libhdf5 creates the file before it locks it (a file
+    system without locks refuses only then), so an empty file; and the folders made for it, from
+    the innermost up to ``made``, while they are empty."""
+    try:
+        if os.stat(filename).st_size == 0:
+            os.remove(filename)
+    except OSError:
+        pass
+    folder = os.path.dirname(os.path.abspath(filename))
+    while made is not None:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+        if folder == made:
+            return
+        folder = os.path.dirname(folder)
 
 
 def _usable(filename: str, writable: bool) -> bool:
@@ -266,13 +297,16 @@ def _megabytes(nbytes: int) -> str:
     return f"{nbytes / 1e6:.1f} MB"
 
 
-def make_folder(filename: str) -> None:
+def make_folder(filename: str) -> str | None:
     """Create the missing folders of ``filename`` (as pypet does: a sweep's output path often
-    names a folder of its own), logged; FileAccessError naming ``filename`` and the folder that
-    could not be made if they cannot be."""
+    names a folder of its own), logged; the outermost folder made (None if none was missing).
+    FileAccessError naming ``filename`` and the folder that could not be made if they cannot be."""
     folder = os.path.dirname(os.path.abspath(filename))
     if os.path.isdir(folder):
-        return
+        return None
+    outermost = folder
+    while not os.path.lexists(os.path.dirname(outermost)):
+        outermost = os.path.dirname(outermost)
     try:
         os.makedirs(folder, exist_ok=True)
     except FileExistsError:  # the folder's own name is taken by a regular file
@@ -280,6 +314,7 @@ def make_folder(filename: str) -> None:
     except OSError as exc:
         raise space.file_access(exc, filename, exc.filename or folder) from None
     log.info("created the folder %s for %s", folder, filename)
+    return outermost
 
 
 def write_whole(filename: str, data: bytes) -> None:
