@@ -13,6 +13,7 @@ import warnings
 from types import TracebackType
 from typing import Any
 
+from .errors import FailedStoresError, closing_note
 from .planning import Job
 from .requests import NodeInfo
 from .session import Session, label
@@ -107,7 +108,13 @@ class StorageService:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+            return
+        try:
+            self.close()
+        except FailedStoresError as failed:  # told with the error that ends the block
+            exc.add_note(closing_note(failed))
 
     def __del__(self) -> None:
         session = getattr(self, "_session", None)

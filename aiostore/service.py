@@ -21,7 +21,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from .errors import ServiceClosedError
+from .errors import FailedStoresError, ServiceClosedError, closing_note
 from .handoff import queue_ticket, wait_future
 from .model import SingleRun, Trajectory
 from .planning import Job
@@ -201,7 +201,13 @@ class AsyncStorageService:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        await self.aclose()
+        if exc is None:
+            await self.aclose()
+            return
+        try:
+            await self.aclose()
+        except FailedStoresError as failed:  # told with the error that ends the block
+            exc.add_note(closing_note(failed))
 
     def __del__(self) -> None:
         session = getattr(self, "_session", None)

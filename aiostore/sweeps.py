@@ -120,7 +120,9 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     If the file already holds the trajectory it must be the same sweep (the same parameters,
     values and ranges, or :class:`~aiostore.errors.SweepMismatchError`): its incomplete runs'
     leftovers are removed and only those runs are computed. A run whose simulation raises is
-    reported in :attr:`SweepReport.failed` and left incomplete; the sweep goes on.
+    reported in :attr:`SweepReport.failed` and left incomplete; the sweep goes on. A store the
+    disk has no room for stops the sweep with :class:`~aiostore.errors.DiskFullError`: what was
+    stored stays, and the same call once there is room computes only the runs missing.
     """
     _check_arguments(simulate, result, runs_per_task, pending_stores)
     _check_short_names(traj)
@@ -154,12 +156,15 @@ def _check_arguments(simulate: Callable[..., Any], result: str, runs_per_task: i
 
 @contextmanager
 def _one_error() -> Iterator[None]:
-    """Raise a lone error of the task groups as itself (RunnerError, ServiceClosedError...)."""
+    """Raise a lone error of the task groups as itself (RunnerError, ServiceClosedError...),
+    and errors all of one kind (several stores finding the disk full) as the first."""
     try:
         yield
     except BaseExceptionGroup as group:
         errors = _leaves(group)
-        if len(errors) == 1 and isinstance(errors[0], Exception):
+        if isinstance(errors[0], Exception) and all(type(e) is type(errors[0]) for e in errors):
+            if len(errors) > 1:
+                errors[0].add_note(f"({len(errors) - 1} more like it)")
             raise errors[0] from group
         raise
 

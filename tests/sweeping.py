@@ -47,6 +47,12 @@ def expected(x: float, n: int) -> dict[str, Any]:
     return {"y": x * x, "trace": np.arange(n % 5 + 1, dtype=np.float64) * x, "label": f"run {n}"}
 
 
+def simulate_big(x: float, n: int, log_dir: str, seconds: float) -> dict[str, Any]:
+    """A run whose answer takes 100 kB (a full disk's sweep)."""
+    pathlib.Path(log_dir, f"{n}-{os.getpid()}-{uuid.uuid4().hex[:8]}").touch()
+    return {"big": np.full(12_500, x)}
+
+
 def fail_on_three(x: float, n: int, log_dir: str, seconds: float) -> dict[str, Any]:
     if n % 3 == 0:
         raise ValueError(f"no answer for n={n}")

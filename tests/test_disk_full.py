@@ -19,6 +19,7 @@ from pathlib import Path
 import anyio
 import numpy as np
 import pytest
+import sweeping
 from filling import KINDS, FillReport, can_mount, run_trial, small_disk
 
 from aiostore import (
@@ -27,9 +28,12 @@ from aiostore import (
     DiskFullError,
     FailedStoresError,
     Msg,
+    ProcessRunner,
     Result,
     StorageService,
+    SweepReport,
     Trajectory,
+    run_sweep,
 )
 from aiostore.engine import journal, space
 
@@ -199,6 +203,41 @@ def test_puts_on_a_full_disk_are_reported_by_join(disk: Path, backend: str,
     assert 0 < len(completed) < 200
     assert len(notes) == 200 - len(completed)
     assert not any(f"run_{index:08d}" in note for note in notes for index in completed)
+
+
+def test_a_sweep_stops_when_the_disk_is_full_and_resumes_once_there_is_room(
+        disk: Path, tmp_path: Path) -> None:
+    filename = str(disk / "sweep.h5")
+    log_dir = tmp_path / "log"
+    log_dir.mkdir()
+    traj = sweeping.build(60, str(log_dir))
+    _fill(disk, 4 * 2**20)
+
+    async def sweep() -> SweepReport:
+        async with AsyncStorageService(filename) as service:
+            return await run_sweep(service, traj, sweeping.simulate_big,
+                                   runner=ProcessRunner(1))
+
+    with pytest.raises(DiskFullError):
+        anyio.run(sweep)
+    first = {info.idx for info in _load(filename).runs if info.completed}
+    assert 0 < len(first) < 60
+    (disk / "filler").unlink()
+    _grow(disk, 64 * 2**20)
+    report = anyio.run(sweep)
+    assert report.completed
+    assert report.already_completed == first
+    loaded = _load(filename)
+    for info in loaded.runs:
+        np.testing.assert_array_equal(
+            loaded.get(f"results.runs.{info.name}.result").data["big"],
+            np.full(12_500, 0.5 * info.idx))
+
+
+def _load(filename: str) -> Trajectory:
+    with StorageService(filename) as svc:
+        return svc.load(Msg.TRAJECTORY, None, trajectory_name=sweeping.TRAJECTORY,
+                        load_parameters=2, load_results=2)
 
 
 _LIMITED_WRITER = """

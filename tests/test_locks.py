@@ -331,12 +331,7 @@ def test_a_killed_lockless_writers_journal_is_replayed_by_the_next_opener(
     assert not os.path.exists(journal.journal_path(filename))  # replayed, then closed
 
 
-@pytest.mark.parametrize("checkpoint", [
-    False,
-    pytest.param(True, marks=pytest.mark.xfail(
-        strict=True, reason="Journal.checkpoint truncates the journal and its owner record "
-        "with it: a second writer then replays the live writer's journal and writes")),
-])
+@pytest.mark.parametrize("checkpoint", [False, True])
 def test_a_live_lockless_writers_journal_is_left_alone(tmp_path: Path, checkpoint: bool) -> None:
     """A second process, locks off too, neither replays the journal of a live writer of this
     host nor writes the file (FileLockedError naming the writer); the writer finishes whole.

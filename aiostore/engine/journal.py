@@ -203,7 +203,9 @@ class Journal:
         self._unsynced.clear()
         self._since = time.monotonic()
         with contextlib.suppress(AiostoreError):
-            self._keep_room(0)  # no room now: the next store is refused until there is
+            # the owner goes first again (it keeps room as any record): a lock-less second
+            # writer must still see who writes; no room now: the next store is refused
+            _record_owner(self)
 
     def close(self) -> None:
         """Remove the journal: the file is closed and holds everything."""
