@@ -8,11 +8,16 @@ acknowledged run (``A <index>``) and each refused one with the exception's class
 (``R <index> <class> <errno>``), and goes on until every producer has been refused a few
 times. Its file lives on a small tmpfs of its own.
 
-Three ways to run out:
+Four ways to run out:
 
 - ``prefilled``: a filler file takes a random part of the tmpfs before the writer starts;
 - ``racing``: a filler writes into the tmpfs while the writer stores, until the disk is full;
-- ``ulimit``: the writer runs under a random ``RLIMIT_FSIZE`` (``ulimit -f``) on a roomy tmpfs.
+- ``ulimit``: the writer runs under a random ``RLIMIT_FSIZE`` (``ulimit -f``) on a roomy tmpfs;
+- ``quota``: after a random number of acknowledged runs, every write libhdf5 makes
+  (``pwrite64``, ``pwritev``) and every reservation of room (``fallocate``) fails with
+  ``EDQUOT``, as once a quota is reached (a seccomp filter, :mod:`seccomp`; this machine has no
+  quota tools). Writes into room reserved before (the journal's, with ``writev``) pass, as
+  they do under a real quota; the log's ``write`` too.
 
 Then the filler is deleted (or the limit is gone: the checker is another process), the file is
 opened in place with aiostore, and :func:`check` asserts: the file opens; every acknowledged
@@ -49,7 +54,8 @@ from crashing import TRAJECTORY, TrialReport, check_file, expected_values  # noq
 
 from aiostore import AsyncStorageService, Msg, StorageService, Trajectory  # noqa: E402
 
-KINDS = ("prefilled", "racing", "ulimit")
+KINDS = ("prefilled", "racing", "ulimit", "quota")
+QUOTA_SYSCALLS = ("pwrite64", "pwritev", "fallocate")
 RUNS = 2000  # more than a writer stores before the disk is full (every 7th run is 2 MB)
 DISK_BYTES = 32 * 2**20
 REFUSALS_TO_STOP = 4  # per producer
@@ -76,64 +82,86 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__} {getattr(exc, 'errno', None)}"
 
 
-async def write_until_full(filename: str, log_path: str, seed: int, tasks: int = 4) -> None:
-    log = Log(log_path)
-    traj = Trajectory(TRAJECTORY, comment="disk-full trial")
-    traj.add_parameter("x", 0)
-    traj.explore({"x": list(range(RUNS))})
-    indices = itertools.count()
-    pace = random.Random(seed)
+@dataclasses.dataclass
+class _Writer:
+    """The producers of one writer, sharing the runs to store and the log."""
 
-    def run_of(index: int) -> Any:
-        run = traj.run(index)
+    filename: str
+    log: Log
+    pace: random.Random
+    quota_after: int
+    traj: Trajectory = dataclasses.field(init=False)
+    indices: Iterator[int] = dataclasses.field(default_factory=itertools.count)
+    acknowledged: Iterator[int] = dataclasses.field(default_factory=lambda: itertools.count(1))
+
+    def __post_init__(self) -> None:
+        self.traj = Trajectory(TRAJECTORY, comment="disk-full trial")
+        self.traj.add_parameter("x", 0)
+        self.traj.explore({"x": list(range(RUNS))})
+
+    def run_of(self, index: int) -> Any:
+        run = self.traj.run(index)
         run.add_result("r", **expected_values(index))
         return run
 
-    def stored(store: Any, index: int) -> bool:
-        try:
-            store(Msg.SINGLE_RUN, run_of(index))
-        except Exception as exc:
-            log.line(f"R {index} {_describe(exc)}")
-            return False
-        log.line(f"A {index}")
-        return True
+    def next_index(self, refusals: int) -> int | None:
+        index = next(self.indices)
+        return index if refusals < REFUSALS_TO_STOP and index < RUNS else None
 
+    def acknowledge(self, index: int) -> None:
+        self.log.line(f"A {index}")
+        if next(self.acknowledged) == self.quota_after:
+            import seccomp  # beside this file
+            seccomp.deny(dict.fromkeys(QUOTA_SYSCALLS, errno.EDQUOT))
+            self.log.line("Q")
+
+    def refuse(self, index: int, exc: BaseException) -> int:
+        self.log.line(f"R {index} {_describe(exc)}")
+        return 1
+
+    async def produce(self, service: AsyncStorageService) -> None:
+        refusals = 0
+        while (index := self.next_index(refusals)) is not None:
+            try:
+                await service.store(Msg.SINGLE_RUN, self.run_of(index))
+            except Exception as exc:
+                refusals += self.refuse(index, exc)
+                continue
+            self.acknowledge(index)
+            if self.pace.random() < 0.2:
+                await anyio.sleep(self.pace.random() * 0.002)  # an uneven stream
+
+    def produce_blocking(self) -> None:
+        with StorageService(self.filename, trajectory_name=TRAJECTORY) as service:
+            refusals = 0
+            while (index := self.next_index(refusals)) is not None:
+                try:
+                    service.store(Msg.SINGLE_RUN, self.run_of(index))
+                except Exception as exc:
+                    refusals += self.refuse(index, exc)
+                    continue
+                self.acknowledge(index)
+
+
+async def write_until_full(filename: str, log_path: str, seed: int, quota_after: int = -1,
+                           tasks: int = 4) -> None:
+    writer = _Writer(filename, Log(log_path), random.Random(seed), quota_after)
     service = AsyncStorageService(filename)
     try:
-        await service.store(Msg.TRAJECTORY, traj)
-        log.line("T")
-
-        async def producer() -> None:
-            refusals = 0
-            while refusals < REFUSALS_TO_STOP and (index := next(indices)) < RUNS:
-                try:
-                    await service.store(Msg.SINGLE_RUN, run_of(index))
-                except Exception as exc:
-                    log.line(f"R {index} {_describe(exc)}")
-                    refusals += 1
-                    continue
-                log.line(f"A {index}")
-                if pace.random() < 0.2:
-                    await anyio.sleep(pace.random() * 0.002)
-
-        def blocking_producer() -> None:
-            with StorageService(filename, trajectory_name=TRAJECTORY) as blocking:
-                refusals = 0
-                while refusals < REFUSALS_TO_STOP and (index := next(indices)) < RUNS:
-                    refusals += not stored(blocking.store, index)
-
+        await service.store(Msg.TRAJECTORY, writer.traj)
+        writer.log.line("T")
         async with anyio.create_task_group() as group:
             for _ in range(tasks):
-                group.start_soon(producer)
-            group.start_soon(anyio.to_thread.run_sync, blocking_producer)
+                group.start_soon(writer.produce, service)
+            group.start_soon(anyio.to_thread.run_sync, writer.produce_blocking)
     except Exception as exc:
-        log.line(f"E {_describe(exc)}")
+        writer.log.line(f"E {_describe(exc)}")
     finally:
         try:
             await service.aclose()
         except Exception as exc:  # closing a file on a full disk may fail: it must say so
-            log.line(f"C {_describe(exc)}")
-    log.line("END")
+            writer.log.line(f"C {_describe(exc)}")
+    writer.log.line("END")
 
 
 # ----------------------------------------------------------------------------------- trials
@@ -193,12 +221,14 @@ def _fill(path: Path, nbytes: int | None, pace: random.Random | None = None) -> 
                 time.sleep(pace.random() * 0.01)
 
 
-def _writer(filename: str, log: str, seed: int, limit: int | None) -> subprocess.Popen[bytes]:
+def _writer(filename: str, log: str, seed: int, limit: int | None,
+            quota_after: int) -> subprocess.Popen[bytes]:
     def limited() -> None:
         if limit is not None:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
-    return subprocess.Popen([sys.executable, __file__, "write", filename, log, str(seed)],
+    return subprocess.Popen([sys.executable, __file__, "write", filename, log, str(seed),
+                             "--quota-after", str(quota_after)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             preexec_fn=limited)  # noqa: PLW1509  # no threads in the trials yet
 
@@ -209,13 +239,15 @@ def run_trial(folder: Path, kind: str, seed: int) -> FillReport:
     with small_disk(folder / f"{kind}-{seed}", DISK_BYTES) as disk:
         filename, log = str(disk / "sweep.h5"), str(folder / f"{kind}-{seed}.log")
         filler = disk / "filler"
-        limit = None
+        limit, quota_after = None, -1
+        if kind == "quota":
+            quota_after = rng.randrange(1, 60)
         if kind == "prefilled":
             _fill(filler, DISK_BYTES - rng.randrange(7 * 2**20, 24 * 2**20))  # free: 7-24 MiB
         elif kind == "ulimit":
             limit = rng.randrange(8 * 2**20, DISK_BYTES - 4 * 2**20)
         report = FillReport(killed_after=0.0, kind=kind, free_at_start=_free(disk))
-        writer = _writer(filename, log, seed, limit)
+        writer = _writer(filename, log, seed, limit, quota_after)
         if kind == "racing":
             _wait_for(log, "T", writer)
             time.sleep(rng.random() * 0.5)
@@ -255,7 +287,7 @@ def _wait_for(log: str, line: str, writer: subprocess.Popen[bytes]) -> None:
 
 def check(filename: str, log: str, report: FillReport) -> FillReport:
     """The crash trials' checks, and those of refused stores (see the module)."""
-    lines = [line.split() for line in Path(log).read_text().split("\n") if line]
+    lines = [line.split() for line in Path(log).read_text().split("\n") if line and line != "Q"]
     acks = str(Path(log).with_suffix(".acks"))
     Path(acks).write_text("".join(f"{'T' if line[0] == 'T' else line[1]}\n"
                                   for line in lines if line[0] in ("T", "A")))
@@ -308,12 +340,14 @@ def main() -> None:
     write.add_argument("filename")
     write.add_argument("log")
     write.add_argument("seed", type=int)
+    write.add_argument("--quota-after", type=int, default=-1,
+                       help="acknowledged runs after which every file write fails with EDQUOT")
     trials = commands.add_parser("trials", help="run trials and print the table")
     trials.add_argument("--count", type=int, default=50, help="trials per way")
     trials.add_argument("--kinds", nargs="+", default=list(KINDS), choices=KINDS)
     args = parser.parse_args()
     if args.command == "write":
-        anyio.run(write_until_full, args.filename, args.log, args.seed)
+        anyio.run(write_until_full, args.filename, args.log, args.seed, args.quota_after)
         return
     with tempfile.TemporaryDirectory() as folder:
         results = {kind: run_trials(Path(folder), kind, args.count) for kind in args.kinds}

@@ -29,6 +29,8 @@ try:
 except ImportError:  # Windows: no flock, so no way to know the file is not open elsewhere
     fcntl = None  # type: ignore[assignment]
 
+from . import space
+
 log = logging.getLogger("aiostore.repair")
 
 SIGNATURE = b"\x89HDF\r\n\x1a\n"
@@ -77,22 +79,32 @@ def repair_end_of_file(filename: str, mend: bool = True) -> bool:
         stale = _stale_end(os.pread(fd, 64, 0), size)
         if stale is None:
             return False
-        field, fmt, end = stale
-        if end > size and not mend:
+        if stale[2] > size and not mend:
             return False
-        if end > size:
-            os.ftruncate(fd, end)
-            os.fsync(fd)
-            log.warning("mended %s: it ended at byte %d, short of the %d its superblock "
-                        "records (a write ran out of space, or a copy was cut short); "
-                        "extended with zeros so that HDF5 opens it", filename, size, end)
-            return True
-        os.pwrite(fd, struct.pack(fmt, size), field)
-        os.fsync(fd)
-        log.warning("repaired %s: its last writer did not close it, and its end-of-file "
-                    "address (%d) lagged behind its %d bytes; moved to the end, as "
-                    "h5clear --increment does, so what was written past it can be read",
-                    filename, end, size)
-        return True
+        try:
+            return _repair(fd, filename, size, stale)
+        except OSError as exc:
+            if exc.errno in space.SPACE_ERRNOS:
+                raise space.disk_full(exc, filename, None, "; it needs repairing before it "
+                                      "can be used, which writes to it") from None
+            raise
     finally:
         os.close(fd)  # releases the lock
+
+
+def _repair(fd: int, filename: str, size: int, stale: tuple[int, str, int]) -> bool:
+    field, fmt, end = stale
+    if end > size:
+        os.ftruncate(fd, end)
+        os.fsync(fd)
+        log.warning("mended %s: it ended at byte %d, short of the %d its superblock "
+                    "records (a write ran out of space, or a copy was cut short); "
+                    "extended with zeros so that HDF5 opens it", filename, size, end)
+        return True
+    os.pwrite(fd, struct.pack(fmt, size), field)
+    os.fsync(fd)
+    log.warning("repaired %s: its last writer did not close it, and its end-of-file "
+                "address (%d) lagged behind its %d bytes; moved to the end, as "
+                "h5clear --increment does, so what was written past it can be read",
+                filename, end, size)
+    return True
