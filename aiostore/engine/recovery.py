@@ -53,9 +53,12 @@ def replay(file: OpenFile, entries: list[Entry]) -> None:
                 raise FileDamagedError(f"journaled change {entry.number}: {exc}") from exc
     runs.write_deferred(file)
     if entries:
-        log.warning("recovered %s: its last writer died; %d journaled changes were made "
-                    "again (stores), taken back (stores that had failed, a merge cut short)",
-                    file.filename, len(entries))
+        failed = sum(entry.failed or isinstance(entry.request, merging.MergeMarks)
+                     for entry in entries)
+        log.warning("recovered %s: its journal held %d changes not known to be in it (its "
+                    "last writer died, or could not write it): %d made again, %d taken back "
+                    "(stores that had failed, a merge cut short)", file.filename, len(entries),
+                    len(entries) - failed, failed)
 
 
 def _replay_one(file: OpenFile, entry: Entry) -> None:
