@@ -423,6 +423,18 @@ def test_aiostore_export_out_of_space_leaves_no_partial_output(
     assert _files(disk) == [out.name]
 
 
+def test_aiostore_export_into_a_missing_folder_says_so_in_one_line(
+        tmp_path: Path, export_source: Path) -> None:
+    (tmp_path / "notes").write_text("a file where a folder is asked for")
+    outs = {tmp_path / "missing" / "z.csv": "its folder", tmp_path / "notes" / "z.csv": "is a file"}
+    for out, reason in outs.items():
+        done = aiostore("export", str(export_source), "s.z", str(out))
+        assert done.returncode == ExitCode.FILE_SYSTEM, done.stderr
+        assert done.stderr.splitlines() == [done.stderr.strip()]
+        assert f"cannot write {str(out)!r}" in done.stderr
+        assert reason in done.stderr
+
+
 # -------------------------------------------------------------------- the colossus-style cache
 
 

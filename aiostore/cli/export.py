@@ -11,6 +11,7 @@ The output is written beside its name and renamed over it once whole: an export 
 
 from __future__ import annotations
 
+import errno
 import importlib.util
 import os
 import sys
@@ -185,6 +186,13 @@ def _write_stdout(frame: pd.DataFrame) -> None:
                            ExitCode.REFUSED) from None
 
 
+def _a_file_on_the_way(folder: str) -> bool:
+    """Whether a part of ``folder`` that exists is a file rather than a folder."""
+    while not os.path.exists(folder):
+        folder = os.path.dirname(folder)
+    return not os.path.isdir(folder)
+
+
 def write(rows: RunRows, out: str, to: str, arrays: bool) -> None:
     """Write ``rows`` to ``out`` (``-``: stdout, csv only) as ``to`` says, whole or not at all:
     DiskFullError if the disk has no room for it, FileAccessError if it cannot be written."""
@@ -194,6 +202,10 @@ def write(rows: RunRows, out: str, to: str, arrays: bool) -> None:
     if to == "parquet" and importlib.util.find_spec("pyarrow") is None:  # pandas needs it
         raise CommandError("parquet export needs pyarrow: pip install aiostore[parquet]",
                            ExitCode.MISSING_DEPENDENCY)
+    folder = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(folder):  # pandas says so in an OSError without an errno
+        raise space.file_access(errno.ENOTDIR if _a_file_on_the_way(folder) else errno.ENOENT,
+                                out)
     try:
         with replacing(out, _partial_path(out)) as partial:
             if to == "npz":
