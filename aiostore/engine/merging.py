@@ -234,6 +234,9 @@ def apply_merge(file: OpenFile, plan: MergePlan) -> None:
     with diagnostics.watching() as watch:
         try:
             _transfer(file, request, plan.rename, undo)
+            # the copies are most of what the merge writes: if the disk has no room for them,
+            # nothing that was in the file before is changed yet
+            _flushed_whole(file, watch)
             if plan.whole:
                 assert plan.my_table is not None  # planned
                 assert plan.other_table is not None
@@ -241,8 +244,7 @@ def apply_merge(file: OpenFile, plan: MergePlan) -> None:
                 _extend_explored(file, request.target.trajectory, plan.mine_explored,
                                  plan.other_explored, undo)
                 _append_runs(plan.my_table, plan.other_table, undo)
-            file.flush()  # what the merge wrote meets the disk before it can be kept
-            _refuse_failed_writes(file, watch)
+            _flushed_whole(file, watch)  # what the merge wrote is on disk before it is kept
             if request.move_nodes and plan.whole and not request.delete_trajectory:
                 packed_other.remove_all()  # last but one: nothing can fail after it
             if request.delete_trajectory:
@@ -269,8 +271,10 @@ def _space_errno(exc: BaseException, watch: diagnostics.Watch) -> int | None:
                  if failure.errno in space.SPACE_ERRNOS), None)
 
 
-def _refuse_failed_writes(file: OpenFile, watch: diagnostics.Watch) -> None:
-    """Raise if libhdf5 failed to write any of the merge (PyTables did not)."""
+def _flushed_whole(file: OpenFile, watch: diagnostics.Watch) -> None:
+    """Flush the file; raise if libhdf5 failed to write any of the merge so far (PyTables does
+    not raise when a write of raw data, or a flush, fails)."""
+    file.flush()
     failed = next((failure for failure in watch.failures if failure.errno), None)
     if failed is not None:
         assert failed.errno is not None
