@@ -173,3 +173,14 @@ def test_the_pypet_shim_in_memory(tmp_path: Path) -> None:
     assert entries(tmp_path) == []
     with pytest.raises(InvalidArgumentError, match="overwrite_file"):
         HDF5StorageService(str(path), in_memory=True, overwrite_file=True)
+
+
+async def test_an_array_over_a_megabyte_is_stored_in_memory_too(tmp_path: Path) -> None:
+    # arrays over 1 MB are written slice by slice, each slice written through to the disk;
+    # a file in memory has no disk (it was refused as an UnsupportedTypeError)
+    big = np.arange(600_000.0)
+    async with AsyncStorageService(str(tmp_path / "m.h5"), in_memory=True) as svc:
+        await svc.store(Msg.LEAF, Result("results.big", v=big), trajectory_name="t")
+        loaded = await svc.load(Msg.LEAF, Result("results.big"), trajectory_name="t")
+    np.testing.assert_array_equal(loaded["v"], big)
+    assert entries(tmp_path) == []

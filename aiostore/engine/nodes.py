@@ -57,8 +57,9 @@ def _chunkshape(data: np.ndarray) -> tuple[int, ...] | None:
     return (max(min(len(data), WRITE_SLICE_BYTES // row_bytes), 1), *data.shape[1:])
 
 
-def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarray,
+def _write_carray(file: OpenFile, group: tables.Group, key: str, data: np.ndarray,
                   filters: tables.Filters | None) -> None:
+    h5 = file.h5
     row_bytes = max(data[0:1].nbytes, 1)
     step = max(WRITE_SLICE_BYTES // row_bytes, 1)
     if len(data) <= step:  # one slice: created and written in one call
@@ -68,10 +69,10 @@ def _write_carray(h5: tables.File, group: tables.Group, key: str, data: np.ndarr
                             shape=data.shape, filters=filters, chunkshape=_chunkshape(data))
     for start in range(0, len(data), step):
         node[start:start + step] = data[start:start + step]
-        _write_back(h5)
+        _write_back(file)
         time.sleep(0)
     node.flush()  # its cached chunks too, or the batch's flush writes them holding the GIL
-    _write_back(h5)
+    _write_back(file)
 
 
 @functools.lru_cache(maxsize=256)
@@ -80,17 +81,15 @@ def table_description(dtype: np.dtype) -> Any:
     return tables.description.descr_from_dtype(dtype)[0]
 
 
-def _write_back(h5: tables.File) -> None:
+def _write_back(file: OpenFile) -> None:
     """Hand the file's dirty pages to the disk now, in a call that releases the GIL.
 
     Otherwise the kernel throttles a writer of many dirty pages inside a later write or flush,
     which PyTables makes while holding the GIL: the event loop stalled for up to 570 ms here.
     """
-    try:
-        fileno = h5.fileno()
-    except (tables.HDF5ExtError, OSError, ValueError):
-        return  # an in-memory file has no descriptor
-    os.fdatasync(fileno)
+    if file.in_memory:
+        return  # no descriptor: HDF5's core driver answers fileno() with a pointer
+    os.fdatasync(file.h5.fileno())
 
 
 def write_value(file: OpenFile, group: tables.Group, key: str, encoded: Encoded,
@@ -102,7 +101,7 @@ def write_value(file: OpenFile, group: tables.Group, key: str, encoded: Encoded,
         if flag is Flag.ARRAY:
             h5.create_array(group, key, obj=encoded.payload)
         elif flag is Flag.CARRAY:
-            _write_carray(h5, group, key, encoded.payload, filters)
+            _write_carray(file, group, key, encoded.payload, filters)
         elif flag in (Flag.DICT, Flag.TABLE):
             table = h5.create_table(group, key, description=table_description(encoded.payload.dtype),
                                     filters=filters, expectedrows=max(len(encoded.payload), 1),

@@ -87,9 +87,9 @@ def disk_full(error: OSError | int, path: str, filename: str | None = None,
         reason = f"no space left on its file system{left}"
     message = f"cannot write {path!r}: {reason}{detail}"
     if filename is not None:
-        message += (f". Nothing of the failed store was written to {filename!r}; every store "
-                    "acknowledged before is kept, in the file or its journal, and is there "
-                    "when the file is next opened. Free some space and store again")
+        message += (f". What failed was not written to {filename!r}; every store acknowledged "
+                    "before is kept, in the file or its journal, and is there when the file is "
+                    "next opened. Free some space and try again")
     return DiskFullError(number, path, message)
 
 
