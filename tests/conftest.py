@@ -70,3 +70,12 @@ def gate() -> Iterator[threading.Event]:
     """The HDF5 thread waits before each job until this event is set (for the whole test)."""
     with _held_worker() as event:
         yield event
+
+
+@pytest.fixture(scope="session")
+def mountable(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Skip unless a tmpfs can be mounted here (a real full disk needs root)."""
+    from filling import can_mount
+
+    if not can_mount(tmp_path_factory.mktemp("probe")):
+        pytest.skip("cannot mount a tmpfs here (mounting needs root)")

@@ -194,6 +194,21 @@ def small_disk(folder: Path, size: int) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
 
 
+def fill(folder: Path, leave: int) -> Path:
+    """A file (``filler``) taking all but ``leave`` bytes of the disk holding ``folder``."""
+    info = os.statvfs(folder)
+    filler = folder / "filler"
+    with open(filler, "wb") as written:
+        os.posix_fallocate(written.fileno(), 0, max(info.f_bavail * info.f_frsize - leave, 1))
+    return filler
+
+
+def grow(folder: Path, size: int) -> None:
+    """Make the tmpfs at ``folder`` ``size`` bytes big: room, as a user frees it."""
+    subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True,
+                   capture_output=True)
+
+
 def can_mount(folder: Path) -> bool:
     try:
         with small_disk(folder / "probe", 2**20):

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import seccomp
 import sweeping
-from filling import KINDS, FillReport, can_mount, run_trial, small_disk
+from filling import KINDS, FillReport, fill, grow, run_trial, small_disk
 
 from aiostore import (
     AsyncStorageService,
@@ -41,29 +41,11 @@ from aiostore.engine import journal, space
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 
 
-@pytest.fixture(scope="module")
-def mountable(tmp_path_factory: pytest.TempPathFactory) -> None:
-    if not can_mount(tmp_path_factory.mktemp("probe")):
-        pytest.skip("cannot mount a tmpfs here (not root, or no mount permission)")
-
-
 @pytest.fixture
 def disk(tmp_path: Path, mountable: None) -> Iterator[Path]:
     """A 6 MiB tmpfs, its own."""
     with small_disk(tmp_path / "disk", 6 * 2**20) as folder:
         yield folder
-
-
-def _fill(folder: Path, leave: int) -> Path:
-    """A file taking all but ``leave`` bytes of the disk."""
-    info = os.statvfs(folder)
-    filler = folder / "filler"
-    filler.write_bytes(b"\xff" * max(info.f_bavail * info.f_frsize - leave, 0))
-    return filler
-
-
-def _grow(folder: Path, size: int) -> None:
-    subprocess.run(["mount", "-o", f"remount,size={size}", str(folder)], check=True)
 
 
 def _skip_without_seccomp(kind: str) -> None:
@@ -120,7 +102,7 @@ def test_a_refused_store_leaves_the_file_as_it_was(disk: Path) -> None:
     with StorageService(filename, trajectory_name="t", durability="close") as svc:
         svc.store(Msg.LEAF, Result("results.small", v=np.arange(10.0)))
         before = Path(filename).read_bytes()
-        _fill(disk, 2 * 2**20)
+        fill(disk, 2 * 2**20)
         with pytest.raises(DiskFullError) as refused:
             svc.store(Msg.LEAF, Result("results.big", v=np.zeros(2**19)))
         assert Path(filename).read_bytes() == before
@@ -135,12 +117,12 @@ def test_a_refused_store_leaves_the_file_as_it_was(disk: Path) -> None:
 def test_after_space_is_freed_the_same_service_goes_on(disk: Path) -> None:
     filename = str(disk / "f.h5")
     with StorageService(filename, trajectory_name="t") as svc:
-        filler = _fill(disk, 3 * 2**20)
+        filler = fill(disk, 3 * 2**20)
         stored = _store_until_refused(svc, 50_000)
         with pytest.raises(DiskFullError):  # still full: refused again, quickly
             svc.store(Msg.LEAF, Result("results.again", v=np.zeros(10)))
         filler.unlink()
-        _grow(disk, 32 * 2**20)
+        grow(disk, 32 * 2**20)
         svc.store(Msg.LEAF, Result("results.after", v=np.arange(3)))
         for index in range(stored):
             loaded = svc.load(Msg.LEAF, Result(f"results.r{index}"))
@@ -160,7 +142,7 @@ def test_a_flush_that_fails_keeps_the_journal_with_the_failed_stores_marked(
     with StorageService(filename, trajectory_name="t") as svc:
         svc.store(Msg.LEAF, Result("results.first", v=np.arange(5.0)))
         _guard_looks_away(monkeypatch)
-        _fill(disk, 2 * 2**20 + 300_000)  # the journal's ballast, and a little: HDF5 fails
+        fill(disk, 2 * 2**20 + 300_000)  # the journal's ballast, and a little: HDF5 fails
         stored = _store_until_refused(svc, 40_000)
         entries = journal.unfinished(filename)  # not locked: the file was let go
         assert entries is not None
@@ -188,7 +170,7 @@ def test_puts_on_a_full_disk_are_reported_by_join(disk: Path, backend: str,
     async def sweep() -> list[str]:
         async with AsyncStorageService(filename) as svc:
             await svc.store(Msg.TRAJECTORY, traj)
-            _fill(disk, 3 * 2**20)
+            fill(disk, 3 * 2**20)
             for index in range(len(traj)):
                 run = traj.run(index)
                 run.add_result("z", trace=np.full(20_000, float(index)))
@@ -219,7 +201,7 @@ def test_a_sweep_stops_when_the_disk_is_full_and_resumes_once_there_is_room(
     log_dir = tmp_path / "log"
     log_dir.mkdir()
     traj = sweeping.build(60, str(log_dir))
-    _fill(disk, 4 * 2**20)
+    fill(disk, 4 * 2**20)
 
     async def sweep() -> SweepReport:
         async with AsyncStorageService(filename) as service:
@@ -231,7 +213,7 @@ def test_a_sweep_stops_when_the_disk_is_full_and_resumes_once_there_is_room(
     first = {info.idx for info in _load(filename).runs if info.completed}
     assert 0 < len(first) < 60
     (disk / "filler").unlink()
-    _grow(disk, 64 * 2**20)
+    grow(disk, 64 * 2**20)
     report = anyio.run(sweep)
     assert report.completed
     assert report.already_completed == first

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import seccomp
-from filling import can_mount, small_disk
+from filling import fill, grow, small_disk
 
 from aiostore import (
     AsyncStorageService,
@@ -50,12 +50,6 @@ ARRAY_FLOATS = 100_000  # 0.8 MB a run
 # from PyTables (0.8 MB arrays copied make it raise)
 MERGE_FLOATS = 150_000
 
-@pytest.fixture(scope="module")
-def mountable(tmp_path_factory: pytest.TempPathFactory) -> None:
-    if not can_mount(tmp_path_factory.mktemp("probe")):
-        pytest.skip("cannot mount a tmpfs here (mounting needs root)")
-
-
 @pytest.fixture
 def disk(tmp_path: Path, mountable: None) -> Iterator[Path]:
     """A tmpfs of its own for the test, unmounted at its end."""
@@ -63,15 +57,8 @@ def disk(tmp_path: Path, mountable: None) -> Iterator[Path]:
         yield folder
 
 
-def _fill(folder: Path, leave: int) -> None:
-    """Take all but ``leave`` bytes of the disk (the test's files stay where they are)."""
-    info = os.statvfs(folder)
-    with open(folder / "filler", "wb") as filler:
-        os.posix_fallocate(filler.fileno(), 0, info.f_bavail * info.f_frsize - leave)
-
-
 def _make_room(folder: Path) -> None:
-    subprocess.run(["mount", "-o", f"remount,size={4 * DISK_BYTES}", str(folder)], check=True)
+    grow(folder, 4 * DISK_BYTES)
 
 
 def _files(folder: Path) -> list[str]:
@@ -148,7 +135,7 @@ def test_a_backup_out_of_space_leaves_the_backup_file_as_it_was(
             svc.store(Msg.TRAJECTORY, Trajectory("older"))
     backup_bytes = backup.read_bytes() if existing else None
     source_bytes = source.read_bytes()
-    _fill(disk, 2**20)
+    fill(disk, 2**20)
     with StorageService(str(source)) as svc:
         with pytest.raises(DiskFullError) as refused:
             svc.store(Msg.BACKUP, None, trajectory_name="a", backup_filename=str(backup))
@@ -166,7 +153,7 @@ def test_a_backup_out_of_space_leaves_the_backup_file_as_it_was(
 def test_aiostore_backup_out_of_space_says_so_in_one_line(disk: Path, source: Path) -> None:
     backup = disk / "copy.h5"
     source_bytes = source.read_bytes()
-    _fill(disk, 2**20)
+    fill(disk, 2**20)
     _assert_one_line_error(aiostore("backup", str(source), str(backup)), backup)
     assert _files(disk) == []
     _make_room(disk)
@@ -212,7 +199,7 @@ def test_a_merge_the_disk_has_no_room_for_changes_nothing(disk: Path, merged_fil
     path = str(merged_file)
     a, b = _load(path, "a"), _load(path, "b")
     before = merged_file.read_bytes()
-    _fill(disk, 2 * 2**20)  # the merge copies 3.6 MB
+    fill(disk, 2 * 2**20)  # the merge copies 3.6 MB
     with StorageService(path) as svc, pytest.raises(DiskFullError) as refused:
         svc.store(Msg.MERGE, None, "b", trajectory_name="a")
     _assert_names(refused.value, merged_file)
@@ -233,7 +220,7 @@ def test_a_merge_that_runs_out_of_space_part_way_is_taken_back(
     path = str(merged_file)
     a, b = _load(path, "a"), _load(path, "b")
     monkeypatch.setattr(merging, "_check_room", lambda file, plan: None)
-    _fill(disk, 3_500_000)  # room for the journal's ballast and marks, and part of the copies
+    fill(disk, 3_500_000)  # room for the journal's ballast and marks, and part of the copies
     with StorageService(path) as svc, pytest.raises(DiskFullError) as refused:
         svc.store(Msg.MERGE, None, "b", trajectory_name="a")
     _assert_names(refused.value, merged_file)
@@ -250,7 +237,7 @@ def test_aiostore_merge_out_of_space_says_so_in_one_line(disk: Path, merged_file
                                                          backup: bool) -> None:
     path = str(merged_file)
     a = _load(path, "a")
-    _fill(disk, 2 * 2**20)
+    fill(disk, 2 * 2**20)
     options = [] if backup else ["--no-backup"]
     done = aiostore("merge", path, "a", "b", *options)
     # the backup of a (made first, beside the file) is what finds no room, or the merge
@@ -407,7 +394,7 @@ def test_aiostore_export_out_of_space_leaves_no_partial_output(
     out = disk / f"z.{fmt}"
     out.write_bytes(b"an older export")
     source_bytes = export_source.read_bytes()
-    _fill(disk, 8 * 2**10)  # every export here is bigger
+    fill(disk, 8 * 2**10)  # every export here is bigger
     done = aiostore("export", str(export_source), "s.z", str(out), "--arrays")
     _assert_one_line_error(done, out)
     assert out.read_bytes() == b"an older export"
@@ -473,7 +460,7 @@ def test_a_cache_out_of_space_keeps_every_object_stored_before(disk: Path) -> No
         stored.update({f"t{seed}": _table(seed, 20_000) for seed in range(1, 5)})  # 320 kB
         for name, table in stored.items():
             user.storeObject(name, table)
-        _fill(disk, 600 * 2**10)
+        fill(disk, 600 * 2**10)
         # its segments now outweigh the main file: a fold is due, and finds no room
         stored["t5"] = _table(5, 20_000)
         with pytest.warns(RuntimeWarning, match="was not folded"):
@@ -503,7 +490,7 @@ def test_an_awaited_cache_store_out_of_space_raises(disk: Path) -> None:
         user = _user()
         first = _table(1, 20_000)
         anyio.run(store, user, "first", first)
-        _fill(disk, 100 * 2**10)
+        fill(disk, 100 * 2**10)
         with pytest.raises(DiskFullError):
             anyio.run(store, user, "second", _table(2, 20_000))
         _assert_cached({"first": first})
@@ -525,7 +512,7 @@ def test_a_file_in_memory_that_cannot_be_saved_leaves_the_old_one(disk: Path) ->
     with StorageService(str(path), in_memory=True, save_on_close=True) as svc:
         svc.store(Msg.TRAJECTORY, Trajectory("t"))
     before = path.read_bytes()
-    _fill(disk, 2**20)  # the file in memory grows to 6.4 MB
+    fill(disk, 2**20)  # the file in memory grows to 6.4 MB
     with pytest.raises(DiskFullError) as refused:
         anyio.run(store_all)
     _assert_names(refused.value, path)
