@@ -39,6 +39,7 @@ as it was.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -170,7 +171,21 @@ class ReadOnlyTrajectoryError(FileFormatError):
 
 
 class FileLockedError(AiostoreError, OSError):
-    """Another process has the file open, and HDF5's lock keeps this one out (nothing changed)."""
+    """Another process has the file open, and HDF5's lock keeps this one out (nothing changed).
+
+    ``errno`` is ``EAGAIN`` (the lock is held) and ``filename`` the user's file, as on the
+    ``OSError`` of a refused lock; ``str()`` says who holds it, where aiostore can tell.
+    """
+
+    def __init__(self, message: str, filename: str | None = None) -> None:
+        super().__init__(errno.EAGAIN, message, filename)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.message, self.filename)
 
 
 class _FileSystemError(AiostoreError, OSError):

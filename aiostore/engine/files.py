@@ -118,7 +118,7 @@ def _opening_error(filename: str, exc: Exception, watch: diagnostics.Watch,
             f"cannot open {filename!r}: another process has it open, and HDF5 locks an "
             "open file. Close it there first, or let one process own the file (the queue "
             "writers), or have every process use durability='close' under one lock "
-            "(AsyncLockWrapper, LockWrapper)")
+            "(AsyncLockWrapper, LockWrapper)", filename)
     if number in space.SPACE_ERRNOS:
         return space.disk_full(number, filename)
     truncated = next((match for failure in watch.failures for text in failure.trace

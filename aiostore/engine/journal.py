@@ -228,13 +228,13 @@ def _lock(fd: int, filename: str, path: str) -> None:
         owner = _owner(fd)
         who = f"process {owner.pid} on {owner.host}; " if owner else ""
         raise FileLockedError(f"cannot write {filename!r}: another process is writing it "
-                              f"({who}it holds {path!r})")
+                              f"({who}it holds {path!r})", filename)
     owner = _owner(fd) if state == "unlocked" else None
     if owner is not None and _owner_is_live(owner, filename, path):
         raise FileLockedError(
             f"cannot write {filename!r}: process {owner.pid} on this host ({owner.host}) is "
             f"writing it, as its journal {path!r} records (file locks are off, so that record "
-            "is all that keeps a second writer out). Let it finish, or stop it first")
+            "is all that keeps a second writer out). Let it finish, or stop it first", filename)
 
 
 # -- whether a journal's writer lives -----------------------------------------------------------
@@ -329,7 +329,7 @@ def _owner_is_live(owner: Owner, filename: str, path: str) -> bool:
             f"was stopped before it closed it (its journal {path!r} says so); file locks are "
             "off, and aiostore cannot tell from here whether that process still runs. Open the "
             "file there (the journal is replayed if its writer is dead), or wait until its "
-            "writer has closed it")
+            "writer has closed it", filename)
     if owner.pid <= 0 or owner.pid == os.getpid():
         return False
     try:
