@@ -97,7 +97,7 @@ def test_a_store_cut_short_by_a_crash_is_made_whole(tmp_path: Path,
         assert list(h5.get_node("/t/results/runs/run_00000004/r")._v_children) == ["v"]
     with caplog.at_level(logging.WARNING, logger="aiostore.recovery"):
         traj = _load(path)
-    assert "journaled changes were made again" in caplog.text
+    assert "made again, 0 taken back" in caplog.text
     assert _runs_stored(traj) == [0, 1, 2, 3, 4]
     for index in range(5):
         _assert_run(traj, index)
