@@ -10,14 +10,18 @@ that loop still until it returns (as any blocking call does), so async code shou
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import FailedStoresError, closing_note
 from .planning import Job
 from .requests import NodeInfo
 from .session import Session, label
 from .worker import Durability, Ticket
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["StorageService"]
 
@@ -81,6 +85,16 @@ class StorageService:
         job = self._session.plan_describe(trajectory_name, path, recursive, max_depth)
         result: list[NodeInfo] = job.finish(self._submit(job).future.result())
         return result
+
+    def load_frame(self, trajectory_name: str | None, result: str, *,
+                   keys: str | Iterable[str] | None = None,
+                   where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """One result of every completed run as a DataFrame, a row per run (see
+        :meth:`AsyncStorageService.load_frame <aiostore.AsyncStorageService.load_frame>`)."""
+        first = self._session.plan_frame(trajectory_name, result, keys, where)
+        second: Job = first.finish(self._submit(first).future.result())
+        frame: pd.DataFrame = second.finish(self._submit(second).future.result())
+        return frame
 
     def close(self) -> None:
         """Finish the queued work, close the file, and raise the errors of unawaited stores."""

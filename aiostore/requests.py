@@ -291,6 +291,31 @@ class DescribeNodes:
 
 
 @dataclass(frozen=True, slots=True)
+class ReadFrameIndex:
+    """What ``load_frame`` reads before any result: the completed runs, the explored
+    parameters' values and the keys of the result ``<branch>.runs.<run>.<relative>``."""
+
+    target: Target
+    branch: str
+    relative: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ReadFrame:
+    """Read keys ``keys`` of the result ``<branch>.runs.<run>.<relative>`` of runs ``runs``
+    (sorted) as columns: whole columns of a packed table at once, the runs' nodes otherwise.
+    A run that does not hold the result has no row; ``specs`` are what :class:`FrameIndex`
+    found, for the columns' types when no run chosen holds the result."""
+
+    target: Target
+    branch: str
+    relative: Path
+    runs: tuple[int, ...]
+    keys: tuple[str, ...]
+    specs: Mapping[str, Any] = field(default_factory=dict)  # the keys' specs, if no run has them
+
+
+@dataclass(frozen=True, slots=True)
 class TrajectoryLayout:
     """Who wrote a trajectory: ``"aiostore"``, ``"pypet"`` (pypet's own layout, read-only), or
     ``""`` if the file or the trajectory does not exist."""
@@ -425,3 +450,24 @@ class TrajectoryData:
     header: TrajectoryHeader
     runs: list[RunRecord]
     nodes: list[NodeData]
+
+
+@dataclass(slots=True)
+class FrameIndex:
+    """What :class:`ReadFrameIndex` found: the completed runs (sorted), each explored
+    parameter's values by run index (named below ``parameters``, as numpy columns) and the
+    result's keys with their codec specs, in the order they were stored."""
+
+    runs: Any
+    parameters: dict[str, Any]
+    keys: dict[str, Any]
+
+
+@dataclass(slots=True)
+class FrameColumns:
+    """What :class:`ReadFrame` read: the runs that hold the result (sorted) and, per key, its
+    column (``label`` None) or, for a dict, a column per field (``label`` the field's name);
+    each a 1-d numpy array with a row per run."""
+
+    runs: Any
+    columns: list[tuple[str, str | None, Any]]

@@ -15,8 +15,9 @@ whose waiter was cancelled is not lost: :meth:`AsyncStorageService.join` and
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
@@ -28,6 +29,9 @@ from .planning import Job
 from .requests import NodeInfo
 from .session import Session, label
 from .worker import Durability, Ticket
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["AsyncServiceClosedError", "AsyncStorageService"]
 
@@ -158,6 +162,34 @@ class AsyncStorageService:
         ticket = await self._submit(job)
         result: list[NodeInfo] = job.finish(await wait_future(ticket.future))
         return result
+
+    async def load_frame(self, trajectory_name: str | None, result: str, *,
+                         keys: str | Iterable[str] | None = None,
+                         where: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        """One result of every completed run as a DataFrame, a row per run.
+
+        ``result`` is the result's name below each run's group (``"z"`` for
+        ``results.runs.run_XXXXXXXX.z``; the written-out ``"results.runs.*.z"`` works too).
+        The frame is indexed by run index (named ``run``); its columns are the explored
+        parameters (named below ``parameters``, e.g. ``"x"``), then each key of the result:
+        a scalar key is a column of its exact dtype, a dict a column per field (``d.a``),
+        anything else an object column holding each run's value (an array with its dtype and
+        shape). A key named like a parameter is prefixed with the result's name (``z.x``).
+        ``keys`` chooses keys; ``where`` keeps the runs whose explored parameters match each
+        condition: a value (``{"x": 0.5}``) or a callable of the value (``{"x": lambda v: v > 1}``),
+        evaluated here, before the runs' results are read. Only completed runs holding the
+        result have rows. A packed table (``packed_runs``) is read a whole column at a time.
+
+        Raises :class:`~aiostore.DataNotFoundError` for a missing trajectory or a result no
+        completed run holds, :class:`~aiostore.InvalidArgumentError` for unknown keys or
+        parameters, before reading any result.
+        """
+        first = self._guard(lambda: self._session.plan_frame(trajectory_name, result, keys,
+                                                             where))
+        second: Job = first.finish(await wait_future((await self._submit(first)).future))
+        answer = await wait_future((await self._submit(second)).future)
+        frame: pd.DataFrame = second.finish(answer)
+        return frame
 
     # -- closing ------------------------------------------------------------------------------
 

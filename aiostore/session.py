@@ -19,6 +19,7 @@ from typing import Any
 
 from .engine.nodes import filters_for
 from .errors import FailedStoresError, InvalidArgumentError, ServiceClosedError
+from .framing import Where, plan_frame
 from .messages import to_msg
 from .planning import Defaults, Job, describe, list_trajectories, plan_load, plan_store
 from .requests import CloseFile
@@ -103,6 +104,12 @@ class Session:
                       max_depth: int | None) -> Job:
         self.check_open()
         return describe(self.defaults, trajectory_name, path, recursive, max_depth)
+
+    def plan_frame(self, trajectory_name: str | None, result: str, keys: Any,
+                   where: Where | None) -> Job:
+        """The first job of ``load_frame``: its finish returns the second."""
+        self.check_open()
+        return plan_frame(self.defaults, trajectory_name, result, keys, where)
 
     def ticket(self, job: Job, durability: Durability | None = None) -> Ticket:
         ticket = Ticket(job.request, durability or self.durability)
