@@ -1,9 +1,11 @@
-"""``aiostore export``: one result of every run as a table, a row per run.
+"""``aiostore export``: one result of every run as a table, a row per completed run.
 
-The columns are the run's index, the values of the explored parameters in that run, and each
-scalar value of the result (a dict of scalars gives a column per key, ``stats.mean``). Arrays
-and other non-scalar values are left out of csv and parquet, with a note; npz takes them with
-``--arrays``, stacked into one array per key when their shapes agree.
+The rows are :meth:`~aiostore.StorageService.load_frame`'s (a trajectory pypet wrote, which it
+does not read, is read leaf by leaf, every run holding the result a row). The columns are the
+run's index, the values of the explored parameters in that run, and each scalar value of the
+result (a dict of scalars gives a column per key, ``stats.mean``). Arrays and other non-scalar
+values are left out of csv and parquet, with a note; npz takes them with ``--arrays``, stacked
+into one array per key when their shapes agree.
 
 The output is written beside its name and renamed over it once whole: an export that fails
 (the disk full, say) leaves no partial file behind, and an older file of that name as it was.
@@ -25,11 +27,11 @@ import pandas as pd
 from ..blocking import StorageService
 from ..engine import space
 from ..engine.files import replacing
-from ..errors import AiostoreError, DataNotFoundError, DiskFullError
+from ..errors import AiostoreError, DataNotFoundError, DiskFullError, UnsupportedFeatureError
 from ..messages import Msg
 from ..model import Result, Trajectory
 from .exits import CommandError, ExitCode
-from .paths import RunResultPath, load_runs
+from .paths import WILDCARD, RunResultPath, load_runs
 from .progress import bar, note
 
 __all__ = ["FORMATS", "RunRows", "collect", "write"]
@@ -42,20 +44,40 @@ _SCALARS = (bool, int, float, complex, str, bytes, np.generic)
 
 @dataclass
 class RunRows:
-    """The rows of an export, by column, split into scalar and other columns."""
+    """The rows of an export: a frame with the run's index first, and how many runs of the
+    trajectory have no row."""
 
-    rows: list[dict[str, Any]] = field(default_factory=list)
+    frame: pd.DataFrame = field(default_factory=pd.DataFrame)
     runs_without: int = 0
 
     def columns(self) -> list[str]:
-        return list(dict.fromkeys(name for row in self.rows for name in row))
+        return [str(name) for name in self.frame.columns]
 
     def scalar_columns(self) -> list[str]:
-        return [name for name in self.columns() if all(
-            isinstance(row.get(name), _SCALARS) for row in self.rows if name in row)]
+        return [name for name in self.columns() if _is_scalar_column(self.frame[name])]
 
     def values(self, name: str) -> list[Any]:
-        return [row.get(name) for row in self.rows]
+        return list(self.frame[name])
+
+
+def _is_scalar_column(column: pd.Series) -> bool:
+    if column.dtype != object:
+        return True
+    return all(isinstance(value, _SCALARS) or value is None for value in column)
+
+
+def collect(service: StorageService, spec: RunResultPath) -> RunRows:
+    """The rows of the export of ``spec``: ``load_frame``'s frame (pypet's trajectories,
+    which it does not read, run by run); NOT_FOUND if no completed run holds it."""
+    try:
+        frame = service.load_frame(spec.trajectory, spec.full_name(WILDCARD))
+    except UnsupportedFeatureError:
+        return _collect_by_runs(service, spec)
+    runs = len(load_runs(service, spec.trajectory).runs)
+    return RunRows(frame.reset_index(), runs - len(frame))
+
+
+# ------------------------------------------------ pypet's trajectories: one leaf after another
 
 
 def _load_chunk(service: StorageService, spec: RunResultPath,
@@ -101,22 +123,32 @@ def _flat(values: dict[str, Any], taken: set[str], prefix: str) -> dict[str, Any
     return flat
 
 
-def collect(service: StorageService, spec: RunResultPath) -> RunRows:
-    """The rows of the export of ``spec``; NOT_FOUND if no run holds it."""
+def _collect_by_runs(service: StorageService, spec: RunResultPath) -> RunRows:
     traj = load_runs(service, spec.trajectory, parameters=True)
     explored = {name.removeprefix("parameters."): param
                 for name, param in sorted(traj.explored_parameters.items())}
     taken = {RUN_COLUMN, *explored}
-    found = RunRows()
+    rows = []
     for idx, item in _results(service, spec, traj):
         row = {RUN_COLUMN: idx, **{name: p.value_at(idx) for name, p in explored.items()}}
         row.update(_flat(item.data, taken, spec.relative[-1]))
-        found.rows.append(row)
-    if not found.rows:
+        rows.append(row)
+    if not rows:
         raise CommandError(f"no run of trajectory {spec.trajectory!r} holds {spec}",
                            ExitCode.NOT_FOUND)
-    found.runs_without = len(traj.runs) - len(found.rows)
-    return found
+    names = list(dict.fromkeys(name for row in rows for name in row))
+    columns = {name: _object_column([row.get(name) for row in rows]) for name in names}
+    return RunRows(pd.DataFrame(columns), len(traj.runs) - len(rows))
+
+
+def _object_column(values: list[Any]) -> np.ndarray:
+    column = np.empty(len(values), dtype=object)
+    for position, value in enumerate(values):
+        column[position] = value
+    return column
+
+
+# ------------------------------------------------------------------------------------ writing
 
 
 def _frame(rows: RunRows) -> pd.DataFrame:
@@ -125,7 +157,15 @@ def _frame(rows: RunRows) -> pd.DataFrame:
     if skipped:
         note(f"left out values that are not scalars: {', '.join(skipped)} "
              "(--to npz --arrays exports arrays)")
-    return pd.DataFrame({name: rows.values(name) for name in columns})
+    return pd.DataFrame({name: _plain(rows.frame[name]) for name in columns})
+
+
+def _plain(column: pd.Series) -> Any:
+    """A column as the export writes it: numpy's own dtypes kept, other values as a list (so
+    that pandas infers their type, as it would from the values)."""
+    if isinstance(column.dtype, np.dtype) and column.dtype.kind in "biufcmM":
+        return column.to_numpy()
+    return column.tolist()
 
 
 def _stacked(rows: RunRows, name: str) -> np.ndarray | None:
@@ -142,7 +182,7 @@ def _stacked(rows: RunRows, name: str) -> np.ndarray | None:
 
 def _write_npz(rows: RunRows, path: str, arrays: bool) -> None:
     scalars = rows.scalar_columns()
-    data: dict[str, Any] = {name: np.asarray(rows.values(name)) for name in scalars}
+    data: dict[str, Any] = {name: np.asarray(_plain(rows.frame[name])) for name in scalars}
     skipped = []
     for name in rows.columns():
         if name in scalars:
