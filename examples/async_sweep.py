@@ -4,9 +4,9 @@ Each run integrates a driven damped oscillator, x'' + 2*zeta*x' + x = cos(w*t) (
 the natural period), for one point of a grid of drive frequency ``w`` and damping ratio ``zeta``.
 The integrations run in a process pool, so the event loop stays free; ``aiostore.run_sweep``
 awaits each run's results into one HDF5 file through ``AsyncStorageService`` as soon as the run
-finishes, with a progress bar. At the end it loads the trajectory back from the file, prints a summary
-(measured amplitudes against the exact steady-state amplitude) and writes a PNG of the
-resonance over the grid.
+finishes, with a progress bar. At the end it reads the results back as a DataFrame
+(``load_frame``), prints a summary (measured amplitudes against the exact steady-state
+amplitude) and writes a PNG of the resonance over the grid.
 
     python examples/async_sweep.py [--frequencies 20] [--dampings 15] [--out sweep.h5]
                                    [--resume] [--plot sweep.png] [--workers N]
@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 import aiostore
-from aiostore import AsyncStorageService, Msg, ProcessRunner, SweepReport, Trajectory, run_sweep
+from aiostore import AsyncStorageService, ProcessRunner, SweepReport, Trajectory, run_sweep
 from aiostore.runners import Runner
 
 TRAJECTORY = "resonance"
@@ -96,31 +96,27 @@ def build_trajectory(frequencies: int, dampings: int) -> Trajectory:
 
 
 async def sweep(filename: str, traj: Trajectory, runner: Runner, quiet: bool,
-                packed: bool = False) -> tuple[SweepReport, Trajectory]:
-    """Compute the runs the file lacks, storing each as it ends; load it all back."""
+                packed: bool = False) -> tuple[SweepReport, pd.DataFrame]:
+    """Compute the runs the file lacks, storing each as it ends; read the results back."""
     async with AsyncStorageService(filename, file_title="aiostore example",
                                    packed_runs=packed) as service:
         # run_sweep awaits each run into the file as its process finishes it; a second call on
         # the same file (--resume) computes only the runs not yet completed there.
         report = await run_sweep(service, traj, simulate, runner=runner, result="response",
                                  progress=not quiet)
-        loaded: Trajectory = await service.load(Msg.TRAJECTORY, None, trajectory_name=TRAJECTORY,
-                                                load_parameters=2, load_results=2)
-    return report, loaded
+        # a row per completed run: frequency, damping, amplitude, phase, energy, trace
+        frame = await service.load_frame(TRAJECTORY, "response")
+    return report, frame
 
 
 # ------------------------------------------------------------------------------ reporting
 
 
-def summary_table(loaded: Trajectory) -> pd.DataFrame:
-    rows = []
-    frequency, damping = loaded["parameters.frequency"].range, loaded["parameters.damping"].range
-    for info in loaded.runs:
-        response = loaded[f"results.runs.{info.name}.response"]
-        rows.append({"run": info.name, "frequency": frequency[info.idx],
-                     "damping": damping[info.idx], "amplitude": response["amplitude"],
-                     "phase": response["phase"], "completed": info.completed})
-    table = pd.DataFrame(rows)
+def summary_table(frame: pd.DataFrame, runs: int) -> pd.DataFrame:
+    """``load_frame``'s rows over all ``runs`` of the sweep (a run missing did not complete)."""
+    table = frame.reindex(pd.RangeIndex(runs, name="run"))
+    table["completed"] = table.index.isin(frame.index)
+    table = table.reset_index()[["run", "frequency", "damping", "amplitude", "phase", "completed"]]
     table["exact"] = exact_amplitude(table["frequency"].to_numpy(), table["damping"].to_numpy())
     return table
 
@@ -191,14 +187,14 @@ def output_paths(args: argparse.Namespace) -> tuple[str, str]:
     return filename, args.plot or os.path.splitext(filename)[0] + ".png"
 
 
-def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, Trajectory]]],
+def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, pd.DataFrame]]],
                     filename: str, image: str, backend: str = "asyncio") -> None:
     try:
-        done, loaded = anyio.run(sweeping, backend=backend)
+        done, frame = anyio.run(sweeping, backend=backend)
     except KeyboardInterrupt:
         sys.exit(f"\ninterrupted: the runs stored so far are in {filename}; "
                  f"add --out {filename} --resume to compute only the rest")
-    table = summary_table(loaded)
+    table = summary_table(frame, done.runs)
     report(table, filename, done.seconds, len(done.already_completed))
     plot(table, image)
     print(f"\nplot of the resonance: {image}")

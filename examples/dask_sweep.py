@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))  # so that workers unpickle async_sweep.simulate
 
+import pandas as pd
 from async_sweep import (
     TRAJECTORY,
     build_trajectory,
@@ -31,19 +32,18 @@ from async_sweep import (
     simulate,
 )
 
-from aiostore import AsyncStorageService, Msg, SweepReport, Trajectory, run_sweep
+from aiostore import AsyncStorageService, SweepReport, Trajectory, run_sweep
 from aiostore.dask import DaskRunner
 
 
 async def sweep_on_dask(filename: str, traj: Trajectory, runner: DaskRunner, runs_per_task: int,
-                        quiet: bool, packed: bool) -> tuple[SweepReport, Trajectory]:
+                        quiet: bool, packed: bool) -> tuple[SweepReport, pd.DataFrame]:
     async with AsyncStorageService(filename, file_title="aiostore example",
                                    packed_runs=packed) as service:
         report = await run_sweep(service, traj, simulate, runner=runner, result="response",
                                  runs_per_task=runs_per_task, progress=not quiet)
-        loaded: Trajectory = await service.load(Msg.TRAJECTORY, None, trajectory_name=TRAJECTORY,
-                                                load_parameters=2, load_results=2)
-    return report, loaded
+        frame = await service.load_frame(TRAJECTORY, "response")
+    return report, frame
 
 
 def main() -> None:
