@@ -19,6 +19,7 @@ import numpy as np
 import tables
 
 from ..codec import Spec, decode, loads_specs
+from ..codec.arrays import restore_dtype
 from ..codec.columns import decode_column, is_scalar, object_column
 from ..codec.tables import _field
 from ..errors import DataNotFoundError, UnsupportedFeatureError
@@ -251,6 +252,8 @@ def _columns(keys: tuple[str, ...], specs: dict[str, Spec], blocks: dict[str, np
 def _column(spec: Spec, block: np.ndarray) -> np.ndarray:
     if is_scalar(spec):
         return decode_column(spec, block)
+    if spec.get("coll") == "COLL_NDARRAY" and block.dtype.fields is None:
+        return object_column(list(restore_dtype(block, spec["dtype"])))  # a row per run
     return object_column([_decode_value(spec, block[row]) for row in range(len(block))])
 
 
