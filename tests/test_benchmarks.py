@@ -63,3 +63,21 @@ def test_pypet_environment_on_pypet_and_on_the_shim(tmp_path: pathlib.Path) -> N
     assert "FAILED" not in stdout
     assert "Target: W1 pypet's Environment on aiostore's shim >= 5x" in stdout
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_frames_benchmark(tmp_path: pathlib.Path) -> None:
+    stdout = run_benchmark("frames.py", "--runs", "30", "--repeat", "1", cwd=tmp_path)
+    for row in ("load_frame", "load(load_results=2)", "raw PyTables Table.read"):
+        assert row in stdout
+    assert "nodes: stored" in stdout
+    assert "packed: stored" in stdout
+
+
+def test_the_w1_profile(tmp_path: pathlib.Path) -> None:
+    stdout = run_benchmark("profile_w1.py", "--runs", "40", "--small", "20", "--repeats", "1",
+                           "--timed-repeats", "1", "--micro", "20", "--top", "3", "--layout",
+                           "packed", "--faces", "store", "--dir", str(tmp_path / "w1"),
+                           cwd=tmp_path)
+    for part in ("1. Throughput", "2. Where the time goes", "3. cProfile",
+                 "Table.append a batch's rows at once"):
+        assert part in stdout
