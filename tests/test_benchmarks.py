@@ -81,3 +81,12 @@ def test_the_w1_profile(tmp_path: pathlib.Path) -> None:
     for part in ("1. Throughput", "2. Where the time goes", "3. cProfile",
                  "Table.append a batch's rows at once"):
         assert part in stdout
+
+
+def test_the_compression_benchmark(tmp_path: pathlib.Path) -> None:
+    stdout = run_benchmark("compression.py", "--runs", "20", "--rounds", "1", "--big", "1",
+                           "--packed-rows", "100", "--codecs", "none,blosc2:lz4/5",
+                           "--dir", str(tmp_path / "c"), cwd=tmp_path)
+    assert "Large arrays: 1 x 8 MB, smooth" in stdout
+    assert "Readability of a file written with each codec" in stdout
+    assert "blosc2:lz4/5" in stdout
