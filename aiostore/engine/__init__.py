@@ -163,9 +163,10 @@ class Engine:
         if refusal is not None:
             raise refusal  # an earlier store of this batch found the disk full
         self._files.claim(opened, request)
-        journal_ = self._files.journal(opened.filename) if request.target.journal else None
+        journaled = request.target.journal and not opened.in_memory
+        journal_ = self._files.journal(opened.filename) if journaled else None
         number = None
-        if journal_ is not None and not opened.in_memory:
+        if journal_ is not None:
             number = journal_.begin(request, writing.planned_creations(opened, request))
         try:
             with diagnostics.watching() as watch:

@@ -6,11 +6,12 @@ rule that keeps acknowledged stores safe: a journal is cleared or removed only o
 provably holds everything it records, that is once the flush (or the close) reported no error
 from libhdf5 (:mod:`.diagnostics`; PyTables does not check) and the file's ``fsync`` succeeded.
 
-When a write runs out of space, the journal's ballast is handed back and the file flushed
-again: most often HDF5 can then write what it holds, and the file is whole. If it cannot, the
-file is let go: the stores journaled since the last acknowledgement are marked failed, HDF5 is
-made to forget the file, and the journal's lock released, so that the next use of the file
-recovers it (end mended, journal replayed, or salvaged) once there is room.
+When a write fails (most often for want of space), the file is let go (:meth:`FileTable.fail`):
+the stores journaled since the last acknowledgement are marked failed, the journal's ballast is
+handed back so that HDF5 can close the file in one piece, HDF5 is made to forget the file, and
+the journal's lock is released, so that the next use of the file recovers it (end mended,
+journal replayed, or salvaged) once there is room. A failed flush is never retried on the same
+handle: libhdf5 may have dropped data it held, and a retry then succeeds without it.
 """
 
 from __future__ import annotations

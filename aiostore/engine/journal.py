@@ -99,6 +99,7 @@ class Journal:
         self.filename = filename
         self.path = journal_path(filename)
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        self._synced = True  # nothing appended since the last fdatasync
         try:
             _lock(self._fd, filename, self.path)
             # a dead writer's records stay until they are replayed (then a checkpoint); its
@@ -144,6 +145,7 @@ class Journal:
         self._keep_room(size, spare)
         try:
             os.lseek(self._fd, self._end, os.SEEK_SET)
+            self._synced = False
             _write_all(self._fd, [head, payload, *views])
         except OSError as exc:
             # a torn record would hide every record after it: back to the last whole one
@@ -186,7 +188,9 @@ class Journal:
 
     def sync(self) -> None:
         """Make the records written so far survive a power cut (before they are acknowledged)."""
-        os.fdatasync(self._fd)
+        if not self._synced:  # a batch that journaled nothing costs no fdatasync
+            os.fdatasync(self._fd)
+            self._synced = True
         self._unsynced.clear()
 
     def release_ballast(self) -> None:
