@@ -113,27 +113,13 @@ def sha(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
 
 
-class LagMeter:
-    """The worst lateness of a task asking to wake every millisecond."""
-
-    def __init__(self) -> None:
-        self.worst = 0.0
-
-    async def run(self) -> None:
-        import anyio
-
-        while True:
-            before = time.perf_counter()
-            await anyio.sleep(0.001)
-            self.worst = max(self.worst, time.perf_counter() - before - 0.001)
-
-
 async def store_runs(filename: str, codec: str, packed: bool, name: str,
                      parameters: dict[str, list[Any]], tasks: int,
                      add: Callable[[Any], Any]) -> dict[str, float]:
     """Store a trajectory exploring ``parameters``, then each run from ``tasks`` tasks, each
     ``await``-ing its store; ``add(run)`` adds the run's result."""
     import anyio
+    from faces import LagMeter  # beside this file
 
     from aiostore import AsyncStorageService, Msg, Trajectory
 

@@ -83,6 +83,7 @@ from typing import Any
 
 import anyio
 import numpy as np
+from faces import release  # beside this file: the user's part after a store, as W1 does it
 
 import aiostore.engine.filetable as filetable_module
 import aiostore.engine.journal as journal_module
@@ -127,12 +128,6 @@ def build_run(traj: Trajectory, index: int) -> Any:
     run.add_result("r", z=run["x"] * run["y"], arr=np.linspace(0.0, 1.0, 100) + index,
                    d={"a": 0.5, "b": index, "c": True})
     return run
-
-
-def release(run: Any) -> None:
-    """Drop a stored run's data, as pypet's Environment does (the store took a snapshot)."""
-    for item in run.new_items:
-        item.data.clear()
 
 
 # ---------------------------------------------------------------------- stage timers
