@@ -94,7 +94,7 @@ class AsyncStorageService:
     def __init__(self, filename: str | None = None, file_title: str = "Experiment", *,
                  trajectory_name: str | None = None, durability: Durability | str = "flush",
                  compression: str | None = None, compression_level: int = 5,
-                 packed_runs: bool = False, journal: bool = True, in_memory: bool = False,
+                 packed_runs: bool = True, journal: bool = True, in_memory: bool = False,
                  save_on_close: bool = False) -> None:
         self._session = Session(filename, file_title, trajectory_name, durability, compression,
                                 compression_level, packed_runs, journal, in_memory,
