@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .codec import Encoded
+from .codec.pickling import pickled_by_fields
 from .codec.trees import Node
 from .model import format_time
 from .names import run_name
@@ -21,6 +22,7 @@ from .names import run_name
 Path = tuple[str, ...]
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Target:
     """The file and trajectory a request works on, and how new chunked data is compressed.
@@ -43,6 +45,7 @@ class Target:
     save_on_close: bool = False
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class LeafRecord:
     """One leaf to write: its group, class name, comment and encoded values by key.
@@ -62,6 +65,7 @@ class LeafRecord:
         return sum(value.nbytes for value in self.values.values())
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class GroupRecord:
     """One group to create (or to comment, if it exists without a comment).
@@ -76,6 +80,7 @@ class GroupRecord:
     replace: bool = False
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class RunRecord:
     """One row of the run table."""
@@ -103,6 +108,7 @@ class RunRecord:
         return str(datetime.timedelta(seconds=max(self.finish_timestamp - self.timestamp, 0)))
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class TrajectoryHeader:
     """What the trajectory's own group records: comment and creation time."""
@@ -115,6 +121,7 @@ class TrajectoryHeader:
 # ------------------------------------------------------------------------------------ stores
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class WriteItems:
     """Write groups, leaves and run-table rows in one go; validated in full before any write.

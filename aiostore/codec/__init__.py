@@ -34,6 +34,7 @@ from ..errors import UnsupportedTypeError
 from ..messages import Flag
 from ..model import ObjectTable
 from .arrays import Spec, decode_array_value, encode_array_value
+from .pickling import pickled_by_fields
 from .tables import decode_dict, decode_frame, decode_table, encode_dict, encode_frame, encode_table
 
 __all__ = ["TYPE_FLAG_MAPPING", "Encoded", "Spec", "decode", "encode", "infer_flag", "type_name"]
@@ -50,6 +51,7 @@ TYPE_FLAG_MAPPING: dict[type, Flag] = {
 }
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Encoded:
     """One value ready to write: how (``flag``), what (``payload``) and how to rebuild (``spec``).
