@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .datasets import dataset_job
 from .errors import FailedStoresError, closing_note
 from .planning import Job
 from .requests import NodeInfo
@@ -22,6 +23,7 @@ from .worker import Durability, Ticket
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
 __all__ = ["StorageService"]
 
@@ -95,6 +97,16 @@ class StorageService:
         second: Job = first.finish(self._submit(first).future.result())
         frame: pd.DataFrame = second.finish(self._submit(second).future.result())
         return frame
+
+    def load_dataset(self, trajectory_name: str | None,
+                     results: str | Iterable[str] | None = None, *,
+                     where: Mapping[str, Any] | None = None) -> xr.Dataset:
+        """Results of the completed runs as an xarray Dataset (see
+        :meth:`AsyncStorageService.load_dataset <aiostore.AsyncStorageService.load_dataset>`)."""
+        first = dataset_job(self._session, trajectory_name, results, where)
+        second: Job = first.finish(self._submit(first).future.result())
+        dataset: xr.Dataset = second.finish(self._submit(second).future.result())
+        return dataset
 
     def close(self) -> None:
         """Finish the queued work, close the file, and raise the errors of unawaited stores."""

@@ -16,6 +16,8 @@ would catch for the same mistake::
     ├── SweepMismatchError      (ValueError)  resuming a sweep in a file holding another sweep
     ├── RunnerError             (RuntimeError) a sweep's runner whose workers cannot start
     ├── InterpolationError      (ValueError)  a cached table no interpolator can be made of
+    ├── MissingDependencyError  (ImportError) a feature whose optional dependency is not installed;
+    │                                         names the extra that installs it (aiostore[xarray])
     ├── FileFormatError         (OSError)     a file that is not HDF5, or not readable as aiostore data
     │   ├── UnsupportedFeatureError            a node (of a pypet file) using a feature aiostore
     │   │                                      does not read; names the node and the feature
@@ -56,6 +58,7 @@ __all__ = [
     "InvalidArgumentError",
     "InvalidNameError",
     "LocksUnsupportedError",
+    "MissingDependencyError",
     "ItemExistsError",
     "ReadOnlyTrajectoryError",
     "NoSuchServiceError",
@@ -149,6 +152,14 @@ class RunnerError(AiostoreError, RuntimeError):
 
 class InterpolationError(AiostoreError, ValueError):
     """A cached table cannot give the interpolator asked for (shape, order of values)."""
+
+
+class MissingDependencyError(AiostoreError, ImportError):
+    """A feature that needs an optional package which is not installed."""
+
+    def __init__(self, feature: str, package: str, extra: str) -> None:
+        super().__init__(f"{feature} needs {package}, which is not installed: "
+                         f"pip install aiostore[{extra}]", name=package)
 
 
 class FileFormatError(AiostoreError, OSError):

@@ -299,27 +299,35 @@ class DescribeNodes:
 
 @dataclass(frozen=True, slots=True)
 class ReadFrameIndex:
-    """What ``load_frame`` reads before any result: the completed runs, the explored
-    parameters' values and the keys of the result ``<branch>.runs.<run>.<relative>``."""
+    """What ``load_frame`` and ``load_dataset`` read before any result: the completed runs, the
+    explored parameters' values and the keys of each result ``(branch, relative)``, named
+    ``<branch>.runs.<run>.<relative>``; ``results`` None: every result below ``results.runs``
+    that a completed run holds."""
 
     target: Target
+    results: tuple[tuple[str, Path], ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class FramePart:
+    """One result to read for :class:`ReadFrame`: its keys ``keys`` and the specs
+    :class:`FrameIndex` found for them (the columns' types when no run chosen holds it)."""
+
     branch: str
     relative: Path
+    keys: tuple[str, ...]
+    specs: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
 class ReadFrame:
-    """Read keys ``keys`` of the result ``<branch>.runs.<run>.<relative>`` of runs ``runs``
-    (sorted) as columns: whole columns of a packed table at once, the runs' nodes otherwise.
-    A run that does not hold the result has no row; ``specs`` are what :class:`FrameIndex`
-    found, for the columns' types when no run chosen holds the result."""
+    """Read the results ``parts`` of runs ``runs`` (a sorted int64 array of run indices) as
+    columns: whole columns of a packed table at once, the runs' nodes otherwise. A run that
+    does not hold a result has no row in its :class:`FrameColumns`."""
 
     target: Target
-    branch: str
-    relative: Path
-    runs: tuple[int, ...]
-    keys: tuple[str, ...]
-    specs: Mapping[str, Any] = field(default_factory=dict)  # the keys' specs, if no run has them
+    runs: Any
+    parts: tuple[FramePart, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,20 +469,22 @@ class TrajectoryData:
 
 @dataclass(slots=True)
 class FrameIndex:
-    """What :class:`ReadFrameIndex` found: the completed runs (sorted), each explored
-    parameter's values by run index (named below ``parameters``, as numpy columns) and the
-    result's keys with their codec specs, in the order they were stored."""
+    """What :class:`ReadFrameIndex` found: the completed runs (a sorted int64 array), each
+    explored parameter's values by run index (named below ``parameters``, as numpy columns)
+    and, by ``(branch, relative)``, each result's keys with their codec specs, in the order
+    they were stored."""
 
     runs: Any
     parameters: dict[str, Any]
-    keys: dict[str, Any]
+    results: dict[tuple[str, Path], dict[str, Any]]
 
 
 @dataclass(slots=True)
 class FrameColumns:
-    """What :class:`ReadFrame` read: the runs that hold the result (sorted) and, per key, its
-    column (``label`` None) or, for a dict, a column per field (``label`` the field's name);
-    each a 1-d numpy array with a row per run."""
+    """What :class:`ReadFrame` read of one result: the runs that hold it (sorted) and, per key,
+    its column (``label`` None) or, for a dict, a column per field (``label`` the field's
+    name). A column is a numpy array with a row per run: 1-d for scalars (of their exact dtype)
+    and for an object column of values; ``(runs, *shape)`` for arrays of one dtype and shape."""
 
     runs: Any
     columns: list[tuple[str, str | None, Any]]

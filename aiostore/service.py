@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import anyio.lowlevel
 
+from .datasets import dataset_job
 from .errors import FailedStoresError, ServiceClosedError, closing_note
 from .handoff import queue_ticket, wait_future
 from .model import SingleRun, Trajectory
@@ -32,6 +33,7 @@ from .worker import Durability, Ticket
 
 if TYPE_CHECKING:
     import pandas as pd
+    import xarray as xr
 
 __all__ = ["AsyncServiceClosedError", "AsyncStorageService"]
 
@@ -190,6 +192,27 @@ class AsyncStorageService:
         answer = await wait_future((await self._submit(second)).future)
         frame: pd.DataFrame = second.finish(answer)
         return frame
+
+    async def load_dataset(self, trajectory_name: str | None,
+                           results: str | Iterable[str] | None = None, *,
+                           where: Mapping[str, Any] | None = None) -> xr.Dataset:
+        """Results of the completed runs as an xarray Dataset (``pip install aiostore[xarray]``).
+
+        ``results`` names a result as ``load_frame``'s ``result`` does, or lists several; None
+        takes every result the completed runs hold. When the selected runs' explored parameters
+        form a full grid (each combination once), the Dataset has a dimension per parameter
+        (coordinates: the sorted distinct values); otherwise a ``run`` dimension with the
+        parameters as coordinates. Variables are named ``<result>.<key>`` (a dict's fields
+        ``<result>.<key>.<field>``), keep their dtypes, and an array gets dimensions of its own
+        (``<result>.<key>_dim0``...). ``where`` as in :meth:`load_frame`. Every result is read
+        a whole column at a time, in one request. Raises
+        :class:`~aiostore.errors.MissingDependencyError` without xarray, and what
+        :meth:`load_frame` raises, before reading any result.
+        """
+        first = self._guard(lambda: dataset_job(self._session, trajectory_name, results, where))
+        second: Job = first.finish(await wait_future((await self._submit(first)).future))
+        dataset: xr.Dataset = second.finish(await wait_future((await self._submit(second)).future))
+        return dataset
 
     # -- closing ------------------------------------------------------------------------------
 

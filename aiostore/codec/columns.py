@@ -3,8 +3,10 @@
 The engine reads a key's raw payloads of many runs as one array (a packed table's column, or
 the runs' nodes stacked). A scalar key becomes one numpy column of the type it had: python
 ``float`` float64, ``int`` int64, ``bool`` bool, ``np.int32`` int32, ``np.datetime64`` its unit;
-text and bytes an object column of ``str`` or ``bytes``. Other values (arrays, lists, frames)
-are not columns: each run's value is decoded on its own, as a cell of an object column.
+text and bytes an object column of ``str`` or ``bytes``. Arrays of one dtype and shape stay one
+block (a row per run; :func:`row_cells` makes them cells of a DataFrame's column without copying).
+Other values (lists, frames, arrays that differ) are not columns: each run's value is decoded on
+its own, as a cell of an object column.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from .arrays import Spec, restore_dtype
 from .scalars import rebuild_scalar
 
-__all__ = ["decode_column", "is_scalar", "object_column"]
+__all__ = ["decode_column", "is_scalar", "object_column", "row_cells"]
 
 _PYTHON_DTYPES = {"float": np.float64, "bool": np.bool_, "bool_": np.bool_,
                   "complex": np.complex128}
@@ -28,10 +30,12 @@ def is_scalar(spec: Spec) -> bool:
 
 def object_column(cells: list[object]) -> np.ndarray:
     """A 1-d object array of ``cells`` (numpy would make a list of arrays 2-d)."""
-    column = np.empty(len(cells), dtype=object)
-    for position, cell in enumerate(cells):
-        column[position] = cell
-    return column
+    return np.fromiter(cells, dtype=object, count=len(cells))
+
+
+def row_cells(block: np.ndarray) -> np.ndarray:
+    """A 1-d object array whose cells are the rows of ``block`` (views of it, not copies)."""
+    return np.fromiter(block, dtype=object, count=len(block))
 
 
 def decode_column(spec: Spec, raw: np.ndarray) -> np.ndarray:

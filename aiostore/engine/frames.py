@@ -1,17 +1,24 @@
-"""LOAD_FRAME: one result of the completed runs as columns, for a DataFrame built by the caller.
+"""LOAD_FRAME and LOAD_DATASET: results of the completed runs as columns, for the caller to
+build a DataFrame or an xarray Dataset of.
 
-Two requests: :class:`~aiostore.requests.ReadFrameIndex` reads the run table's completed runs,
-the explored parameters' ranges (once, as numpy columns) and the result's keys, so that the
-caller can check its arguments and choose runs before any result is read; then
-:class:`~aiostore.requests.ReadFrame` reads the chosen runs' values. A packed table
-(``packed_runs``) gives each key's column in one read of the chosen rows; the per-node layout
-is read run by run (a group and a node per value is what it is), all in one request. Scalar
-keys come back as numpy columns of their exact type (see :mod:`aiostore.codec.columns`), a
-dict's scalar fields as a column each, anything else as an object column of values.
+Two requests: :class:`~aiostore.requests.ReadFrameIndex` reads the completed runs (the run
+table's ``completed`` column, once), the explored parameters' ranges (as numpy columns) and
+each result's keys (or finds every result the completed runs hold), so that the caller can check
+its arguments and choose runs before any result is read; then
+:class:`~aiostore.requests.ReadFrame` reads the chosen runs' values of one or more results.
+
+A packed table (``packed_runs``) is read in one go, the whole table (or only the chosen rows
+when they are few); each key's column is a view of that block, and runs are matched to rows
+with sorted numpy arrays, never one at a time. The per-node layout is read run by run (a group
+and a node per value is what it is), all in one request. Scalar keys come back as numpy columns
+of their exact type (see :mod:`aiostore.codec.columns`), a dict's scalar fields as a column
+each, arrays of one dtype and shape as one ``(runs, *shape)`` block, anything else as an object
+column of values.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,17 +31,22 @@ from ..codec.columns import decode_column, is_scalar, object_column
 from ..codec.tables import _field
 from ..errors import DataNotFoundError, UnsupportedFeatureError
 from ..messages import Flag
-from ..names import RUNS_GROUP, run_name
-from ..requests import FrameColumns, FrameIndex, Path, ReadFrame, ReadFrameIndex
+from ..names import RUNS_GROUP, run_index, run_name
+from ..requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex, Target
 from . import layout, nodes, runs
 from .files import OpenFile
-from .packing import PACKED_BRANCH, PackedRuns, PackedTable
+from .packing import PACKED_BRANCH, PACKED_GROUP, RELATIVE_PATH, RUN_COLUMN, SHAPES
 from .reading import trajectory_group
 
 __all__ = ["frame_index", "pypet_refused", "read_frame"]
 
 EXPLORED_KEY = "explored_data"
 _NODE_READS = (Flag.FRAME, Flag.SERIES)  # read through pandas, as values
+_FEW = 8  # fewer than one run in _FEW of a packed table's rows chosen: read only their rows
+_EMPTY = np.zeros(0, dtype=np.int64)
+
+Columns = list[tuple[str, str | None, np.ndarray]]
+NodeValues = list[tuple[dict[str, Spec], dict[str, Any]]]
 
 
 def pypet_refused(file: OpenFile, request: Any) -> Any:
@@ -42,55 +54,140 @@ def pypet_refused(file: OpenFile, request: Any) -> Any:
                                   "load_frame of a trajectory pypet wrote (load it instead)")
 
 
-def _table(file: OpenFile, request: ReadFrameIndex | ReadFrame) -> PackedTable | None:
-    if request.branch != PACKED_BRANCH:
-        return None
-    return PackedRuns.of(file, request.target.trajectory).tables.get(request.relative)
+def _packed_tables(file: OpenFile, trajectory: str) -> dict[Path, tables.Table]:
+    """The trajectory's packed tables by the result path below a run's group (their attributes
+    only: which row holds which run is read from the rows themselves, as numpy columns)."""
+    group = layout.get_node(file.h5, layout.node_path(trajectory, (layout.OVERVIEW,
+                                                                   PACKED_GROUP)))
+    if group is None:
+        return {}
+    return {tuple(json.loads(str(table._v_attrs[RELATIVE_PATH]))): table
+            for table in group._f_iter_nodes("Table")}
 
 
-def _run_path(request: ReadFrameIndex | ReadFrame, idx: int) -> Path:
-    return (request.branch, RUNS_GROUP, run_name(idx), *request.relative)
+def _run_path(branch: str, relative: Path, idx: int) -> Path:
+    return (branch, RUNS_GROUP, run_name(idx), *relative)
 
 
-def _result_name(request: ReadFrameIndex | ReadFrame) -> str:
-    return ".".join((request.branch, RUNS_GROUP, "*", *request.relative))
+def _result_name(branch: str, relative: Path) -> str:
+    return ".".join((branch, RUNS_GROUP, "*", *relative))
 
 
 # ------------------------------------------------------------------------------------ index
 
 
 def frame_index(file: OpenFile, request: ReadFrameIndex) -> FrameIndex:
-    group = trajectory_group(file, request.target)
+    target = request.target
+    group = trajectory_group(file, target)
     completed = _completed_runs(group)
-    table = _table(file, request)
-    keys = dict(table.specs) if table is not None else None
-    if table is not None and not any(int(idx) in table.rows for idx in completed):
-        keys = None  # only incomplete runs have rows: the nodes may hold completed ones
-    if keys is None:
-        keys = _first_specs(file, request, completed)
-    if keys is None:
-        raise DataNotFoundError(f"no completed run of trajectory {request.target.trajectory!r} "
-                                f"holds {_result_name(request)}")
-    return FrameIndex(completed, _explored(group), keys)
+    packed = _packed_tables(file, target.trajectory)
+    names = request.results
+    if names is None:
+        names = tuple(_every_result(file, target, packed, completed))
+        if not names:
+            raise DataNotFoundError(f"no completed run of trajectory {target.trajectory!r} "
+                                    "holds any result")
+    results: dict[tuple[str, Path], dict[str, Spec]] = {}
+    for branch, relative in names:
+        table = packed.get(relative) if branch == PACKED_BRANCH else None
+        keys = (loads_specs(table._v_attrs[layout.LEAF])
+                if table is not None and _holds_any(table, completed) else None)
+        if keys is None:  # no table, or only incomplete runs have rows: nodes may hold some
+            keys = _first_specs(file, target, branch, relative, completed)
+        if keys is None:
+            raise DataNotFoundError(f"no completed run of trajectory {target.trajectory!r} "
+                                    f"holds {_result_name(branch, relative)}")
+        results[(branch, relative)] = keys
+    return FrameIndex(completed, _explored(group), results)
 
 
 def _completed_runs(group: tables.Group) -> np.ndarray:
+    """The indices of the completed runs, sorted: one read of the ``completed`` column."""
     table = runs.run_table(group)
     if table is None or not table.nrows:
-        return np.zeros(0, dtype=np.int64)
-    indices, completed = table.col("idx"), table.col("completed")
-    return np.sort(indices[completed != 0].astype(np.int64))
+        return _EMPTY
+    with nodes.damaged_data(table._v_pathname):
+        completed = _read_column(table, "completed") != 0
+        return _run_indices(table)[completed]
 
 
-def _first_specs(file: OpenFile, request: ReadFrameIndex,
+def _read_column(table: tables.Table, name: str, rows: int = 2048) -> np.ndarray:
+    """One column of ``table``, read whole rows ``rows`` at a time into one buffer: a row of
+    the run table is 713 bytes, and this costs about half of ``Table.col`` (which converts
+    each field) or of ``Table.read`` (which fills new memory with all of them)."""
+    column = np.empty(table.nrows, dtype=table.dtype[name])
+    buffer = np.empty(min(rows, table.nrows), dtype=table.dtype)
+    for start in range(0, table.nrows, rows):
+        stop = min(start + rows, table.nrows)
+        block = buffer[:stop - start]
+        table.read(start, stop, out=block)
+        column[start:stop] = block[name]
+    return column
+
+
+def _run_indices(table: tables.Table) -> np.ndarray:
+    """The run index of each row of the run table: row ``i`` holds run ``i`` (the engine
+    writes rows by index), checked at both ends; read in full if that does not hold."""
+    count = table.nrows
+    ends = table.read_coordinates([0, count - 1], field="idx")
+    if int(ends[0]) == 0 and int(ends[-1]) == count - 1:
+        return np.arange(count, dtype=np.int64)
+    indices = _read_column(table, "idx").astype(np.int64)
+    return indices if np.all(indices[1:] > indices[:-1]) else np.sort(indices)
+
+
+def _holds_any(table: tables.Table, completed: np.ndarray) -> bool:
+    """Whether a packed table has a row of any of the runs ``completed`` (sorted): its first
+    and last rows are looked at first, the whole run column only if neither is one."""
+    count = table.nrows
+    if not count or not len(completed):
+        return False
+    with nodes.damaged_data(table._v_pathname):
+        ends = table.read_coordinates([0, count - 1], field=RUN_COLUMN)
+        if _among(ends, completed).any():
+            return True
+        return bool(_among(_read_column(table, RUN_COLUMN), completed).any())
+
+
+def _among(values: np.ndarray, sorted_runs: np.ndarray) -> np.ndarray:
+    """For each of ``values``, whether it is one of ``sorted_runs``."""
+    if not len(sorted_runs):
+        return np.zeros(len(values), dtype=bool)
+    at = np.minimum(np.searchsorted(sorted_runs, values), len(sorted_runs) - 1)
+    found: np.ndarray = sorted_runs[at] == values
+    return found
+
+
+def _first_specs(file: OpenFile, target: Target, branch: str, relative: Path,
                  completed: np.ndarray) -> dict[str, Spec] | None:
+    if _runs_group(file, target, branch) is None:
+        return None
     for idx in completed:
-        node = layout.get_node(file.h5, layout.node_path(request.target.trajectory,
-                                                         _run_path(request, int(idx))))
+        node = layout.get_node(file.h5, layout.node_path(target.trajectory,
+                                                         _run_path(branch, relative, int(idx))))
         if node is not None and layout.is_leaf_group(node):
             with nodes.damaged_data(node._v_pathname):
                 return layout.leaf_specs(node)
     return None
+
+
+def _runs_group(file: OpenFile, target: Target, branch: str) -> tables.Group | None:
+    return layout.get_node(file.h5, layout.node_path(target.trajectory, (branch, RUNS_GROUP)))
+
+
+def _every_result(file: OpenFile, target: Target, packed: dict[Path, tables.Table],
+                  completed: np.ndarray) -> list[tuple[str, Path]]:
+    """Every result below ``results.runs`` that a completed run holds, sorted by name: the
+    packed tables', and those below the completed runs' groups (the per-node layout)."""
+    found = {(PACKED_BRANCH, relative) for relative, table in packed.items()
+             if _holds_any(table, completed)}
+    group = _runs_group(file, target, PACKED_BRANCH)
+    if group is not None and len(completed):
+        done = set(completed.tolist())
+        for name, run_group in layout.subgroups(group):
+            if run_index(name) in done:
+                found.update((PACKED_BRANCH, path) for path, _ in _leaf_groups(run_group, ()))
+    return sorted(found)
 
 
 def _explored(group: tables.Group) -> dict[str, np.ndarray]:
@@ -130,59 +227,99 @@ def _range_column(spec: Spec, raw: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------------ frame
 
 
-def read_frame(file: OpenFile, request: ReadFrame) -> FrameColumns:
+def read_frame(file: OpenFile, request: ReadFrame) -> list[FrameColumns]:
+    """Each part's columns, over the runs of ``request.runs`` that hold it."""
     trajectory_group(file, request.target)
     wanted = np.asarray(request.runs, dtype=np.int64)
-    table = _table(file, request)
-    in_table = (np.fromiter((int(idx) in table.rows for idx in wanted), bool, len(wanted))
-                if table is not None else np.zeros(len(wanted), dtype=bool))
-    packed_runs, node_runs = wanted[in_table], wanted[~in_table]
-    specs: dict[str, Spec] = dict(table.specs) if table is not None else {}
-    packed = _packed_block(table, packed_runs, request.keys) if table is not None else {}
-    found, values = _node_values(file, request, node_runs)
+    packed = _packed_tables(file, request.target.trajectory)
+    return [_read_part(file, request.target, part, wanted,
+                       packed.get(part.relative) if part.branch == PACKED_BRANCH else None)
+            for part in request.parts]
+
+
+def _read_part(file: OpenFile, target: Target, part: FramePart, wanted: np.ndarray,
+               table: tables.Table | None) -> FrameColumns:
+    specs: dict[str, Spec] = {}
+    blocks: dict[str, np.ndarray] = {}
+    packed_runs, rest = _EMPTY, wanted
+    if table is not None:
+        specs = loads_specs(table._v_attrs[layout.LEAF])
+        packed_runs, blocks = _packed_block(table, wanted, part.keys)
+        rest = wanted[~_among(wanted, packed_runs)] if len(packed_runs) < len(wanted) else _EMPTY
+    found, values = _node_values(file, target, part, rest)
     if not specs:
-        specs = values[0][0] if values else dict(request.specs)
+        specs = values[0][0] if values else dict(part.specs)
     if not len(found):
-        return FrameColumns(packed_runs, _columns(request.keys, specs, packed, len(packed_runs)))
+        return FrameColumns(packed_runs, _columns(part.keys, specs, blocks, len(packed_runs)))
     if not len(packed_runs):
-        return FrameColumns(found, _node_columns(request, specs, values))
+        return FrameColumns(found, _node_columns(part.keys, specs, values))
     # some runs packed, some in nodes (values that did not fit the table): by run, per value
     holders = np.concatenate([packed_runs, found])
     order = np.argsort(holders, kind="stable")
-    per_run = [{key: (specs[key], packed[key][row]) for key in request.keys}
+    per_run = [{key: (specs[key], blocks[key][row]) for key in part.keys}
                for row in range(len(packed_runs))]
-    per_run += [{key: (run_specs[key], raws[key]) for key in request.keys}
+    per_run += [{key: (run_specs[key], raws[key]) for key in part.keys}
                 for run_specs, raws in values]
     ordered = [per_run[i] for i in order]
-    return FrameColumns(holders[order], _mixed_columns(request.keys, specs, ordered))
+    return FrameColumns(holders[order], _mixed_columns(part.keys, specs, ordered))
 
 
-def _packed_block(table: PackedTable, wanted: np.ndarray,
-                  keys: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """The chosen rows of ``table``, by key: one read of the rows (the whole table if all)."""
-    rows = np.fromiter((table.rows[int(idx)] for idx in wanted), np.int64, len(wanted))
-    with nodes.damaged_data(table.table._v_pathname):
-        if len(rows) == table.table.nrows and np.array_equal(rows, np.arange(len(rows))):
-            records = table.table.read()
+def _packed_block(table: tables.Table, wanted: np.ndarray, keys: tuple[str, ...]
+                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The runs of ``wanted`` that have a row in ``table``, and their values by key (a block
+    per key, a row per run): one read of the whole table, or of the chosen rows if few."""
+    shapes: dict[str, list[int]] = json.loads(str(table._v_attrs[SHAPES]))
+    with nodes.damaged_data(table._v_pathname):
+        if len(wanted) * _FEW < table.nrows:
+            rows, held = _rows_of(_read_column(table, RUN_COLUMN), wanted)
+            records = table.read_coordinates(rows)
         else:
-            records = table.table.read_coordinates(rows)
-    return {key: _reshaped(records[key], table.shapes[key], len(rows)) for key in keys}
+            records = table.read()
+            rows, held = _rows_of(records[RUN_COLUMN], wanted)
+            if len(rows) != len(records) or not _increasing(rows):
+                records = records[rows]
+    return held, {key: _reshaped(records[key], shapes[key], len(held)) for key in keys}
+
+
+def _rows_of(run_column: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of a table whose run column is ``run_column`` holding the runs of ``wanted``
+    (sorted), and those runs: both in run order, found by sorting, not run by run."""
+    run_column = np.ascontiguousarray(run_column, dtype=np.int64)
+    if len(run_column) == len(wanted) and np.array_equal(run_column, wanted):
+        return np.arange(len(wanted)), wanted  # every row, each a run chosen (the usual case)
+    if _increasing(run_column):  # rows appended in run order: no sort
+        order, ordered = None, run_column
+    else:
+        order = np.argsort(run_column, kind="stable")
+        ordered = run_column[order]
+    if not len(ordered):
+        return _EMPTY, _EMPTY
+    at = np.searchsorted(ordered, wanted)
+    hit = (at < len(ordered)) & (ordered[np.minimum(at, len(ordered) - 1)] == wanted)
+    rows = at[hit] if order is None else order[at[hit]]
+    return rows, wanted[hit]
+
+
+def _increasing(values: np.ndarray) -> bool:
+    return bool(np.all(values[1:] > values[:-1]))
 
 
 def _reshaped(block: np.ndarray, shape: list[int], rows: int) -> np.ndarray:
     return block if block.dtype.names else block.reshape((rows, *shape))
 
 
-def _node_values(file: OpenFile, request: ReadFrame, wanted: np.ndarray
-                 ) -> tuple[np.ndarray, list[tuple[dict[str, Spec], dict[str, Any]]]]:
+def _node_values(file: OpenFile, target: Target, part: FramePart, wanted: np.ndarray
+                 ) -> tuple[np.ndarray, NodeValues]:
     """The runs of ``wanted`` whose nodes hold the result, and per run its specs and raw
     payloads by key (a pandas value decoded already)."""
+    if not len(wanted) or _runs_group(file, target, part.branch) is None:
+        return _EMPTY, []
     parsed: dict[str, dict[str, Spec]] = {}  # runs share their specs' text: parse it once
     found: list[int] = []
-    values: list[tuple[dict[str, Spec], dict[str, Any]]] = []
-    trajectory = request.target.trajectory
+    values: NodeValues = []
     for idx in wanted:
-        group = layout.get_node(file.h5, layout.node_path(trajectory, _run_path(request, int(idx))))
+        group = layout.get_node(file.h5, layout.node_path(
+            target.trajectory, _run_path(part.branch, part.relative, int(idx))))
         if group is None or not layout.is_leaf_group(group):
             continue
         with nodes.damaged_data(group._v_pathname):
@@ -190,31 +327,32 @@ def _node_values(file: OpenFile, request: ReadFrame, wanted: np.ndarray
             specs = parsed.get(text)
             if specs is None:
                 specs = parsed[text] = loads_specs(text)
-        missing = [key for key in request.keys if key not in specs]
+        missing = [key for key in part.keys if key not in specs]
         if missing:
             raise DataNotFoundError(f"{group._v_pathname} has no data named", missing)
-        raws: dict[str, Any] = {}
-        for key in request.keys:
-            with nodes.damaged_data(f"{group._v_pathname}/{key}"):
-                raws[key] = (nodes.read_value(file, group, key, specs[key])
-                             if specs[key]["flag"] in _NODE_READS
-                             else group._f_get_child(key).read())
         found.append(int(idx))
-        values.append((specs, raws))
+        values.append((specs, _node_raws(file, group, part.keys, specs)))
     return np.asarray(found, dtype=np.int64), values
 
 
-def _node_columns(request: ReadFrame, specs: dict[str, Spec],
-                  values: list[tuple[dict[str, Spec], dict[str, Any]]]
-                  ) -> list[tuple[str, str | None, np.ndarray]]:
+def _node_raws(file: OpenFile, group: tables.Group, keys: tuple[str, ...],
+               specs: dict[str, Spec]) -> dict[str, Any]:
+    raws: dict[str, Any] = {}
+    for key in keys:
+        with nodes.damaged_data(f"{group._v_pathname}/{key}"):
+            raws[key] = (nodes.read_value(file, group, key, specs[key])
+                         if specs[key]["flag"] in _NODE_READS
+                         else group._f_get_child(key).read())
+    return raws
+
+
+def _node_columns(keys: tuple[str, ...], specs: dict[str, Spec], values: NodeValues) -> Columns:
     if all(run_specs == specs for run_specs, _ in values):
-        blocks = {key: _stacked(specs[key], [raws[key] for _, raws in values])
-                  for key in request.keys}
+        blocks = {key: _stacked(specs[key], [raws[key] for _, raws in values]) for key in keys}
         if all(block is not None for block in blocks.values()):
-            return _columns(request.keys, specs, blocks, len(values))  # type: ignore[arg-type]
-    per_run = [{key: (run_specs[key], raws[key]) for key in request.keys}
-               for run_specs, raws in values]
-    return _mixed_columns(request.keys, specs, per_run)
+            return _columns(keys, specs, blocks, len(values))  # type: ignore[arg-type]
+    per_run = [{key: (run_specs[key], raws[key]) for key in keys} for run_specs, raws in values]
+    return _mixed_columns(keys, specs, per_run)
 
 
 def _stacked(spec: Spec, raws: list[Any]) -> np.ndarray | None:
@@ -230,9 +368,9 @@ def _stacked(spec: Spec, raws: list[Any]) -> np.ndarray | None:
 
 
 def _columns(keys: tuple[str, ...], specs: dict[str, Spec], blocks: dict[str, np.ndarray],
-             rows: int) -> list[tuple[str, str | None, np.ndarray]]:
+             rows: int) -> Columns:
     """Each key's block (a row per run, as the packed table or the stacked nodes hold it)."""
-    columns: list[tuple[str, str | None, np.ndarray]] = []
+    columns: Columns = []
     for key in keys:
         spec, block = specs[key], blocks.get(key)
         if spec["flag"] == Flag.DICT:
@@ -250,10 +388,12 @@ def _columns(keys: tuple[str, ...], specs: dict[str, Spec], blocks: dict[str, np
 
 
 def _column(spec: Spec, block: np.ndarray) -> np.ndarray:
+    """A key's column: scalars decoded as one column, arrays of one shape as the block (its
+    dtype restored), anything else value by value."""
     if is_scalar(spec):
         return decode_column(spec, block)
-    if spec.get("coll") == "COLL_NDARRAY" and block.dtype.fields is None:
-        return object_column(list(restore_dtype(block, spec["dtype"])))  # a row per run
+    if spec.get("coll") == "COLL_NDARRAY" and block.dtype.fields is None and block.ndim > 1:
+        return restore_dtype(block, spec["dtype"])
     return object_column([_decode_value(spec, block[row]) for row in range(len(block))])
 
 
@@ -262,11 +402,10 @@ def _decode_value(spec: Spec, raw: Any) -> Any:
 
 
 def _mixed_columns(keys: tuple[str, ...], specs: dict[str, Spec],
-                   per_run: list[dict[str, tuple[Spec, Any]]]
-                   ) -> list[tuple[str, str | None, np.ndarray]]:
+                   per_run: list[dict[str, tuple[Spec, Any]]]) -> Columns:
     """Columns of runs whose values were stored in different types: each run's value decoded
     with its own spec, as an object column (a dict's fields by the first run's labels)."""
-    columns: list[tuple[str, str | None, np.ndarray]] = []
+    columns: Columns = []
     for key in keys:
         if all(run[key][0] == specs[key] for run in per_run):
             block = _stacked(specs[key], [run[key][1] for run in per_run])
