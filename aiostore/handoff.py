@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,6 +25,11 @@ __all__ = ["loop_notifier", "queue_ticket", "wait_future"]
 
 T = TypeVar("T")
 
+
+# How often (seconds) a producer that finds room in the queue lets the loop's other tasks run.
+CHECKPOINT_EVERY = 0.001
+_next_checkpoint: anyio.lowlevel.RunVar[float] = anyio.lowlevel.RunVar("aiostore_checkpoint",
+                                                                       default=0.0)
 
 # How many completions an event loop is handed per turn of the loop.
 DELIVER_AT_ONCE = 8
@@ -96,10 +102,12 @@ async def wait_future(future: Future[T]) -> T:
 async def queue_ticket(worker: Worker, ticket: Ticket) -> None:
     """Queue ``ticket`` on ``worker``, waiting (without blocking the loop) while it is full."""
     space = worker.offer(ticket)
-    if space is None:
-        # A checkpoint even when there is room: a producer looping over puts must let the
-        # other tasks run (and be cancellable), as every anyio call does.
+    if space is None and time.monotonic() >= _next_checkpoint.get():
+        # A checkpoint even when there is room, every millisecond: a producer looping over
+        # puts must let the other tasks run. Not at every put, which cost a turn of the event
+        # loop each (as asyncio.Queue.put, which never yields while there is room).
         await anyio.lowlevel.cancel_shielded_checkpoint()
+        _next_checkpoint.set(time.monotonic() + CHECKPOINT_EVERY)
     while space is not None:
         await wait_future(space)
         space = worker.offer(ticket)

@@ -94,10 +94,15 @@ class Call:
         name = name or self.defaults.trajectory_name
         if name is None:
             raise InvalidArgumentError("which trajectory? pass trajectory_name=")
-        return Target(filename, check_name(name, "trajectory name"),
-                      self.file_title or self.defaults.file_title, self.defaults.compression,
-                      self.defaults.packed_runs, self.defaults.journal, self.defaults.in_memory,
-                      self.defaults.save_on_close)
+        return _target(filename, check_name(name, "trajectory name"),
+                       self.file_title or self.defaults.file_title, self.defaults.compression,
+                       self.defaults.packed_runs, self.defaults.journal, self.defaults.in_memory,
+                       self.defaults.save_on_close)
+
+
+# The same few targets again and again: one object each, so that the HDF5 thread tells two
+# requests' targets equal by identity.
+_target = functools.lru_cache(maxsize=256)(Target)
 
 
 def _trajectory_of(item: Any) -> str | None:
@@ -435,10 +440,11 @@ def _plan(planners: dict[Msg, Planner], verb: str, msg: object, item: Any,
     file_args = {key: kwargs.pop(key) for key in ("filename", "file_title", "trajectory_name")
                  if key in kwargs}
     call = Call(item, defaults, **file_args)
-    try:
-        _signature(planner).bind(call, *args, **kwargs)
-    except TypeError as exc:
-        raise InvalidArgumentError(f"{verb} {message.value}: {exc}") from None
+    if args or kwargs:  # every planner takes the call alone
+        try:
+            _signature(planner).bind(call, *args, **kwargs)
+        except TypeError as exc:
+            raise InvalidArgumentError(f"{verb} {message.value}: {exc}") from None
     return planner(call, *args, **kwargs)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import collections
 import enum
+import functools
 import logging
 import os
 import threading
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .engine import Engine
+from .engine.writing import adds_runs, joined
 from .errors import AiostoreError, ServiceClosedError, StoreAbortedError
 from .requests import (
     Backup,
@@ -52,6 +54,10 @@ THREAD_NAME = "aiostore-hdf5"
 
 # The HDF5 thread lets other threads run at least this often (seconds) while it works.
 YIELD_EVERY = 0.002
+
+# At most this many stores of runs are written as one request: it holds the GIL throughout,
+# and the event loop waits for it.
+JOIN_AT_MOST = 100
 
 # Answered once the batch is durable; reads are answered as soon as they are executed.
 _ACKNOWLEDGED_AFTER_BATCH = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories,
@@ -79,12 +85,20 @@ class Ticket:
     future: Future[Any] = field(default_factory=Future)
 
     def __post_init__(self) -> None:
-        self.filenames = frozenset(os.path.abspath(name) for name in _filenames(self.request))
+        self.filenames = frozenset(_absolute(name, "" if os.path.isabs(name) else os.getcwd())
+                                   for name in _filenames(self.request))
         # A write is acknowledged once durable; anything under CLOSE once its file is closed
         # (a lock wrapper releases its lock then, and another process opens the file).
         self.acknowledged_after_batch = self.durability is Durability.CLOSE or any(
             isinstance(part, _ACKNOWLEDGED_AFTER_BATCH) for part in _parts(self.request))
         self.nbytes = sum(_nbytes(part) for part in _parts(self.request))
+
+
+@functools.lru_cache(maxsize=256)
+def _absolute(filename: str, folder: str) -> str:
+    """``filename`` made absolute (relative names are relative to ``folder``): the same few
+    names, store after store, are worth remembering."""
+    return os.path.normpath(os.path.join(folder, filename))
 
 
 def _parts(request: Any) -> Iterator[Any]:
@@ -241,22 +255,10 @@ class Worker:
         written: list[tuple[Ticket, Any]] = []
         refused: list[tuple[Ticket, Exception]] = []
         next_yield = 0.0
-        for ticket in batch:
-            try:
-                answer = self._engine.execute(ticket.request)
-            except Exception as exc:
-                # under CLOSE a refusal too waits for the close: its caller may hand the
-                # file to another process as soon as it hears
-                if ticket.durability is Durability.CLOSE:
-                    refused.append((ticket, exc))
-                else:
-                    ticket.future.set_exception(exc)
-            else:
-                if ticket.acknowledged_after_batch:
-                    written.append((ticket, answer))
-                else:
-                    ticket.future.set_result(answer)
-            self._release(ticket)
+        for tickets in _joinable_runs(batch):
+            if len(tickets) == 1 or not self._execute_joined(tickets, written):
+                for ticket in tickets:
+                    self._execute_one(ticket, written, refused)
             if time.perf_counter() >= next_yield:
                 # Let other threads (an event loop) take the GIL: every job would cost each
                 # a thread switch; every couple of milliseconds bounds what they wait.
@@ -270,6 +272,38 @@ class Worker:
                 ticket.future.set_exception(failure)
         for ticket, error in refused:
             ticket.future.set_exception(error)
+
+    def _execute_one(self, ticket: Ticket, written: list[tuple[Ticket, Any]],
+                     refused: list[tuple[Ticket, Exception]]) -> None:
+        try:
+            answer = self._engine.execute(ticket.request)
+        except Exception as exc:
+            # under CLOSE a refusal too waits for the close: its caller may hand the file to
+            # another process as soon as it hears
+            if ticket.durability is Durability.CLOSE:
+                refused.append((ticket, exc))
+            else:
+                ticket.future.set_exception(exc)
+        else:
+            if ticket.acknowledged_after_batch:
+                written.append((ticket, answer))
+            else:
+                ticket.future.set_result(answer)
+        self._release(ticket)
+
+    def _execute_joined(self, tickets: list[Ticket], written: list[tuple[Ticket, Any]]) -> bool:
+        """Write the runs of ``tickets`` as one request; False if it failed (having written
+        nothing): then each is made alone, and fails or succeeds on its own."""
+        try:
+            self._engine.execute(joined([ticket.request for ticket in tickets]))
+        except Exception as exc:
+            log.debug("%d runs written together failed (%s): written one by one", len(tickets),
+                      exc)
+            return False
+        for ticket in tickets:
+            written.append((ticket, None))
+            self._release(ticket)
+        return True
 
     def _release(self, ticket: Ticket) -> None:
         with self._lock:
@@ -306,6 +340,27 @@ class Worker:
         """In a forked child: drop the parent's queue and open files without touching them."""
         self._queue.clear()
         self._engine.abandon()
+
+
+def _joinable_runs(batch: list[Ticket]) -> Iterator[list[Ticket]]:
+    """The batch in order, in runs of tickets that may be written as one request (stores of
+    runs to one trajectory, acknowledged after the flush), at most :data:`JOIN_AT_MOST` each;
+    any other ticket alone."""
+    group: list[Ticket] = []
+    for ticket in batch:
+        request = ticket.request
+        if (ticket.durability is Durability.FLUSH and adds_runs(request) and group
+                and len(group) < JOIN_AT_MOST and request.target == group[0].request.target):
+            group.append(ticket)
+            continue
+        if group:
+            yield group
+        group = [ticket]
+        if not (ticket.durability is Durability.FLUSH and adds_runs(request)):
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 class _ProcessWorker:

@@ -84,11 +84,14 @@ def encode_scalar(key: str, value: Any, type_name: str) -> tuple[np.ndarray, Spe
     if type_name in TEXT_TYPES:
         return _text_array(key, [value], spec)[0:1].reshape(()), spec
     if type_name == "int":
+        if INT64_MIN <= value <= INT64_MAX:
+            return np.array(value, dtype=np.int64), spec
         return _int_array([value]).reshape(()), spec
-    array = np.array(value)
+    array = np.array(value)  # a new array: no copy needed for numbers
     if array.dtype.kind in "Mm":
         spec["dtype"] = array.dtype.str
-    return storable(key, array), spec
+        return storable(key, array), spec
+    return array, spec
 
 
 def encode_ndarray(key: str, array: np.ndarray) -> tuple[np.ndarray, Spec]:

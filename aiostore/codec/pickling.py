@@ -27,5 +27,5 @@ def pickled_by_fields(cls: type[T]) -> type[T]:
     else:
         def reduce(self: Any) -> tuple[Any, ...]:
             return cls, values(self)
-    cls.__reduce__ = reduce  # type: ignore[assignment,method-assign]
+    cls.__reduce__ = reduce  # type: ignore[method-assign]
     return cls

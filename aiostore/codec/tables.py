@@ -8,6 +8,7 @@ keys where those are plain identifiers, else ``_c<position>``; the spec keeps th
 
 from __future__ import annotations
 
+import functools
 import keyword
 from collections.abc import Hashable, Sequence
 from typing import Any
@@ -30,6 +31,7 @@ from .arrays import (
 INDEX_COLUMN = "_index"
 
 
+@functools.lru_cache(maxsize=4096)
 def column_name(label: Hashable, position: int) -> str:
     """The HDF5 column name for a label: the label itself when it is a plain identifier."""
     # PyTables wants ASCII identifiers (``^[a-zA-Z_][a-zA-Z0-9_]*$``) that are not keywords
@@ -47,11 +49,18 @@ def _check_label(key: str, label: object) -> Hashable:
 
 def _structured(columns: Sequence[tuple[str, np.ndarray]], nrows: int) -> np.ndarray:
     # native byte order: PyTables refuses tables of mixed byte orders; specs keep the real dtype
-    dtype = np.dtype([(name, col.dtype.newbyteorder("="), col.shape[1:]) for name, col in columns])
+    dtype = _native_row_type(tuple((name, col.dtype, col.shape[1:]) for name, col in columns))
     table = np.empty(nrows, dtype=dtype)
     for name, col in columns:
         table[name] = col
     return table
+
+
+@functools.lru_cache(maxsize=1024)
+def _native_row_type(columns: tuple[tuple[str, np.dtype, tuple[int, ...]], ...]) -> np.dtype:
+    """The row type of ``columns`` (name, dtype, cell shape) in native byte order: the same few
+    dicts are encoded store after store, and making a structured dtype is slow."""
+    return np.dtype([(name, dtype.newbyteorder("="), shape) for name, dtype, shape in columns])
 
 
 def _nonempty(array: np.ndarray, spec: Spec) -> tuple[np.ndarray, Spec]:

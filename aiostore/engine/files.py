@@ -50,9 +50,19 @@ class OpenFile:
     deferred_rows: dict[str, tuple[Any, dict[int, Any]]] = field(default_factory=dict)
     # What the engine derived from the file and keeps while it is open (packed-run tables).
     caches: dict[str, Any] = field(default_factory=dict)
-    # HDF5 paths seen to be plain groups (not leaves), so that stores need not look them up
-    # again; forgotten whenever anything but a store may have removed or moved nodes.
-    known_groups: set[str] = field(default_factory=set)
+    # Plain groups (not leaves) by HDF5 path, so that stores need not look them up again, and
+    # can tell a missing child from their children's names instead of a failed lookup (which
+    # costs PyTables an exception); forgotten whenever anything but a store may have removed or
+    # moved nodes.
+    known_groups: dict[str, Any] = field(default_factory=dict)
+
+    def known_group(self, where: str) -> Any | None:
+        """The group at ``where`` if it is known (and still open), else None."""
+        group = self.known_groups.get(where)
+        if group is not None and not group._v_isopen:
+            del self.known_groups[where]
+            return None
+        return group
     # Held in memory (HDF5's core driver): nothing reaches the disk, unless save_on_close.
     in_memory: bool = False
     save_on_close: bool = False

@@ -82,6 +82,13 @@ def row_layout(leaf: LeafRecord) -> tuple[np.dtype, dict[str, list[int]]] | None
     return np.dtype(fields), shapes
 
 
+def _signature(leaf: LeafRecord) -> tuple[Any, ...]:
+    """What must be equal for two leaves to be rows of one table (cheaper than their layouts)."""
+    return (leaf.class_name, leaf.comment, [
+        (key, encoded.flag, encoded.spec, getattr(encoded.payload, "dtype", None),
+         getattr(encoded.payload, "shape", None)) for key, encoded in leaf.values.items()])
+
+
 class PackedTable:
     """One packed table, and which row holds which run (read once, then kept up to date)."""
 
@@ -189,6 +196,67 @@ class PackedRuns:
 
         undo.add(take_back)
         return True
+
+    def append_all(self, leaves: tuple[LeafRecord, ...], undo: UndoLog) -> tuple[LeafRecord, ...]:
+        """Pack every leaf that fits as a row, appending a block of rows per table (a block
+        costs PyTables about what one row does); returns the leaves that cannot be packed.
+        Raises if a run has a row already."""
+        by_table: dict[Path, list[tuple[int, LeafRecord]]] = {}
+        rest: list[LeafRecord] = []
+        for leaf in leaves:
+            split = split_run_path(leaf.path)
+            if split is None:
+                rest.append(leaf)
+            else:
+                by_table.setdefault(split[1], []).append((split[0], leaf))
+        for relative, members in by_table.items():
+            rest.extend(self._append_block(relative, members, undo))
+        return tuple(rest)
+
+    def _append_block(self, relative: Path, members: list[tuple[int, LeafRecord]],
+                      undo: UndoLog) -> list[LeafRecord]:
+        """Append the rows of those ``members`` (run index, leaf) that fit the table of
+        ``relative`` (made if missing, as the first packable member wants it); returns the
+        others. A leaf fits when its keys, specs, dtypes and shapes are the first's."""
+        block: list[tuple[int, LeafRecord]] = []
+        rest: list[LeafRecord] = []
+        expected: tuple[Any, ...] | None = None
+        where = None
+        for idx, leaf in members:
+            signature = _signature(leaf)
+            if expected is None:
+                where = self.table_for(leaf)
+                if where is None:
+                    rest.append(leaf)
+                    continue
+                expected = signature
+            if signature == expected:
+                block.append((idx, leaf))
+            else:
+                rest.append(leaf)
+        if where is not None:
+            self._append_rows(relative, block, *where, undo)
+        return rest
+
+    def _append_rows(self, relative: Path, block: list[tuple[int, LeafRecord]],
+                     table: PackedTable | None, row_type: np.dtype,
+                     shapes: dict[str, list[int]], undo: UndoLog) -> None:
+        first = block[0][1]
+        if table is None:
+            table = self._create(relative, first, row_type, shapes, undo)
+        indices = [idx for idx, _ in block]
+        if len(set(indices)) != len(indices) or any(idx in table.rows for idx in indices):
+            raise ItemExistsError(".".join(first.path[:3]) + " (a run's result stored twice)")
+        rows = np.zeros(len(block), dtype=row_type)
+        rows[RUN_COLUMN] = indices
+        for key, encoded in first.values.items():
+            payloads = [leaf.values[key].payload for _, leaf in block]
+            rows[key] = np.concatenate(payloads) if encoded.flag is Flag.DICT \
+                else np.stack(payloads)
+        position = table.table.nrows
+        table.table.append(rows)
+        table.rows.update(zip(indices, range(position, position + len(block)), strict=True))
+        undo.add(functools.partial(self._truncate, table, position))
 
     def _group(self, undo: UndoLog) -> tables.Group:
         h5 = self.file.h5

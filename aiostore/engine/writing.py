@@ -22,22 +22,37 @@ def _full_name(path: Path) -> str:
     return ".".join(path)
 
 
-def _check_ancestors(file: OpenFile, trajectory: str, path: Path) -> None:
+def _check_ancestors(file: OpenFile, trajectory: str, path: Path) -> bool:
+    """Raise if an ancestor of ``path`` is a leaf; whether all of them exist."""
+    parent = None
     for depth in range(1, len(path)):
         where = layout.node_path(trajectory, path[:depth])
-        if where in file.known_groups:
-            continue
-        node = layout.get_node(file.h5, where)
-        if node is None:
-            return
-        if not isinstance(node, tables.Group) or layout.is_leaf_group(node):
-            raise InvalidNameError(_full_name(path), f"{_full_name(path[:depth])!r} is a leaf")
-        file.known_groups.add(where)
+        group = file.known_group(where)
+        if group is None:
+            if parent is not None and path[depth - 1] not in parent._v_children:
+                return False
+            group = layout.get_node(file.h5, where)
+            if group is None:
+                return False
+            if not isinstance(group, tables.Group) or layout.is_leaf_group(group):
+                raise InvalidNameError(_full_name(path), f"{_full_name(path[:depth])!r} is a leaf")
+            file.known_groups[where] = group
+        parent = group
+    return True
+
+
+def _existing(file: OpenFile, trajectory: str, path: Path) -> Any | None:
+    """The node at ``path`` (whose ancestors exist), or None."""
+    parent = file.known_group(layout.node_path(trajectory, path[:-1]))
+    if parent is not None and path[-1] not in parent._v_children:
+        return None
+    return layout.get_node(file.h5, layout.node_path(trajectory, path))
 
 
 def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, request: WriteItems) -> None:
-    _check_ancestors(file, trajectory, leaf.path)
-    node = layout.get_node(file.h5, layout.node_path(trajectory, leaf.path))
+    if not _check_ancestors(file, trajectory, leaf.path):
+        return
+    node = _existing(file, trajectory, leaf.path)
     if node is None:
         return
     if not layout.is_leaf_group(node):
@@ -51,8 +66,9 @@ def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, request: Writ
 
 
 def _check_group(file: OpenFile, trajectory: str, group: GroupRecord) -> None:
-    _check_ancestors(file, trajectory, group.path)
-    node = layout.get_node(file.h5, layout.node_path(trajectory, group.path))
+    if not _check_ancestors(file, trajectory, group.path):
+        return
+    node = _existing(file, trajectory, group.path)
     if node is not None and layout.is_leaf_group(node):
         raise InvalidNameError(_full_name(group.path), "is a leaf, not a group")
 
@@ -64,7 +80,7 @@ def _trajectory_group(file: OpenFile, trajectory: str) -> tables.Group | None:
     if group is not None and where not in file.known_groups:
         if layout.class_name_of(group) != layout.TRAJECTORY_CLASS:
             raise ItemExistsError(f"{where} (a node that is not a trajectory)")
-        file.known_groups.add(where)
+        file.known_groups[where] = group
     return group
 
 
@@ -176,6 +192,22 @@ def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
     nodes.write_leaf_attrs(group, leaf.class_name, leaf.comment, specs)
 
 
+def adds_runs(request: Any) -> bool:
+    """Whether ``request`` only adds runs (their leaves and run-table rows), as SINGLE_RUN does."""
+    return (isinstance(request, WriteItems) and bool(request.runs) and request.header is None
+            and not request.groups and not request.replace and not request.skip_existing
+            and not request.new_trajectory)
+
+
+def joined(requests: list[WriteItems]) -> WriteItems:
+    """One request doing what ``requests`` (each :func:`adds_runs`, one target) do in turn: one
+    check, one journal record and one append per packed table for a batch of runs. It fails
+    as a whole where any of them would (a leaf named twice included)."""
+    return WriteItems(requests[0].target,
+                      leaves=tuple(leaf for request in requests for leaf in request.leaves),
+                      runs=tuple(run for request in requests for run in request.runs))
+
+
 def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | None) -> None:
     traj_group = check(file, request)
     h5, trajectory = file.h5, request.target.trajectory
@@ -188,10 +220,13 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
         for group in request.groups:
             _write_group(h5, trajectory, group, undo)
         packed = PackedRuns.of(file, trajectory)
-        for leaf in request.leaves:
+        leaves, packs = request.leaves, request.target.packed_runs
+        if packs and not request.replace:
+            leaves, packs = packed.append_all(leaves, undo), False  # the rest cannot be packed
+        for leaf in leaves:
             if request.replace and packed.holds(leaf.path):
                 packed.update(leaf, undo)
-            elif not (request.target.packed_runs and packed.append(leaf, undo)):
+            elif not (packs and packed.append(leaf, undo)):
                 write_leaf(file, trajectory, leaf, undo, filters, request.skip_existing)
         if request.runs:
             _write_runs(file, traj_group, request, undo)
@@ -212,10 +247,17 @@ def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
 
 def first_missing(file: OpenFile, trajectory: str, path: Path) -> str | None:
     """The HDF5 path of the shallowest missing group on the way to ``path`` (itself included)."""
+    parent = None
     for depth in range(1, len(path) + 1):
         where = layout.node_path(trajectory, path[:depth])
-        if where not in file.known_groups and layout.get_node(file.h5, where) is None:
-            return where
+        node = file.known_group(where)
+        if node is None:
+            if parent is not None and path[depth - 1] not in parent._v_children:
+                return where
+            node = layout.get_node(file.h5, where)
+            if node is None:
+                return where
+        parent = node if isinstance(node, tables.Group) else None
     return None
 
 
