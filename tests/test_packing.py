@@ -261,3 +261,69 @@ def test_update_leaf_rewrites_a_packed_row_keeping_types(path: str) -> None:
     expected = {**values_of(1), "z": -1.0, "stats": {"mean": 9.0, "n": 7, "ok": False}}
     assert_exact(dict(loaded["results.runs.run_00000001.r"].data), expected)
     assert_exact(dict(loaded["results.runs.run_00000000.r"].data), values_of(0))
+
+
+W1_PAYLOAD = 8 + 800 + 17 + 16  # z, arr, d (a float, an int, a bool) and the two parameters
+
+
+def store_w1(path: str, runs: int, **kwargs: Any) -> Trajectory:
+    traj = Trajectory("w1")
+    traj.add_parameter("x", 0.0)
+    traj.add_parameter("y", 0)
+    traj.explore({"x": [index * 0.001 for index in range(runs)],
+                  "y": [index % 97 for index in range(runs)]})
+    with StorageService(path, **kwargs) as svc:
+        svc.store(Msg.TRAJECTORY, traj)
+        for index in range(runs):
+            run = traj.run(index)
+            run.add_result("r", z=run["x"] * run["y"], arr=np.linspace(0.0, 1.0, 100) + index,
+                           d={"a": 0.5, "b": index, "c": True})
+            svc.put(Msg.SINGLE_RUN, run)
+        svc.join()
+    return traj
+
+
+def test_a_one_row_dict_table_gets_a_chunk_of_its_size(path: str) -> None:
+    store_w1(path, 2, packed_runs=False)
+    with tables.open_file(path) as h5:
+        d, arr = h5.get_node("/w1/results/runs/run_00000001/r/d"), h5.get_node(
+            "/w1/results/runs/run_00000001/r/arr")
+        assert d.chunkshape == (1,)
+        assert d.size_on_disk < 100
+        assert arr.chunkshape == (100,)
+        assert arr.size_on_disk == 800
+
+
+def test_a_w1_sweep_in_the_default_layout_is_compact(path: str) -> None:
+    runs = 2_000
+    store_w1(path, runs)
+    assert pathlib.Path(path).stat().st_size < 1.5 * W1_PAYLOAD * runs
+    with tables.open_file(path) as h5:
+        run_table = h5.get_node("/w1/overview/runs")
+        assert run_table.filters.complib == "zlib"
+        assert run_table.chunkshape == (91,)
+        assert run_table.size_on_disk < 50 * runs  # 713 bytes a row uncompressed
+
+
+def test_packed_and_run_tables_take_the_users_compression() -> None:
+    row_type = np.dtype([("run_idx", "<i8"), ("z", "<f8")])
+    assert nodes.packed_table_options(row_type)["filters"] is None
+    assert nodes.packed_table_options(row_type, ("blosc2:lz4", 5))["filters"].complib == \
+        "blosc2:lz4"
+    assert nodes.run_table_options(row_type, ("zlib", 9))["filters"].complevel == 9
+
+
+def test_a_file_with_pytables_default_chunks_still_loads(path: str,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patch:  # the options files were written with before
+        patch.setattr(nodes, "_chunkshape", lambda data: None)
+        patch.setattr(nodes, "run_table_options", lambda *args: {})
+        traj = store_w1(path, 3, packed_runs=False)
+    with tables.open_file(path) as h5:
+        assert h5.get_node("/w1/results/runs/run_00000002/r/d").chunkshape[0] > 1000
+        assert h5.get_node("/w1/overview/runs").filters.complevel == 0
+    loaded = load(path, "w1", load_results=2)
+    assert all(run.completed for run in loaded.runs)
+    for index in range(3):
+        assert_exact(dict(loaded[f"results.runs.run_{index:08d}.r"].data),
+                     dict(traj[f"results.runs.run_{index:08d}.r"].data))

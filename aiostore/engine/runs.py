@@ -9,7 +9,7 @@ import tables
 
 from ..names import STANDARD_GROUPS, run_name
 from ..requests import RunRecord, TrajectoryHeader
-from . import layout
+from . import layout, nodes
 from .files import OpenFile
 
 RUN_ROW = np.dtype([
@@ -25,7 +25,10 @@ RUN_ROW = np.dtype([
 ])
 
 
-def create_trajectory(h5: tables.File, name: str, header: TrajectoryHeader) -> tables.Group:
+def create_trajectory(h5: tables.File, name: str, header: TrajectoryHeader,
+                      compression: tuple[str, int] | None = None) -> tables.Group:
+    """The trajectory's group, its branches and its empty run table (compressed: see
+    :func:`~aiostore.engine.nodes.run_table_options`; ``compression`` overrides)."""
     group = h5.create_group("/", name)
     attrs = group._v_attrs
     attrs[layout.CLASS_NAME] = layout.TRAJECTORY_CLASS
@@ -37,7 +40,8 @@ def create_trajectory(h5: tables.File, name: str, header: TrajectoryHeader) -> t
     for branch in STANDARD_GROUPS:
         h5.create_group(group, branch)
     overview = h5.create_group(group, layout.OVERVIEW)
-    h5.create_table(overview, layout.RUN_TABLE, description=RUN_ROW)
+    h5.create_table(overview, layout.RUN_TABLE, description=RUN_ROW,
+                    **nodes.run_table_options(RUN_ROW, compression))
     return group
 
 
