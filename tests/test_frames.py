@@ -175,3 +175,78 @@ def test_a_result_only_an_incomplete_run_holds_is_not_found(tmp_path: pathlib.Pa
         svc.store(Msg.LEAF, traj["results.runs.run_00000001.z"])
         with pytest.raises(DataNotFoundError, match="no completed run"):
             svc.load_frame("sweep", "z")
+
+
+@LAYOUTS
+def test_keys_may_name_a_dicts_fields(files: dict[str, pathlib.Path], layout: str) -> None:
+    wanted = expected()
+    with StorageService(str(files[layout])) as svc:
+        one_field = svc.load_frame("sweep", "out", keys="d.b")
+        in_order = svc.load_frame("sweep", "out", keys=["d.b", "z", "d", "d.a"])
+        with pytest.raises(InvalidArgumentError, match=r"no key 'd\.q'.*d\.a, d\.b"):
+            svc.load_frame("sweep", "out", keys=["d.q"])
+        with pytest.raises(InvalidArgumentError, match=r"no key 'z\.a'"):
+            svc.load_frame("sweep", "out", keys="z.a")  # z is no dict
+    assert_frames_equal(one_field, wanted[["n", "x", "d.b"]])
+    assert_frames_equal(in_order, wanted[["n", "x", "d.b", "z", "d.a"]])
+
+
+@LAYOUTS
+def test_a_where_callable_runs_once_per_distinct_value(tmp_path: pathlib.Path,
+                                                       layout: str) -> None:
+    traj = Trajectory("sweep")
+    traj.add_parameter("x", 0.0)
+    traj.explore({"x": [float(i % 3) for i in range(12)]})
+    with StorageService(str(tmp_path / "f.h5"), packed_runs=layout == "packed") as svc:
+        svc.store(Msg.TRAJECTORY, traj)
+        for idx in range(12):
+            run = traj.run(idx)
+            run.add_result("out", z=idx)
+            svc.store(Msg.SINGLE_RUN, run)
+        seen: list[float] = []
+        frame = svc.load_frame("sweep", "out", where={"x": lambda v: seen.append(v) or v > 1})
+    assert sorted(seen) == [0.0, 1.0, 2.0]
+    assert list(frame.index) == [2, 5, 8, 11]
+    assert list(frame["z"]) == [2, 5, 8, 11]
+
+
+def store_runs(path: pathlib.Path, order: list[int], value: Any = None) -> None:
+    """Runs of ``order`` (in that order) store ``out`` with z = idx and arr = [idx, idx]; run
+    ``value``'s arr has another shape (it does not fit a packed table: stored with nodes)."""
+    traj = Trajectory("sweep")
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(40))})
+    with StorageService(str(path)) as svc:  # the default: packed runs
+        svc.store(Msg.TRAJECTORY, traj)
+        for idx in order:
+            run = traj.run(idx)
+            arr = np.full(3 if idx == value else 2, idx, dtype=np.float64)
+            run.add_result("out", z=idx, arr=arr)
+            svc.store(Msg.SINGLE_RUN, run)
+
+
+def test_packed_rows_out_of_run_order_and_a_few_chosen(tmp_path: pathlib.Path) -> None:
+    order = [*range(39, 19, -1), *range(20)]  # rows 0..19 hold runs 39..20
+    store_runs(tmp_path / "f.h5", order)
+    with StorageService(str(tmp_path / "f.h5")) as svc:
+        every = svc.load_frame("sweep", "out")
+        few = svc.load_frame("sweep", "out", where={"x": lambda v: v in (3, 33)})
+        assert svc.describe("sweep", "results.runs.run_00000005.out")[0].packed
+    assert list(every.index) == list(range(40))
+    assert list(every["z"]) == list(range(40))
+    assert [float(cell[0]) for cell in every["arr"]] == list(range(40))
+    assert list(few.index) == [3, 33]  # 2 of 40 rows: read by coordinates
+    assert list(few["z"]) == [3, 33]
+
+
+def test_a_run_that_did_not_fit_the_packed_table_is_read_from_its_nodes(
+        tmp_path: pathlib.Path) -> None:
+    store_runs(tmp_path / "f.h5", list(range(40)), value=7)
+    with StorageService(str(tmp_path / "f.h5")) as svc:
+        frame = svc.load_frame("sweep", "out")
+        assert not svc.describe("sweep", "results.runs.run_00000007.out")[0].packed
+    assert list(frame.index) == list(range(40))
+    assert frame["z"].dtype == np.int64
+    assert list(frame["z"]) == list(range(40))
+    assert [cell.shape for cell in frame["arr"]] == [(3,) if i == 7 else (2,) for i in range(40)]
+    assert all(float(cell[0]) == i for i, cell in enumerate(frame["arr"]))
