@@ -90,3 +90,20 @@ def test_the_compression_benchmark(tmp_path: pathlib.Path) -> None:
     assert "Large arrays: 1 x 8 MB, smooth" in stdout
     assert "Readability of a file written with each codec" in stdout
     assert "blosc2:lz4/5" in stdout
+
+
+def test_the_scale_benchmark(tmp_path: pathlib.Path) -> None:
+    import json
+
+    stdout = run_benchmark("scale.py", "--runs", "300", "--repeats", "1", "--dir",
+                           str(tmp_path / "s"), "--json", str(tmp_path / "scale.json"),
+                           cwd=tmp_path)
+    for part in ("bare loop", "put + join", "run_sweep", "await store",
+                 "raw PyTables Table.read", "load_frame", "load_dataset", "Must hold"):
+        assert part in stdout
+    assert "PASS" in stdout or "FAIL" in stdout
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert {row["face"] for row in summary["faces"]} == {"bare", "put", "sweep", "store"}
+    assert all(row["exact"] == "yes" for row in summary["faces"] if row["face"] != "bare")
+    assert json.loads((tmp_path / "scale.json").read_text())["measurements"]
+    assert list((tmp_path / "s").iterdir()) == []  # its scratch files are gone
