@@ -59,6 +59,12 @@ YIELD_EVERY = 0.002
 # and the event loop waits for it.
 JOIN_AT_MOST = 100
 
+# While jobs stream in, the thread waits up to GATHER_SECONDS for a batch of GATHER_JOBS,
+# as long as each GATHER_SLICE brings more (a lone store is never kept waiting).
+GATHER_JOBS = 100
+GATHER_SECONDS = 0.005
+GATHER_SLICE = 0.0005
+
 # Answered once the batch is durable; reads are answered as soon as they are executed.
 _ACKNOWLEDGED_AFTER_BATCH = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories,
                              CloseFile)
@@ -151,6 +157,7 @@ class Worker:
         self._users = 0
         self._shutting_down = False
         self._thread: threading.Thread | None = None
+        self._streaming = False  # the last batch held several jobs
         self._engine = Engine()
 
     # -- producers ----------------------------------------------------------------------------
@@ -184,7 +191,8 @@ class Worker:
             self._running += 1
             if self._thread is None:
                 self._start()
-            self._wakeup.notify()
+            if len(self._queue) in (1, GATHER_JOBS):  # what the thread waits for (no more)
+                self._wakeup.notify()
             return None
 
     def submit(self, ticket: Ticket) -> Ticket:
@@ -236,6 +244,8 @@ class Worker:
             with self._lock:
                 while not self._queue and self._users > 0 and not self._shutting_down:
                     self._wakeup.wait()
+                if self._queue and self._streaming:
+                    self._gather()
                 if self._queue:
                     count = min(len(self._queue), self.batch_jobs)
                     return [self._queue.popleft() for _ in range(count)]
@@ -244,6 +254,18 @@ class Worker:
                 if not self._queue:
                     self._thread = None
                     return None
+
+    def _gather(self) -> None:
+        """While stores keep coming (the queue grows), wait a little for more of them: a batch
+        pays one flush and one journal sync, however many stores it holds. Called with the
+        lock held; it is let go while waiting."""
+        deadline = time.monotonic() + GATHER_SECONDS
+        seen = len(self._queue)
+        while seen < GATHER_JOBS and not self._shutting_down:
+            self._wakeup.wait(GATHER_SLICE)
+            if len(self._queue) == seen or time.monotonic() >= deadline:
+                return
+            seen = len(self._queue)
 
     def _close_all(self) -> None:
         try:
@@ -265,6 +287,8 @@ class Worker:
                 time.sleep(0)
                 next_yield = time.perf_counter() + YIELD_EVERY
         failure = self._make_durable(batch)
+        # a batch of several stores, and more queued meanwhile: a stream, worth gathering
+        self._streaming = len(batch) > 1
         for ticket, answer in written:
             if failure is None:
                 ticket.future.set_result(answer)

@@ -128,6 +128,7 @@ class PackedRuns:
     def __init__(self, file: OpenFile, trajectory: str) -> None:
         self.file = file
         self.trajectory = trajectory
+        self.compression: tuple[str, int] | None = None  # of new tables: the request's
         group = layout.get_node(file.h5, layout.node_path(trajectory, (layout.OVERVIEW,
                                                                        PACKED_GROUP)))
         self.tables: dict[Path, PackedTable] = {}
@@ -280,7 +281,7 @@ class PackedRuns:
         group = self._group(undo)
         name = self._free_name(group)
         table = h5.create_table(group, name, description=nodes.table_description(row_type),
-                                expectedrows=10_000)
+                                **nodes.packed_table_options(row_type, self.compression))
         undo.created(table._v_pathname)
         attrs = table._v_attrs
         attrs[RELATIVE_PATH] = json.dumps(list(relative))

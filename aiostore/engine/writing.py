@@ -215,11 +215,13 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
     try:
         if traj_group is None:
             assert request.header is not None  # check() made sure
-            traj_group = runs.create_trajectory(h5, trajectory, request.header)
+            traj_group = runs.create_trajectory(h5, trajectory, request.header,
+                                                request.target.compression)
             undo.created(traj_group._v_pathname)
         for group in request.groups:
             _write_group(h5, trajectory, group, undo)
         packed = PackedRuns.of(file, trajectory)
+        packed.compression = request.target.compression
         leaves, packs = request.leaves, request.target.packed_runs
         if packs and not request.replace:
             leaves, packs = packed.append_all(leaves, undo), False  # the rest cannot be packed
