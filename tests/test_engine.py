@@ -30,12 +30,20 @@ from aiostore import (
     Parameter,
     RemovalError,
     Result,
-    StorageService,
     Trajectory,
     UnsupportedTypeError,
 )
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+class StorageService(aiostore.StorageService):
+    """The service in the per-node layout, whose groups and nodes these tests look at (runs'
+    results packed as rows, the default, are tested in test_packing.py and test_frames.py)."""
+
+    def __init__(self, *args, packed_runs: bool = False, **kwargs) -> None:
+        super().__init__(*args, packed_runs=packed_runs, **kwargs)
+
 
 
 def make_traj(name: str = "sweep", xs=(1.0, 2.0, 3.0), comment: str = "c") -> Trajectory:

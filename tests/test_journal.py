@@ -29,7 +29,7 @@ filename, then = sys.argv[1], sys.argv[2]
 traj = Trajectory("t")
 traj.add_parameter("x", 0)
 traj.explore({"x": list(range(10))})
-service = StorageService(filename, trajectory_name="t")
+service = StorageService(filename, trajectory_name="t", packed_runs=False)  # nodes to look at
 service.store(Msg.TRAJECTORY, traj)
 for index in range(4):
     run = traj.run(index)

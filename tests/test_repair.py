@@ -19,7 +19,7 @@ EOA_FIELD = 40  # superblock version 0 with 8-byte addresses, as PyTables writes
 
 
 def _store_runs(path: Path, traj: Trajectory, indices: range) -> None:
-    with StorageService(str(path), trajectory_name="t") as service:
+    with StorageService(str(path), trajectory_name="t", packed_runs=False) as service:
         if indices.start == 0:
             service.store(Msg.TRAJECTORY, traj)
         for index in indices:

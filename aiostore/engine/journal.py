@@ -59,6 +59,8 @@ WINDOW_SECONDS = 10.0
 MARK_BYTES = 64 * 2**10
 BALLAST_BYTES = 2 * 2**20
 ROOM_STEP = 64 * 2**10
+# Arrays smaller than this travel inside a record's pickle, bigger ones beside it (no copy).
+IN_BAND_BYTES = 2**14
 _NO_PREALLOCATION = (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS)
 # A record: this header, the length (and crc32) of each out-of-band buffer, the pickle, the
 # buffers. The buffers' crc32s (flagged in the count) tell a record torn inside the room kept
@@ -137,7 +139,14 @@ class Journal:
     def _append(self, record: tuple[Any, ...], spare: int = MARK_BYTES + BALLAST_BYTES) -> None:
         # Arrays travel out of band, written from where they are: no copy of the data.
         buffers: list[pickle.PickleBuffer] = []
-        payload = pickle.dumps(record, protocol=5, buffer_callback=buffers.append)
+
+        def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+            if buffer.raw().nbytes < IN_BAND_BYTES:
+                return True  # copied into the pickle: cheaper than a buffer of its own
+            buffers.append(buffer)
+            return False
+
+        payload = pickle.dumps(record, protocol=5, buffer_callback=out_of_band)
         views = [buffer.raw() for buffer in buffers]
         head = _HEADER.pack(len(payload), zlib.crc32(payload), len(views) | _CHECKED) + b"".join(
             _CHECKED_LENGTH.pack(view.nbytes, zlib.crc32(view)) for view in views)

@@ -250,10 +250,11 @@ class PackedRuns:
             raise ItemExistsError(".".join(first.path[:3]) + " (a run's result stored twice)")
         rows = np.zeros(len(block), dtype=row_type)
         rows[RUN_COLUMN] = indices
-        for key, encoded in first.values.items():
-            payloads = [leaf.values[key].payload for _, leaf in block]
-            rows[key] = np.concatenate(payloads) if encoded.flag is Flag.DICT \
-                else np.stack(payloads)
+        for key in first.values:
+            # the payloads share dtype and shape: their bytes end to end are the column (numpy
+            # would promote structured dtypes field by field, in python, to concatenate them)
+            column = b"".join([leaf.values[key].payload.tobytes() for _, leaf in block])
+            rows[key] = np.frombuffer(column, dtype=rows.dtype[key]).reshape(rows[key].shape)
         position = table.table.nrows
         table.table.append(rows)
         table.rows.update(zip(indices, range(position, position + len(block)), strict=True))

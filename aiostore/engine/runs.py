@@ -61,17 +61,20 @@ def run_table(traj_group: tables.Group) -> tables.Table | None:
     return table if isinstance(table, tables.Table) else None
 
 
-def _row(record: RunRecord) -> np.ndarray:
-    row = np.zeros(1, dtype=RUN_ROW)[0]
-    row["idx"] = record.idx
-    row["name"] = record.name.encode()
-    row["time"] = record.time.encode()
-    row["timestamp"] = record.timestamp
-    row["finish_timestamp"] = record.finish_timestamp
-    row["runtime"] = record.runtime[:18].encode()
-    row["parameter_summary"] = record.parameter_summary.encode("utf-8")[:512]
-    row["completed"] = int(record.completed)
-    return row
+def _rows(records: Iterable[RunRecord]) -> np.ndarray:
+    """The run table's rows of ``records``, built a column at a time."""
+    records = list(records)
+    rows = np.zeros(len(records), dtype=RUN_ROW)
+    rows["idx"] = [record.idx for record in records]
+    rows["name"] = [record.name.encode() for record in records]
+    rows["time"] = [record.time.encode() for record in records]
+    rows["timestamp"] = [record.timestamp for record in records]
+    rows["finish_timestamp"] = [record.finish_timestamp for record in records]
+    rows["runtime"] = [record.runtime[:18].encode() for record in records]
+    rows["parameter_summary"] = [record.parameter_summary.encode("utf-8")[:512]
+                                 for record in records]
+    rows["completed"] = [int(record.completed) for record in records]
+    return rows
 
 
 def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> tuple[list[int], np.ndarray]:
@@ -79,7 +82,9 @@ def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> tuple[list[
 
     Returns the indices of the rows that were overwritten and their old content, for a rollback.
     """
-    by_index = {record.idx: _row(record) for record in records}
+    latest = {record.idx: record for record in records}  # a run written twice: the last
+    new_rows = _rows(latest.values())
+    by_index = dict(zip(latest, new_rows, strict=True))
     old_nrows = table.nrows
     missing = max(by_index, default=-1) + 1 - old_nrows
     if missing > 0:
@@ -94,7 +99,12 @@ def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> tuple[list[
     if not existing:
         return [], np.zeros(0, dtype=RUN_ROW)
     old_rows = table.read_coordinates(existing)
-    table.modify_coordinates(existing, np.array([by_index[i] for i in existing], dtype=RUN_ROW))
+    if len(existing) == len(latest):  # the usual case: rows in index order, taken at once
+        order = np.argsort(new_rows["idx"], kind="stable")
+        table.modify_coordinates(existing, new_rows[order])
+    else:
+        table.modify_coordinates(existing, np.array([by_index[i] for i in existing],
+                                                    dtype=RUN_ROW))
     return existing, old_rows
 
 
