@@ -263,6 +263,22 @@ def test_update_leaf_rewrites_a_packed_row_keeping_types(path: str) -> None:
     assert_exact(dict(loaded["results.runs.run_00000000.r"].data), values_of(0))
 
 
+def test_an_update_of_a_result_stored_with_nodes_stays_with_its_nodes(path: str) -> None:
+    traj = sweep()
+    with StorageService(path) as svc:  # packed by default
+        svc.store(Msg.TRAJECTORY, traj)
+        run = traj.run(1)
+        run.add_result("r", z=1.0, frame=pd.DataFrame({"a": [1, 2]}))  # a frame: not packable
+        svc.store(Msg.SINGLE_RUN, run)
+        svc.store(Msg.UPDATE_LEAF, Result("results.runs.run_00000001.r", z=9.0))
+        svc.store(Msg.UPDATE_LEAF, Result("results.runs.run_00000001.r", extra=2.0))
+    loaded = load(path, load_results=2)
+    data = loaded["results.runs.run_00000001.r"].data
+    assert data["z"] == 9.0 and data["extra"] == 2.0
+    with tables.open_file(path) as h5:
+        assert "/w/overview/packed" not in h5  # no row beside the nodes
+
+
 W1_PAYLOAD = 8 + 800 + 17 + 16  # z, arr, d (a float, an int, a bool) and the two parameters
 
 

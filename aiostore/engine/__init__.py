@@ -13,6 +13,7 @@ from typing import Any
 
 import tables
 
+from ..errors import DiskFullError
 from ..requests import (
     AccessData,
     Backup,
@@ -185,12 +186,22 @@ class Engine:
     def _merge(self, request: MergeTrajectories) -> None:
         opened = self.file(request.target, writable=True)
         plan = merging.plan_merge(opened, request)
-        if request.target.journal:
-            self._files.journal(opened.filename).begin_merge(plan.marks(opened))
+        journal_ = self._files.journal(opened.filename) if request.target.journal else None
+        if journal_ is not None:
+            journal_.begin_merge(plan.marks(opened))
         try:
-            merging.apply_merge(opened, plan)
-        finally:
-            self.flush(checkpoint=True)  # done, or taken back: no replay may meet it
+            merging.apply_merge(opened, plan, journal_.release_ballast if journal_ else None)
+        except DiskFullError as exc:
+            if journal_ is None:
+                raise
+            # taking back in place may have failed too: the journal's marks take the merge
+            # back when the file is next opened
+            self._files.fail(opened, exc)
+            raise
+        except BaseException:
+            self.flush(checkpoint=True)  # taken back: no replay may meet it
+            raise
+        self.flush(checkpoint=True)  # done: no replay may meet it
 
     def _list_trajectories(self, request: ListTrajectories) -> list[str]:
         target = Target(request.filename, "", in_memory=request.in_memory)

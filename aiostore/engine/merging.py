@@ -15,8 +15,9 @@ import errno
 import functools
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import tables
 
@@ -118,6 +119,12 @@ class MergeMarks:
     move_nodes: bool
     explored: tuple[Path, ...]
     creates: tuple[str, ...]  # the shallowest new group or node on the way to each new path
+    # Each table the merge appends to (the run table, packed tables), by HDF5 path: its
+    # length, and the rows of its last chunk (from the row given), which a write that finds
+    # the disk full while it rewrites that chunk could lose; the take-back cuts the table to
+    # its length (rows of packed tables are told by position: a row cut short may read as
+    # run 0) and writes those rows again. (Marks journaled before unpickle without them.)
+    tails: tuple[tuple[str, int, int, Any], ...] = ()
 
 
 @dataclass
@@ -140,11 +147,15 @@ class MergePlan:
     def marks(self, file: OpenFile) -> MergeMarks:
         trajectory = self.request.target.trajectory
         creates = (first_missing(file, trajectory, new) for new in self.rename.values())
+        extended = [table.table for table in PackedRuns.of(file, trajectory).tables.values()]
+        if self.my_table is not None:
+            extended.append(self.my_table)
         return MergeMarks(trajectory, self.request.other,
                           self.my_table.nrows if self.my_table is not None else 0,
                           tuple(self.rename.items()), self.request.move_nodes,
                           tuple(self.mine_explored),
-                          tuple(dict.fromkeys(where for where in creates if where)))
+                          tuple(dict.fromkeys(where for where in creates if where)),
+                          tuple(_tail(table) for table in extended))
 
 
 def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
@@ -225,8 +236,11 @@ def _stored_bytes(leaf: tables.Leaf) -> int:
     return int(leaf.size_on_disk)
 
 
-def apply_merge(file: OpenFile, plan: MergePlan) -> None:
-    """Make a planned MERGE; a failure part-way takes back what it wrote."""
+def apply_merge(file: OpenFile, plan: MergePlan,
+                make_room: Callable[[], None] | None = None) -> None:
+    """Make a planned MERGE; a failure part-way takes back what it wrote. ``make_room`` is
+    called first when the failure was for want of space: taking back rewrites the indexes of
+    the tables the merge extended (packed runs), and HDF5 needs room for that."""
     request = plan.request
     packed_mine = PackedRuns.of(file, request.target.trajectory)
     packed_other = PackedRuns.of(file, request.other)
@@ -250,6 +264,8 @@ def apply_merge(file: OpenFile, plan: MergePlan) -> None:
             if request.delete_trajectory:
                 plan.other._f_remove(recursive=True)  # last: nothing can fail after it
         except BaseException as exc:
+            if make_room is not None and _space_errno(exc, watch) is not None:
+                make_room()
             undo.rollback()
             number = _space_errno(exc, watch)
             if number is None:
@@ -281,6 +297,22 @@ def _flushed_whole(file: OpenFile, watch: diagnostics.Watch) -> None:
         raise OSError(failed.errno, f"cannot write {file.filename!r}: {failed}")
 
 
+def _tail(table: tables.Table) -> tuple[str, int, int, Any]:
+    first = table.nrows - table.nrows % table.chunkshape[0]
+    return table._v_pathname, table.nrows, first, table.read(first, table.nrows)
+
+
+def _restore_tails(h5: tables.File, tails: tuple[tuple[str, int, int, Any], ...]) -> None:
+    for where, nrows, first, rows in tails:
+        table = layout.get_node(h5, where)
+        if not isinstance(table, tables.Table):
+            continue
+        if table.nrows > nrows:
+            table.remove_rows(nrows, table.nrows)
+        if len(rows) and table.nrows == nrows:
+            table.modify_rows(first, nrows, rows=rows)
+
+
 def take_back_merge(file: OpenFile, marks: MergeMarks) -> None:
     """Undo whatever part of a MERGE a crash left, from the marks journaled before it began.
 
@@ -300,6 +332,8 @@ def take_back_merge(file: OpenFile, marks: MergeMarks) -> None:
     run_table = runs.run_table(mine)
     if run_table is not None and run_table.nrows > marks.runs_before:
         run_table.remove_rows(marks.runs_before, run_table.nrows)
+    _restore_tails(h5, getattr(marks, "tails", ()))
+    file.caches.clear()  # the packed tables' rows, read again
     packed = PackedRuns.of(file, marks.trajectory)
     packed.remove_runs({idx for table in packed.tables.values() for idx in table.rows
                         if idx >= marks.runs_before})

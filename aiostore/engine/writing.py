@@ -223,12 +223,13 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
         packed = PackedRuns.of(file, trajectory)
         packed.compression = request.target.compression
         leaves, packs = request.leaves, request.target.packed_runs
-        if packs and not request.replace:
+        if packs and not (request.replace or request.skip_existing):
             leaves, packs = packed.append_all(leaves, undo), False  # the rest cannot be packed
         for leaf in leaves:
             if request.replace and packed.holds(leaf.path):
                 packed.update(leaf, undo)
-            elif not (packs and packed.append(leaf, undo)):
+            elif not (packs and _has_no_nodes(file, trajectory, leaf.path)
+                      and packed.append(leaf, undo)):
                 write_leaf(file, trajectory, leaf, undo, filters, request.skip_existing)
         if request.runs:
             _write_runs(file, traj_group, request, undo)
@@ -237,6 +238,12 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
         undo.rollback()
         raise
     undo.commit()
+
+
+def _has_no_nodes(file: OpenFile, trajectory: str, path: Path) -> bool:
+    """Whether the leaf at ``path`` is not stored with nodes (an update or an addition to one
+    that is must stay with its nodes, not start a packed row beside them)."""
+    return first_missing(file, trajectory, path) is not None
 
 
 def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
