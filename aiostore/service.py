@@ -75,10 +75,12 @@ class AsyncStorageService:
     keyword arguments of the same names. ``durability`` is ``"flush"`` (flush after each batch,
     keep the file open until :meth:`aclose`) or ``"close"`` (close it after each batch).
     ``compression`` is a PyTables library such as ``"blosc2:lz4"`` or ``"zlib"`` (default none).
-    ``packed_runs=True`` stores each result a run adds (``results.runs.run_XXXXXXXX.<name>``) as
-    a row of one table per result name, when its values are fixed-size (numbers, fixed-width
-    bytes, arrays, dicts of those): many times faster to store and load than a group and nodes
-    per run. Loads find results in either layout. ``journal=True`` (the default) appends each
+    ``packed_runs=True`` (the default) stores each result a run adds
+    (``results.runs.run_XXXXXXXX.<name>``) as a row of one table per result name, when its
+    values are fixed-size (numbers, fixed-width bytes, arrays, dicts of those): many times
+    faster to store and load than a group and nodes per run, and compact at a million runs.
+    ``packed_runs=False`` gives each result a group and a node per value (pypet's layout).
+    Loads find results in either layout. ``journal=True`` (the default) appends each
     store to a journal beside the file before making it, so that a process killed at any moment
     loses no acknowledged store and leaves no half-written one: the next open makes them again.
     It survives a power cut too (a batch's records reach the disk before it is acknowledged).
