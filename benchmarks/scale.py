@@ -21,7 +21,8 @@ the service's open and close are out, but in the lag), the cost per run over the
 last tenth of the runs (from timestamps of the acknowledgements, or of the puts, every 1/100th
 of the runs, at most every 1,000), file bytes per run against the payload, peak memory (VmHWM
 of the process) and the event loop's worst lag (``LagMeter``, 1 ms ticks, from opening the
-service to closing it). Then on the file ``put`` wrote, each from a cold open to close:
+service to closing it; also per phase: opening and the trajectory's store, the runs, closing).
+Then on the file ``put`` wrote, each from a cold open to close:
 a raw PyTables read of the same rows (``Table.read()`` of ``/w1/overview/packed/p0``),
 ``load_frame(traj, "r")`` and ``load_dataset(traj, "r")`` (skipped with a note while the service
 has none): runs/s and the ratio to raw. Every face's file is checked after loading: the count
@@ -171,14 +172,22 @@ async def sweep_face(svc: AsyncStorageService, traj: Trajectory, progress: Progr
         raise RuntimeError(f"the sweep did not store every run: {report}")
 
 
+def lag_phase(meter: LagMeter, phases: dict[str, float], name: str) -> None:
+    """The worst lag since the last phase ended, in ms, as phase ``name``."""
+    phases[name] = meter.worst * 1e3
+    meter.worst = 0.0
+
+
 async def store_runs(spec: dict[str, Any]) -> dict[str, Any]:
     traj, progress, meter = build_sweep(spec["runs"]), Progress(spec["runs"]), LagMeter()
+    phases: dict[str, float] = {}
     async with anyio.create_task_group() as watching:
         watching.start_soon(meter.run)
         async with AsyncStorageService(spec["file"]) as svc:
             if spec["face"] != "sweep":
                 await svc.store(Msg.TRAJECTORY, traj)
                 await anyio.sleep(0.05)  # the HDF5 thread idles: the trajectory's store stays out
+            lag_phase(meter, phases, "open")
             progress.start()
             if spec["face"] == "put":
                 await put_face(svc, traj, progress)
@@ -187,8 +196,10 @@ async def store_runs(spec: dict[str, Any]) -> dict[str, Any]:
             else:
                 await sweep_face(svc, traj, progress)
             progress.end()
+            lag_phase(meter, phases, "runs")
+        lag_phase(meter, phases, "close")
         watching.cancel_scope.cancel()
-    return {"marks": progress.marks, "lag_ms": meter.worst * 1e3}
+    return {"marks": progress.marks, "lag_ms": max(phases.values()), "lag_phases_ms": phases}
 
 
 # ------------------------------------------------------------------------------------ loads
@@ -353,6 +364,9 @@ def measure(spec: dict[str, Any]) -> dict[str, Any]:
     if done.returncode != 0:
         raise SystemExit(f"{what} failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    if "seconds" in result:
+        print(f"    {spec['runs'] / result['seconds']:,.0f} runs/s, peak "
+              f"{result['peak_mib']:,.0f} MiB", file=sys.stderr, flush=True)
     return {**spec, **result}
 
 
@@ -411,6 +425,8 @@ def face_row(results: list[dict[str, Any]], face: str, runs: int, bare: float) -
             "bytes_per_run": size, "x_payload": size / PAYLOAD_BYTES,
             "peak_mib": median(result["peak_mib"] for result in stored),
             "lag_ms": median(result["lag_ms"] for result in stored),
+            **{f"lag_{phase}_ms": median(result["lag_phases_ms"][phase] for result in stored)
+               for phase in ("open", "runs", "close")},
             "worst_lag_ms": max(result["lag_ms"] for result in stored),
             "exact": exact(pick(results, kind="load", face=face, runs=runs))}
 
@@ -441,15 +457,15 @@ def print_tables(summary: dict[str, Any], args: argparse.Namespace) -> None:
           f"{PAYLOAD_BYTES} B/run; medians of {args.repeats}; {os.cpu_count()} cores")
     print(f"\n{'face':<14}{'runs':>10}{'runs/s':>9}{'x bare':>8}{'us/run 1st':>11}"
           f"{'last 10th':>10}{'B/run':>8}{'x payload':>10}{'peak MiB':>9}{'lag ms':>8}{'worst':>8}"
-          "  exact")
+          f"{'open/runs/close':>17}  exact")
     for row in summary["faces"]:
         name = "bare loop" if row["face"] == "bare" else FACES[row["face"]]
         line = f"{name:<14}{row['runs']:>10,}{row['runs_per_s']:>9,.0f}{row['x_bare']:>8.3f}"
         if row["face"] != "bare":
             line += (f"{row['first_tenth_us']:>11,.0f}{row['last_tenth_us']:>10,.0f}"
                      f"{row['bytes_per_run']:>8,.0f}{row['x_payload']:>10.2f}"
-                     f"{row['peak_mib']:>9,.0f}{row['lag_ms']:>8.1f}{row['worst_lag_ms']:>8.1f}  "
-                     f"{row['exact']}")
+                     f"{row['peak_mib']:>9,.0f}{row['lag_ms']:>8.1f}{row['worst_lag_ms']:>8.1f}"
+                     f"{lag_phases(row):>17}  {row['exact']}")
         print(line)
     if summary["loads"]:
         print(f"\n{'load (the put file)':<26}{'runs':>10}{'runs/s':>12}{'x raw':>7}"
@@ -460,6 +476,10 @@ def print_tables(summary: dict[str, Any], args: argparse.Namespace) -> None:
             continue
         print(f"{LOADS[row['load']]:<26}{row['runs']:>10,}{row['runs_per_s']:>12,.0f}"
               f"{row['x_raw']:>7.2f}{row['peak_mib']:>9,.0f}  {row['exact']}")
+
+
+def lag_phases(row: dict[str, Any]) -> str:
+    return "/".join(f"{row[f'lag_{phase}_ms']:.0f}" for phase in ("open", "runs", "close"))
 
 
 def must_holds(summary: dict[str, Any], args: argparse.Namespace) -> list[dict[str, Any]]:
