@@ -200,20 +200,30 @@ def store_single_run(call: Call, *, run_index: int | None = None) -> Job:
             raise InvalidArgumentError("SINGLE_RUN of a trajectory needs run_index=")
         run = run.run(run_index)
     run = _require(run, SingleRun, Msg.SINGLE_RUN)
-    leaves = [item for item in run.new_items if not getattr(item, "v_stored", False)]
-    finished = time.time()
-    record = _run_record(run.trajectory, run.v_idx, True, run.timestamp, finished)
+    leaves = tuple(item for item in run.new_items if not getattr(item, "v_stored", False))
+    record = _run_record(run.trajectory, run.v_idx, True, run.timestamp, time.time())
     request = WriteItems(call.target(), leaves=tuple(leaf_record(leaf) for leaf in leaves),
                          runs=(record,))
-    mark = _mark_stored(leaves)
+    return Job(request, _RunStored(run, leaves, record))
 
-    def finish(answer: Any) -> None:
-        mark(answer)
+
+class _RunStored:
+    """A stored run's finish: its items stored, its run record completed (an object, not a
+    closure: a sweep keeps many queued, and each object costs the garbage collector)."""
+
+    __slots__ = ("leaves", "record", "run")
+
+    def __init__(self, run: SingleRun, leaves: tuple[Any, ...], record: RunRecord) -> None:
+        self.run, self.leaves, self.record = run, leaves, record
+
+    def __call__(self, answer: Any) -> None:
+        for leaf in self.leaves:
+            leaf.v_stored = True
+        record, run = self.record, self.run
         info = run.trajectory.runs[run.v_idx]
-        info.completed, info.timestamp, info.finish_timestamp = True, run.timestamp, finished
+        info.completed, info.timestamp = True, run.timestamp
+        info.finish_timestamp = record.finish_timestamp
         info.parameter_summary = record.parameter_summary
-
-    return Job(request, finish)
 
 
 def store_leaf(call: Call, *, store_flags: dict[str, str] | None = None,
