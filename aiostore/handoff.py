@@ -28,8 +28,8 @@ T = TypeVar("T")
 
 # How often (seconds) a producer that finds room in the queue lets the loop's other tasks run.
 CHECKPOINT_EVERY = 0.001
-_next_checkpoint: anyio.lowlevel.RunVar[float] = anyio.lowlevel.RunVar("aiostore_checkpoint",
-                                                                       default=0.0)
+# (per thread: one event loop runs in a thread at a time, and a RunVar costs more to read)
+_loop_thread = threading.local()
 
 # How many completions an event loop is handed per turn of the loop.
 DELIVER_AT_ONCE = 8
@@ -102,12 +102,12 @@ async def wait_future(future: Future[T]) -> T:
 async def queue_ticket(worker: Worker, ticket: Ticket) -> None:
     """Queue ``ticket`` on ``worker``, waiting (without blocking the loop) while it is full."""
     space = worker.offer(ticket)
-    if space is None and time.monotonic() >= _next_checkpoint.get():
+    if space is None and time.monotonic() >= getattr(_loop_thread, "next_checkpoint", 0.0):
         # A checkpoint even when there is room, every millisecond: a producer looping over
         # puts must let the other tasks run. Not at every put, which cost a turn of the event
         # loop each (as asyncio.Queue.put, which never yields while there is room).
         await anyio.lowlevel.cancel_shielded_checkpoint()
-        _next_checkpoint.set(time.monotonic() + CHECKPOINT_EVERY)
+        _loop_thread.next_checkpoint = time.monotonic() + CHECKPOINT_EVERY
     while space is not None:
         await wait_future(space)
         space = worker.offer(ticket)

@@ -126,7 +126,7 @@ def _path_of(item: Any) -> Path:
 def leaf_record(item: Any, store_flags: dict[str, str] | None = None) -> LeafRecord:
     """Snapshot and encode a leaf (anything with ``v_full_name`` and ``_store()``)."""
     path = _path_of(item)
-    full_name = ".".join(path)
+    full_name = item.v_full_name  # checked: the names of ``path`` joined
     if not path or not callable(getattr(item, "_store", None)):
         raise NoSuchServiceError(f"{full_name or type(item).__name__!r} is not a leaf")
     data = item._store()

@@ -48,10 +48,12 @@ def _snapshot_bytes(item: Any) -> int:
         return sum(_snapshot_bytes(new) for new in item.new_items)
     if isinstance(item, Trajectory) or not hasattr(item, "_store"):
         return 0
-    try:
-        values = item._store()
-    except Exception:
-        return 0  # planning raises the real error
+    values = getattr(item, "data", None)  # the native items' values, without a copy
+    if type(values) is not dict:
+        try:
+            values = item._store()
+        except Exception:
+            return 0  # planning raises the real error
     if not isinstance(values, dict):
         return 0
     return sum(_nbytes(value) for value in values.values())

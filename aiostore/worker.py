@@ -91,8 +91,13 @@ class Ticket:
     future: Future[Any] = field(default_factory=Future)
 
     def __post_init__(self) -> None:
-        self.filenames = frozenset(_absolute(name, "" if os.path.isabs(name) else os.getcwd())
-                                   for name in _filenames(self.request))
+        request = self.request
+        if type(request) is WriteItems:  # most tickets: said at once
+            self.filenames = _absolute_names((request.target.filename,))
+            self.acknowledged_after_batch = True
+            self.nbytes = sum([leaf.nbytes for leaf in request.leaves])
+            return
+        self.filenames = _absolute_names(tuple(_filenames(request)))
         # A write is acknowledged once durable; anything under CLOSE once its file is closed
         # (a lock wrapper releases its lock then, and another process opens the file).
         self.acknowledged_after_batch = self.durability is Durability.CLOSE or any(
@@ -100,11 +105,15 @@ class Ticket:
         self.nbytes = sum(_nbytes(part) for part in _parts(self.request))
 
 
+def _absolute_names(names: tuple[str, ...]) -> frozenset[str]:
+    return _absolute(names, os.getcwd() if not all(map(os.path.isabs, names)) else "")
+
+
 @functools.lru_cache(maxsize=256)
-def _absolute(filename: str, folder: str) -> str:
-    """``filename`` made absolute (relative names are relative to ``folder``): the same few
-    names, store after store, are worth remembering."""
-    return os.path.normpath(os.path.join(folder, filename))
+def _absolute(names: tuple[str, ...], folder: str) -> frozenset[str]:
+    """``names`` made absolute (relative names are relative to ``folder``): the same few
+    names, store after store, are worth remembering (and their set shared)."""
+    return frozenset(os.path.normpath(os.path.join(folder, name)) for name in names)
 
 
 def _parts(request: Any) -> Iterator[Any]:

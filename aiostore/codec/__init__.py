@@ -73,6 +73,8 @@ class Encoded:
 
 def infer_flag(value: object) -> Flag:
     """The flag a value is stored with when none is given."""
+    if type(value) is np.ndarray:  # the commonest, said without numpy's python functions
+        return Flag.CARRAY if value.ndim and value.size else Flag.ARRAY
     for kind in type(value).__mro__:
         flag = TYPE_FLAG_MAPPING.get(kind)
         if flag is None:
