@@ -111,6 +111,6 @@ class QueueDrainer:
         self.count += 1
         return True
 
-    def _failed(self, error: Exception, what: str) -> None:
+    def _failed(self, error: Exception, what: object) -> None:
         logger.error("queued %s failed: %s", what, error)
         self.tracker.fail(error, what)

@@ -316,7 +316,7 @@ class AsyncStorageService:
         except ServiceClosedError as exc:
             raise AsyncServiceClosedError(*exc.args) from None
 
-    async def _wait(self, ticket: Ticket, job: Job, what: str) -> Any:
+    async def _wait(self, ticket: Ticket, job: Job, what: object) -> Any:
         try:
             return await wait_future(ticket.future)
         except anyio.get_cancelled_exc_class():

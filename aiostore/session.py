@@ -131,7 +131,7 @@ class Session:
 
     # -- stores nobody awaits ----------------------------------------------------------------
 
-    def track(self, ticket: Ticket, job: Job, label: str) -> None:
+    def track(self, ticket: Ticket, job: Job, label: object) -> None:
         """Keep ``ticket`` until it is done; finish its job then, or keep its error for later."""
         self.tracker.track(ticket, job, label)
 
@@ -213,12 +213,26 @@ def _check_memory_options(durability: Durability, in_memory: bool, save_on_close
                                    "each batch: use the default, 'flush'")
 
 
-def label(verb: str, msg: object, item: Any) -> str:
-    """How an error note names a call: ``store LEAF results.z``, ``store SINGLE_RUN run_00000007``."""
-    name = (getattr(item, "v_full_name", None) or getattr(item, "v_name", None)
-            or type(item).__name__)
-    try:
-        message: object = to_msg(msg).value
-    except Exception:
-        message = msg
-    return f"{verb} {message} {name}"
+class Label:
+    """How an error note names a call: ``store LEAF results.z``, ``store SINGLE_RUN
+    run_00000007``; the text is made only when a note needs it (most calls never fail)."""
+
+    __slots__ = ("item", "msg", "verb")
+
+    def __init__(self, verb: str, msg: object, item: Any) -> None:
+        self.verb, self.msg, self.item = verb, msg, item
+
+    def __str__(self) -> str:
+        item = self.item
+        name = (getattr(item, "v_full_name", None) or getattr(item, "v_name", None)
+                or type(item).__name__)
+        try:
+            message: object = to_msg(self.msg).value
+        except Exception:
+            message = self.msg
+        return f"{self.verb} {message} {name}"
+
+
+def label(verb: str, msg: object, item: Any) -> Label:
+    """The :class:`Label` of a call."""
+    return Label(verb, msg, item)

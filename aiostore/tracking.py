@@ -19,7 +19,7 @@ class _Settle:
 
     __slots__ = ("finish", "label", "tracker")
 
-    def __init__(self, tracker: Tracker, finish: Callable[[Any], Any], label: str) -> None:
+    def __init__(self, tracker: Tracker, finish: Callable[[Any], Any], label: object) -> None:
         self.tracker, self.finish, self.label = tracker, finish, label
 
     def __call__(self, future: Future[Any]) -> None:
@@ -39,26 +39,26 @@ class Tracker:
         self._unwritten: list[str] = []  # labels of failed or withdrawn stores, as they settled
         self._drained: Future[None] | None = None
 
-    def track(self, ticket: Ticket, job: Job, label: str) -> None:
+    def track(self, ticket: Ticket, job: Job, label: object) -> None:
         """Keep ``ticket`` until it is done; ``label`` names the call in an error's note."""
         with self._lock:
             self._pending.add(ticket.future)
         # not the job: its request holds the data, to be freed once written
         ticket.future.add_done_callback(_Settle(self, job.finish, label))
 
-    def fail(self, error: Exception, label: str) -> None:
+    def fail(self, error: Exception, label: object) -> None:
         """Keep an error of a call that never became a ticket (bad input read from a queue)."""
         error.add_note(f"in {label}")
         with self._lock:
             self._errors.append(error)
-            self._unwritten.append(label)
+            self._unwritten.append(str(label))
 
-    def _settle(self, future: Future[Any], finish: Callable[[Any], Any], label: str) -> None:
+    def _settle(self, future: Future[Any], finish: Callable[[Any], Any], label: object) -> None:
         try:
             finish(future.result())
         except StoreAbortedError:
             with self._lock:
-                self._unwritten.append(label)  # reported by abort(), which withdrew it
+                self._unwritten.append(str(label))  # reported by abort(), which withdrew it
         except Exception as exc:
             self.fail(exc, label)
         with self._lock:

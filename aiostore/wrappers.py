@@ -87,7 +87,7 @@ class AsyncQueueSender:
     item afterwards changes nothing. Sending waits while the stream's buffer is full.
     """
 
-    def __init__(self, stream: MemoryObjectSendStream[tuple[Job, str]],
+    def __init__(self, stream: MemoryObjectSendStream[tuple[Job, object]],
                  service: AsyncStorageService) -> None:
         self._stream = stream
         self._service = service
@@ -118,7 +118,7 @@ class AsyncQueueSender:
 class AsyncQueueWriter:
     """Receives store calls from :class:`AsyncQueueSender` s and queues them for the HDF5 thread."""
 
-    def __init__(self, stream: MemoryObjectReceiveStream[tuple[Job, str]],
+    def __init__(self, stream: MemoryObjectReceiveStream[tuple[Job, object]],
                  service: AsyncStorageService) -> None:
         self._stream = stream
         self._service = service
@@ -144,7 +144,7 @@ class AsyncQueueWriter:
 def open_queue(service: AsyncStorageService,
                max_buffer_size: float = 100) -> tuple[AsyncQueueSender, AsyncQueueWriter]:
     """A sender and the writer that stores what it sends through ``service``."""
-    send, receive = anyio.create_memory_object_stream[tuple[Job, str]](max_buffer_size)
+    send, receive = anyio.create_memory_object_stream[tuple[Job, object]](max_buffer_size)
     return AsyncQueueSender(send, service), AsyncQueueWriter(receive, service)
 
 
