@@ -24,6 +24,7 @@ from aiostore import (
     Trajectory,
 )
 from aiostore.engine import nodes
+from aiostore.engine import runs as runs_module
 
 RUNS = 6
 
@@ -274,7 +275,8 @@ def test_an_update_of_a_result_stored_with_nodes_stays_with_its_nodes(path: str)
         svc.store(Msg.UPDATE_LEAF, Result("results.runs.run_00000001.r", extra=2.0))
     loaded = load(path, load_results=2)
     data = loaded["results.runs.run_00000001.r"].data
-    assert data["z"] == 9.0 and data["extra"] == 2.0
+    assert data["z"] == 9.0
+    assert data["extra"] == 2.0
     with tables.open_file(path) as h5:
         assert "/w/overview/packed" not in h5  # no row beside the nodes
 
@@ -317,8 +319,8 @@ def test_a_w1_sweep_in_the_default_layout_is_compact(path: str) -> None:
     with tables.open_file(path) as h5:
         run_table = h5.get_node("/w1/overview/runs")
         assert run_table.filters.complib == "blosc:lz4"
-        assert run_table.chunkshape == (91,)
-        assert run_table.size_on_disk < 50 * runs  # 713 bytes a row uncompressed
+        assert run_table.chunkshape == (nodes.TABLE_CHUNK_BYTES // runs_module.RUN_ROW.itemsize,)
+        assert run_table.size_on_disk < 50 * runs  # 345 bytes a row uncompressed
 
 
 def test_packed_and_run_tables_take_the_users_compression() -> None:
@@ -343,3 +345,29 @@ def test_a_file_with_pytables_default_chunks_still_loads(path: str,
     for index in range(3):
         assert_exact(dict(loaded[f"results.runs.run_{index:08d}.r"].data),
                      dict(traj[f"results.runs.run_{index:08d}.r"].data))
+
+
+OLD_RUN_ROW = np.dtype([(name, "S128" if name == "name" else "S512" if name == "parameter_summary"
+                         else runs_module.RUN_ROW[name]) for name in runs_module.RUN_ROW.names])
+
+
+def test_a_run_table_of_the_old_widths_takes_new_runs(path: str) -> None:
+    """Files written before issue 18 have pypet's wider run table: new runs go into it."""
+    traj = sweep()
+    store_runs(path, traj, [0, 1])
+    with tables.open_file(path, "a") as h5:
+        table = h5.get_node("/w/overview/runs")
+        rows = table.read()
+        wide = np.zeros(len(rows), OLD_RUN_ROW)
+        for name in OLD_RUN_ROW.names:
+            wide[name] = rows[name]
+        table._f_remove()
+        h5.create_table("/w/overview", "runs", description=OLD_RUN_ROW).append(wide)
+    store_runs(path, traj, [2, 3])
+    loaded = load(path, load_results=2)
+    assert [run.completed for run in loaded.runs] == [True] * 4 + [False] * (RUNS - 4)
+    assert loaded.runs[3].parameter_summary == traj.parameter_summary(3)
+    for index in range(4):
+        assert_exact(dict(loaded[f"results.runs.run_{index:08d}.r"].data), values_of(index))
+    with tables.open_file(path) as h5:
+        assert h5.get_node("/w/overview/runs").dtype == OLD_RUN_ROW

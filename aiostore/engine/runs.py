@@ -12,14 +12,18 @@ from ..requests import RunRecord, TrajectoryHeader
 from . import layout, nodes
 from .files import OpenFile
 
+# pypet's columns. Tables made before issue 18 have pypet's widths (a name of 128 bytes, a
+# summary of 512: 713 bytes a row, mostly padding); new ones are narrower (345 bytes), which
+# halves what load_frame reads to learn which runs completed. Rows are written in the
+# table's own widths, so both kinds keep working.
 RUN_ROW = np.dtype([
     ("idx", "<i8"),
-    ("name", "S128"),
+    ("name", "S16"),
     ("time", "S20"),
     ("timestamp", "<f8"),
     ("finish_timestamp", "<f8"),
     ("runtime", "S18"),
-    ("parameter_summary", "S512"),
+    ("parameter_summary", "S256"),
     ("short_environment_hexsha", "S7"),
     ("completed", "<i4"),
 ])
@@ -61,17 +65,18 @@ def run_table(traj_group: tables.Group) -> tables.Table | None:
     return table if isinstance(table, tables.Table) else None
 
 
-def _rows(records: Iterable[RunRecord]) -> np.ndarray:
-    """The run table's rows of ``records``, built a column at a time."""
+def _rows(records: Iterable[RunRecord], row_type: np.dtype = RUN_ROW) -> np.ndarray:
+    """The run table's rows of ``records`` (of ``row_type``), built a column at a time."""
     records = list(records)
-    rows = np.zeros(len(records), dtype=RUN_ROW)
+    rows = np.zeros(len(records), dtype=row_type)
+    summary_bytes = row_type["parameter_summary"].itemsize
     rows["idx"] = [record.idx for record in records]
     rows["name"] = [record.name.encode() for record in records]
     rows["time"] = [record.time.encode() for record in records]
     rows["timestamp"] = [record.timestamp for record in records]
     rows["finish_timestamp"] = [record.finish_timestamp for record in records]
     rows["runtime"] = [record.runtime[:18].encode() for record in records]
-    rows["parameter_summary"] = [record.parameter_summary.encode("utf-8")[:512]
+    rows["parameter_summary"] = [record.parameter_summary.encode("utf-8")[:summary_bytes]
                                  for record in records]
     rows["completed"] = [int(record.completed) for record in records]
     return rows
@@ -83,12 +88,13 @@ def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> tuple[list[
     Returns the indices of the rows that were overwritten and their old content, for a rollback.
     """
     latest = {record.idx: record for record in records}  # a run written twice: the last
-    new_rows = _rows(latest.values())
+    row_type = table.dtype
+    new_rows = _rows(latest.values(), row_type)
     by_index = dict(zip(latest, new_rows, strict=True))
     old_nrows = table.nrows
     missing = max(by_index, default=-1) + 1 - old_nrows
     if missing > 0:
-        appended = np.zeros(missing, dtype=RUN_ROW)
+        appended = np.zeros(missing, dtype=row_type)
         appended["idx"] = np.arange(old_nrows, old_nrows + missing)
         appended["name"] = [run_name(i).encode() for i in appended["idx"]]
         for idx, row in by_index.items():
@@ -97,14 +103,14 @@ def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> tuple[list[
         table.append(appended)
     existing = sorted(idx for idx in by_index if idx < old_nrows)
     if not existing:
-        return [], np.zeros(0, dtype=RUN_ROW)
+        return [], np.zeros(0, dtype=row_type)
     old_rows = table.read_coordinates(existing)
     if len(existing) == len(latest):  # the usual case: rows in index order, taken at once
         order = np.argsort(new_rows["idx"], kind="stable")
         table.modify_coordinates(existing, new_rows[order])
     else:
         table.modify_coordinates(existing, np.array([by_index[i] for i in existing],
-                                                    dtype=RUN_ROW))
+                                                    dtype=row_type))
     return existing, old_rows
 
 
