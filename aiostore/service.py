@@ -40,6 +40,8 @@ __all__ = ["AsyncServiceClosedError", "AsyncStorageService"]
 
 # Items whose values are bigger than this are snapshotted in a worker thread, not in the loop.
 OFFLOAD_BYTES = 2**20
+# ... and trajectories of more runs than this.
+OFFLOAD_RUNS = 5_000
 
 
 def _snapshot_bytes(item: Any) -> int:
@@ -292,9 +294,11 @@ class AsyncStorageService:
         def plan() -> Job:
             return self._guard(lambda: self._session.plan(verb, msg, item, args, kwargs))
 
-        if verb == "store" and _snapshot_bytes(item) > OFFLOAD_BYTES:
+        if verb == "store" and (_snapshot_bytes(item) > OFFLOAD_BYTES
+                                or isinstance(item, Trajectory) and len(item) > OFFLOAD_RUNS):
             # Copying fresh memory costs page faults (~3 ms per MB measured here) and numpy
-            # copies without holding the GIL: in a worker thread the loop keeps running.
+            # copies without holding the GIL; a trajectory's run records take a second per
+            # 200,000 runs: in a worker thread the loop keeps running meanwhile.
             return await anyio.to_thread.run_sync(plan)
         return plan()
 
