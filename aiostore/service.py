@@ -295,7 +295,7 @@ class AsyncStorageService:
             return self._guard(lambda: self._session.plan(verb, msg, item, args, kwargs))
 
         if verb == "store" and (_snapshot_bytes(item) > OFFLOAD_BYTES
-                                or isinstance(item, Trajectory) and len(item) > OFFLOAD_RUNS):
+                                or (isinstance(item, Trajectory) and len(item) > OFFLOAD_RUNS)):
             # Copying fresh memory costs page faults (~3 ms per MB measured here) and numpy
             # copies without holding the GIL; a trajectory's run records take a second per
             # 200,000 runs: in a worker thread the loop keeps running meanwhile.
