@@ -32,6 +32,7 @@ from typing import Any
 from .engine import Engine
 from .engine.writing import adds_runs, joined
 from .errors import AiostoreError, ServiceClosedError, StoreAbortedError
+from .heapfreezing import THAW_AFTER, HeapFreezer
 from .requests import (
     Backup,
     CloseFile,
@@ -167,6 +168,7 @@ class Worker:
         self._shutting_down = False
         self._thread: threading.Thread | None = None
         self._streaming = False  # the last batch held several jobs
+        self._heap = HeapFreezer()
         self._engine = Engine()
 
     # -- producers ----------------------------------------------------------------------------
@@ -252,7 +254,8 @@ class Worker:
         while True:
             with self._lock:
                 while not self._queue and self._users > 0 and not self._shutting_down:
-                    self._wakeup.wait()
+                    if not self._wakeup.wait(THAW_AFTER if self._heap.frozen else None):
+                        self._heap.thaw()  # idle a while: the collector gets everything back
                 if self._queue and self._streaming:
                     self._gather()
                 if self._queue:
@@ -261,6 +264,7 @@ class Worker:
             self._close_all()  # idle and unused: close every file before deciding to stop
             with self._lock:
                 if not self._queue:
+                    self._heap.thaw()
                     self._thread = None
                     return None
 
@@ -296,6 +300,7 @@ class Worker:
                 time.sleep(0)
                 next_yield = time.perf_counter() + YIELD_EVERY
         failure = self._make_durable(batch)
+        self._heap.after_batch(len(batch))
         # a batch of several stores, and more queued meanwhile: a stream, worth gathering
         self._streaming = len(batch) > 1
         for ticket, answer in written:
@@ -373,6 +378,7 @@ class Worker:
         """In a forked child: drop the parent's queue and open files without touching them."""
         self._queue.clear()
         self._engine.abandon()
+        self._heap.thaw()  # the parent's thread froze them; none is left here to thaw them
 
 
 def _joinable_runs(batch: list[Ticket]) -> Iterator[list[Ticket]]:
