@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -48,6 +50,19 @@ def sweep(name: str, runs: int) -> Trajectory:
     traj.add_parameter("x", 0)
     traj.explore({"x": list(range(runs))})
     return traj
+
+
+def run_child(script: str, spec: dict[str, Any], what: str) -> dict[str, Any]:
+    """Run ``script --child SPEC`` in a fresh process; the JSON of its last line of output.
+
+    Says ``what`` on stderr as it starts; exits naming it if the child failed."""
+    print(f"  {what} ...", file=sys.stderr, flush=True)
+    done = subprocess.run([sys.executable, os.path.abspath(script), "--child", json.dumps(spec)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{what} failed:\n{done.stderr[-4000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def add_w1_result(traj: Trajectory, index: int) -> Any:

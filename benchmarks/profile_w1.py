@@ -70,7 +70,6 @@ import math
 import os
 import pstats
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -83,7 +82,7 @@ from typing import Any
 
 import anyio
 import numpy as np
-from faces import release  # beside this file: the user's part after a store, as W1 does it
+from faces import release, run_child  # beside this file: the user's part after a store, as W1 does it
 
 import aiostore.engine.filetable as filetable_module
 import aiostore.engine.journal as journal_module
@@ -326,7 +325,7 @@ def install_stages(recorder: Recorder) -> None:
         PickleBuffer=journal_module.pickle.PickleBuffer)
     sleep = recorder.wrap(time.sleep, "worker: sleep(0), the loop runs")
     worker_module.time = types.SimpleNamespace(  # type: ignore[assignment]
-        perf_counter=time.perf_counter, sleep=sleep)
+        perf_counter=time.perf_counter, monotonic=time.monotonic, sleep=sleep)
     _single_run_planner(recorder)
 
 
@@ -787,12 +786,7 @@ def print_micro(result: dict[str, Any]) -> None:
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     what = f"{spec['mode']} {spec['layout']}/{spec['face']} {spec['runs']} runs"
-    print(f"  {what} ...", file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_child(__file__, spec, what)
     if "seconds" in result:
         print(f"    {result['runs'] / result['seconds']:,.0f} runs/s", file=sys.stderr, flush=True)
     return result

@@ -50,7 +50,6 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,7 +62,7 @@ from typing import Any, cast
 import anyio
 import anyio.lowlevel
 import numpy as np
-from faces import LagMeter, peak_resident_mib, release  # beside this file
+from faces import LagMeter, peak_resident_mib, release, run_child  # beside this file
 from profile_w1 import PAYLOAD_BYTES, build_run, build_sweep
 
 from aiostore import AsyncStorageService, Msg, Trajectory
@@ -364,12 +363,7 @@ def tenths(marks: list[tuple[float, int]], runs: int) -> list[float]:
 
 def measure(spec: dict[str, Any]) -> dict[str, Any]:
     what = " ".join(str(spec[key]) for key in ("kind", "face", "how", "runs") if key in spec)
-    print(f"  {what} ...", file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", json.dumps(spec)],
-                          capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"{what} failed:\n{done.stderr[-4000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result = run_child(__file__, spec, what)
     if "seconds" in result:
         print(f"    {spec['runs'] / result['seconds']:,.0f} runs/s, peak "
               f"{result['peak_mib']:,.0f} MiB", file=sys.stderr, flush=True)

@@ -15,6 +15,7 @@ from aiostore.compat.pypet import HDF5StorageService
 
 def close_shim_services() -> None:
     """Close every shim service still alive (pypet's trajectories hold theirs in cycles)."""
+    gc.unfreeze()  # objects the HDF5 thread froze are not listed by gc.get_objects()
     gc.collect()
     for service in [obj for obj in gc.get_objects() if isinstance(obj, HDF5StorageService)]:
         if not service.closed:

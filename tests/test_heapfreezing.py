@@ -18,7 +18,7 @@ class Cycle:
         self.me = self
 
 
-def store_runs(path: Path, runs: int = 30) -> None:
+def store_runs(path: Path, runs: int = 300) -> None:
     traj = Trajectory("t")
     traj.add_parameter("x", 0)
     traj.explore({"x": list(range(runs))})
@@ -27,7 +27,8 @@ def store_runs(path: Path, runs: int = 30) -> None:
         for index in range(runs):
             run = traj.run(index)
             run.add_result("r", z=float(index))
-            service.store(Msg.SINGLE_RUN, run)
+            service.put(Msg.SINGLE_RUN, run)  # a stream: batches of several runs
+        service.join()
         assert gc.get_freeze_count() > 0  # frozen while the service works
 
 
@@ -64,12 +65,14 @@ def test_a_program_that_freezes_objects_itself_keeps_its_policy(tmp_path: Path) 
 def test_freezing_is_every_thousand_jobs_and_can_be_turned_off(
         monkeypatch: pytest.MonkeyPatch) -> None:
     freezer = HeapFreezer()
-    freezer.after_batch(1)
+    freezer.after_batch(1)  # one at a time: nothing piles up
+    assert not freezer.frozen
+    freezer.after_batch(2)  # a stream
     assert freezer.frozen
     gc.unfreeze()
     freezer.after_batch(999)
     assert gc.get_freeze_count() == 0
-    freezer.after_batch(1)
+    freezer.after_batch(1)  # the thousandth job since the last freeze
     assert gc.get_freeze_count() > 0
     freezer.thaw()
     assert gc.get_freeze_count() == 0

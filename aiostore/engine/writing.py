@@ -22,18 +22,27 @@ def _full_name(path: Path) -> str:
     return ".".join(path)
 
 
+def _node_at(file: OpenFile, trajectory: str, path: Path, parent: Any | None) -> Any | None:
+    """The node at ``path``, or None: a known group as it is, a missing child of ``parent``
+    (the group at ``path[:-1]``, if known) from its children's names, else looked up."""
+    where = layout.node_path(trajectory, path)
+    node = file.known_group(where)
+    if node is not None:
+        return node
+    if parent is not None and path[-1] not in parent._v_children:
+        return None
+    return layout.get_node(file.h5, where)
+
+
 def _check_ancestors(file: OpenFile, trajectory: str, path: Path) -> bool:
     """Raise if an ancestor of ``path`` is a leaf; whether all of them exist."""
     parent = None
     for depth in range(1, len(path)):
         where = layout.node_path(trajectory, path[:depth])
-        group = file.known_group(where)
+        group = _node_at(file, trajectory, path[:depth], parent)
         if group is None:
-            if parent is not None and path[depth - 1] not in parent._v_children:
-                return False
-            group = layout.get_node(file.h5, where)
-            if group is None:
-                return False
+            return False
+        if where not in file.known_groups:
             if not isinstance(group, tables.Group) or layout.is_leaf_group(group):
                 raise InvalidNameError(_full_name(path), f"{_full_name(path[:depth])!r} is a leaf")
             file.known_groups[where] = group
@@ -44,9 +53,7 @@ def _check_ancestors(file: OpenFile, trajectory: str, path: Path) -> bool:
 def _existing(file: OpenFile, trajectory: str, path: Path) -> Any | None:
     """The node at ``path`` (whose ancestors exist), or None."""
     parent = file.known_group(layout.node_path(trajectory, path[:-1]))
-    if parent is not None and path[-1] not in parent._v_children:
-        return None
-    return layout.get_node(file.h5, layout.node_path(trajectory, path))
+    return _node_at(file, trajectory, path, parent)
 
 
 def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, request: WriteItems) -> None:
@@ -258,14 +265,9 @@ def first_missing(file: OpenFile, trajectory: str, path: Path) -> str | None:
     """The HDF5 path of the shallowest missing group on the way to ``path`` (itself included)."""
     parent = None
     for depth in range(1, len(path) + 1):
-        where = layout.node_path(trajectory, path[:depth])
-        node = file.known_group(where)
+        node = _node_at(file, trajectory, path[:depth], parent)
         if node is None:
-            if parent is not None and path[depth - 1] not in parent._v_children:
-                return where
-            node = layout.get_node(file.h5, where)
-            if node is None:
-                return where
+            return layout.node_path(trajectory, path[:depth])
         parent = node if isinstance(node, tables.Group) else None
     return None
 
