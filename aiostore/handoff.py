@@ -101,13 +101,15 @@ async def wait_future(future: Future[T]) -> T:
 
 async def queue_ticket(worker: Worker, ticket: Ticket) -> None:
     """Queue ``ticket`` on ``worker``, waiting (without blocking the loop) while it is full."""
-    space = worker.offer(ticket)
-    if space is None and time.monotonic() >= getattr(_loop_thread, "next_checkpoint", 0.0):
+    if time.monotonic() >= getattr(_loop_thread, "next_checkpoint", 0.0):
         # A checkpoint even when there is room, every millisecond: a producer looping over
         # puts must let the other tasks run. Not at every put, which cost a turn of the event
-        # loop each (as asyncio.Queue.put, which never yields while there is room).
-        await anyio.lowlevel.cancel_shielded_checkpoint()
+        # loop each (as asyncio.Queue.put, which never yields while there is room). Before
+        # the ticket is queued: a cancellation here (Ctrl-C's too) queues nothing, and is not
+        # swallowed, as a shielded checkpoint after queueing could swallow it.
+        await anyio.lowlevel.checkpoint()
         _loop_thread.next_checkpoint = time.monotonic() + CHECKPOINT_EVERY
+    space = worker.offer(ticket)
     while space is not None:
         await wait_future(space)
         space = worker.offer(ticket)
