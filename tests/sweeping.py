@@ -91,4 +91,7 @@ if __name__ == "__main__":
     parser.add_argument("log_dir")
     parser.add_argument("--dask", action="store_true")
     parser.add_argument("--seconds", type=float, default=0.05)
+    # Ctrl-C as a shell starts the sweep, whatever the starting process did with SIGINT: an
+    # ignored SIGINT is inherited, and python then raises no KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     anyio.run(_main, parser.parse_args())

@@ -281,9 +281,9 @@ def test_an_interrupted_sweep_process_resumes_with_the_missing_runs_only(
     process = start_sweep(path, runs, log_dir, "--seconds", "0.05")
     wait_for_computations(log_dir, 20, process)
     process.send_signal(how)
-    _, err = process.communicate(timeout=60)
+    out, err = process.communicate(timeout=60)
     if how == signal.SIGINT:
-        assert "KeyboardInterrupt" in err
+        assert "KeyboardInterrupt" in err, (process.returncode, out[-2000:], err[-2000:])
     resume_and_check(path, runs, log_dir, ProcessRunner(2))
 
 
