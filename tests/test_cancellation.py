@@ -74,7 +74,11 @@ async def _check(path: Path, returned: set[int]) -> None:
         # the service still works after all that cancelling
         await service.store(Msg.LEAF, traj.add_result("after", ok=True))
     stored = set()
-    for name, group in traj["results.runs"].children.items():
+    try:
+        runs = traj["results.runs"].children
+    except KeyError:  # every store was cancelled before it was queued: none is in the file
+        runs = {}
+    for name, group in runs.items():
         index = int(name.removeprefix("run_"))
         assert list(group.children) == ["r"], f"{name} is half written"
         assert_exact(dict(group.children["r"].data), _values(index), name)
