@@ -128,7 +128,6 @@ class PackedRuns:
     def __init__(self, file: OpenFile, trajectory: str) -> None:
         self.file = file
         self.trajectory = trajectory
-        self.compression: tuple[str, int] | None = None  # of new tables: the request's
         group = layout.get_node(file.h5, layout.node_path(trajectory, (layout.OVERVIEW,
                                                                        PACKED_GROUP)))
         self.tables: dict[Path, PackedTable] = {}
@@ -170,38 +169,16 @@ class PackedRuns:
             return None
         return table, row_type, shapes
 
-    def append(self, leaf: LeafRecord, undo: UndoLog) -> bool:
+    def append(self, leaf: LeafRecord, undo: UndoLog,
+               compression: tuple[str, int] | None = None) -> bool:
         """Pack ``leaf`` as a row; False if it cannot be packed. Raises if its run has a row."""
-        where = self.table_for(leaf)
-        if where is None:
-            return False
-        table, row_type, shapes = where
-        idx, relative = split_run_path(leaf.path)  # type: ignore[misc]
-        if table is None:
-            table = self._create(relative, leaf, row_type, shapes, undo)
-        if idx in table.rows:
-            raise ItemExistsError(".".join(leaf.path))
-        row = np.zeros(1, dtype=row_type)
-        row[RUN_COLUMN] = idx
-        for key, encoded in leaf.values.items():
-            row[key] = encoded.payload.reshape(row[key].shape) if encoded.flag is not Flag.DICT \
-                else encoded.payload[0]
-        position = table.table.nrows
-        table.table.append(row)
-        table.rows[idx] = position
+        return not self.append_all((leaf,), undo, compression)
 
-        def take_back() -> None:
-            table.rows.pop(idx, None)
-            if table.table._v_isopen and table.table.nrows > position:
-                table.table.remove_rows(position, table.table.nrows)
-
-        undo.add(take_back)
-        return True
-
-    def append_all(self, leaves: tuple[LeafRecord, ...], undo: UndoLog) -> tuple[LeafRecord, ...]:
+    def append_all(self, leaves: tuple[LeafRecord, ...], undo: UndoLog,
+                   compression: tuple[str, int] | None = None) -> tuple[LeafRecord, ...]:
         """Pack every leaf that fits as a row, appending a block of rows per table (a block
         costs PyTables about what one row does); returns the leaves that cannot be packed.
-        Raises if a run has a row already."""
+        Raises if a run has a row already. New tables get ``compression``."""
         by_table: dict[Path, list[tuple[int, LeafRecord]]] = {}
         rest: list[LeafRecord] = []
         for leaf in leaves:
@@ -211,11 +188,11 @@ class PackedRuns:
             else:
                 by_table.setdefault(split[1], []).append((split[0], leaf))
         for relative, members in by_table.items():
-            rest.extend(self._append_block(relative, members, undo))
+            rest.extend(self._append_block(relative, members, undo, compression))
         return tuple(rest)
 
     def _append_block(self, relative: Path, members: list[tuple[int, LeafRecord]],
-                      undo: UndoLog) -> list[LeafRecord]:
+                      undo: UndoLog, compression: tuple[str, int] | None) -> list[LeafRecord]:
         """Append the rows of those ``members`` (run index, leaf) that fit the table of
         ``relative`` (made if missing, as the first packable member wants it); returns the
         others. A leaf fits when its keys, specs, dtypes and shapes are the first's."""
@@ -236,18 +213,22 @@ class PackedRuns:
             else:
                 rest.append(leaf)
         if where is not None:
-            self._append_rows(relative, block, *where, undo)
+            self._append_rows(relative, block, *where, undo, compression)
         return rest
 
     def _append_rows(self, relative: Path, block: list[tuple[int, LeafRecord]],
                      table: PackedTable | None, row_type: np.dtype,
-                     shapes: dict[str, list[int]], undo: UndoLog) -> None:
+                     shapes: dict[str, list[int]], undo: UndoLog,
+                     compression: tuple[str, int] | None) -> None:
         first = block[0][1]
         if table is None:
-            table = self._create(relative, first, row_type, shapes, undo)
+            table = self._create(relative, first, row_type, shapes, undo, compression)
         indices = [idx for idx, _ in block]
-        if len(set(indices)) != len(indices) or any(idx in table.rows for idx in indices):
-            raise ItemExistsError(".".join(first.path[:3]) + " (a run's result stored twice)")
+        seen: set[int] = set()
+        for idx, leaf in block:
+            if idx in seen or idx in table.rows:
+                raise ItemExistsError(".".join(leaf.path))
+            seen.add(idx)
         rows = np.zeros(len(block), dtype=row_type)
         rows[RUN_COLUMN] = indices
         for key in first.values:
@@ -277,12 +258,13 @@ class PackedRuns:
         return name
 
     def _create(self, relative: Path, leaf: LeafRecord, row_type: np.dtype,
-                shapes: dict[str, list[int]], undo: UndoLog) -> PackedTable:
+                shapes: dict[str, list[int]], undo: UndoLog,
+                compression: tuple[str, int] | None) -> PackedTable:
         h5 = self.file.h5
         group = self._group(undo)
         name = self._free_name(group)
         table = h5.create_table(group, name, description=nodes.table_description(row_type),
-                                **nodes.packed_table_options(row_type, self.compression))
+                                **nodes.packed_table_options(row_type, compression))
         undo.created(table._v_pathname)
         attrs = table._v_attrs
         attrs[RELATIVE_PATH] = json.dumps(list(relative))

@@ -228,15 +228,16 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
         for group in request.groups:
             _write_group(h5, trajectory, group, undo)
         packed = PackedRuns.of(file, trajectory)
-        packed.compression = request.target.compression
+        compression = request.target.compression
         leaves, packs = request.leaves, request.target.packed_runs
         if packs and not (request.replace or request.skip_existing):
-            leaves, packs = packed.append_all(leaves, undo), False  # the rest cannot be packed
+            leaves = packed.append_all(leaves, undo, compression)
+            packs = False  # the rest cannot be packed
         for leaf in leaves:
             if request.replace and packed.holds(leaf.path):
                 packed.update(leaf, undo)
             elif not (packs and _has_no_nodes(file, trajectory, leaf.path)
-                      and packed.append(leaf, undo)):
+                      and packed.append(leaf, undo, compression)):
                 write_leaf(file, trajectory, leaf, undo, filters, request.skip_existing)
         if request.runs:
             _write_runs(file, traj_group, request, undo)
