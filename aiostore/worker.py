@@ -387,17 +387,16 @@ def _joinable_runs(batch: list[Ticket]) -> Iterator[list[Ticket]]:
     any other ticket alone."""
     group: list[Ticket] = []
     for ticket in batch:
-        request = ticket.request
-        if (ticket.durability is Durability.FLUSH and adds_runs(request) and group
-                and len(group) < JOIN_AT_MOST and request.target == group[0].request.target):
+        joinable = ticket.durability is Durability.FLUSH and adds_runs(ticket.request)
+        if (joinable and group and len(group) < JOIN_AT_MOST
+                and ticket.request.target == group[0].request.target):
             group.append(ticket)
             continue
         if group:
             yield group
-        group = [ticket]
-        if not (ticket.durability is Durability.FLUSH and adds_runs(request)):
-            yield group
-            group = []
+        group = [ticket] if joinable else []
+        if not joinable:
+            yield [ticket]
     if group:
         yield group
 

@@ -113,8 +113,9 @@ def _completed_runs(group: tables.Group) -> np.ndarray:
 
 def _read_column(table: tables.Table, name: str, rows: int = 2048) -> np.ndarray:
     """One column of ``table``, read whole rows ``rows`` at a time into one buffer: a row of
-    the run table is 713 bytes, and this costs about half of ``Table.col`` (which converts
-    each field) or of ``Table.read`` (which fills new memory with all of them)."""
+    the run table is 345 bytes (713 in files before issue 18), and this costs about half of
+    ``Table.col`` (which converts each field) or of ``Table.read`` (which fills new memory with
+    all of them)."""
     column = np.empty(table.nrows, dtype=table.dtype[name])
     buffer = np.empty(min(rows, table.nrows), dtype=table.dtype)
     for start in range(0, table.nrows, rows):
