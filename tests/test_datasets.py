@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from layouts import LAYOUTS, forbid_result_reads, in_each_layout, store_run
 
 from aiostore import (
     AsyncStorageService,
@@ -18,7 +19,6 @@ from aiostore import (
     StorageService,
     Trajectory,
 )
-from aiostore.engine import frames
 from aiostore.errors import MissingDependencyError
 
 xr = pytest.importorskip("xarray")
@@ -26,7 +26,6 @@ xr = pytest.importorskip("xarray")
 XS = [1.5, 0.5, 1.0]  # explored out of order: the grid's coordinate is sorted
 YS = [20, 10]
 GRID = list(itertools.product(XS, YS))  # run i: GRID[i]
-LAYOUTS = pytest.mark.parametrize("layout", ["nodes", "packed"])
 
 
 def grid_values(idx: int) -> dict[str, Any]:
@@ -52,20 +51,13 @@ def store_sweep(path: pathlib.Path, packed: bool, combos: list[tuple[float, int]
             run.add_result("out", **grid_values(idx))
             if idx % 2 == 0:
                 run.add_result("extra", e=np.int64(idx * 10))
-            if idx == incomplete:
-                svc.store(Msg.LEAF, traj[f"results.runs.{run.v_name}.out"])
-            else:
-                svc.store(Msg.SINGLE_RUN, run)
+            store_run(svc, traj, run, "out", completes=idx != incomplete)
 
 
 @pytest.fixture(scope="module")
 def grids(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
-    folder = tmp_path_factory.mktemp("datasets")
-    made = {}
-    for layout, packed in (("nodes", False), ("packed", True)):
-        made[layout] = folder / f"{layout}.h5"
-        store_sweep(made[layout], packed, GRID, order=[4, 0, 5, 2, 1, 3])  # rows out of order
-    return made
+    return in_each_layout(tmp_path_factory.mktemp("datasets"), lambda path, packed: store_sweep(
+        path, packed, GRID, order=[4, 0, 5, 2, 1, 3]))  # rows out of order
 
 
 def expect_cell(dataset: Any, idx: int) -> None:
@@ -207,11 +199,7 @@ async def test_async_dataset_equals_the_blocking_one(grids: dict[str, pathlib.Pa
 @LAYOUTS
 def test_errors_come_before_any_result_is_read(grids: dict[str, pathlib.Path], layout: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    def never(*args: Any) -> None:
-        raise AssertionError("results were read")
-
-    monkeypatch.setattr(frames, "_packed_block", never)
-    monkeypatch.setattr(frames, "_node_values", never)
+    forbid_result_reads(monkeypatch)
     with StorageService(str(grids[layout])) as svc:
         with pytest.raises(DataNotFoundError, match="no trajectory"):
             svc.load_dataset("elsewhere")

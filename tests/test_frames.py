@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
+from layouts import LAYOUTS, forbid_result_reads, in_each_layout, store_run
 
 from aiostore import (
     AsyncStorageService,
@@ -17,7 +18,6 @@ from aiostore import (
     StorageService,
     Trajectory,
 )
-from aiostore.engine import frames
 
 XS = [0.5, 1.0, 1.5, 2.0, 2.5]
 NS = [np.int32(n) for n in range(5)]
@@ -37,24 +37,14 @@ def make_sweep(path: pathlib.Path, packed: bool) -> None:
             run.add_result("out", z=run["x"] * 2, k=np.int32(idx), flag=bool(idx % 2),
                            arr=np.arange(3, dtype=np.float32) + idx,
                            d={"a": idx, "b": np.float32(idx) / 2}, x=np.int16(idx))
-            if idx == INCOMPLETE:
-                item = traj[f"results.runs.{run.v_name}.out"]
-                svc.store(Msg.LEAF, item)  # the result is there, the run not completed
-            else:
-                svc.store(Msg.SINGLE_RUN, run)
+            store_run(svc, traj, run, "out", completes=idx != INCOMPLETE)
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, pathlib.Path]:
-    folder = tmp_path_factory.mktemp("frames")
-    made = {}
-    for layout, packed in (("nodes", False), ("packed", True)):
-        made[layout] = folder / f"{layout}.h5"
-        make_sweep(made[layout], packed)
-    return made
+    return in_each_layout(tmp_path_factory.mktemp("frames"), make_sweep)
 
 
-LAYOUTS = pytest.mark.parametrize("layout", ["nodes", "packed"])
 
 
 def expected() -> pd.DataFrame:
@@ -146,11 +136,7 @@ def test_keys_and_where(files: dict[str, pathlib.Path], layout: str) -> None:
 @LAYOUTS
 def test_errors_come_before_any_result_is_read(files: dict[str, pathlib.Path], layout: str,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    def never(*args: Any) -> None:
-        raise AssertionError("results were read")
-
-    monkeypatch.setattr(frames, "_packed_block", never)
-    monkeypatch.setattr(frames, "_node_values", never)
+    forbid_result_reads(monkeypatch)
     with StorageService(str(files[layout])) as svc:
         with pytest.raises(DataNotFoundError, match="no trajectory"):
             svc.load_frame("elsewhere", "out")
