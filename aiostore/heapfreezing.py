@@ -4,8 +4,8 @@ CPython's cyclic garbage collector stops every thread while it scans a generatio
 collections scan every object the process holds. A sweep holds more objects run after run (the
 trajectory's items, its run records), and every queued store adds objects that live long enough
 to reach the oldest generation, which is what makes full collections come often: measured with
-200,000 W1 runs stored by ``put``, full collections took 17 s of the sweep's 64 and stopped the
-event loop for up to 776 ms at a time.
+200,000 W1 runs stored by ``put``, collections took 19 s of a 54 s sweep (17 s of them full
+ones) and stopped the event loop for up to 776 ms at a time.
 
 While stores stream (a batch holds more than one), the HDF5 thread therefore moves every
 object alive to the collector's permanent generation (``gc.freeze()``) at the stream's first
@@ -13,8 +13,8 @@ batch and every :data:`FREEZE_EVERY` jobs: a full collection then scans only wha
 since. Freezing changes nothing for objects freed by their reference count (nearly all);
 cyclic garbage made before a freeze waits for the thread to go idle (:data:`THAW_AFTER` seconds
 without work, or the thread's end), when everything is handed back to the collector
-(``gc.unfreeze()``). Measured on the same sweep: 3,100 -> 3,700-4,300 runs/s, worst lag
-776 -> about 20 ms, and the rate at 200,000 runs about that at 20,000.
+(``gc.unfreeze()``). Measured on the same sweep: 3,100 -> 3,500-4,300 runs/s, worst lag
+776 -> 18-38 ms, and the rate at 200,000 runs 0.95-1.08x that at 20,000.
 
 A program that freezes objects itself keeps its own policy: the thread then never freezes.
 ``AIOSTORE_FREEZE_GC=0`` in the environment turns this off. While objects are frozen,
