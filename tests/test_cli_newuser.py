@@ -4,11 +4,14 @@ runs it, on files made in tmp_path."""
 from __future__ import annotations
 
 import pathlib
+import subprocess
+import sys
 
 import pytest
 from holding import held_by_another_process
 from test_cli import aiostore, make_sweep
 
+from aiostore import Msg, StorageService, Trajectory
 from aiostore.cli import ExitCode
 
 # ------------------------------------------------------- a file another process holds open
@@ -34,3 +37,47 @@ def test_a_file_held_for_writing_is_refused_in_one_line_without_hdf5_diag(
         assert result.stderr.startswith(f"aiostore: error: cannot open {path!r}: another process "
                                         "has it open")
         assert result.stdout == ""
+
+
+# ----------------------------------------------------- a reader of stdout that stops early
+
+
+@pytest.fixture(scope="module")
+def wide(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A trajectory whose ls (1,500 parameters) and run table (2,000 runs) are longer than a
+    pipe holds (64 KiB), so that the command is still writing when its reader goes."""
+    path = str(tmp_path_factory.mktemp("wide") / "wide.h5")
+    traj = Trajectory("wide")
+    for index in range(1500):
+        traj.add_parameter(f"p{index:04d}", float(index))
+    traj.explore({"p0000": [float(index) for index in range(2000)]})
+    with StorageService(path) as svc:
+        svc.store(Msg.TRAJECTORY, traj)
+    return path
+
+
+def _reader_leaves(args: tuple[str, ...], lines: int) -> tuple[int, list[str], str]:
+    """``aiostore ARGS | head -LINES``: the exit status, the lines read and stderr."""
+    with subprocess.Popen([sys.executable, "-m", "aiostore", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        read = [process.stdout.readline() for _ in range(lines)]
+        process.stdout.close()
+        stderr = process.stderr.read()
+        return process.wait(timeout=60), read, stderr
+
+
+def test_a_reader_that_stops_early_is_no_failure(wide: str, tmp_path: pathlib.Path) -> None:
+    status, read, stderr = _reader_leaves(("ls", wide), 1)
+    assert (status, stderr) == (ExitCode.OK, "")
+    assert read == ["wide/  [trajectory, 2000 runs, 0 completed]\n"]
+    status, read, stderr = _reader_leaves(("show", wide, "wide"), 2)
+    assert (status, stderr) == (ExitCode.OK, "")
+    assert read[1].split() == ["index", "name", "completed", "started", "runtime", "parameters"]
+    path = str(tmp_path / "f.h5")
+    make_sweep(path)
+    status, read, stderr = _reader_leaves(("-q", "export", path, "sweep.response", "-"), 0)
+    assert (status, stderr) == (ExitCode.OK, "")  # even a reader that reads nothing
+    status, read, stderr = _reader_leaves(("--help",), 0)
+    assert (status, stderr) == (ExitCode.OK, "")

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import Any
 
 import click
 
 from .. import __version__
 from . import checking, export, inventory, maintenance, showing
-from .exits import EXIT_CODES_HELP, CommandError, ExitCode, opened, translated_errors
+from .exits import (
+    EXIT_CODES_HELP,
+    CommandError,
+    ExitCode,
+    opened,
+    reader_may_leave,
+    translated_errors,
+)
 from .paths import parse_item, parse_run_result
 from .progress import note
 
@@ -19,10 +27,16 @@ FILE = click.argument("file", type=click.Path(dir_okay=False, path_type=str))
 
 
 class _Group(click.Group):
-    """Subcommands whose aiostore errors become one-line messages with their exit codes."""
+    """Subcommands whose aiostore errors become one-line messages with their exit codes, and
+    whose output may go to a reader that stops early (click's own exit code for that is 1)."""
+
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        with reader_may_leave():  # --help, --version
+            return super().make_context(info_name, args, parent, **extra)
 
     def invoke(self, ctx: click.Context) -> object:
-        with translated_errors():
+        with reader_may_leave(), translated_errors():
             return super().invoke(ctx)
 
 

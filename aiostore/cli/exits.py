@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import os
+import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -22,7 +23,7 @@ from ..errors import (
     LocksUnsupportedError,
 )
 
-__all__ = ["CommandError", "ExitCode", "opened", "translated_errors"]
+__all__ = ["CommandError", "ExitCode", "opened", "reader_may_leave", "translated_errors"]
 
 
 class ExitCode(enum.IntEnum):
@@ -74,6 +75,20 @@ def translated_errors() -> Iterator[None]:
         raise CommandError(str(exc), ExitCode.NOT_HDF5) from None
     except AiostoreError as exc:
         raise CommandError(str(exc), ExitCode.REFUSED) from None
+
+
+@contextlib.contextmanager
+def reader_may_leave() -> Iterator[None]:
+    """A reader of stdout that stops early (``aiostore ls F | head``) is no failure: exit 0,
+    quietly. Python's recipe: stdout goes to /dev/null, so that the flush at exit does not
+    fail again on the closed pipe."""
+    try:
+        yield
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise click.exceptions.Exit(int(ExitCode.OK)) from None
 
 
 def require_file(filename: str) -> None:

@@ -218,6 +218,8 @@ def _write_stdout(frame: pd.DataFrame) -> None:
     try:
         frame.to_csv(sys.stdout, index=False)
         sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader stopped early (| head): the command exits 0
     except OSError as exc:  # stdout redirected to a file on a full disk, a closed pipe...
         if exc.errno in space.SPACE_ERRNOS:
             raise DiskFullError(exc.errno, "<stdout>", "cannot write the export to stdout: "
