@@ -81,3 +81,18 @@ def test_a_reader_that_stops_early_is_no_failure(wide: str, tmp_path: pathlib.Pa
     assert (status, stderr) == (ExitCode.OK, "")  # even a reader that reads nothing
     status, read, stderr = _reader_leaves(("--help",), 0)
     assert (status, stderr) == (ExitCode.OK, "")
+
+
+# -------------------------------------------------------------------------------- merge
+
+
+def test_merging_a_trajectory_into_itself_is_refused_before_any_backup(
+        tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "f.h5")
+    make_sweep(path)
+    before = sorted(tmp_path.iterdir())
+    done = aiostore("merge", path, "sweep", "sweep", check=ExitCode.USAGE)
+    assert done.stderr == ("aiostore: error: cannot merge trajectory 'sweep' into itself: "
+                           "TRAJ_B must be another trajectory of the file\n")
+    assert done.stdout == ""
+    assert sorted(tmp_path.iterdir()) == before  # no backup_sweep.hdf5

@@ -181,6 +181,9 @@ def merge_command(file: str, traj_a: str, traj_b: str, backup: bool, backup_file
     results and derived parameters copied, and the explored ranges extended; both must
     explore the same parameters. The merge is atomic: a failure takes it back whole.
     """
+    if traj_a == traj_b:  # before the file is opened, let alone backed up
+        raise CommandError(f"cannot merge trajectory {traj_a!r} into itself: TRAJ_B must be "
+                           "another trajectory of the file", ExitCode.USAGE)
     options = maintenance.MergeOptions(backup, backup_file, delete_other, move, renames)
     with opened(file) as service:
         _echo(maintenance.merge(service, traj_a, traj_b, options))
