@@ -117,13 +117,56 @@ class DataNotFoundError(AiostoreError, ValueError, KeyError):
 
 
 class ItemExistsError(AiostoreError, ValueError):
-    """Data already in the file is never overwritten by a store ("set in stone")."""
+    """Data already in the file is never overwritten by a store ("set in stone").
 
-    def __init__(self, item: str, keys: Iterable[str] = ()) -> None:
+    ``item`` is what is there (an item's full name, or a trajectory's name), ``keys`` its data
+    the store would write again; ``filename`` and ``trajectory`` say where (the engine fills them
+    in from the request where the raiser did not), ``kind`` what the node is when that is the
+    clash (``"a group"``), and ``remedy`` what to do instead. ``str()`` says all of it::
+
+        'parameters.x' is already stored in trajectory 'sweep' of '/data/out.h5' (keys data,
+        explored_data); stored data is not overwritten: store into another file or under another
+        trajectory name, or delete the file first (an explored parameter is not removed)
+    """
+
+    def __init__(self, item: str, keys: Iterable[str] = (), filename: str = "",
+                 trajectory: str = "", kind: str = "", remedy: str = "") -> None:
         self.item = item
         self.keys = tuple(keys)
-        detail = f" (keys {', '.join(self.keys)})" if self.keys else ""
-        super().__init__(f"{item!r} is already stored{detail}; stored data is not overwritten")
+        self.filename = filename
+        self.trajectory = trajectory
+        self.kind = kind
+        self.remedy = remedy
+        super().__init__(self._message())
+
+    def locate(self, filename: str, trajectory: str) -> None:
+        """Say where the item is, unless the raiser did (which names the file when it does)."""
+        if not self.filename:
+            self.filename = filename
+            self.trajectory = self.trajectory or trajectory
+            self.args = (self._message(),)
+
+    def _message(self) -> str:
+        text = f"{self.item!r} is already stored"
+        if self.kind:
+            text += f" as {self.kind}"
+        if self.trajectory:
+            text += f" in trajectory {self.trajectory!r}"
+        if self.filename:
+            text += f" of {self.filename!r}" if self.trajectory else f" in {self.filename!r}"
+        if self.keys:
+            text += f" (keys {', '.join(self.keys)})"
+        return f"{text}; stored data is not overwritten: {self.remedy or self._default_remedy()}"
+
+    def _default_remedy(self) -> str:
+        elsewhere = "store into another file or under another trajectory name"
+        if "explored_data" in self.keys:
+            return f"{elsewhere}, or delete the file first (an explored parameter is not removed)"
+        return f"{elsewhere}, remove it first (Msg.REMOVE), or rewrite its values (Msg.UPDATE_LEAF)"
+
+    def __reduce__(self) -> tuple[Any, ...]:  # crosses process boundaries (queue writers)
+        return type(self), (self.item, self.keys, self.filename, self.trajectory, self.kind,
+                            self.remedy)
 
 
 class NotStoredError(AiostoreError, ValueError):

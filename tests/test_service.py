@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import pickle
 import subprocess
 import sys
 import threading
@@ -211,6 +212,53 @@ async def test_put_errors_are_reported_once_by_join(path: str) -> None:
     (error,) = info.value.exceptions
     assert isinstance(error, ItemExistsError)
     assert "store LEAF results.r" in error.__notes__[0]
+
+
+def readme_sweep() -> Trajectory:
+    """The trajectory of the README's first snippet, made anew as each run of it does."""
+    traj = Trajectory("sweep", comment="a first sweep")
+    traj.add_parameter("x", 1.0)
+    traj.add_parameter("y", 10)
+    traj.explore({"x": [1.0, 2.0, 3.0], "y": [10, 20, 30]})
+    return traj
+
+
+def assert_says_where_and_what_to_do(error: ItemExistsError, path: str) -> None:
+    message = str(error)
+    assert error.filename == str(Path(path).resolve())
+    assert f"trajectory 'sweep' of {error.filename!r}" in message
+    assert "'parameters.x' is already stored" in message
+    assert "store into another file or under another trajectory name" in message
+    assert "delete the file first" in message
+
+
+async def test_storing_the_readme_sweep_again_says_where_and_what_to_do(path: str) -> None:
+    # the README's first snippet run twice: a new trajectory of the same name, the same file
+    async with AsyncStorageService(path) as svc:
+        await svc.store(Msg.TRAJECTORY, readme_sweep())
+    async with AsyncStorageService(path) as svc:
+        with pytest.raises(ItemExistsError) as info:
+            await svc.store(Msg.TRAJECTORY, readme_sweep())
+    assert_says_where_and_what_to_do(info.value, path)
+    with StorageService(path) as sync_svc, pytest.raises(ItemExistsError) as info:
+        sync_svc.store(Msg.TRAJECTORY, readme_sweep())
+    assert_says_where_and_what_to_do(info.value, path)
+
+
+async def test_a_stored_result_names_its_file_and_the_ways_to_replace_it(path: str) -> None:
+    async with AsyncStorageService(path, trajectory_name="t") as svc:
+        await svc.store(Msg.LEAF, Result("results.r", v=1))
+        with pytest.raises(ItemExistsError) as info:
+            await svc.store(Msg.LEAF, Result("results.r", v=2))
+        await svc.store(Msg.UPDATE_LEAF, Result("results.r", v=2))  # one of the ways it names
+        assert await load_value(svc, "results.r", "v") == 2
+    assert str(info.value) == (
+        f"'results.r' is already stored in trajectory 't' of {str(Path(path).resolve())!r} "
+        "(keys v); stored data is not overwritten: store into another file or under another "
+        "trajectory name, remove it first (Msg.REMOVE), or rewrite its values (Msg.UPDATE_LEAF)")
+    copy = pickle.loads(pickle.dumps(info.value))
+    assert str(copy) == str(info.value)
+    assert (copy.item, copy.keys, copy.trajectory) == ("results.r", ("v",), "t")
 
 
 async def test_bad_input_raises_at_the_call_before_anything_is_queued(path: str) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import tables
 
-from ..errors import DiskFullError
+from ..errors import DiskFullError, ItemExistsError
 from ..requests import (
     AccessData,
     Backup,
@@ -120,6 +120,11 @@ class Engine:
         with diagnostics.watching() as watch:
             try:
                 return handler(request)
+            except ItemExistsError as exc:
+                target = getattr(request, "target", None)
+                if target is not None:
+                    exc.locate(os.path.abspath(target.filename), target.trajectory)
+                raise
             except tables.HDF5ExtError as exc:
                 if watch.errno in space.SPACE_ERRNOS:
                     raise space.disk_full(watch.errno or 0, _filename(request)) from exc

@@ -90,7 +90,8 @@ def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[P
         if layout.get_node(file.h5, layout.node_path(request.other, old)) is None:
             raise MergeError(f"{'.'.join(old)!r} is not in trajectory {request.other!r}")
         if layout.get_node(file.h5, layout.node_path(request.target.trajectory, new)) is not None:
-            raise ItemExistsError(".".join(new))
+            raise ItemExistsError(".".join(new), remedy="rename it otherwise (rename_dict=), or "
+                                  "remove it first (Msg.REMOVE)")
 
 
 def _extend_explored(file: OpenFile, trajectory: str, mine: dict[Path, tables.Group],
@@ -404,7 +405,8 @@ def backup(file: OpenFile, request: Backup) -> str:
             raise FileFormatError(f"backup file {destination!r} exists and is not an HDF5 file")
         with tables.open_file(destination, "r") as backup_file:
             if "/" + group._v_name in backup_file:
-                raise ItemExistsError(f"trajectory {group._v_name!r} in backup {destination!r}")
+                raise ItemExistsError(group._v_name, kind="a trajectory", filename=destination,
+                                      remedy="back it up into another file (backup_filename=)")
     with replacing(destination) as partial:
         if exists:
             shutil.copyfile(destination, partial)

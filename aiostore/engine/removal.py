@@ -5,7 +5,7 @@ from __future__ import annotations
 import tables
 
 from ..codec import dumps_specs
-from ..errors import DataNotFoundError, ItemExistsError, RemovalError
+from ..errors import DataNotFoundError, NotStoredError, RemovalError
 from ..names import RUNS_GROUP, STANDARD_GROUPS, run_index
 from ..requests import Path, RemoveIncompleteRuns, RemoveItems
 from . import layout, runs
@@ -97,7 +97,8 @@ def remove_incomplete_runs(file: OpenFile, request: RemoveIncompleteRuns) -> lis
     traj = trajectory_group(file, request.target)
     table = runs.run_table(traj)
     if table is None:
-        raise ItemExistsError(f"/{request.target.trajectory} has no run table")
+        raise NotStoredError(f"trajectory {request.target.trajectory!r} in {file.filename!r} has "
+                             "no run table: it has no runs to remove")
     incomplete = {record.idx for record in runs.read_runs(table) if not record.completed}
     removed: set[int] = set()
     for branch in ("results", "derived_parameters"):

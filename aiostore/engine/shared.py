@@ -121,7 +121,8 @@ def _create(file: OpenFile, group: tables.Group, request: AccessData) -> None:
     if request.operation == "pandas_put" and request.key in shared:
         return _put_frame(file, group, request.key, data, kwargs)
     if request.key in group._v_children:
-        raise ItemExistsError(f"{group._v_pathname}/{request.key}")
+        raise ItemExistsError(".".join(request.path), [request.key],
+                              remedy="give the shared data another name")
     if flag is None:
         if data is None:
             raise InvalidArgumentError("shared data needs data (obj=) or a kind (flag=)")

@@ -8,7 +8,7 @@ from typing import Any
 import tables
 
 from ..codec import dumps_specs
-from ..errors import InvalidNameError, ItemExistsError, NotStoredError
+from ..errors import InvalidArgumentError, InvalidNameError, ItemExistsError, NotStoredError
 from ..requests import GroupRecord, LeafRecord, Path, WriteItems
 from . import layout, nodes, runs
 from .files import OpenFile
@@ -63,7 +63,9 @@ def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, request: Writ
     if node is None:
         return
     if not layout.is_leaf_group(node):
-        raise ItemExistsError(_full_name(leaf.path) + " (a group)")
+        raise ItemExistsError(_full_name(leaf.path), kind="a group", remedy=(
+            "store the leaf under another name, or remove the group first "
+            "(Msg.REMOVE, recursive=True)"))
     if request.replace or request.skip_existing:
         return
     clash = [key for key in layout.leaf_specs(node)
@@ -86,7 +88,10 @@ def _trajectory_group(file: OpenFile, trajectory: str) -> tables.Group | None:
     group = file.held_node(f"trajectory:{where}", lambda: layout.get_node(file.h5, where))
     if group is not None and where not in file.known_groups:
         if layout.class_name_of(group) != layout.TRAJECTORY_CLASS:
-            raise ItemExistsError(f"{where} (a node that is not a trajectory)")
+            raise ItemExistsError(trajectory, kind="a node that is not a trajectory",
+                                  filename=file.filename,
+                                  remedy="store the trajectory under another name or into "
+                                  "another file")
         file.known_groups[where] = group
     return group
 
@@ -102,11 +107,14 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
         )
     if traj_group is not None and request.new_trajectory:
         raise ItemExistsError(
-            f"trajectory {trajectory!r} (a new trajectory of that name: {file.filename!r} holds "
-            "one already; choose another name or file, or remove it first)")
+            trajectory, kind="a trajectory", filename=file.filename,
+            remedy="store the new trajectory under another name or into another file, or pass "
+            "overwrite_file=True to start the file anew (its other trajectories go too)")
     paths = [leaf.path for leaf in request.leaves]
     if len(set(paths)) != len(paths):
-        raise ItemExistsError("a leaf named twice in one request")
+        twice = sorted({_full_name(path) for path in paths if paths.count(path) > 1})
+        raise InvalidArgumentError(f"{', '.join(map(repr, twice))} named twice in one store "
+                                   "(a LIST of stores): each item is stored once")
     for group in request.groups:
         _check_group(file, trajectory, group)
     packed = PackedRuns.of(file, trajectory) if traj_group is not None else None
