@@ -141,7 +141,7 @@ def test_show_of_a_trajectory_is_its_run_table(files: dict[str, str]) -> None:
     assert lines[0] == "sweep: 4 runs, 3 completed"
     assert lines[1].split() == ["index", "name", "completed", "started", "runtime", "parameters"]
     assert lines[3].split()[:3] == ["1", "run_00000001", "yes"]
-    assert lines[3].endswith("x: 2.0,   y: 20")
+    assert lines[3].endswith("x: 2.0, y: 20")
     assert lines[5].split()[:5] == ["3", "run_00000003", "no", "-", "-"]
     assert aiostore("show", files["nodes"], "sweep").stdout.splitlines() == lines
 
@@ -160,7 +160,7 @@ def test_export_csv_has_a_row_per_run(files: dict[str, str], layout: str,
     assert frame["amp"].tolist() == [x * y for x, y in zip(XS[:3], YS[:3], strict=True)]
     assert frame["stats.n"].tolist() == [0, 1, 2]
     assert "left out values that are not scalars: trace" in done.stderr
-    assert "1 run(s) without the result left out" in done.stderr
+    assert "1 run without the result left out" in done.stderr
 
 
 def test_export_parquet_and_npz_read_back_equal(files: dict[str, str],
@@ -203,7 +203,7 @@ def test_check_of_a_sound_file_warns_of_the_incomplete_run(files: dict[str, str]
                                                            layout: str) -> None:
     lines = aiostore("check", files[layout]).stdout.splitlines()
     assert lines == ["sweep.runs.run_00000003: warning: run not completed",
-                     "sweep: 0 error(s), 1 warning(s)"]
+                     "sweep: 0 errors, 1 warning"]
 
 
 def test_check_finds_garbage_data_and_missing_results(tmp_path: pathlib.Path) -> None:
@@ -220,7 +220,7 @@ def test_check_finds_garbage_data_and_missing_results(tmp_path: pathlib.Path) ->
                                "/sweep/results/runs/run_00000001/response/amp")
     assert lines[1] == ("sweep.runs.run_00000002: error: completed in the run table, but "
                         "missing results.response (every other completed run has them)")
-    assert lines[-1] == "sweep: 2 error(s), 1 warning(s)"
+    assert lines[-1] == "sweep: 2 errors, 1 warning"
 
 
 def test_check_of_a_non_hdf5_file_fails(tmp_path: pathlib.Path) -> None:

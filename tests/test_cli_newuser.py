@@ -96,3 +96,27 @@ def test_merging_a_trajectory_into_itself_is_refused_before_any_backup(
                            "TRAJ_B must be another trajectory of the file\n")
     assert done.stdout == ""
     assert sorted(tmp_path.iterdir()) == before  # no backup_sweep.hdf5
+
+
+# ----------------------------------------------------------------------------- plurals
+
+
+def test_counts_of_one_are_in_the_singular(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "f.h5")
+    traj = Trajectory("solo")
+    traj.add_parameter("x", 1.0)
+    traj.explore({"x": [2.0]})
+    with StorageService(path) as svc:
+        svc.store(Msg.TRAJECTORY, traj)
+        run = traj.run(0)
+        run.add_result("z", v=1.0)
+        svc.store(Msg.SINGLE_RUN, run)
+    listing = aiostore("ls", path).stdout.splitlines()
+    assert listing[0] == "solo/  [trajectory, 1 run, 1 completed]"
+    assert "    x  [parameter, explored: 1 value]  16 B" in listing
+    assert aiostore("show", path, "solo").stdout.splitlines()[0] == "solo: 1 run, 1 completed"
+    shown = aiostore("show", path, "solo.parameters.x").stdout.splitlines()
+    assert shown[1:] == ["value: 1.0", "explored range (1 run): [2.0]"]
+    assert aiostore("check", path).stdout.splitlines() == ["solo: 0 errors, 0 warnings"]
+    for output in (listing, shown):
+        assert not any("(s)" in line or " 1 runs" in line for line in output)

@@ -21,6 +21,7 @@ from ..requests import NodeData, NodeInfo
 from ..restoring import make_item
 from .paths import load_runs
 from .progress import bar
+from .wording import plural
 
 __all__ = ["Problem", "check_file"]
 
@@ -95,7 +96,7 @@ def _compare_run(service: StorageService, trajectory: str, run: RunInfo,
                  expected: set[tuple[str, ...]], found: set[tuple[str, ...]]) -> Iterator[Problem]:
     where = f"{trajectory}.{RUNS_GROUP}.{run.name}"
     if not run.completed:
-        partial = f"; holds {len(found)} result(s) of a partial store" if found else ""
+        partial = f"; holds {plural(len(found), 'result')} of a partial store" if found else ""
         yield Problem(where, f"run not completed{partial}", error=False)
         return
     missing = expected - found
@@ -131,8 +132,8 @@ def _explored_lengths(trajectory: str, runs: list[RunInfo],
     for info in infos:
         if info.explored_length is not None and info.explored_length != len(runs):
             yield Problem(f"{trajectory}.{info.full_name}",
-                          f"explored range of {info.explored_length} values for "
-                          f"{len(runs)} runs in the run table")
+                          f"explored range of {plural(info.explored_length, 'value')} for "
+                          f"{plural(len(runs), 'run')} in the run table")
 
 
 def check_trajectory(service: StorageService, trajectory: str) -> Iterator[Problem]:
@@ -157,4 +158,5 @@ def check_file(service: StorageService) -> Iterator[Problem | str]:
             problems = [Problem(trajectory, str(exc))]
         yield from problems
         errors = sum(problem.error for problem in problems)
-        yield f"{trajectory}: {errors} error(s), {len(problems) - errors} warning(s)"
+        warnings = len(problems) - errors
+        yield f"{trajectory}: {plural(errors, 'error')}, {plural(warnings, 'warning')}"

@@ -20,6 +20,7 @@ from .exits import (
 )
 from .paths import parse_item, parse_run_result
 from .progress import note
+from .wording import plural
 
 __all__ = ["cli"]
 
@@ -119,7 +120,7 @@ def export_command(file: str, path: str, out: str, to: str | None, arrays: bool)
         rows = export.collect(service, parse_run_result(path))
     export.write(rows, out, fmt, arrays)
     if rows.runs_without:
-        note(f"{rows.runs_without} run(s) without the result left out")
+        note(f"{plural(rows.runs_without, 'run')} without the result left out")
 
 
 @cli.command("check", epilog=EXIT_CODES_HELP)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from ..blocking import StorageService
 from ..requests import KeyInfo, NodeInfo
 from .paths import ItemPath, load_runs
+from .wording import plural
 
 __all__ = ["format_size", "list_items"]
 
@@ -32,7 +33,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 def _kind(info: NodeInfo) -> str:
     words = [info.kind.replace("_", " ")]
     if info.explored_length is not None:
-        words.append(f"explored: {info.explored_length} values")
+        words.append(f"explored: {plural(info.explored_length, 'value')}")
     if info.packed:
         words.append("packed")
     if info.problem:
@@ -61,7 +62,7 @@ def _node_lines(info: NodeInfo, depth: int, exact: bool) -> Iterator[str]:
 def _header(service: StorageService, trajectory: str) -> str:
     runs = load_runs(service, trajectory).runs
     completed = sum(run.completed for run in runs)
-    return f"{trajectory}/  [trajectory, {len(runs)} runs, {completed} completed]"
+    return f"{trajectory}/  [trajectory, {plural(len(runs), 'run')}, {completed} completed]"
 
 
 def list_items(service: StorageService, where: ItemPath | None, max_depth: int | None,

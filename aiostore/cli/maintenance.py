@@ -10,6 +10,7 @@ from ..blocking import StorageService
 from ..messages import Msg
 from .exits import CommandError, ExitCode
 from .paths import load_runs
+from .wording import plural
 
 __all__ = ["MergeOptions", "backup", "default_backup_name", "merge"]
 
@@ -70,9 +71,10 @@ def merge(service: StorageService, mine: str, other: str, options: MergeOptions)
     service.store(Msg.MERGE, None, other, trajectory_name=mine, rename_dict=rename,
                   move_nodes=options.move, delete_trajectory=options.delete_other)
     if rename is not None:
-        yield f"merged {len(rename)} item(s) of {other} into {mine}"
+        yield f"merged {plural(len(rename), 'item')} of {other} into {mine}"
     else:
         after = len(load_runs(service, mine).runs)
-        yield f"merged {other} into {mine}: {before} + {after - before} runs = {after}"
+        runs = "run" if after == 1 else "runs"
+        yield f"merged {other} into {mine}: {before} + {after - before} {runs} = {after}"
     if options.delete_other:
         yield f"deleted {other}"

@@ -16,6 +16,7 @@ from ..names import RUNS_GROUP
 from ..requests import NodeData, NodeInfo
 from ..restoring import make_item
 from .paths import ItemPath, load_runs
+from .wording import plural
 
 __all__ = ["format_value", "show_item"]
 
@@ -74,7 +75,7 @@ def _leaf_lines(service: StorageService, where: ItemPath, info: NodeInfo) -> Ite
         yield from _value_lines("value", item.value)
         explored = item.range
         if explored is not None:
-            yield from _value_lines(f"explored range ({len(explored)} runs)", explored)
+            yield from _value_lines(f"explored range ({plural(len(explored), 'run')})", explored)
     others = {key: value for key, value in item.data.items()
               if not isinstance(item, Parameter) or key not in ("data", "explored_data")}
     for key, value in others.items():
@@ -103,7 +104,7 @@ def show_item(service: StorageService, where: ItemPath) -> Iterator[str]:
     if where.path in ((), (RUNS_GROUP,)):
         traj = load_runs(service, where.trajectory)
         completed = sum(run.completed for run in traj.runs)
-        yield f"{where.trajectory}: {len(traj.runs)} runs, {completed} completed"
+        yield f"{where.trajectory}: {plural(len(traj.runs), 'run')}, {completed} completed"
         yield from run_table_lines(traj)
         return
     infos = service.describe(where.trajectory, where.full_name, max_depth=1)
