@@ -13,6 +13,8 @@ from test_cli import aiostore, make_sweep
 
 from aiostore import Msg, StorageService, Trajectory
 from aiostore.cli import ExitCode
+from aiostore.cli.checking import _not_completed
+from aiostore.model import RunInfo
 
 # ------------------------------------------------------- a file another process holds open
 
@@ -120,3 +122,32 @@ def test_counts_of_one_are_in_the_singular(tmp_path: pathlib.Path) -> None:
     assert aiostore("check", path).stdout.splitlines() == ["solo: 0 errors, 0 warnings"]
     for output in (listing, shown):
         assert not any("(s)" in line or " 1 runs" in line for line in output)
+
+
+# -------------------------------------------------------------------------------- check
+
+
+def test_check_tells_of_the_runs_not_completed_in_one_line(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "f.h5")
+    traj = Trajectory("cut")
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(40))})
+    with StorageService(path) as svc:
+        svc.store(Msg.TRAJECTORY, traj)
+        for index in (*range(5), 10, 12, 39):
+            run = traj.run(index)
+            run.add_result("z", v=index)
+            svc.store(Msg.SINGLE_RUN, run)
+    lines = aiostore("check", path).stdout.splitlines()
+    assert lines == ["cut.runs: warning: 32 runs not completed (run 5-9, 11, 13-38)",
+                     "cut: 0 errors, 1 warning"]
+
+
+def test_runs_not_completed_name_at_most_ten_ranges() -> None:
+    every_other = [RunInfo(index) for index in range(0, 50, 2)]
+    (problem,) = _not_completed("t", every_other)
+    assert str(problem) == ("t.runs: warning: 25 runs not completed (run 0, 2, 4, 6, 8, 10, 12, "
+                            "14, 16, 18 and 15 more ranges)")
+    (single,) = _not_completed("t", [RunInfo(7)])
+    assert str(single) == "t.runs.run_00000007: warning: run not completed"
+    assert list(_not_completed("t", [])) == []

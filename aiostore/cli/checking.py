@@ -26,6 +26,7 @@ from .wording import plural
 __all__ = ["Problem", "check_file"]
 
 CHUNK = 100  # leaves decoded per call; a chunk that fails is decoded leaf by leaf
+MAX_RANGES = 10  # of the runs not completed, named in one warning
 RUN_BRANCHES = ("results", "derived_parameters")
 
 
@@ -95,9 +96,10 @@ def _hidden(service: StorageService, trajectory: str, run: str,
 def _compare_run(service: StorageService, trajectory: str, run: RunInfo,
                  expected: set[tuple[str, ...]], found: set[tuple[str, ...]]) -> Iterator[Problem]:
     where = f"{trajectory}.{RUNS_GROUP}.{run.name}"
-    if not run.completed:
-        partial = f"; holds {plural(len(found), 'result')} of a partial store" if found else ""
-        yield Problem(where, f"run not completed{partial}", error=False)
+    if not run.completed:  # one that holds nothing is told of with the others (_not_completed)
+        if found:
+            yield Problem(where, f"run not completed; holds {plural(len(found), 'result')} of "
+                          "a partial store", error=False)
         return
     missing = expected - found
     if not missing:
@@ -113,6 +115,31 @@ def _compare_run(service: StorageService, trajectory: str, run: RunInfo,
                       "(every other completed run has them)")
 
 
+def _ranges(indexes: list[int]) -> list[str]:
+    """``[0, 5, 6, 7]`` as ``["0", "5-7"]``."""
+    ranges: list[list[int]] = []
+    for idx in sorted(indexes):
+        if ranges and idx == ranges[-1][1] + 1:
+            ranges[-1][1] = idx
+        else:
+            ranges.append([idx, idx])
+    return [str(first) if first == last else f"{first}-{last}" for first, last in ranges]
+
+
+def _not_completed(trajectory: str, runs: list[RunInfo]) -> Iterator[Problem]:
+    """One warning for the runs not completed that hold nothing (an interrupted sweep leaves
+    many): their count, and their indexes as ranges."""
+    if len(runs) == 1:
+        yield Problem(f"{trajectory}.{RUNS_GROUP}.{runs[0].name}", "run not completed",
+                      error=False)
+    elif runs:
+        ranges = _ranges([run.idx for run in runs])
+        more = f" and {plural(len(ranges) - MAX_RANGES, 'more range')}" if len(
+            ranges) > MAX_RANGES else ""
+        yield Problem(f"{trajectory}.{RUNS_GROUP}", f"{len(runs)} runs not completed (run "
+                      f"{', '.join(ranges[:MAX_RANGES])}{more})", error=False)
+
+
 def _compare_runs(service: StorageService, trajectory: str, runs: list[RunInfo],
                   infos: list[NodeInfo]) -> Iterator[Problem]:
     found = _run_results(infos)
@@ -122,6 +149,8 @@ def _compare_runs(service: StorageService, trajectory: str, runs: list[RunInfo],
         others = [found.get(other.idx, set()) for other in completed if other.idx != run.idx]
         expected = set.intersection(*others) if len(others) >= 2 else set()
         yield from _compare_run(service, trajectory, run, expected, found.get(run.idx, set()))
+    yield from _not_completed(trajectory, [run for run in runs
+                                           if not run.completed and not found.get(run.idx)])
     for idx in sorted(set(found) - {run.idx for run in runs}):
         yield Problem(f"{trajectory}.{RUNS_GROUP}.run_{idx:08d}",
                       "results of a run the run table does not have")

@@ -129,7 +129,9 @@ def check_command(file: str) -> None:
     """Decode every leaf of every trajectory and compare the run table with what is found.
 
     Prints one line per problem (where: error|warning: what) and a summary per trajectory;
-    exits with status 1 if any error was found. Incomplete runs are warnings.
+    exits with status 1 if any error was found. Incomplete runs are warnings: one line for
+    those that hold nothing (their count and indexes, as ranges), one for each that holds
+    some results of a partial store.
     """
     errors = 0
     with opened(file) as service:
