@@ -380,9 +380,10 @@ class Trajectory(Group):
         return SingleRun(self, index)
 
     def parameter_summary(self, index: int) -> str:
-        """pypet's summary of a run's explored values: ``"x: 1.0,   y: 10"``."""
+        """A summary of a run's explored values: ``"x: 1.0, y: 10"`` (pypet's has three spaces
+        after each comma; files and trajectories made before issue 19 have that)."""
         items = sorted(self.explored_parameters.items())
-        return ",   ".join(f"{p.v_name}: {p.value_at(index)!s}" for _, p in items)[:512]
+        return ", ".join(f"{p.v_name}: {p.value_at(index)!s}" for _, p in items)[:512]
 
 
 @dataclass

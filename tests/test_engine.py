@@ -120,7 +120,7 @@ class TestTrajectory:
         assert list(table["idx"]) == [0, 1, 2]
         assert [bytes(n) for n in table["name"]] == [b"run_00000000", b"run_00000001",
                                                      b"run_00000002"]
-        assert bytes(table["parameter_summary"][2]) == b"x: 3.0,   y: 30"
+        assert bytes(table["parameter_summary"][2]) == b"x: 3.0, y: 30"
         assert traj.v_stored
         assert traj["parameters.x"].v_stored
 
@@ -280,7 +280,7 @@ class TestSingleRun:
         assert list(table["completed"]) == [0, 1, 0]
         assert table["finish_timestamp"][1] >= table["timestamp"][1] > 0
         assert [r.completed for r in traj.runs] == [False, True, False]
-        assert traj.runs[1].parameter_summary == "x: 2.0,   y: 20"
+        assert traj.runs[1].parameter_summary == "x: 2.0, y: 20"
 
     def test_results_under_run_group(self, stored):
         path, traj = stored
@@ -881,7 +881,7 @@ class TestMerge:
             svc.store("PREPARE_MERGE", traj, changed, 3)
         table = run_table(path)
         assert list(table["idx"]) == [0, 1, 2, 3]
-        assert bytes(table["parameter_summary"][3]) == b"x: 4.0,   y: 40"
+        assert bytes(table["parameter_summary"][3]) == b"x: 4.0, y: 40"
         assert list(table["completed"]) == [0, 1, 0, 0]
         with StorageService(path) as svc:
             t = svc.load("TRAJECTORY", None, trajectory_name="sweep")

@@ -269,8 +269,8 @@ class TestTrajectory:
 
     def test_parameter_summary(self, traj):
         traj.explore({"y": [10, 20], "x": [1.0, 2.0]})
-        assert traj.parameter_summary(0) == "x: 1.0,   y: 10"
-        assert traj.parameter_summary(1) == "x: 2.0,   y: 20"
+        assert traj.parameter_summary(0) == "x: 1.0, y: 10"
+        assert traj.parameter_summary(1) == "x: 2.0, y: 20"
         assert Trajectory("t").parameter_summary(0) == ""
 
     def test_parameter_summary_is_bounded(self, traj):

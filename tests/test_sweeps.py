@@ -81,7 +81,7 @@ async def test_every_run_is_stored_once_exactly_and_marked_completed(
     assert_every_run_exact(path, 30)
     runs = load(path).runs
     assert all(info.finish_timestamp >= info.timestamp > 0 for info in runs)
-    assert runs[3].parameter_summary == "n: 3,   x: 1.5"
+    assert runs[3].parameter_summary == "n: 3, x: 1.5"
 
 
 async def test_a_second_sweep_of_a_complete_file_computes_nothing(
