@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import tables
 from holding import held_by_another_process
 from test_cli import aiostore, make_sweep
 
@@ -151,3 +152,20 @@ def test_runs_not_completed_name_at_most_ten_ranges() -> None:
     (single,) = _not_completed("t", [RunInfo(7)])
     assert str(single) == "t.runs.run_00000007: warning: run not completed"
     assert list(_not_completed("t", [])) == []
+
+
+# ------------------------------------------------------------ a file without aiostore data
+
+
+@pytest.mark.parametrize("command", ["ls", "check", "backup"])
+def test_an_hdf5_file_without_trajectories_is_said_to_be_so(tmp_path: pathlib.Path,
+                                                             command: str) -> None:
+    path = tmp_path / "plain.h5"
+    with tables.open_file(path, "w") as h5:
+        h5.create_array("/", "x", obj=[1, 2, 3])
+    done = aiostore(command, str(path), check=ExitCode.NOT_HDF5)
+    assert done.stderr == f"aiostore: error: no aiostore trajectories in {path}\n"
+    assert done.stdout == ""
+    assert sorted(tmp_path.iterdir()) == [path]
+    assert "4 not an HDF5 file (or not aiostore data, or no aiostore trajectory in it)" in (
+        aiostore(command, "--help").stdout.replace("\n", " "))

@@ -18,7 +18,7 @@ from .exits import (
     reader_may_leave,
     translated_errors,
 )
-from .paths import parse_item, parse_run_result
+from .paths import parse_item, parse_run_result, trajectories
 from .progress import note
 from .wording import plural
 
@@ -71,6 +71,8 @@ def ls_command(file: str, path: str | None, depth: int | None, exact: bool) -> N
     file's metadata is read, so it is quick on big files.
     """
     with opened(file) as service:
+        if path is None:
+            trajectories(service, file)  # an HDF5 file without aiostore data is said to be so
         _echo(inventory.list_items(service, parse_item(path) if path else None, depth, exact))
 
 
@@ -135,9 +137,8 @@ def check_command(file: str) -> None:
     """
     errors = 0
     with opened(file) as service:
+        trajectories(service, file)
         lines = list(checking.check_file(service))
-    if not lines:
-        click.echo(f"{file}: warning: holds no aiostore trajectory")
     for line in lines:
         errors += isinstance(line, checking.Problem) and line.error
         click.echo(str(line))
@@ -148,18 +149,16 @@ def check_command(file: str) -> None:
 @cli.command("backup", epilog=EXIT_CODES_HELP)
 @FILE
 @click.argument("dest", required=False)
-@click.option("-t", "--trajectory", "trajectories", multiple=True,
+@click.option("-t", "--trajectory", "chosen", multiple=True,
               help="Back up only this trajectory (repeatable; default: every one).")
-def backup_command(file: str, dest: str | None, trajectories: tuple[str, ...]) -> None:
+def backup_command(file: str, dest: str | None, chosen: tuple[str, ...]) -> None:
     """Copy trajectories into another HDF5 file (BACKUP).
 
     DEST receives every trajectory (it may exist, without them); by default each goes to
     backup_TRAJ.hdf5 beside FILE. The backup file is written whole or not at all.
     """
     with opened(file) as service:
-        names = list(trajectories) or service.list_trajectories()
-        if not names:
-            raise CommandError(f"{file} holds no trajectory", ExitCode.NOT_FOUND)
+        names = list(chosen) or trajectories(service, file)
         _echo(maintenance.backup(service, names, dest))
 
 

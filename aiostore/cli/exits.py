@@ -33,7 +33,7 @@ class ExitCode(enum.IntEnum):
     PROBLEMS = 1  # check found problems
     USAGE = 2  # bad usage (click's own code)
     NO_FILE = 3
-    NOT_HDF5 = 4  # not an HDF5 file, or not readable as aiostore data
+    NOT_HDF5 = 4  # not an HDF5 file, or not readable as aiostore data, or holding none
     NOT_FOUND = 5  # unknown trajectory, item or result
     REFUSED = 6  # the request was refused: merge conflict, file locked by another process...
     MISSING_DEPENDENCY = 7  # an optional package (pyarrow) is not installed
@@ -45,9 +45,9 @@ class ExitCode(enum.IntEnum):
 
 EXIT_CODES_HELP = (
     "\b\nExit status: 0 success; 1 check found problems; 2 bad usage; 3 no such file; "
-    "4 not an HDF5 file (or not aiostore data); 5 unknown trajectory or path; "
-    "6 refused (merge conflict, file locked); 7 missing optional package; 8 the file system "
-    "refused (permission denied, read-only, disk full, no file locks)."
+    "4 not an HDF5 file (or not aiostore data, or no aiostore trajectory in it); "
+    "5 unknown trajectory or path; 6 refused (merge conflict, file locked); 7 missing optional "
+    "package; 8 the file system refused (permission denied, read-only, disk full, no file locks)."
 )
 
 

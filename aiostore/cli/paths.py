@@ -10,7 +10,8 @@ from ..model import Trajectory
 from ..names import RUNS_GROUP, split_full_name
 from .exits import CommandError, ExitCode
 
-__all__ = ["ItemPath", "RunResultPath", "load_runs", "parse_item", "parse_run_result"]
+__all__ = ["ItemPath", "RunResultPath", "load_runs", "parse_item", "parse_run_result",
+           "trajectories"]
 
 RUN_BRANCHES = ("results", "derived_parameters")
 WILDCARD = "*"
@@ -77,6 +78,15 @@ def parse_run_result(text: str) -> RunResultPath:
                            ExitCode.USAGE)
     names = split_full_name(".".join([trajectory, *rest]))
     return RunResultPath(names[0], branch, names[1:])
+
+
+def trajectories(service: StorageService, filename: str) -> list[str]:
+    """The trajectories of the file; NOT_HDF5 if it holds none (an HDF5 file, but no aiostore
+    data in it: listing, checking or backing it up would say nothing)."""
+    names = service.list_trajectories()
+    if not names:
+        raise CommandError(f"no aiostore trajectories in {filename}", ExitCode.NOT_HDF5)
+    return names
 
 
 def load_runs(service: StorageService, trajectory: str, parameters: bool = False) -> Trajectory:
