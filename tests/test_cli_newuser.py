@@ -169,3 +169,38 @@ def test_an_hdf5_file_without_trajectories_is_said_to_be_so(tmp_path: pathlib.Pa
     assert sorted(tmp_path.iterdir()) == [path]
     assert "4 not an HDF5 file (or not aiostore data, or no aiostore trajectory in it)" in (
         aiostore(command, "--help").stdout.replace("\n", " "))
+
+
+# ---------------------------------------------------------------------------------- show
+
+
+def test_show_takes_a_result_of_every_run_as_export_does(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "f.h5")
+    make_sweep(path)
+    lines = aiostore("show", path, "sweep.response").stdout.splitlines()
+    assert lines[0] == "sweep.results.runs.*.response  [3 runs; 1 run without it]"
+    assert lines[1].split() == ["run", "x", "y", "amp", "trace", "stats.mean", "stats.n", "code"]
+    assert lines[3].split() == ["1", "2.0", "20", "40.0", "[1.", "2.", "3.", "4.", "5.]", "1.0",
+                                "1", "b'ok'"]
+    assert len(lines) == 5
+    written_out = aiostore("show", path, "sweep.results.runs.*.response").stdout.splitlines()
+    assert written_out == lines
+
+
+def test_show_of_a_result_of_many_runs_gives_the_first_and_last(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "f.h5")
+    traj = Trajectory("many")
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(30))})
+    with StorageService(path) as svc:
+        svc.store(Msg.TRAJECTORY, traj)
+        for index in range(30):
+            run = traj.run(index)
+            run.add_result("z", v=index * 10)
+            svc.store(Msg.SINGLE_RUN, run)
+    lines = aiostore("show", path, "many.z").stdout.splitlines()
+    assert lines[0] == "many.results.runs.*.z  [30 runs]"
+    assert [line.split() for line in lines[2:4]] == [["0", "0", "0"], ["1", "1", "10"]]
+    assert lines[-2].split() == ["29", "29", "290"]
+    assert lines[-1] == "(30 rows: aiostore export writes every one)"
+    assert len(lines) == 1 + 1 + 20 + 1 + 1  # header, columns, 20 rows, '...', the note

@@ -80,16 +80,18 @@ def ls_command(file: str, path: str | None, depth: int | None, exact: bool) -> N
 @FILE
 @click.argument("path")
 def show_command(file: str, path: str) -> None:
-    """The values of one item, or a trajectory's run table.
+    """The values of one item, a trajectory's run table, or one result of every run.
 
     \b
     PATH is a leaf (TRAJ.results.runs.run_00000003.z: each value, long arrays abbreviated),
     a parameter (TRAJ.parameters.x: its value and explored range), a group (the values of
-    the leaves in it), or TRAJ / TRAJ.runs (the run table: index, name, completed, start,
-    runtime, the run's parameters).
+    the leaves in it), TRAJ / TRAJ.runs (the run table: index, name, completed, start,
+    runtime, the run's parameters), or a result of every run as export names it (TRAJ.NAME
+    or TRAJ.results.runs.*.NAME: a row per run, the first and last 10 of a longer table).
     """
+    what = showing.parse(path)
     with opened(file) as service:
-        _echo(showing.show_item(service, parse_item(path)))
+        _echo(showing.show(service, what))
 
 
 @cli.command("export", epilog=EXIT_CODES_HELP)

@@ -34,12 +34,12 @@ from .exits import CommandError, ExitCode
 from .paths import WILDCARD, RunResultPath, load_runs
 from .progress import bar, note
 
-__all__ = ["FORMATS", "RunRows", "collect", "write"]
+__all__ = ["FORMATS", "SCALARS", "RunRows", "collect", "write"]
 
 FORMATS = ("csv", "parquet", "npz")
 RUN_COLUMN = "run"
 CHUNK = 200  # leaves loaded per call: few calls, and a bar that moves
-_SCALARS = (bool, int, float, complex, str, bytes, np.generic)
+SCALARS = (bool, int, float, complex, str, bytes, np.generic)
 
 
 @dataclass
@@ -63,7 +63,7 @@ class RunRows:
 def _is_scalar_column(column: pd.Series) -> bool:
     if column.dtype != object:
         return True
-    return all(isinstance(value, _SCALARS) or value is None for value in column)
+    return all(isinstance(value, SCALARS) or value is None for value in column)
 
 
 def collect(service: StorageService, spec: RunResultPath) -> RunRows:
@@ -116,7 +116,7 @@ def _flat(values: dict[str, Any], taken: set[str], prefix: str) -> dict[str, Any
     flat: dict[str, Any] = {}
     for key, value in values.items():
         name = f"{prefix}.{key}" if key in taken else key
-        if isinstance(value, dict) and value and all(isinstance(v, _SCALARS) for v in value.values()):
+        if isinstance(value, dict) and value and all(isinstance(v, SCALARS) for v in value.values()):
             flat.update({f"{name}.{sub}": item for sub, item in value.items()})
         else:
             flat[name] = value

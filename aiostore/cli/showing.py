@@ -1,4 +1,5 @@
-"""``aiostore show``: a leaf's values, a parameter's value and range, or a run table."""
+"""``aiostore show``: a leaf's values, a parameter's value and range, a run table, or one
+result of every run (``TRAJ.NAME``, as ``export`` takes it)."""
 
 from __future__ import annotations
 
@@ -12,19 +13,38 @@ import pandas as pd
 from ..blocking import StorageService
 from ..messages import Msg
 from ..model import Parameter, Trajectory, format_time
-from ..names import RUNS_GROUP
+from ..names import RUNS_GROUP, STANDARD_GROUPS
 from ..requests import NodeData, NodeInfo
 from ..restoring import make_item
-from .paths import ItemPath, load_runs
+from . import export
+from .paths import WILDCARD, ItemPath, RunResultPath, load_runs, parse_item, parse_run_result
 from .wording import plural
 
-__all__ = ["format_value", "show_item"]
+__all__ = ["format_value", "parse", "show", "show_item", "show_run_results"]
 
 # Long values are abbreviated: so many items at each end, text cut at so many characters.
 EDGE_ITEMS = 3
 MAX_ITEMS = 10
 MAX_TEXT = 200
 INDENT = "    "
+MAX_ROWS = 20  # of a result of every run
+ITEM_ROOTS = (*STANDARD_GROUPS, RUNS_GROUP)  # what follows TRAJ in an item's name
+
+
+def parse(text: str) -> ItemPath | RunResultPath:
+    """What ``show`` is asked: an item (``TRAJ``, ``TRAJ.parameters.x``, ``TRAJ.runs``), or a
+    result of every run as ``export`` names it (``TRAJ.NAME``, ``TRAJ.results.runs.*.NAME``)."""
+    parts = text.split(".")
+    if WILDCARD in parts or (len(parts) > 1 and parts[1] not in ITEM_ROOTS):
+        return parse_run_result(text)
+    return parse_item(text)
+
+
+def show(service: StorageService, what: ItemPath | RunResultPath) -> Iterator[str]:
+    """The lines of ``show``."""
+    if isinstance(what, RunResultPath):
+        return show_run_results(service, what)
+    return show_item(service, what)
 
 
 def _format_sequence(value: list[Any] | tuple[Any, ...]) -> str:
@@ -99,8 +119,24 @@ def run_table_lines(traj: Trajectory) -> Iterator[str]:
         yield f"{'  '.join(cells)}  {row[5]}".rstrip()
 
 
+def _cell(value: Any) -> Any:
+    return value if isinstance(value, export.SCALARS) else format_value(value).replace("\n", " ")
+
+
+def show_run_results(service: StorageService, spec: RunResultPath) -> Iterator[str]:
+    """A result of every run, a row per run holding it (``export``'s rows): the run's index,
+    the explored parameters' values, the result's values; at most ``MAX_ROWS`` rows."""
+    rows = export.collect(service, spec)
+    without = f"; {plural(rows.runs_without, 'run')} without it" if rows.runs_without else ""
+    yield f"{spec}  [{plural(len(rows.frame), 'run')}{without}]"
+    frame = rows.frame.map(_cell)
+    yield from frame.to_string(index=False, max_rows=MAX_ROWS).splitlines()
+    if len(frame) > MAX_ROWS:
+        yield f"({len(frame)} rows: aiostore export writes every one)"
+
+
 def show_item(service: StorageService, where: ItemPath) -> Iterator[str]:
-    """The lines of ``show``."""
+    """The lines of ``show`` for an item."""
     if where.path in ((), (RUNS_GROUP,)):
         traj = load_runs(service, where.trajectory)
         completed = sum(run.completed for run in traj.runs)
