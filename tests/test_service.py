@@ -13,10 +13,12 @@ from typing import Any
 import anyio
 import numpy as np
 import pytest
+import tables
 
 from aiostore import (
     AsyncServiceClosedError,
     AsyncStorageService,
+    DataNotFoundError,
     FailedStoresError,
     InvalidArgumentError,
     ItemExistsError,
@@ -259,6 +261,35 @@ async def test_a_stored_result_names_its_file_and_the_ways_to_replace_it(path: s
     copy = pickle.loads(pickle.dumps(info.value))
     assert str(copy) == str(info.value)
     assert (copy.item, copy.keys, copy.trajectory) == ("results.r", ("v",), "t")
+
+
+async def test_a_trajectory_not_in_the_file_is_refused_with_those_there(path: str) -> None:
+    async with AsyncStorageService(path) as svc:
+        await svc.store(Msg.LEAF, Result("results.r", v=1), trajectory_name="b")
+        await svc.store(Msg.LEAF, Result("results.r", v=1), trajectory_name="a")
+        with pytest.raises(DataNotFoundError) as info:
+            await svc.load(Msg.TRAJECTORY, None, trajectory_name="x")
+        with pytest.raises(DataNotFoundError) as leaf_info:
+            await svc.load(Msg.LEAF, Result("results.r"), trajectory_name="x")
+        with pytest.raises(DataNotFoundError) as item_info:
+            await svc.load(Msg.LEAF, Result("results.nothere"), trajectory_name="a")
+    filename = str(Path(path).resolve())
+    assert str(info.value) == f"no trajectory 'x' in {filename!r}; it holds: a, b"
+    assert str(leaf_info.value) == str(info.value)
+    assert str(item_info.value) == (f"no item 'results.nothere' in trajectory 'a' of "
+                                    f"{filename!r} (aiostore ls lists the items there)")
+
+
+async def test_a_file_without_trajectories_says_so(path: str) -> None:
+    with StorageService(path) as svc, pytest.raises(DataNotFoundError) as info:
+        svc.load(Msg.TRAJECTORY, None, trajectory_name="x")
+    assert str(info.value) == (f"no such file {str(Path(path).resolve())!r}: check the path (a "
+                               "store makes the file; a load needs one)")
+    with tables.open_file(path, "w"):
+        pass
+    with StorageService(path) as svc, pytest.raises(DataNotFoundError) as info:
+        svc.load(Msg.TRAJECTORY, None, trajectory_name="x")
+    assert str(info.value).endswith("; it holds no trajectory")
 
 
 async def test_bad_input_raises_at_the_call_before_anything_is_queued(path: str) -> None:

@@ -23,7 +23,7 @@ from ..requests import DescribeNodes, KeyInfo, NodeInfo, Path
 from . import layout
 from .files import OpenFile
 from .packing import PACKED_BRANCH, PackedRuns, PackedTable
-from .reading import trajectory_group
+from .reading import missing_item, trajectory_group
 
 __all__ = ["describe_nodes"]
 
@@ -50,7 +50,7 @@ def describe_nodes(file: OpenFile, request: DescribeNodes) -> list[NodeInfo]:
     node = layout.get_node(file.h5, layout.node_path(traj._v_name, path)) if path else traj
     if node is None:
         if not packed:
-            raise DataNotFoundError(f"no item {'.'.join(path)!r} in trajectory {traj._v_name!r}")
+            raise missing_item(file, traj._v_name, path)
         found: list[NodeInfo] = []  # a run group of the packed layout: only its rows exist
     elif not isinstance(node, tables.Group):
         raise DataNotFoundError(f"{'.'.join(path)!r} is a value of a leaf, not an item")

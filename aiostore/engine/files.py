@@ -204,7 +204,8 @@ def _usable(filename: str, writable: bool) -> bool:
     except FileNotFoundError:
         if writable:
             return False
-        raise DataNotFoundError(f"no such file {filename!r}") from None
+        raise DataNotFoundError(f"no such file {filename!r}: check the path (a store makes "
+                                "the file; a load needs one)") from None
     except OSError as exc:
         raise space.file_access(exc, filename, writing=writable) from None
     try:

@@ -40,19 +40,20 @@ from .pypetfiles import (
 )
 from .pypetoverview import read_header
 from .pypetvalues import COLL_TYPE, DATA_PREFIX, SCALAR_TYPE, STORE, attr
+from .reading import missing_item, missing_trajectory
 
 
 def _trajectory(file: OpenFile, name: str) -> tables.Group:
     group = layout.get_node(file.h5, "/" + name)
     if not is_pypet_trajectory(group):
-        raise DataNotFoundError(f"no pypet trajectory {name!r} in {file.filename!r}")
+        raise missing_trajectory(file, name)
     return group
 
 
 def _node(file: OpenFile, traj: tables.Group, path: Path) -> Any:
     node = layout.get_node(file.h5, layout.node_path(traj._v_name, path)) if path else traj
     if node is None or (path and path[0] == layout.OVERVIEW):
-        raise DataNotFoundError(f"no item {'.'.join(path)!r} in trajectory {traj._v_name!r}")
+        raise missing_item(file, traj._v_name, path)
     return node
 
 

@@ -22,6 +22,7 @@ from ..requests import (
 from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PackedRuns
+from .pypetfiles import is_pypet_trajectory
 
 NO_SKELETON = SkeletonReads()
 
@@ -29,15 +30,30 @@ NO_SKELETON = SkeletonReads()
 def trajectory_group(file: OpenFile, target: Target) -> tables.Group:
     group = layout.get_node(file.h5, "/" + target.trajectory)
     if group is None or not isinstance(group, tables.Group):
-        raise DataNotFoundError(f"no trajectory {target.trajectory!r} in {file.filename!r}")
+        raise missing_trajectory(file, target.trajectory)
     return group
+
+
+def missing_trajectory(file: OpenFile, name: str) -> DataNotFoundError:
+    """The error for a trajectory not in the file: it names those that are (pypet's too)."""
+    present = sorted(child for child, group in layout.subgroups(file.h5.root)
+                     if layout.class_name_of(group) == layout.TRAJECTORY_CLASS
+                     or is_pypet_trajectory(group))
+    held = f"it holds: {', '.join(present)}" if present else "it holds no trajectory"
+    return DataNotFoundError(f"no trajectory {name!r} in {file.filename!r}; {held}")
+
+
+def missing_item(file: OpenFile, trajectory: str, path: Path) -> DataNotFoundError:
+    """The error for an item not in the trajectory, which names the file and what lists it."""
+    return DataNotFoundError(f"no item {'.'.join(path)!r} in trajectory {trajectory!r} of "
+                             f"{file.filename!r} (aiostore ls lists the items there)")
 
 
 def _node(file: OpenFile, target: Target, path: Path) -> tables.Node:
     trajectory_group(file, target)
     node = layout.get_node(file.h5, layout.node_path(target.trajectory, path))
     if node is None:
-        raise DataNotFoundError(f"no item {'.'.join(path)!r} in trajectory {target.trajectory!r}")
+        raise missing_item(file, target.trajectory, path)
     return node
 
 
