@@ -9,6 +9,7 @@ Messages are translated once, through ``STORE_PLANNERS`` and ``LOAD_PLANNERS``.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import os
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .codec import encode
+from .codec.rows import PackedRow
 from .errors import InvalidArgumentError, NoSuchServiceError, UnsupportedTypeError
 from .messages import Msg, to_msg
 from .model import Group, Parameter, SingleRun, Trajectory, format_time
@@ -42,6 +44,7 @@ from .requests import (
     WriteItems,
 )
 from .restoring import apply_leaf, apply_tree, build_trajectory
+from .rowpacking import packed_row
 
 
 @dataclass
@@ -202,8 +205,17 @@ def store_single_run(call: Call, *, run_index: int | None = None) -> Job:
     run = _require(run, SingleRun, Msg.SINGLE_RUN)
     leaves = tuple(item for item in run.new_items if not getattr(item, "v_stored", False))
     record = _run_record(run.trajectory, run.v_idx, True, run.timestamp, time.time())
-    request = WriteItems(call.target(), leaves=tuple(leaf_record(leaf) for leaf in leaves),
-                         runs=(record,))
+    target = call.target()
+    records: list[LeafRecord] = []
+    rows: list[PackedRow] = []
+    for leaf in leaves:
+        row = (packed_row(leaf, _path_of(leaf), run.v_idx, leaf_record)
+               if target.packed_runs else None)
+        if row is None:
+            records.append(leaf_record(leaf))
+        else:
+            rows.append(row)
+    request = WriteItems(target, leaves=tuple(records), runs=(record,), rows=tuple(rows))
     return Job(request, _RunStored(run, leaves, record))
 
 
@@ -510,10 +522,10 @@ def _merge_writes(requests: list[Any]) -> tuple[tuple[Any, ...], list[int]]:
                 and last.target == request.target and last.replace == request.replace
                 and last.skip_existing == request.skip_existing
                 and not (last.new_trajectory or request.new_trajectory)
-                and not request.runs and not last.runs):
-            merged[-1] = WriteItems(last.target, last.header or request.header,
-                                    last.groups + request.groups, last.leaves + request.leaves,
-                                    (), last.replace)
+                and not request.runs and not last.runs):  # so no packed rows either
+            merged[-1] = dataclasses.replace(last, header=last.header or request.header,
+                                             groups=last.groups + request.groups,
+                                             leaves=last.leaves + request.leaves)
         else:
             merged.append(request)
         owners.append(len(merged) - 1)

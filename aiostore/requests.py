@@ -8,6 +8,7 @@ Paths are tuples of names below the trajectory's group: ``("results", "runs", "r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Any
 
 from .codec import Encoded
 from .codec.pickling import pickled_by_fields
+from .codec.rows import PackedRow
 from .codec.trees import Node
 from .model import format_time
 from .names import run_name
@@ -130,6 +132,8 @@ class WriteItems:
     them and writes only the new keys (pypet's ``STORE_DATA``); otherwise data already in the
     file makes the whole request fail. ``header`` creates the trajectory if it is missing;
     with ``new_trajectory`` a trajectory already in the file makes the request fail.
+    ``rows`` are runs' results planned as packed rows (:mod:`aiostore.rowpacking`): leaves too,
+    written as rows of their tables where they fit.
     """
 
     target: Target
@@ -140,6 +144,25 @@ class WriteItems:
     replace: bool = False
     skip_existing: bool = False
     new_trajectory: bool = False
+    rows: tuple[PackedRow, ...] = ()
+
+    @property
+    def all_leaves(self) -> tuple[LeafRecord | PackedRow, ...]:
+        """The leaves and the packed rows (a row reads as much as a leaf as checks need)."""
+        return (*self.leaves, *self.rows)
+
+    def unpacked(self) -> WriteItems:
+        """This request with its packed rows made leaves, as the general way writes them."""
+        if not self.rows:
+            return self
+        return dataclasses.replace(self, leaves=self.leaves + tuple(map(row_leaf, self.rows)),
+                                   rows=())
+
+
+def row_leaf(row: PackedRow) -> LeafRecord:
+    """A packed row as the leaf record the general way makes of its result."""
+    layout = row.layout
+    return LeafRecord(row.path, layout.class_name, layout.comment, layout.encoded(row.row))
 
 
 @dataclass(frozen=True, slots=True)

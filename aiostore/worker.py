@@ -96,7 +96,8 @@ class Ticket:
         if type(request) is WriteItems:  # most tickets: said at once
             self.filenames = _absolute_names((request.target.filename,))
             self.acknowledged_after_batch = True
-            self.nbytes = sum([leaf.nbytes for leaf in request.leaves])
+            self.nbytes = (sum([leaf.nbytes for leaf in request.leaves])
+                           + sum([len(row.row) for row in request.rows]))
             return
         self.filenames = _absolute_names(tuple(_filenames(request)))
         # A write is acknowledged once durable; anything under CLOSE once its file is closed
@@ -139,7 +140,7 @@ def _filenames(request: Any) -> Iterator[str]:
 
 def _nbytes(request: Any) -> int:
     if isinstance(request, WriteItems):
-        return sum(leaf.nbytes for leaf in request.leaves)
+        return sum(leaf.nbytes for leaf in request.all_leaves)
     if isinstance(request, PutObject):
         return request.tree.nbytes
     return 0

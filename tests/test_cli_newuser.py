@@ -204,3 +204,25 @@ def test_show_of_a_result_of_many_runs_gives_the_first_and_last(tmp_path: pathli
     assert lines[-2].split() == ["29", "29", "290"]
     assert lines[-1] == "(30 rows: aiostore export writes every one)"
     assert len(lines) == 1 + 1 + 20 + 1 + 1  # header, columns, 20 rows, '...', the note
+
+
+# -------------------------------------------------------------------------------- backup
+
+
+def test_a_backup_into_the_file_itself_or_over_a_trajectory_is_refused_in_plain_words(
+        tmp_path: pathlib.Path) -> None:
+    path = tmp_path / "f.h5"
+    make_sweep(str(path))
+    (tmp_path / "link.h5").symlink_to(path)
+    for dest in (str(path), str(tmp_path / "." / "f.h5"), str(tmp_path / "link.h5")):
+        done = aiostore("backup", str(path), dest, check=ExitCode.USAGE)
+        assert done.stderr == (f"aiostore: error: cannot back up {path} into itself: DEST must "
+                               "be another file\n")
+    merged = aiostore("merge", str(path), "sweep", "other", "--backup-file", str(path),
+                      check=ExitCode.USAGE)
+    assert "--backup-file must be another file" in merged.stderr
+    copy = tmp_path / "copy.h5"
+    aiostore("backup", str(path), str(copy))
+    again = aiostore("backup", str(path), str(copy), check=ExitCode.REFUSED)
+    assert again.stderr == (f"aiostore: error: {copy} already holds a trajectory 'sweep', which "
+                            "a backup does not overwrite: name another DEST\n")

@@ -161,7 +161,7 @@ def backup_command(file: str, dest: str | None, chosen: tuple[str, ...]) -> None
     """
     with opened(file) as service:
         names = list(chosen) or trajectories(service, file)
-        _echo(maintenance.backup(service, names, dest))
+        _echo(maintenance.backup(service, names, dest, file))
 
 
 @cli.command("merge", epilog=EXIT_CODES_HELP)
@@ -190,7 +190,7 @@ def merge_command(file: str, traj_a: str, traj_b: str, backup: bool, backup_file
                            "another trajectory of the file", ExitCode.USAGE)
     options = maintenance.MergeOptions(backup, backup_file, delete_other, move, renames)
     with opened(file) as service:
-        _echo(maintenance.merge(service, traj_a, traj_b, options))
+        _echo(maintenance.merge(service, traj_a, traj_b, options, file))
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from ..blocking import StorageService
+from ..errors import ItemExistsError
 from ..messages import Msg
 from .exits import CommandError, ExitCode
 from .paths import load_runs
@@ -26,15 +27,33 @@ def default_backup_name(filename: str, trajectory: str) -> str:
     return candidate
 
 
-def backup(service: StorageService, trajectories: Sequence[str],
-           destination: str | None) -> Iterator[str]:
-    """Copy each trajectory into ``destination`` (or its own default backup file); yields
-    where each went."""
-    filename = service.filename or ""
+def _refuse_itself(destination: str | None, filename: str, option: str) -> None:
+    """USAGE if ``destination`` is ``filename`` (by another name, maybe)."""
+    if destination is None:
+        return
+    if os.path.exists(destination) and os.path.exists(filename):
+        same = os.path.samefile(destination, filename)
+    else:
+        same = os.path.realpath(destination) == os.path.realpath(filename)
+    if same:
+        raise CommandError(f"cannot back up {filename} into itself: {option} must be another "
+                           "file", ExitCode.USAGE)
+
+
+def backup(service: StorageService, trajectories: Sequence[str], destination: str | None,
+           filename: str, option: str = "DEST") -> Iterator[str]:
+    """Copy each trajectory of ``filename`` into ``destination`` (or its own default backup
+    file); yields where each went. ``option``: what the command calls the destination."""
+    _refuse_itself(destination, filename, option)
     for trajectory in trajectories:
         target = destination or default_backup_name(filename, trajectory)
-        written = service.store(Msg.BACKUP, None, trajectory_name=trajectory,
-                                backup_filename=target)
+        try:
+            written = service.store(Msg.BACKUP, None, trajectory_name=trajectory,
+                                    backup_filename=target)
+        except ItemExistsError:
+            raise CommandError(f"{target} already holds a trajectory {trajectory!r}, which a "
+                               f"backup does not overwrite: name another {option}",
+                               ExitCode.REFUSED) from None
         yield f"{trajectory} -> {written}"
 
 
@@ -61,13 +80,17 @@ class MergeOptions:
         return pairs
 
 
-def merge(service: StorageService, mine: str, other: str, options: MergeOptions) -> Iterator[str]:
-    """Merge trajectory ``other`` into ``mine``; yields what was done, line by line."""
+def merge(service: StorageService, mine: str, other: str, options: MergeOptions,
+          filename: str) -> Iterator[str]:
+    """Merge trajectory ``other`` into ``mine`` in ``filename``; yields what was done, line by
+    line."""
     rename = options.rename_dict()  # bad usage fails before anything is written
+    if options.backup:
+        _refuse_itself(options.backup_file, filename, "--backup-file")
     before = len(load_runs(service, mine).runs)
     load_runs(service, other)  # a missing trajectory fails before the backup is made
     if options.backup:
-        yield from backup(service, [mine], options.backup_file)
+        yield from backup(service, [mine], options.backup_file, filename, "--backup-file")
     service.store(Msg.MERGE, None, other, trajectory_name=mine, rename_dict=rename,
                   move_nodes=options.move, delete_trajectory=options.delete_other)
     if rename is not None:

@@ -113,7 +113,7 @@ class FileTable:
         """Refuse ``request`` (DiskFullError) before it starts if the disk has no room for it."""
         if opened.in_memory:
             return
-        nbytes = sum(leaf.nbytes for leaf in request.leaves)
+        nbytes = sum(leaf.nbytes for leaf in request.all_leaves)
         overhead = space.overhead(len(request.leaves) + len(request.groups), len(request.runs))
         self._space.claim(opened.filename, nbytes, overhead, opened.h5.get_filesize(),
                           request.target.journal)

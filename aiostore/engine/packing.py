@@ -27,6 +27,8 @@ import numpy as np
 import tables
 
 from ..codec import Spec, decode, loads_specs
+from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype
+from ..codec.rows import row_layout as values_row_layout
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError, MergeError
 from ..messages import Flag
 from ..names import RUNS_GROUP, run_index, run_name
@@ -38,10 +40,7 @@ from .undo import UndoLog
 PACKED_GROUP = "packed"
 RELATIVE_PATH = "SRVC_PACKED_PATH"
 SHAPES = "SRVC_PACKED_SHAPES"
-RUN_COLUMN = "run_idx"
 PACKED_BRANCH = "results"
-_PACKABLE_FLAGS = (Flag.ARRAY, Flag.CARRAY, Flag.DICT)
-_PACKABLE_KINDS = frozenset("biufcS")
 
 
 def split_run_path(path: Path) -> tuple[int, Path] | None:
@@ -52,34 +51,9 @@ def split_run_path(path: Path) -> tuple[int, Path] | None:
     return None if idx is None else (idx, path[3:])
 
 
-def _column_dtype(payload: np.ndarray, flag: Flag) -> tuple[Any, tuple[int, ...]] | None:
-    """The dtype and shape of the column holding ``payload``, or None if it cannot be packed."""
-    dtype = payload.dtype
-    if flag is Flag.DICT:  # a one-row structured array: one nested cell
-        fields = [dtype[name] for name in dtype.names or ()]
-        if not fields or any(field.base.kind not in _PACKABLE_KINDS for field in fields):
-            return None
-        return dtype, ()
-    if dtype.kind not in _PACKABLE_KINDS:
-        return None
-    return dtype, payload.shape
-
-
 def row_layout(leaf: LeafRecord) -> tuple[np.dtype, dict[str, list[int]]] | None:
     """The row type that packs ``leaf`` and the shapes of its values, or None if it cannot."""
-    fields: list[tuple[Any, ...]] = [(RUN_COLUMN, "<i8")]
-    shapes: dict[str, list[int]] = {}
-    for key, encoded in leaf.values.items():
-        if encoded.flag not in _PACKABLE_FLAGS or not isinstance(encoded.payload, np.ndarray):
-            return None
-        column = _column_dtype(encoded.payload, encoded.flag)
-        if column is None or key == RUN_COLUMN:
-            return None
-        fields.append((key, column[0], column[1]) if column[1] else (key, column[0]))
-        shapes[key] = list(encoded.payload.shape)
-    if not shapes:
-        return None
-    return np.dtype(fields), shapes
+    return values_row_layout(leaf.values)
 
 
 def _signature(leaf: LeafRecord) -> tuple[Any, ...]:
@@ -101,11 +75,23 @@ class PackedTable:
         self.class_name = layout.class_name_of(table)
         self.comment = layout.comment_of(table)
         self.rows = {int(idx): row for row, idx in enumerate(table.col(RUN_COLUMN))}
+        self._accepted: dict[int, tuple[RowLayout, bool]] = {}  # by id: layouts are kept alive
 
     def fits(self, leaf: LeafRecord, row_type: np.dtype, shapes: dict[str, list[int]]) -> bool:
         return (row_type == self.table.dtype and shapes == self.shapes
                 and {key: value.spec for key, value in leaf.values.items()} == self.specs
                 and leaf.class_name == self.class_name and leaf.comment == self.comment)
+
+    def accepts(self, row_layout_: RowLayout) -> bool:
+        """Whether rows of ``row_layout_`` are rows of this table (said once per layout)."""
+        known = self._accepted.get(id(row_layout_))
+        if known is None or known[0] is not row_layout_:
+            fits = (row_layout_.dtype == self.table.dtype and row_layout_.shapes == self.shapes
+                    and row_layout_.specs == self.specs
+                    and row_layout_.class_name == self.class_name
+                    and row_layout_.comment == self.comment)
+            known = self._accepted[id(row_layout_)] = (row_layout_, fits)
+        return known[1]
 
     def same_layout(self, other: PackedTable) -> bool:
         return (self.table.dtype == other.table.dtype and self.specs == other.specs
@@ -223,22 +209,53 @@ class PackedRuns:
         first = block[0][1]
         if table is None:
             table = self._create(relative, first, row_type, shapes, undo, compression)
-        indices = [idx for idx, _ in block]
-        seen: set[int] = set()
-        for idx, leaf in block:
-            if idx in seen or idx in table.rows:
-                raise ItemExistsError(".".join(leaf.path))
-            seen.add(idx)
         rows = np.zeros(len(block), dtype=row_type)
-        rows[RUN_COLUMN] = indices
+        rows[RUN_COLUMN] = [idx for idx, _ in block]
         for key in first.values:
             # the payloads share dtype and shape: their bytes end to end are the column (numpy
             # would promote structured dtypes field by field, in python, to concatenate them)
             column = b"".join([leaf.values[key].payload.tobytes() for _, leaf in block])
             rows[key] = np.frombuffer(column, dtype=rows.dtype[key]).reshape(rows[key].shape)
+        self._append_records(table, [(idx, leaf.path) for idx, leaf in block], rows, undo)
+
+    def append_packed(self, packed: tuple[PackedRow, ...], undo: UndoLog,
+                      compression: tuple[str, int] | None = None) -> list[PackedRow]:
+        """Append rows planned in the caller's thread, a block per table (made if missing);
+        returns the rows whose table holds rows of another layout (they go the general way).
+        Raises if a run has a row already."""
+        by_table: dict[tuple[Path, RowLayout], list[PackedRow]] = {}
+        for row in packed:
+            by_table.setdefault((row.path[3:], row.layout), []).append(row)
+        rest: list[PackedRow] = []
+        for (relative, row_layout_), block in by_table.items():
+            table = self.tables.get(relative)
+            if table is None:
+                first = block[0]
+                leaf = LeafRecord(first.path, row_layout_.class_name, row_layout_.comment,
+                                  row_layout_.encoded(first.row))
+                table = self._create(relative, leaf, row_layout_.dtype, row_layout_.shapes, undo,
+                                     compression)
+            elif not table.accepts(row_layout_):
+                rest.extend(block)
+                continue
+            records = np.frombuffer(b"".join([row.row for row in block]), dtype=table.table.dtype)
+            if records[RUN_COLUMN].tolist() != [row.run for row in block]:
+                raise InvalidArgumentError("packed rows whose run_idx is not their run's")
+            self._append_records(table, [(row.run, row.path) for row in block], records, undo)
+        return rest
+
+    def _append_records(self, table: PackedTable, runs: list[tuple[int, Path]],
+                        records: np.ndarray, undo: UndoLog) -> None:
+        """Append ``records``, the rows of ``runs`` (index, path of the result) in order."""
+        seen: set[int] = set()
+        for idx, path in runs:
+            if idx in seen or idx in table.rows:
+                raise ItemExistsError(".".join(path))
+            seen.add(idx)
         position = table.table.nrows
-        table.table.append(rows)
-        table.rows.update(zip(indices, range(position, position + len(block)), strict=True))
+        table.table.append(records)
+        table.rows.update(zip([idx for idx, _ in runs], range(position, position + len(runs)),
+                              strict=True))
         undo.add(functools.partial(self._truncate, table, position))
 
     def _group(self, undo: UndoLog) -> tables.Group:
@@ -291,7 +308,7 @@ class PackedRuns:
         for key, encoded in leaf.values.items():
             field = (table.table.dtype.fields or {}).get(key)
             column = field[0] if field is not None else None
-            layout_ = (_column_dtype(encoded.payload, encoded.flag)
+            layout_ = (column_dtype(encoded.payload, encoded.flag)
                        if isinstance(encoded.payload, np.ndarray) else None)
             if (key not in table.specs or encoded.spec != table.specs[key] or layout_ is None
                     or column is None or np.dtype((layout_[0], layout_[1])) != column

@@ -8,8 +8,9 @@ from typing import Any
 import tables
 
 from ..codec import dumps_specs
+from ..codec.rows import PackedRow
 from ..errors import InvalidArgumentError, InvalidNameError, ItemExistsError, NotStoredError
-from ..requests import GroupRecord, LeafRecord, Path, WriteItems
+from ..requests import GroupRecord, LeafRecord, Path, WriteItems, row_leaf
 from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PackedRuns
@@ -56,7 +57,8 @@ def _existing(file: OpenFile, trajectory: str, path: Path) -> Any | None:
     return _node_at(file, trajectory, path, parent)
 
 
-def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, request: WriteItems) -> None:
+def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord | PackedRow,
+                request: WriteItems) -> None:
     if not _check_ancestors(file, trajectory, leaf.path):
         return
     node = _existing(file, trajectory, leaf.path)
@@ -110,7 +112,7 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
             trajectory, kind="a trajectory", filename=file.filename,
             remedy="store the new trajectory under another name or into another file, or pass "
             "overwrite_file=True to start the file anew (its other trajectories go too)")
-    paths = [leaf.path for leaf in request.leaves]
+    paths = [leaf.path for leaf in request.all_leaves]
     if len(set(paths)) != len(paths):
         twice = sorted({_full_name(path) for path in paths if paths.count(path) > 1})
         raise InvalidArgumentError(f"{', '.join(map(repr, twice))} named twice in one store "
@@ -118,12 +120,12 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
     for group in request.groups:
         _check_group(file, trajectory, group)
     packed = PackedRuns.of(file, trajectory) if traj_group is not None else None
-    for leaf in request.leaves:
+    for leaf in request.all_leaves:  # a packed row reads as its leaf
         _check_leaf(file, trajectory, leaf, request)
         if packed is not None and packed.holds(leaf.path):
             if not request.replace:
                 raise ItemExistsError(_full_name(leaf.path))
-            packed.check_update(leaf)
+            packed.check_update(leaf if isinstance(leaf, LeafRecord) else row_leaf(leaf))
     return traj_group
 
 
@@ -220,6 +222,7 @@ def joined(requests: list[WriteItems]) -> WriteItems:
     as a whole where any of them would (a leaf named twice included)."""
     return WriteItems(requests[0].target,
                       leaves=tuple(leaf for request in requests for leaf in request.leaves),
+                      rows=tuple(row for request in requests for row in request.rows),
                       runs=tuple(run for request in requests for run in request.runs))
 
 
@@ -239,8 +242,11 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
         compression = request.target.compression
         leaves, packs = request.leaves, request.target.packed_runs
         if packs and not (request.replace or request.skip_existing):
-            leaves = packed.append_all(leaves, undo, compression)
+            unfit = packed.append_packed(request.rows, undo, compression)
+            leaves = packed.append_all(leaves + tuple(map(row_leaf, unfit)), undo, compression)
             packs = False  # the rest cannot be packed
+        else:
+            leaves += tuple(map(row_leaf, request.rows))
         for leaf in leaves:
             if request.replace and packed.holds(leaf.path):
                 packed.update(leaf, undo)
@@ -290,7 +296,7 @@ def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
         return ("/" + trajectory,)
     creates = [missing for group in request.groups
                if (missing := first_missing(file, trajectory, group.path)) is not None]
-    for leaf in request.leaves:
+    for leaf in request.all_leaves:
         missing = first_missing(file, trajectory, leaf.path)
         if missing is not None:
             creates.append(missing)
