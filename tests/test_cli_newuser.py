@@ -226,3 +226,20 @@ def test_a_backup_into_the_file_itself_or_over_a_trajectory_is_refused_in_plain_
     again = aiostore("backup", str(path), str(copy), check=ExitCode.REFUSED)
     assert again.stderr == (f"aiostore: error: {copy} already holds a trajectory 'sweep', which "
                             "a backup does not overwrite: name another DEST\n")
+
+
+# ------------------------------------------------------------------ a trajectory not there
+
+
+def test_a_missing_trajectory_is_named_with_those_the_file_holds(tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "f.h5")
+    make_sweep(path, "a")
+    make_sweep(path, "b")
+    commands = [("ls", path, "nosuch"), ("ls", path, "nosuch.parameters"),
+                ("show", path, "nosuch"), ("show", path, "nosuch.z"),
+                ("export", path, "nosuch.z", "-"), ("backup", path, "-t", "nosuch"),
+                ("merge", path, "a", "nosuch"), ("merge", path, "nosuch", "b")]
+    for args in commands:
+        done = aiostore(*args, check=ExitCode.NOT_FOUND)
+        assert done.stderr == f"aiostore: error: no trajectory 'nosuch' in {path}; it holds: a, b\n"
+    assert sorted(tmp_path.iterdir()) == [tmp_path / "f.h5"]  # merge made no backup

@@ -18,7 +18,7 @@ from .exits import (
     reader_may_leave,
     translated_errors,
 )
-from .paths import parse_item, parse_run_result, trajectories
+from .paths import parse_item, parse_run_result, require_trajectories, trajectories
 from .progress import note
 from .wording import plural
 
@@ -70,10 +70,13 @@ def ls_command(file: str, path: str | None, depth: int | None, exact: bool) -> N
     PATH narrows it: TRAJ, TRAJ.parameters, TRAJ.results.runs.run_00000003. Nothing but the
     file's metadata is read, so it is quick on big files.
     """
+    where = parse_item(path) if path else None
     with opened(file) as service:
-        if path is None:
+        if where is None:
             trajectories(service, file)  # an HDF5 file without aiostore data is said to be so
-        _echo(inventory.list_items(service, parse_item(path) if path else None, depth, exact))
+        else:
+            require_trajectories(service, file, where.trajectory)
+        _echo(inventory.list_items(service, where, depth, exact))
 
 
 @cli.command("show", epilog=EXIT_CODES_HELP)
@@ -91,6 +94,7 @@ def show_command(file: str, path: str) -> None:
     """
     what = showing.parse(path)
     with opened(file) as service:
+        require_trajectories(service, file, what.trajectory)
         _echo(showing.show(service, what))
 
 
@@ -120,8 +124,10 @@ def export_command(file: str, path: str, out: str, to: str | None, arrays: bool)
         raise click.UsageError(f"cannot tell the format of {out!r}: pass --to csv|parquet|npz")
     if out == "-" and fmt != "csv":
         raise click.UsageError("only csv can go to stdout")
+    spec = parse_run_result(path)
     with opened(file) as service:
-        rows = export.collect(service, parse_run_result(path))
+        require_trajectories(service, file, spec.trajectory)
+        rows = export.collect(service, spec)
     export.write(rows, out, fmt, arrays)
     if rows.runs_without:
         note(f"{plural(rows.runs_without, 'run')} without the result left out")
@@ -160,6 +166,7 @@ def backup_command(file: str, dest: str | None, chosen: tuple[str, ...]) -> None
     backup_TRAJ.hdf5 beside FILE. The backup file is written whole or not at all.
     """
     with opened(file) as service:
+        require_trajectories(service, file, *chosen)
         names = list(chosen) or trajectories(service, file)
         _echo(maintenance.backup(service, names, dest, file))
 
@@ -190,6 +197,7 @@ def merge_command(file: str, traj_a: str, traj_b: str, backup: bool, backup_file
                            "another trajectory of the file", ExitCode.USAGE)
     options = maintenance.MergeOptions(backup, backup_file, delete_other, move, renames)
     with opened(file) as service:
+        require_trajectories(service, file, traj_a, traj_b)
         _echo(maintenance.merge(service, traj_a, traj_b, options, file))
 
 

@@ -11,10 +11,11 @@ from ..names import RUNS_GROUP, split_full_name
 from .exits import CommandError, ExitCode
 
 __all__ = ["ItemPath", "RunResultPath", "load_runs", "parse_item", "parse_run_result",
-           "trajectories"]
+           "require_trajectories", "trajectories"]
 
 RUN_BRANCHES = ("results", "derived_parameters")
 WILDCARD = "*"
+MAX_NAMED = 20  # trajectories named in the message for one that is not in the file
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,20 @@ def trajectories(service: StorageService, filename: str) -> list[str]:
     if not names:
         raise CommandError(f"no aiostore trajectories in {filename}", ExitCode.NOT_HDF5)
     return names
+
+
+def require_trajectories(service: StorageService, filename: str, *names: str) -> None:
+    """NOT_FOUND for the first of ``names`` that is not a trajectory of the file, naming those
+    it holds."""
+    present = service.list_trajectories()
+    missing = next((name for name in names if name not in present), None)
+    if missing is None:
+        return
+    holds = ", ".join(present[:MAX_NAMED]) if present else "none"
+    if len(present) > MAX_NAMED:
+        holds += f" and {len(present) - MAX_NAMED} more"
+    raise CommandError(f"no trajectory {missing!r} in {filename}; it holds: {holds}",
+                       ExitCode.NOT_FOUND)
 
 
 def load_runs(service: StorageService, trajectory: str, parameters: bool = False) -> Trajectory:
