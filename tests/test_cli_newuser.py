@@ -243,3 +243,28 @@ def test_a_missing_trajectory_is_named_with_those_the_file_holds(tmp_path: pathl
         done = aiostore(*args, check=ExitCode.NOT_FOUND)
         assert done.stderr == f"aiostore: error: no trajectory 'nosuch' in {path}; it holds: a, b\n"
     assert sorted(tmp_path.iterdir()) == [tmp_path / "f.h5"]  # merge made no backup
+
+
+# ------------------------------------------------------------- a name that finds nothing
+
+
+def test_a_name_that_finds_nothing_is_told_of_with_the_names_meant(
+        tmp_path: pathlib.Path) -> None:
+    path = str(tmp_path / "f.h5")
+    make_sweep(path)
+    cases = {("show", "sweep.x"): ("no completed run of trajectory 'sweep' holds "
+                                   "results.runs.*.x; did you mean sweep.parameters.x?"),
+             ("ls", "sweep.x"): "no item 'x' in trajectory 'sweep'; did you mean "
+                                "sweep.parameters.x?",
+             ("show", "sweep.results.response"): "no item 'results.response' in trajectory "
+                                                 "'sweep'; did you mean sweep.response?",
+             ("show", "sweep.summary"): ("no completed run of trajectory 'sweep' holds "
+                                         "results.runs.*.summary; did you mean "
+                                         "sweep.results.summary?"),
+             ("show", "sweep.nothing"): ("no completed run of trajectory 'sweep' holds "
+                                         "results.runs.*.nothing")}
+    for (command, name), message in cases.items():
+        done = aiostore(command, path, name, check=ExitCode.NOT_FOUND)
+        assert done.stderr == f"aiostore: error: {message}\n"
+    exported = aiostore("export", path, "sweep.label", "-", check=ExitCode.NOT_FOUND)
+    assert exported.stderr.endswith("; did you mean sweep.parameters.label?\n")

@@ -20,6 +20,7 @@ from .exits import (
 )
 from .paths import parse_item, parse_run_result, require_trajectories, trajectories
 from .progress import note
+from .suggesting import suggesting
 from .wording import plural
 
 __all__ = ["cli"]
@@ -74,9 +75,11 @@ def ls_command(file: str, path: str | None, depth: int | None, exact: bool) -> N
     with opened(file) as service:
         if where is None:
             trajectories(service, file)  # an HDF5 file without aiostore data is said to be so
-        else:
-            require_trajectories(service, file, where.trajectory)
-        _echo(inventory.list_items(service, where, depth, exact))
+            _echo(inventory.list_items(service, where, depth, exact))
+            return
+        require_trajectories(service, file, where.trajectory)
+        with suggesting(service, where):
+            _echo(inventory.list_items(service, where, depth, exact))
 
 
 @cli.command("show", epilog=EXIT_CODES_HELP)
@@ -95,7 +98,8 @@ def show_command(file: str, path: str) -> None:
     what = showing.parse(path)
     with opened(file) as service:
         require_trajectories(service, file, what.trajectory)
-        _echo(showing.show(service, what))
+        with suggesting(service, what):
+            _echo(showing.show(service, what))
 
 
 @cli.command("export", epilog=EXIT_CODES_HELP)
@@ -127,7 +131,8 @@ def export_command(file: str, path: str, out: str, to: str | None, arrays: bool)
     spec = parse_run_result(path)
     with opened(file) as service:
         require_trajectories(service, file, spec.trajectory)
-        rows = export.collect(service, spec)
+        with suggesting(service, spec):
+            rows = export.collect(service, spec)
     export.write(rows, out, fmt, arrays)
     if rows.runs_without:
         note(f"{plural(rows.runs_without, 'run')} without the result left out")
