@@ -418,29 +418,73 @@ def test_object_table_round_trip(tmp_path: Path, index: int) -> None:
     check_both(tmp_path, value)
 
 
-_PANDAS_STRIPS_NUL = pytest.mark.xfail(
-    strict=True,
-    reason="BUG (FRAME): pandas' fixed-format writer stores this text as fixed-width bytes and "
-    "drops trailing NULs; encode_frame neither refuses nor protects it",
-)
-
-
-@pytest.mark.parametrize(
-    "index",
-    [
-        pytest.param(i, marks=_PANDAS_STRIPS_NUL) if i == 7 else i
-        for i in range(len(object_tables()))
-    ],
-)
+@pytest.mark.parametrize("index", range(len(object_tables())))
 def test_object_table_round_trip_frame_flag(tmp_path: Path, index: int) -> None:
     value = object_tables()[index]
     check_both(tmp_path, value, "FRAME")
 
 
-@_PANDAS_STRIPS_NUL
-def test_frame_index_text_ending_with_nul(tmp_path: Path) -> None:
-    value = pd.DataFrame({"a": [1, 2]}, index=["x\x00", "y"])
+def test_object_tables_pandas_keeps_are_frames_the_others_tables() -> None:
+    # [7]: np.str_ cells (one ending in NUL), np.datetime64 cells: pandas' reader gives back str
+    # without the NUL and Timestamps
+    flags = [encode("v", value, "FRAME").flag for value in object_tables()]
+    assert flags == [Flag.FRAME] * 7 + [Flag.TABLE]
+    numpy_text = ObjectTable({"s": [np.str_("a"), np.str_("")]})  # comes back as str
+    assert encode("v", numpy_text, "FRAME").flag is Flag.TABLE
+
+
+FRAMES_WITH_NUL_TEXT = [
+    pd.DataFrame({"a": [1, 2]}, index=["x\x00", "y"]),
+    pd.DataFrame({"a": [1, 2]}, index=pd.Index([b"x\x00", b"y"], dtype=object)),
+    pd.DataFrame({"a\x00": [1, 2], "b": [3, 4]}),
+    pd.DataFrame({"a": [1, 2]}, index=pd.Index([1, 2], name="n\x00")),
+    pd.DataFrame({"s": pd.Series([np.str_("a\x00"), np.str_("b")], dtype=object)}),
+    pd.DataFrame({"s": pd.Series([np.bytes_(b"a\x00"), np.bytes_(b"b")], dtype=object)}),
+]
+
+
+@pytest.mark.parametrize("index", range(len(FRAMES_WITH_NUL_TEXT)))
+def test_frame_text_ending_with_nul_is_kept_in_a_table(tmp_path: Path, index: int) -> None:
+    # pandas' writer drops a trailing NUL of its axes' text and names, and numpy's pickles of
+    # np.str_ and np.bytes_ do; such a frame is stored as a TABLE, which keeps it
+    value = FRAMES_WITH_NUL_TEXT[index]
+    assert encode("v", value, "FRAME").flag is Flag.TABLE
     check_both(tmp_path, value, "FRAME")
+    assert_exact(value, file_round_trip_tempdir(value), "inferred flag")
+
+
+@pytest.mark.parametrize("value", [
+    pd.Series([1, 2], index=["x\x00", "y"]),
+    pd.Series([1, 2], name="n\x00"),
+    pd.Series([np.str_("a\x00"), "b"], dtype=object),
+    pd.DataFrame({"a": [1, 2]}, index=pd.MultiIndex.from_tuples([("x\x00", 1), ("y", 2)])),
+], ids=["series index", "series name", "series cells", "multiindex"])
+def test_nul_text_no_table_holds_is_refused_before_writing(tmp_path: Path, value: Any) -> None:
+    path = tmp_path / "f.h5"
+    with aiostore.StorageService(str(path)) as svc:
+        svc.store("LEAF", Result("results.before", v=1), trajectory_name="t")
+    before = path.read_bytes()
+    with aiostore.StorageService(str(path)) as svc, pytest.raises(
+            UnsupportedTypeError, match=r"'results\.r\.v': pandas' HDF5 format would lose the NUL"):
+        svc.store("LEAF", Result("results.r", v=value), trajectory_name="t")
+    assert path.read_bytes() == before
+
+
+def test_a_frame_stored_before_the_table_fallback_still_loads(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # what was written before: pandas' format, whose reader dropped the NUL; it loads as it did
+    value = pd.DataFrame({"a": [1, 2]}, index=["x\x00", "y"])
+    with monkeypatch.context() as patched:
+        patched.setattr(aiostore.codec, "frame_loss", lambda frame: None)
+        assert encode("v", value, "FRAME").flag is Flag.FRAME
+        back = file_round_trip(tmp_path, value, "FRAME")
+    assert list(back.index) == ["x", "y"]
+    assert back["a"].tolist() == [1, 2]
+    with aiostore.StorageService(str(tmp_path / "data.h5")) as svc:
+        svc.store("LEAF", Result("results.s", v=value), trajectory_name="t",
+                  store_flags={"v": "FRAME"})
+        assert list(svc.load("LEAF", Result("results.s"), trajectory_name="t")["v"].index) == [
+            "x\x00", "y"]
 
 
 def test_frame_columns_text_ending_with_nul(tmp_path: Path) -> None:

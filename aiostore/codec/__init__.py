@@ -19,6 +19,9 @@ empty or 0-d arrays, scalars, ``list``, ``tuple``, ``{}``       ARRAY
 Which flags a value accepts: ARRAY and CARRAY take scalars, lists, tuples and arrays (CARRAY
 falls back to ARRAY for 0-d and empty arrays, which HDF5 cannot chunk); DICT takes dicts; TABLE
 takes ObjectTables and DataFrames; FRAME takes DataFrames (ObjectTables too); SERIES takes Series.
+A FRAME that pandas' HDF5 format would not give back exactly (text ending in a NUL byte in its
+index, labels or numpy text cells; an ObjectTable's cells that its reader makes other types) is
+stored as a TABLE; such a SERIES, or a frame no TABLE holds (a MultiIndex), is refused.
 """
 
 from __future__ import annotations
@@ -34,7 +37,15 @@ from ..errors import UnsupportedTypeError
 from ..messages import Flag
 from ..model import ObjectTable
 from .arrays import Spec, decode_array_value, encode_array_value
-from .tables import decode_dict, decode_frame, decode_table, encode_dict, encode_frame, encode_table
+from .tables import (
+    decode_dict,
+    decode_frame,
+    decode_table,
+    encode_dict,
+    encode_frame,
+    encode_table,
+    frame_loss,
+)
 
 __all__ = ["TYPE_FLAG_MAPPING", "Encoded", "Spec", "decode", "encode", "infer_flag", "type_name"]
 
@@ -132,11 +143,26 @@ def _encode_table(key: str, value: Any, flag: Flag) -> Encoded:
 
 
 def _encode_frame(key: str, value: Any, flag: Flag) -> Encoded:
+    """pandas' HDF5 format, or a TABLE where pandas would not give the value back exactly."""
     wanted = pd.Series if flag is Flag.SERIES else pd.DataFrame
     if not isinstance(value, wanted):
         raise UnsupportedTypeError(key, _unsupported(value, flag))
-    payload, spec = encode_frame(key, cast("pd.DataFrame | pd.Series", value))
-    return Encoded(flag, payload, spec)
+    frame = cast("pd.DataFrame | pd.Series", value)
+    loss = frame_loss(frame)
+    if loss is None:
+        payload, spec = encode_frame(key, frame)
+        return Encoded(flag, payload, spec)
+    if isinstance(frame, pd.Series):
+        raise UnsupportedTypeError(key, f"pandas' HDF5 format would lose {loss}; store it as "
+                                   "a DataFrame (which is then stored as a TABLE)")
+    if isinstance(frame.index, pd.MultiIndex):
+        raise UnsupportedTypeError(key, f"pandas' HDF5 format would lose {loss}, and a TABLE, "
+                                   "which would not, holds no MultiIndex")
+    try:
+        return _encode_table(key, frame, Flag.TABLE)
+    except UnsupportedTypeError as exc:
+        raise UnsupportedTypeError(key, f"pandas' HDF5 format would lose {loss}, and a TABLE, "
+                                   f"which would not, cannot hold it: {exc.reason}") from exc
 
 
 _ENCODERS = {

@@ -254,6 +254,78 @@ def _lone_surrogate(value: Any) -> bool:
     return False
 
 
+def _ends_in_nul(value: Any) -> bool:
+    return isinstance(value, str | bytes) and value[-1:] in ("\x00", b"\x00")
+
+
+def _text(value: Any) -> str:
+    """``repr`` of text, numpy's too (whose own repr and str() drop trailing NULs)."""
+    return repr(value[:])  # a slice of np.str_ is a str, of np.bytes_ bytes
+
+
+def _axis_loss(axis: pd.Index, what: str) -> str | None:
+    """Text of an axis that pandas writes as fixed-width strings, which drop trailing NULs."""
+    for name in axis.names:
+        if _ends_in_nul(name):
+            return f"the NUL at the end of its {what}'s name {_text(name)}"
+    for level in getattr(axis, "levels", [axis]):
+        if level.dtype.kind in "OSU" or isinstance(level.dtype, pd.StringDtype):
+            found = next(filter(_ends_in_nul, level), None)
+            if found is not None:
+                return f"the NUL at the end of {_text(found)} in its {what}"
+    return None
+
+
+def _cells_loss(column: pd.Series, where: str, keeps_types: bool) -> str | None:
+    """What of an object column's cells pandas does not give back: a numpy text scalar's
+    trailing NUL (numpy pickles them at their dtype's width); with ``keeps_types`` (an
+    ObjectTable's cells), the type of a cell its reader makes another."""
+    cells = column.to_numpy(dtype=object)
+    found = next((cell for cell in cells
+                  if isinstance(cell, np.str_ | np.bytes_) and _ends_in_nul(cell)), None)
+    if found is not None:
+        return f"the NUL at the end of {_text(found)} {where}"
+    if not keeps_types or not len(cells):
+        return None
+    if pd.api.types.infer_dtype(cells, skipna=True) == "string":
+        # pandas 3 reads text back as its str dtype: python str, missing values NaN
+        odd = next((cell for cell in cells if type(cell) not in (str, float)), None)
+        if odd is not None:
+            return f"the type of {odd!r} {where} (pandas reads text back as str, None as NaN)"
+        return None
+    # the reader makes the block a DataFrame, which infers datetimes and timedeltas
+    back = pd.DataFrame(cells.reshape(-1, 1)).iloc[:, 0].astype(object)
+    for cell, read in zip(cells, back, strict=True):
+        if type(read) is not type(cell):
+            return f"the type of {cell!r} {where} (pandas reads it back as {type(read).__name__})"
+    return None
+
+
+def frame_loss(frame: pd.DataFrame | pd.Series) -> str | None:
+    """What pandas' HDF5 format (FRAME, SERIES) would not give back exactly, or None: text
+    ending in a NUL byte in the index, the column labels, the names or numpy text cells; for
+    an ObjectTable, also cells whose type its reader changes."""
+    axes = [(frame.index, "index")]
+    if isinstance(frame, pd.Series):
+        if _ends_in_nul(frame.name):
+            return f"the NUL at the end of its name {_text(frame.name)}"
+        columns = [(frame, "in its values")]
+    else:
+        axes.append((frame.columns, "column labels"))
+        columns = [(frame.iloc[:, i], f"in column {label!r}")
+                   for i, label in enumerate(frame.columns)]
+    for axis, what in axes:
+        loss = _axis_loss(axis, what)
+        if loss is not None:
+            return loss
+    keeps_types = isinstance(frame, ObjectTable)
+    for column, where in columns:
+        loss = _cells_loss(column, where, keeps_types) if column.dtype == object else None
+        if loss is not None:
+            return loss
+    return None
+
+
 def encode_frame(key: str, frame: pd.DataFrame | pd.Series) -> tuple[pd.DataFrame | pd.Series, Spec]:
     """A private copy of the frame for pandas' HDF5 writer, and what pandas does not keep."""
     dtypes = [frame.dtype] if isinstance(frame, pd.Series) else list(frame.dtypes)
