@@ -3,6 +3,7 @@ runs it, on files made in tmp_path."""
 
 from __future__ import annotations
 
+import os
 import pathlib
 import subprocess
 import sys
@@ -268,3 +269,19 @@ def test_a_name_that_finds_nothing_is_told_of_with_the_names_meant(
         assert done.stderr == f"aiostore: error: {message}\n"
     exported = aiostore("export", path, "sweep.label", "-", check=ExitCode.NOT_FOUND)
     assert exported.stderr.endswith("; did you mean sweep.parameters.label?\n")
+
+
+# ---------------------------------------------------------------------------------- help
+
+
+@pytest.mark.parametrize("command", ["", "ls", "show", "export", "check", "backup", "merge"])
+def test_each_help_fits_80_columns_with_an_exit_status_a_line(command: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "aiostore", *command.split(), "--help"],
+                          capture_output=True, text=True, timeout=60, check=True,
+                          env={**os.environ, "COLUMNS": "80"})
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80, done.stdout
+    status = lines.index("  Exit status:")
+    assert lines[status + 1:status + 4] == ["    0 success", "    1 check found problems",
+                                            "    2 bad usage"]
+    assert lines[-1] == "      no file locks)"

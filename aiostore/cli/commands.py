@@ -88,7 +88,6 @@ def ls_command(file: str, path: str | None, depth: int | None, exact: bool) -> N
 def show_command(file: str, path: str) -> None:
     """The values of one item, a trajectory's run table, or one result of every run.
 
-    \b
     PATH is a leaf (TRAJ.results.runs.run_00000003.z: each value, long arrays abbreviated),
     a parameter (TRAJ.parameters.x: its value and explored range), a group (the values of
     the leaves in it), TRAJ / TRAJ.runs (the run table: index, name, completed, start,
@@ -112,7 +111,6 @@ def show_command(file: str, path: str) -> None:
 def export_command(file: str, path: str, out: str, to: str | None, arrays: bool) -> None:
     """One result of every run as a table: a row per run.
 
-    \b
     PATH names the result: TRAJ.NAME for results.runs.run_XXXXXXXX.NAME of every run, or the
     same written out, TRAJ.results.runs.*.NAME (TRAJ.derived_parameters.runs.*.NAME for a
     derived parameter of every run). Columns: run (the index), each explored parameter's value

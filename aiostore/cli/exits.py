@@ -43,12 +43,18 @@ class ExitCode(enum.IntEnum):
     FILE_SYSTEM = 8
 
 
-EXIT_CODES_HELP = (
-    "\b\nExit status: 0 success; 1 check found problems; 2 bad usage; 3 no such file; "
-    "4 not an HDF5 file (or not aiostore data, or no aiostore trajectory in it); "
-    "5 unknown trajectory or path; 6 refused (merge conflict, file locked); 7 missing optional "
-    "package; 8 the file system refused (permission denied, read-only, disk full, no file locks)."
-)
+EXIT_CODES_HELP = "\b\n" + "\n".join((  # \b: a line per status, as written
+    "Exit status:",
+    "  0 success",
+    "  1 check found problems",
+    "  2 bad usage",
+    "  3 no such file",
+    "  4 not an HDF5 file (or not aiostore data, or no aiostore trajectory in it)",
+    "  5 unknown trajectory or path",
+    "  6 refused (merge conflict, file locked)",
+    "  7 missing optional package",
+    "  8 the file system refused (permission denied, read-only, disk full,",
+    "    no file locks)"))
 
 
 class CommandError(click.ClickException):
