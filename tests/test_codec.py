@@ -646,6 +646,18 @@ def test_bad_value_next_to_good_values_leaves_file_unchanged(tmp_path: Path) -> 
     assert node_list(path) == before
 
 
+def test_an_unsupported_value_says_what_its_flag_takes() -> None:
+    with pytest.raises(UnsupportedTypeError) as info:
+        encode("results.r.v", object())
+    assert str(info.value) == (
+        "cannot store 'results.r.v': type builtins.object cannot be stored as ARRAY, which takes "
+        "python and numpy scalars, text, bytes, lists and tuples of one type, arrays: convert it "
+        "to one of those first")
+    with pytest.raises(UnsupportedTypeError, match="as TABLE, which takes ObjectTables and "
+                       "DataFrames: convert it"):
+        encode("results.r.v", 1, "TABLE")
+
+
 BAD_KEYS = ["a.b", "a/b", "1x", "_x", "", "a b", "é.x"]
 
 

@@ -166,8 +166,9 @@ def test_a_journal_in_use_by_a_live_writer_is_not_replayed(tmp_path: Path) -> No
     code = "from aiostore.engine import journal\nj = journal.Journal(sys.argv[1])"
     with held_by_another_process(code, path):
         assert journal.unfinished(str(path)) is None
-        with pytest.raises(FileLockedError, match="another process is writing it"):
+        with pytest.raises(FileLockedError, match="another process is writing it") as info:
             journal.Journal(str(path))
+        assert str(info.value).endswith("; let it finish, or close the file there first")
 
 
 def test_the_journal_of_a_deleted_file_goes_with_it(tmp_path: Path) -> None:

@@ -175,8 +175,19 @@ _ENCODERS = {
 }
 
 
+_FLAG_TAKES = {
+    Flag.ARRAY: "python and numpy scalars, text, bytes, lists and tuples of one type, arrays",
+    Flag.CARRAY: "arrays, and what ARRAY takes",
+    Flag.DICT: "dicts of str keys",
+    Flag.TABLE: "ObjectTables and DataFrames",
+    Flag.FRAME: "DataFrames",
+    Flag.SERIES: "Series",
+}
+
+
 def _unsupported(value: object, flag: Flag) -> str:
-    return f"type {type(value).__module__}.{type(value).__qualname__} cannot be stored as {flag}"
+    return (f"type {type(value).__module__}.{type(value).__qualname__} cannot be stored as "
+            f"{flag}, which takes {_FLAG_TAKES[flag]}: convert it to one of those first")
 
 
 def encode(key: str, value: Any, flag: Flag | str | None = None) -> Encoded:

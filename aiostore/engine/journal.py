@@ -241,7 +241,8 @@ def _lock(fd: int, filename: str, path: str) -> None:
         owner = _owner(fd)
         who = f"process {owner.pid} on {owner.host}; " if owner else ""
         raise FileLockedError(f"cannot write {filename!r}: another process is writing it "
-                              f"({who}it holds {path!r})", filename)
+                              f"({who}it holds {path!r}); let it finish, or close the file "
+                              "there first", filename)
     owner = _owner(fd) if state == "unlocked" else None
     if owner is not None and _owner_is_live(owner, filename, path):
         raise FileLockedError(
