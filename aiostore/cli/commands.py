@@ -198,6 +198,8 @@ def merge_command(file: str, traj_a: str, traj_b: str, backup: bool, backup_file
     if traj_a == traj_b:  # before the file is opened, let alone backed up
         raise CommandError(f"cannot merge trajectory {traj_a!r} into itself: TRAJ_B must be "
                            "another trajectory of the file", ExitCode.USAGE)
+    if backup:
+        maintenance.refuse_itself(backup_file, file, "--backup-file")
     options = maintenance.MergeOptions(backup, backup_file, delete_other, move, renames)
     with opened(file) as service:
         require_trajectories(service, file, traj_a, traj_b)

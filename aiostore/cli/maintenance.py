@@ -13,7 +13,7 @@ from .exits import CommandError, ExitCode
 from .paths import load_runs
 from .wording import plural
 
-__all__ = ["MergeOptions", "backup", "default_backup_name", "merge"]
+__all__ = ["MergeOptions", "backup", "default_backup_name", "merge", "refuse_itself"]
 
 
 def default_backup_name(filename: str, trajectory: str) -> str:
@@ -27,7 +27,7 @@ def default_backup_name(filename: str, trajectory: str) -> str:
     return candidate
 
 
-def _refuse_itself(destination: str | None, filename: str, option: str) -> None:
+def refuse_itself(destination: str | None, filename: str, option: str) -> None:
     """USAGE if ``destination`` is ``filename`` (by another name, maybe)."""
     if destination is None:
         return
@@ -44,7 +44,7 @@ def backup(service: StorageService, trajectories: Sequence[str], destination: st
            filename: str, option: str = "DEST") -> Iterator[str]:
     """Copy each trajectory of ``filename`` into ``destination`` (or its own default backup
     file); yields where each went. ``option``: what the command calls the destination."""
-    _refuse_itself(destination, filename, option)
+    refuse_itself(destination, filename, option)
     for trajectory in trajectories:
         target = destination or default_backup_name(filename, trajectory)
         try:
@@ -85,8 +85,6 @@ def merge(service: StorageService, mine: str, other: str, options: MergeOptions,
     """Merge trajectory ``other`` into ``mine`` in ``filename``; yields what was done, line by
     line."""
     rename = options.rename_dict()  # bad usage fails before anything is written
-    if options.backup:
-        _refuse_itself(options.backup_file, filename, "--backup-file")
     before = len(load_runs(service, mine).runs)
     load_runs(service, other)  # a missing trajectory fails before the backup is made
     if options.backup:
