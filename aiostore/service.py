@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.lowlevel
+import numpy as np
 
 from .datasets import dataset_job
 from .errors import FailedStoresError, ServiceClosedError, closing_note
@@ -46,6 +47,8 @@ OFFLOAD_RUNS = 5_000
 
 def _snapshot_bytes(item: Any) -> int:
     """About how many bytes snapshotting a leaf, or a run's new items, copies (0 otherwise)."""
+    if type(item) is SingleRun:  # the commonest, said at once
+        return sum([_snapshot_bytes(new) for new in item.new_items])
     if isinstance(item, SingleRun):
         return sum(_snapshot_bytes(new) for new in item.new_items)
     if isinstance(item, Trajectory) or not hasattr(item, "_store"):
@@ -62,6 +65,11 @@ def _snapshot_bytes(item: Any) -> int:
 
 
 def _nbytes(value: Any) -> int:
+    kind = type(value)
+    if kind is np.ndarray:
+        return int(value.nbytes)
+    if kind is float or kind is int or kind is bool or kind is dict:
+        return 0  # a dict's values are not counted: numbers, most often
     if isinstance(value, str | bytes):
         return len(value)
     nbytes = getattr(value, "nbytes", 0)

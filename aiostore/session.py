@@ -26,6 +26,21 @@ from .requests import CloseFile
 from .tracking import Tracker
 from .worker import Durability, Ticket, Worker, current_worker
 
+
+class _Process:
+    """This process's id, kept up to date across forks: asked at every store, and
+    ``os.getpid()`` is a system call."""
+
+    pid = os.getpid()
+
+    @classmethod
+    def forked(cls) -> None:
+        cls.pid = os.getpid()
+
+
+_process = _Process
+os.register_at_fork(after_in_child=_Process.forked)
+
 __all__ = ["Session"]
 
 
@@ -118,8 +133,8 @@ class Session:
 
     def worker(self) -> Worker:
         """The worker of this process; a session used in a forked child attaches to the child's."""
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
+        if self._pid != _process.pid:
+            self._pid = _process.pid
             self.tracker.forget()
             if self._attached:
                 current_worker().attach()
