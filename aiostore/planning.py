@@ -224,8 +224,7 @@ def store_single_run(call: Call, *, run_index: int | None = None) -> Job:
     records: list[LeafRecord] = []
     rows: list[PackedRow] = []
     for leaf in leaves:
-        row = (packed_row(leaf, _path_of(leaf), run.v_idx, leaf_record)
-               if target.packed_runs else None)
+        row = packed_row(leaf, run.v_idx, leaf_record) if target.packed_runs else None
         if row is None:
             records.append(leaf_record(leaf))
         else:

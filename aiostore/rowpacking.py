@@ -22,7 +22,7 @@ import numpy as np
 from .codec import Encoded
 from .codec.rows import RUN_COLUMN, PackedRow, RowLayout
 from .model import Result
-from .names import RUNS_GROUP, run_name
+from .names import RUNS_GROUP, check_name, run_name
 from .requests import LeafRecord
 
 __all__ = ["packed_row"]
@@ -60,10 +60,24 @@ def _value_kind(value: Any) -> Any:
 
 
 def _kind_of(leaf: Result) -> tuple[Any, ...] | None:
-    kinds = tuple((key, _value_kind(value)) for key, value in leaf.data.items())
-    if not kinds or any(kind is None for _, kind in kinds):
+    kinds = []
+    for key, value in leaf.data.items():
+        kind = _value_kind(value)
+        if kind is None:
+            return None
+        kinds.append((key, kind))
+    return (leaf.v_comment, *kinds) if kinds else None
+
+
+def _run_result_path(leaf: Result, run: int) -> tuple[str, ...] | None:
+    """The path of ``leaf`` if it is a result of run ``run`` (``results.runs.run_X...``)."""
+    path = leaf.v_full_name.split(".")
+    if (len(path) < 4 or path[0] != "results" or path[1] != RUNS_GROUP
+            or path[2] != run_name(run)):
         return None
-    return (leaf.v_comment, kinds)
+    for name in path[3:]:
+        check_name(name, "name in a full name")
+    return tuple(path)
 
 
 def _fill(row_layout: RowLayout, values: Mapping[str, Any], run: int) -> bytes:
@@ -98,12 +112,13 @@ def _first_of_kind(leaf: Result, run: int,
     return row_layout
 
 
-def packed_row(leaf: Any, path: tuple[str, ...], run: int,
-               general: Callable[[Any], LeafRecord]) -> PackedRow | None:
-    """Run ``run``'s result ``leaf`` (at ``path``) as a packed row, or None if it goes the
-    general way (``general`` is the general way's encoder, used for the first of a kind)."""
-    if (type(leaf) is not Result or leaf._flags or len(path) < 4 or path[0] != "results"
-            or path[1] != RUNS_GROUP or path[2] != run_name(run)):
+def packed_row(leaf: Any, run: int, general: Callable[[Any], LeafRecord]) -> PackedRow | None:
+    """Run ``run``'s result ``leaf`` as a packed row, or None if it goes the general way
+    (``general`` is the general way's encoder, used for the first of a kind)."""
+    if type(leaf) is not Result or leaf._flags:
+        return None
+    path = _run_result_path(leaf, run)
+    if path is None:
         return None
     kind = _kind_of(leaf)
     if kind is None:

@@ -14,6 +14,7 @@ whose waiter was cancelled is not lost: :meth:`AsyncStorageService.join` and
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Iterable, Mapping
 from types import TracebackType
@@ -299,16 +300,17 @@ class AsyncStorageService:
 
     async def _plan(self, verb: str, msg: object, item: Any, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> Job:
-        def plan() -> Job:
-            return self._guard(lambda: self._session.plan(verb, msg, item, args, kwargs))
-
-        if verb == "store" and (_snapshot_bytes(item) > OFFLOAD_BYTES
-                                or (isinstance(item, Trajectory) and len(item) > OFFLOAD_RUNS)):
-            # Copying fresh memory costs page faults (~3 ms per MB measured here) and numpy
-            # copies without holding the GIL; a trajectory's run records take a second per
-            # 200,000 runs: in a worker thread the loop keeps running meanwhile.
-            return await anyio.to_thread.run_sync(plan)
-        return plan()
+        plan = functools.partial(self._session.plan, verb, msg, item, args, kwargs)
+        try:
+            if verb == "store" and (_snapshot_bytes(item) > OFFLOAD_BYTES or (
+                    isinstance(item, Trajectory) and len(item) > OFFLOAD_RUNS)):
+                # Copying fresh memory costs page faults (~3 ms per MB measured here) and numpy
+                # copies without holding the GIL; a trajectory's run records take a second per
+                # 200,000 runs: in a worker thread the loop keeps running meanwhile.
+                return await anyio.to_thread.run_sync(plan)
+            return plan()
+        except ServiceClosedError as exc:
+            raise AsyncServiceClosedError(*exc.args) from None
 
     def _guard(self, call: Any) -> Any:
         try:
@@ -322,9 +324,8 @@ class AsyncStorageService:
         return ticket
 
     async def _offer(self, ticket: Ticket) -> None:
-        worker = self._guard(self._session.worker)
         try:
-            await queue_ticket(worker, ticket)
+            await queue_ticket(self._session.worker(), ticket)
         except ServiceClosedError as exc:
             raise AsyncServiceClosedError(*exc.args) from None
 
