@@ -176,22 +176,10 @@ def _group_records(node: Any) -> tuple[GroupRecord, ...]:
 
 def _run_record(traj: Trajectory, idx: int, completed: bool, timestamp: float,
                 finish: float) -> RunRecord:
-    # A run's summary is made when its trajectory is stored (and kept in its run info then):
-    # a sweep's stores reuse it instead of formatting it again, run after run.
-    summary = traj.runs[idx].parameter_summary or traj.parameter_summary(idx)
-    return RunRecord(idx, completed, timestamp, finish, summary)
-
-
-def _trajectory_stored(traj: Trajectory, items: list[Any],
-                       records: tuple[RunRecord, ...]) -> Callable[[Any], None]:
-    mark_stored = _mark_stored(items)
-
-    def finish(answer: Any) -> None:
-        mark_stored(answer)
-        for record in records:
-            traj.runs[record.idx].parameter_summary = record.parameter_summary
-
-    return finish
+    info = traj.runs[idx]
+    if not info.parameter_summary:  # made once and kept: a sweep's stores reuse it
+        info.parameter_summary = traj.parameter_summary(idx)
+    return RunRecord(idx, completed, timestamp, finish, info.parameter_summary)
 
 
 # ---------------------------------------------------------------------------------- stores
@@ -206,7 +194,7 @@ def store_trajectory(call: Call, *, only_init: bool = False) -> Job:
     )
     request = WriteItems(call.target(), _header(traj), _group_records(traj),
                          tuple(leaf_record(leaf) for leaf in leaves), records)
-    stored = _trajectory_stored(traj, [*leaves, traj], records)
+    stored = _mark_stored([*leaves, traj])
     call.defaults.trajectory_name = traj.v_name
     return Job(request, stored)
 
