@@ -113,11 +113,14 @@ class RunRecord:
 @pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class TrajectoryHeader:
-    """What the trajectory's own group records: comment and creation time."""
+    """What the trajectory's own group records: comment and creation time. A trajectory made
+    with ``run_sets`` keeps its runs' groups in run sets (see :mod:`aiostore.engine.layout`);
+    the pypet shim's do not (pypet's own names may hold ``run_set_XXXXX``)."""
 
     comment: str
     timestamp: float
     time: str
+    run_sets: bool = True
 
 
 # ------------------------------------------------------------------------------------ stores

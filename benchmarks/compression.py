@@ -345,10 +345,12 @@ def check_frame() -> Any:
 
 def check_paths() -> dict[str, str]:
     """The arrays the readers read: node path -> SHA-256 of what was stored there."""
-    paths = {"/w1/results/runs/run_00000000/r/arr": sha(w1_values(0)["arr"]),
-             "/w1/results/runs/run_00000199/r/arr": sha(w1_values(199)["arr"])}
+    # runs 0-999 lie in run set 0 (docs/FORMAT.md)
+    paths = {"/w1/results/runs/run_set_00000/run_00000000/r/arr": sha(w1_values(0)["arr"]),
+             "/w1/results/runs/run_set_00000/run_00000199/r/arr": sha(w1_values(199)["arr"])}
     for index, kind in enumerate(BIG_KINDS):
-        paths[f"/big/results/runs/run_{index:08d}/big/data"] = sha(big_array(kind, 0))
+        paths[f"/big/results/runs/run_set_00000/run_{index:08d}/big/data"] = sha(
+            big_array(kind, 0))
     return paths
 
 
@@ -369,13 +371,14 @@ try:
             out["filters"][path] = (f"{f.complib}({f.complevel})" + ("+shuffle" if f.shuffle else "")
                                     if f.complevel else "none")
             out["tables"][path] = sha(node.read())
-        d = h5.get_node("/w1/results/runs/run_00000003/r/d").read()
+        d = h5.get_node("/w1/results/runs/run_set_00000/run_00000003/r/d").read()
         out["tables"]["d"] = [float(d["mean"][0]), int(d["n"][0]), bool(d["ok"][0])]
         disk = memory = 0
-        for run in h5.get_node("/w1/results/runs"):
-            for leaf in (run.r.arr, run.r.d):
-                disk += int(leaf.size_on_disk)
-                memory += int(leaf.size_in_memory)
+        for run_set in h5.get_node("/w1/results/runs"):
+            for run in run_set:
+                for leaf in (run.r.arr, run.r.d):
+                    disk += int(leaf.size_on_disk)
+                    memory += int(leaf.size_in_memory)
         out["w1_leaves"] = [disk, memory]
 except Exception as exc:
     out["tables"]["error"] = f"{type(exc).__name__}: {exc}"[:300]
@@ -383,7 +386,7 @@ try:
     with pd.HDFStore(filename, "r") as store:
         for path in paths:
             out["pandas"][path] = sha(store.get_node(path).read())
-    frame = pd.read_hdf(filename, "/w1/results/runs/run_00000000/f/frame")
+    frame = pd.read_hdf(filename, "/w1/results/runs/run_set_00000/run_00000000/f/frame")
     out["pandas"]["frame"] = [len(frame), float(frame["x"].sum()), int(frame["n"].sum())]
 except Exception as exc:
     out["pandas"]["error"] = f"{type(exc).__name__}: {exc}"[:300]

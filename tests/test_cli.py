@@ -210,14 +210,14 @@ def test_check_finds_garbage_data_and_missing_results(tmp_path: pathlib.Path) ->
     path = str(tmp_path / "damaged.h5")
     make_sweep(path)
     with tables.open_file(path, "a") as h5:
-        run1 = "/sweep/results/runs/run_00000001/response"
+        run1 = "/sweep/results/runs/run_set_00000/run_00000001/response"
         h5.remove_node(run1, "amp")
         h5.create_array(run1, "amp", obj=np.array([b"garbage", b"more"]))
-        h5.remove_node("/sweep/results/runs/run_00000002", recursive=True)
+        h5.remove_node("/sweep/results/runs/run_set_00000/run_00000002", recursive=True)
     done = aiostore("check", path, check=ExitCode.PROBLEMS)
     lines = done.stdout.splitlines()
     assert lines[0].startswith("sweep.results.runs.run_00000001.response: error: cannot read "
-                               "/sweep/results/runs/run_00000001/response/amp")
+                               "/sweep/results/runs/run_set_00000/run_00000001/response/amp")
     assert lines[1] == ("sweep.runs.run_00000002: error: completed in the run table, but "
                         "missing results.response (every other completed run has them)")
     assert lines[-1] == "sweep: 2 errors, 1 warning"

@@ -43,7 +43,7 @@ def test_the_checker_sees_a_lost_and_a_changed_run(tmp_path: Path) -> None:
     filename, acks = tmp_path / "trial-flush-3.h5", tmp_path / "trial-flush-3.acks"
     import tables
     with tables.open_file(filename, "a") as h5:
-        runs = h5.get_node("/crash/results/runs")
+        runs = h5.get_node("/crash/results/runs/run_set_00000")
         names = sorted(runs._v_groups)
         h5.remove_node(runs, names[0], recursive=True)
         h5.get_node(runs, f"{names[1]}/r/z")[...] = -1.0

@@ -126,9 +126,9 @@ def test_a_damaged_leaf_is_described_with_its_problem_and_refused_on_load(
     make_file(path)
     with tables.open_file(path, "a") as h5:
         h5.get_node("/sweep/results/table")._v_attrs["SRVC_LEAF"] = "{not json"
-        h5.remove_node("/sweep/results/runs/run_00000000/z/z")
-        h5.create_array("/sweep/results/runs/run_00000000/z", "z", obj=np.array([b"garbage"]))
-        h5.remove_node("/sweep/results/runs/run_00000001/z/trace")
+        h5.remove_node("/sweep/results/runs/run_set_00000/run_00000000/z/z")
+        h5.create_array("/sweep/results/runs/run_set_00000/run_00000000/z", "z", obj=np.array([b"garbage"]))
+        h5.remove_node("/sweep/results/runs/run_set_00000/run_00000001/z/trace")
     with StorageService(path) as svc:
         found = by_name(svc.describe("sweep"))
         assert "unreadable metadata" in found["results.table"].problem

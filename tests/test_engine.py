@@ -284,7 +284,7 @@ class TestSingleRun:
 
     def test_results_under_run_group(self, stored):
         path, traj = stored
-        assert "/sweep/results/runs/run_00000001/z" in node_list(path)
+        assert "/sweep/results/runs/run_set_00000/run_00000001/z" in node_list(path)
         assert traj["results.runs.run_00000001.z"].v_stored
         with StorageService(path) as svc:
             z = svc.load("LEAF", Result("results.runs.run_00000001.z"), trajectory_name="sweep")
@@ -301,8 +301,8 @@ class TestSingleRun:
         assert list(run_table(path)["completed"]) == [1, 1, 1]
         nodes = node_list(path)
         for i in range(3):
-            assert f"/sweep/results/runs/run_0000000{i}/z" in nodes
-        assert "/sweep/derived_parameters/runs/run_00000002/d" in nodes
+            assert f"/sweep/results/runs/run_set_00000/run_0000000{i}/z" in nodes
+        assert "/sweep/derived_parameters/runs/run_set_00000/run_00000002/d" in nodes
 
     def test_a_failed_run_is_not_marked_and_marks_are_seen_before_a_flush(self, stored,
                                                                            held_worker):
@@ -692,7 +692,7 @@ class TestRemove:
         group = traj["results.runs"]
         with StorageService(path) as svc, pytest.raises(RemovalError):
             svc.store("REMOVE", group)
-        assert "/sweep/results/runs/run_00000001/z" in node_list(path)
+        assert "/sweep/results/runs/run_set_00000/run_00000001/z" in node_list(path)
         with StorageService(path) as svc:
             svc.store("REMOVE", group, recursive=True)
         assert not any(n.startswith("/sweep/results/runs") for n in node_list(path))
@@ -718,7 +718,7 @@ class TestRemove:
         path, traj = stored
         with StorageService(path) as svc:
             svc.store("REMOVE", traj["results.runs.run_00000001.z"])
-        assert "/sweep/results/runs/run_00000001" in node_list(path)
+        assert "/sweep/results/runs/run_set_00000/run_00000001" in node_list(path)
 
     def test_delete_only(self, stored):
         path, traj = stored
@@ -758,12 +758,12 @@ class TestRemove:
             svc.store("SINGLE_RUN", run0)
             svc.store("LEAF", z1)
         nodes = node_list(path)
-        assert "/sweep/results/runs/run_00000001/z" in nodes
+        assert "/sweep/results/runs/run_set_00000/run_00000001/z" in nodes
         with StorageService(path) as svc:
             svc.store("REMOVE_INCOMPLETE_RUNS", traj)
         nodes = node_list(path)
-        assert "/sweep/results/runs/run_00000000/z" in nodes
-        assert "/sweep/results/runs/run_00000001" not in nodes
+        assert "/sweep/results/runs/run_set_00000/run_00000000/z" in nodes
+        assert "/sweep/results/runs/run_set_00000/run_00000001" not in nodes
         assert list(run_table(path)["completed"]) == [1, 0, 0]
 
 
@@ -834,7 +834,7 @@ class TestMerge:
                       rename_dict={"results.runs.run_00000001.z": "results.moved.z"})
         nodes = node_list(path)
         assert "/a/results/moved/z" in nodes
-        assert "/b/results/runs/run_00000001/z" not in nodes
+        assert "/b/results/runs/run_set_00000/run_00000001/z" not in nodes
         with StorageService(path, trajectory_name="a") as svc:
             assert svc.load("LEAF", Result("results.moved.z"))["z"] == 40.0
 
@@ -1135,7 +1135,7 @@ class TestPlainReadability:
         run.add_result("frame", df=df)
         with StorageService(path) as svc:
             svc.store("SINGLE_RUN", run)
-        back = pd.read_hdf(path, "/sweep/results/runs/run_00000002/frame/df")
+        back = pd.read_hdf(path, "/sweep/results/runs/run_set_00000/run_00000002/frame/df")
         pd.testing.assert_frame_equal(back, df)
         with StorageService(path, trajectory_name="sweep") as svc:
             loaded = svc.load("LEAF", Result("results.runs.run_00000002.frame"))

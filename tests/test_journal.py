@@ -94,7 +94,7 @@ def test_a_store_cut_short_by_a_crash_is_made_whole(tmp_path: Path,
     path = tmp_path / "cut.h5"
     _die_while_writing(path, "die-mid-store")
     with tables.open_file(path) as h5:  # half of run 4 is in the file
-        assert list(h5.get_node("/t/results/runs/run_00000004/r")._v_children) == ["v"]
+        assert list(h5.get_node("/t/results/runs/run_set_00000/run_00000004/r")._v_children) == ["v"]
     with caplog.at_level(logging.WARNING, logger="aiostore.recovery"):
         traj = _load(path)
     assert "made again, 0 taken back" in caplog.text
@@ -108,7 +108,7 @@ def test_runs_dropped_from_a_torn_index_are_written_again(tmp_path: Path) -> Non
     path = tmp_path / "torn.h5"
     _die_while_writing(path)
     with tables.open_file(path, "a") as h5:  # as a kill inside a flush can leave it
-        h5.remove_node("/t/results/runs/run_00000002", recursive=True)
+        h5.remove_node("/t/results/runs/run_set_00000/run_00000002", recursive=True)
     traj = _load(path)
     assert _runs_stored(traj) == [0, 1, 2, 3]
     _assert_run(traj, 2)

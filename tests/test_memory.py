@@ -97,7 +97,7 @@ async def test_save_on_close_writes_a_file_plain_pytables_and_pandas_read(tmp_pa
     assert entries(tmp_path) == ["sub", "sub/saved.h5"]  # no partial file left
     with tables.open_file(str(path)) as h5:
         assert h5.get_node("/sweep/overview/runs").nrows == 4
-        frame_path = "/sweep/results/runs/run_00000002/z/frame"
+        frame_path = "/sweep/results/runs/run_set_00000/run_00000002/z/frame"
     assert pd.read_hdf(str(path), frame_path)["a"].tolist() == [2, 3]
     async with AsyncStorageService(str(path)) as disk:
         loaded = await disk.load(Msg.TRAJECTORY, None, trajectory_name="sweep",

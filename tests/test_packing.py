@@ -124,7 +124,7 @@ def test_results_that_do_not_fit_the_table_get_nodes(path: str) -> None:
             svc.store(Msg.SINGLE_RUN, run)
     with tables.open_file(path) as h5:
         assert list(h5.get_node("/w/overview/packed/p0").col("run_idx")) == [0, 5]
-        assert "/w/results/runs/run_00000001/r" in h5
+        assert "/w/results/runs/run_set_00000/run_00000001/r" in h5
     loaded = load(path, load_results=2)
     assert loaded["results.runs.run_00000000.r"].data == {"z": 0.5}
     for index, values in enumerate(odd_values, start=1):
@@ -304,8 +304,8 @@ def store_w1(path: str, runs: int, **kwargs: Any) -> Trajectory:
 def test_a_one_row_dict_table_gets_a_chunk_of_its_size(path: str) -> None:
     store_w1(path, 2, packed_runs=False)
     with tables.open_file(path) as h5:
-        d, arr = h5.get_node("/w1/results/runs/run_00000001/r/d"), h5.get_node(
-            "/w1/results/runs/run_00000001/r/arr")
+        d, arr = h5.get_node("/w1/results/runs/run_set_00000/run_00000001/r/d"), h5.get_node(
+            "/w1/results/runs/run_set_00000/run_00000001/r/arr")
         assert d.chunkshape == (1,)
         assert d.size_on_disk < 100
         assert arr.chunkshape == (100,)
@@ -338,7 +338,7 @@ def test_a_file_with_pytables_default_chunks_still_loads(path: str,
         patch.setattr(nodes, "run_table_options", lambda *args: {})
         traj = store_w1(path, 3, packed_runs=False)
     with tables.open_file(path) as h5:
-        assert h5.get_node("/w1/results/runs/run_00000002/r/d").chunkshape[0] > 1000
+        assert h5.get_node("/w1/results/runs/run_set_00000/run_00000002/r/d").chunkshape[0] > 1000
         assert h5.get_node("/w1/overview/runs").filters.complevel == 0
     loaded = load(path, "w1", load_results=2)
     assert all(run.completed for run in loaded.runs)

@@ -47,7 +47,9 @@ def describe_nodes(file: OpenFile, request: DescribeNodes) -> list[NodeInfo]:
     traj = trajectory_group(file, request.target)
     path = request.path
     packed = _packed_below(file, request)
-    node = layout.get_node(file.h5, layout.node_path(traj._v_name, path)) if path else traj
+    run_sets = layout.run_sets(file, traj._v_name)
+    node = (layout.get_node(file.h5, layout.node_path(traj._v_name, path, run_sets)) if path
+            else traj)
     if node is None:
         if not packed:
             raise missing_item(file, traj._v_name, path)
@@ -57,7 +59,7 @@ def describe_nodes(file: OpenFile, request: DescribeNodes) -> list[NodeInfo]:
     else:
         found = [] if not path else [_describe(file, node, path)]
         if (not found or not found[0].is_leaf) and request.recursive:
-            found.extend(_walk(file, node, path, request.max_depth))
+            found.extend(_walk(file, node, path, request.max_depth, run_sets))
     return [info for info in _with_parents(found + packed, path)
             if _within(info.path, request)]
 
@@ -69,17 +71,18 @@ def _within(path: Path, request: DescribeNodes) -> bool:
     return request.max_depth is None or below <= request.max_depth
 
 
-def _walk(file: OpenFile, group: tables.Group, path: Path,
-          max_depth: int | None) -> Iterator[NodeInfo]:
+def _walk(file: OpenFile, group: tables.Group, path: Path, max_depth: int | None,
+          run_sets: int) -> Iterator[NodeInfo]:
     if max_depth is not None and max_depth <= 0:
         return
-    for name, child in layout.subgroups(group):
+    for name, child in layout.children(group, path, run_sets):  # run sets never show
         if not path and name in layout.RESERVED_ROOT_CHILDREN:
             continue  # the run table and packed tables are not items
         info = _describe(file, child, (*path, name))
         yield info
         if not info.is_leaf:
-            yield from _walk(file, child, info.path, None if max_depth is None else max_depth - 1)
+            yield from _walk(file, child, info.path,
+                             None if max_depth is None else max_depth - 1, run_sets)
 
 
 def _with_parents(infos: list[NodeInfo], top: Path) -> list[NodeInfo]:

@@ -10,7 +10,8 @@ its arguments and choose runs before any result is read; then
 A packed table (``packed_runs``) is read in one go, the whole table (or only the chosen rows
 when they are few); each key's column is a view of that block, and runs are matched to rows
 with sorted numpy arrays, never one at a time. The per-node layout is read run by run (a group
-and a node per value is what it is), all in one request. Scalar keys come back as numpy columns
+and a node per value is what it is, in its run set if the trajectory has them), all in one
+request. Scalar keys come back as numpy columns
 of their exact type (see :mod:`aiostore.codec.columns`), a dict's scalar fields as a column
 each, arrays of one dtype and shape as one ``(runs, *shape)`` block, anything else as an object
 column of values.
@@ -163,9 +164,10 @@ def _first_specs(file: OpenFile, target: Target, branch: str, relative: Path,
                  completed: np.ndarray) -> dict[str, Spec] | None:
     if _runs_group(file, target, branch) is None:
         return None
+    run_sets = layout.run_sets(file, target.trajectory)
     for idx in completed:
-        node = layout.get_node(file.h5, layout.node_path(target.trajectory,
-                                                         _run_path(branch, relative, int(idx))))
+        node = layout.get_node(file.h5, layout.node_path(
+            target.trajectory, _run_path(branch, relative, int(idx)), run_sets))
         if node is not None and layout.is_leaf_group(node):
             with nodes.damaged_data(node._v_pathname):
                 return layout.leaf_specs(node)
@@ -185,7 +187,8 @@ def _every_result(file: OpenFile, target: Target, packed: dict[Path, tables.Tabl
     group = _runs_group(file, target, PACKED_BRANCH)
     if group is not None and len(completed):
         done = set(completed.tolist())
-        for name, run_group in layout.subgroups(group):
+        run_sets = layout.run_sets(file, target.trajectory)
+        for name, run_group in layout.children(group, (PACKED_BRANCH, RUNS_GROUP), run_sets):
             if run_index(name) in done:
                 found.update((PACKED_BRANCH, path) for path, _ in _leaf_groups(run_group, ()))
     return sorted(found)
@@ -318,9 +321,10 @@ def _node_values(file: OpenFile, target: Target, part: FramePart, wanted: np.nda
     parsed: dict[str, dict[str, Spec]] = {}  # runs share their specs' text: parse it once
     found: list[int] = []
     values: NodeValues = []
+    run_sets = layout.run_sets(file, target.trajectory)
     for idx in wanted:
-        group = layout.get_node(file.h5, layout.node_path(
-            target.trajectory, _run_path(part.branch, part.relative, int(idx))))
+        path = _run_path(part.branch, part.relative, int(idx))
+        group = layout.get_node(file.h5, layout.node_path(target.trajectory, path, run_sets))
         if group is None or not layout.is_leaf_group(group):
             continue
         with nodes.damaged_data(group._v_pathname):
@@ -330,7 +334,7 @@ def _node_values(file: OpenFile, target: Target, part: FramePart, wanted: np.nda
                 specs = parsed[text] = loads_specs(text)
         missing = [key for key in part.keys if key not in specs]
         if missing:
-            raise DataNotFoundError(f"{group._v_pathname} has no data named", missing)
+            raise DataNotFoundError(f"{'.'.join(path)} has no data named", missing)
         found.append(int(idx))
         values.append((specs, _node_raws(file, group, part.keys, specs)))
     return np.asarray(found, dtype=np.int64), values

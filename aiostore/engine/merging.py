@@ -7,6 +7,9 @@ could not write: so a merge first makes sure the disk has room for what it adds 
 DiskFullError before anything is written), and a write that fails all the same takes the merge
 back at once (libhdf5 reports it even where PyTables does not raise), or, if the file cannot
 be written whole even then, on its next opening, from the marks journaled before it began.
+
+Items are named by their paths in both trajectories: the other trajectory's runs, renumbered,
+land in the run sets of this one (if it has them, see :mod:`.layout`), whatever the other's.
 """
 
 from __future__ import annotations
@@ -38,18 +41,21 @@ from .writing import (
     write_leaf,
 )
 
-RUN_BRANCHES = ("results", "derived_parameters")
+RUN_BRANCHES = layout.RUN_BRANCHES
 # What a node copied or moved by a MERGE costs the file beyond its data (object header, its
 # entry in its group's index): 1.7 kB measured for copies of 300 runs of 5 nodes each.
 NODE_BYTES = 2 * 2**10
 
 
-def _leaves(group: tables.Group, path: Path) -> Iterator[tuple[Path, tables.Group]]:
-    for name, child in layout.subgroups(group):
+def _leaves(group: tables.Group, path: Path,
+            run_sets: int = 0) -> Iterator[tuple[Path, tables.Group]]:
+    """The leaves below the item ``group`` at ``path`` by path, in a trajectory of
+    ``run_sets``."""
+    for name, child in layout.children(group, path, run_sets):
         if layout.is_leaf_group(child):
             yield (*path, name), child
         else:
-            yield from _leaves(child, (*path, name))
+            yield from _leaves(child, (*path, name), run_sets)
 
 
 def _explored(traj: tables.Group) -> dict[Path, tables.Group]:
@@ -73,23 +79,30 @@ def _whole_merge_plan(file: OpenFile, mine: tables.Group, other: tables.Group,
                       offset: int) -> dict[Path, Path]:
     """Every result and derived parameter of ``other``, its runs renumbered after ours."""
     rename: dict[Path, Path] = {}
+    theirs, ours = layout.run_sets(file, other._v_name), layout.run_sets(file, mine._v_name)
     for branch in RUN_BRANCHES:
         group = layout.child(other, branch)
         if group is None:
             continue
-        for path, _ in _leaves(group, (branch,)):
+        for path, _ in _leaves(group, (branch,), theirs):
             new = _shift_run(path, offset)
-            exists = layout.get_node(file.h5, layout.node_path(mine._v_name, new)) is not None
-            if new != path or not exists:
+            exists = layout.get_node(file.h5, layout.node_path(mine._v_name, new, ours))
+            if new != path or exists is None:
                 rename[path] = new
     return rename
 
 
 def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, Path]) -> None:
+    theirs = layout.run_sets(file, request.other)
+    ours = layout.run_sets(file, request.target.trajectory)
     for old, new in rename.items():
-        if layout.get_node(file.h5, layout.node_path(request.other, old)) is None:
+        if layout.get_node(file.h5, layout.node_path(request.other, old, theirs)) is None:
             raise MergeError(f"{'.'.join(old)!r} is not in trajectory {request.other!r}")
-        if layout.get_node(file.h5, layout.node_path(request.target.trajectory, new)) is not None:
+        if layout.reserved_by_run_sets(new, ours):
+            raise MergeError(f"{'.'.join(new)!r}: {new[2]!r} is the name of a run set, kept in "
+                             f"trajectory {request.target.trajectory!r} for its runs' groups")
+        if layout.get_node(file.h5, layout.node_path(request.target.trajectory, new,
+                                                     ours)) is not None:
             raise ItemExistsError(".".join(new), remedy="rename it otherwise (rename_dict=), or "
                                   "remove it first (Msg.REMOVE)")
 
@@ -210,8 +223,9 @@ def _added_bytes(file: OpenFile, plan: MergePlan) -> int:
     the rows it appends, the ranges it rewrites, and an object header or index per node."""
     request, h5 = plan.request, file.h5
     added = 0
+    theirs = layout.run_sets(file, request.other)
     for old in plan.rename:
-        source = h5.get_node(layout.node_path(request.other, old))
+        source = h5.get_node(layout.node_path(request.other, old, theirs))
         moved = [source] if isinstance(source, tables.Leaf) else [source,
                                                                    *source._f_walknodes()]
         added += (len(moved) + 1) * NODE_BYTES  # and a group made to hold it, most often
@@ -341,11 +355,14 @@ def take_back_merge(file: OpenFile, marks: MergeMarks) -> None:
     for path in marks.explored:
         _cut_explored(file, marks.trajectory, path, marks.runs_before)
     if marks.move_nodes:
+        theirs = layout.run_sets(file, marks.other)
+        ours = layout.run_sets(file, marks.trajectory)
         for old, new in reversed(marks.rename):
-            source = layout.node_path(marks.other, old)
-            target = layout.node_path(marks.trajectory, new)
+            source = layout.node_path(marks.other, old, theirs)
+            target = layout.node_path(marks.trajectory, new, ours)
             if target in h5 and source not in h5:
-                parent = ensure_group(h5, marks.other, old[:-1], UndoLog(h5))
+                parent = ensure_group(h5, marks.other, layout.stored_path(old, theirs)[:-1],
+                                      UndoLog(h5))
                 h5.get_node(target)._f_move(parent, old[-1])
     for where in marks.creates:  # copies, and the groups made to hold copies or moved nodes
         if where in h5:
@@ -355,16 +372,17 @@ def take_back_merge(file: OpenFile, marks: MergeMarks) -> None:
 def _transfer(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, Path],
               undo: UndoLog) -> None:
     h5, mine = file.h5, request.target.trajectory
+    theirs, ours = layout.run_sets(file, request.other), layout.run_sets(file, mine)
     for old, new in rename.items():
-        source = h5.get_node(layout.node_path(request.other, old))
-        parent = ensure_group(h5, mine, new[:-1], undo)
+        source = h5.get_node(layout.node_path(request.other, old, theirs))
+        parent = ensure_group(h5, mine, layout.stored_path(new, ours)[:-1], undo)
         if request.move_nodes:
             origin, name = source._v_parent, source._v_name
             source._f_move(parent, new[-1])
             undo.add(functools.partial(source._f_move, origin, name))
         else:
             source._f_copy(parent, new[-1], recursive=True)
-            undo.created(layout.node_path(mine, new))
+            undo.created(layout.node_path(mine, new, ours))
 
 
 def _append_runs(my_table: tables.Table, other_table: tables.Table, undo: UndoLog) -> None:

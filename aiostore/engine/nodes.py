@@ -178,8 +178,9 @@ def write_leaf_attrs(group: tables.Group, class_name: str, comment: str,
 
 
 def read_leaf_values(file: OpenFile, group: tables.Group, load_only: Iterable[str] | None = None,
-                     load_except: Iterable[str] = ()) -> dict[str, Any]:
-    """The values of a leaf group: all of them, or those named by ``load_only``.
+                     load_except: Iterable[str] = (), name: str | None = None) -> dict[str, Any]:
+    """The values of a leaf group: all of them, or those named by ``load_only`` (a key it has
+    not raises DataNotFoundError naming the leaf: ``name``, its full name, if given).
 
     A value that cannot be read or decoded (a damaged node, specs that do not match it) raises
     :class:`~aiostore.errors.FileFormatError` naming its node.
@@ -189,7 +190,7 @@ def read_leaf_values(file: OpenFile, group: tables.Group, load_only: Iterable[st
     keys = list(specs) if load_only is None else list(load_only)
     missing = [key for key in (*keys, *load_except) if key not in specs]
     if missing:
-        raise DataNotFoundError(f"{group._v_pathname} has no data named", missing)
+        raise DataNotFoundError(f"{name or group._v_pathname} has no data named", missing)
     excluded = set(load_except)
     values: dict[str, Any] = {}
     for key in keys:

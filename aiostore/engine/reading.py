@@ -1,4 +1,8 @@
-"""Loads: one leaf, a subtree, a whole trajectory, the list of trajectories."""
+"""Loads: one leaf, a subtree, a whole trajectory, the list of trajectories.
+
+Items are found by their paths (:func:`~.layout.node_path`) and walked by their names
+(:func:`~.layout.children`): a trajectory's run sets never show.
+"""
 
 from __future__ import annotations
 
@@ -51,7 +55,8 @@ def missing_item(file: OpenFile, trajectory: str, path: Path) -> DataNotFoundErr
 
 def _node(file: OpenFile, target: Target, path: Path) -> tables.Node:
     trajectory_group(file, target)
-    node = layout.get_node(file.h5, layout.node_path(target.trajectory, path))
+    node = layout.get_node(file.h5, layout.node_path(target.trajectory, path,
+                                                     layout.run_sets(file, target.trajectory)))
     if node is None:
         raise missing_item(file, target.trajectory, path)
     return node
@@ -59,8 +64,9 @@ def _node(file: OpenFile, target: Target, path: Path) -> tables.Node:
 
 def read_leaf(file: OpenFile, request: ReadLeaf) -> NodeData:
     trajectory_group(file, request.target)
-    if layout.get_node(file.h5, layout.node_path(request.target.trajectory,
-                                                 request.path)) is None:
+    run_sets = layout.run_sets(file, request.target.trajectory)
+    if layout.get_node(file.h5, layout.node_path(request.target.trajectory, request.path,
+                                                 run_sets)) is None:
         packed = PackedRuns.of(file, request.target.trajectory).read_leaf(
             request.path, request.load_only, request.load_except)
         if packed is not None:
@@ -68,7 +74,8 @@ def read_leaf(file: OpenFile, request: ReadLeaf) -> NodeData:
     group = _node(file, request.target, request.path)
     if not layout.is_leaf_group(group):
         raise DataNotFoundError(f"{'.'.join(request.path)!r} is a group, not a leaf")
-    values = nodes.read_leaf_values(file, group, request.load_only, request.load_except)
+    values = nodes.read_leaf_values(file, group, request.load_only, request.load_except,
+                                    ".".join(request.path))
     return NodeData(request.path, True, layout.class_name_of(group), layout.comment_of(group),
                     values)
 
@@ -92,22 +99,26 @@ def _skeleton_values(file: OpenFile, group: tables.Group,
 
 
 def walk(file: OpenFile, group: tables.Group, path: Path, with_data: bool,
-         max_depth: int | None, skeleton: SkeletonReads = NO_SKELETON) -> Iterator[NodeData]:
-    """The nodes below ``group`` (not ``group`` itself), parents first."""
+         max_depth: int | None, skeleton: SkeletonReads = NO_SKELETON,
+         run_sets: int = 0) -> Iterator[NodeData]:
+    """The nodes below the item ``group`` at ``path`` (not ``group`` itself), parents first,
+    in a trajectory of ``run_sets`` (:func:`~.layout.run_sets`)."""
     if max_depth is not None and max_depth <= 0:
         return
-    for name, child in layout.subgroups(group):
+    for name, child in layout.children(group, path, run_sets):
         node = _describe(file, child, (*path, name), with_data, skeleton)
         yield node
         if not node.is_leaf:
             depth = None if max_depth is None else max_depth - 1
-            yield from walk(file, child, node.path, with_data, depth, skeleton)
+            yield from walk(file, child, node.path, with_data, depth, skeleton, run_sets)
 
 
 def read_tree(file: OpenFile, request: ReadTree) -> list[NodeData]:
     trajectory_group(file, request.target)
     packed = _packed_below(file, request)
-    group = layout.get_node(file.h5, layout.node_path(request.target.trajectory, request.path))
+    run_sets = layout.run_sets(file, request.target.trajectory)
+    group = layout.get_node(file.h5, layout.node_path(request.target.trajectory, request.path,
+                                                      run_sets))
     if group is None:
         if not packed:
             _node(file, request.target, request.path)  # raises: no such item
@@ -121,7 +132,7 @@ def read_tree(file: OpenFile, request: ReadTree) -> list[NodeData]:
     if top.is_leaf or not request.recursive:
         return [top] if request.path else []
     nodes_below = walk(file, group, request.path, request.with_data, request.max_depth,
-                       request.skeleton)
+                       request.skeleton, run_sets)
     return [top, *nodes_below, *packed]
 
 
@@ -141,6 +152,7 @@ def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
     data = TrajectoryData(request.target.trajectory, runs.read_header(group),
                           runs.read_runs(table) if table is not None else [], [])
     other_level = request.levels.get("other", 0)
+    run_sets = layout.run_sets(file, request.target.trajectory)
     for name, branch in layout.subgroups(group):
         if name in layout.RESERVED_ROOT_CHILDREN:
             continue
@@ -150,7 +162,8 @@ def read_trajectory(file: OpenFile, request: ReadTrajectory) -> TrajectoryData:
         top = _describe(file, branch, (name,), level >= 2, request.skeleton)
         data.nodes.append(top)
         if not top.is_leaf:
-            data.nodes.extend(walk(file, branch, (name,), level >= 2, None, request.skeleton))
+            data.nodes.extend(walk(file, branch, (name,), level >= 2, None, request.skeleton,
+                                   run_sets))
         data.nodes.extend(PackedRuns.of(file, request.target.trajectory).leaves_below(
             (name,), level >= 2))
     return data

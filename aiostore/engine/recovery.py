@@ -81,10 +81,11 @@ def _take_back_runs(file: OpenFile, request: WriteItems, creates: tuple[str, ...
     have reached the file before the store failed. (Rows of runs the store did not create,
     as a trajectory's update writes them, are left: they were written by earlier stores.)"""
     trajectory = request.target.trajectory
+    run_sets = layout.run_sets(file, trajectory)
     taken_back = [
         dataclasses.replace(run, completed=False, timestamp=0.0, finish_timestamp=0.0)
         for run in request.runs if run.completed and any(
-            f"{layout.node_path(trajectory, ('results', 'runs', run_name(run.idx)))}/"
+            f"{layout.node_path(trajectory, ('results', 'runs', run_name(run.idx)), run_sets)}/"
             .startswith(f"{created}/") for created in creates)]
     group = layout.get_node(file.h5, "/" + trajectory)
     table = runs.run_table(group) if group is not None else None

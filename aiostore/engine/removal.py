@@ -1,4 +1,7 @@
-"""REMOVE and REMOVE_INCOMPLETE_RUNS."""
+"""REMOVE and REMOVE_INCOMPLETE_RUNS.
+
+A run set (see :mod:`.layout`) that a removal leaves empty goes with it: it is no item.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +21,8 @@ def _checked_node(file: OpenFile, request: RemoveItems, path: Path) -> tables.Gr
     name = ".".join(path)
     if not path:
         raise RemovalError(f"REMOVE cannot remove the trajectory root {request.target.trajectory!r}")
-    node = layout.get_node(file.h5, layout.node_path(request.target.trajectory, path))
+    node = layout.get_node(file.h5, layout.node_path(
+        request.target.trajectory, path, layout.run_sets(file, request.target.trajectory)))
     if node is None:
         if request.missing_ok:
             return None
@@ -43,6 +47,7 @@ def _checked_node(file: OpenFile, request: RemoveItems, path: Path) -> tables.Gr
 def remove_items(file: OpenFile, request: RemoveItems) -> None:
     trajectory_group(file, request.target)
     packed = PackedRuns.of(file, request.target.trajectory)
+    run_sets = layout.run_sets(file, request.target.trajectory)
     checked = [(path, _checked(file, request, path, packed)) for path in request.paths]
     for path, node in checked:
         packed.remove_below(path)
@@ -54,7 +59,9 @@ def remove_items(file: OpenFile, request: RemoveItems) -> None:
         parent = node._v_parent
         node._f_remove(recursive=True)
         if request.remove_empty_groups:
-            _remove_empty_parents(parent, len(path) - 1)
+            _remove_empty_parents(parent, len(layout.stored_path(path, run_sets)) - 1)
+        else:
+            _remove_empty_set(parent, path)
 
 
 def _checked(file: OpenFile, request: RemoveItems, path: Path,
@@ -69,7 +76,8 @@ def _checked(file: OpenFile, request: RemoveItems, path: Path,
                            "whole, not key by key")
     if held.path != path and not request.recursive:
         raise RemovalError(f"group {name!r} has children; pass recursive=True to remove it")
-    node = layout.get_node(file.h5, layout.node_path(request.target.trajectory, path))
+    node = layout.get_node(file.h5, layout.node_path(
+        request.target.trajectory, path, layout.run_sets(file, request.target.trajectory)))
     return node if isinstance(node, tables.Group) else None
 
 
@@ -82,8 +90,17 @@ def _remove_keys(group: tables.Group, keys: tuple[str, ...]) -> None:
     group._v_attrs[layout.LEAF] = dumps_specs(specs)
 
 
+def _remove_empty_set(group: tables.Group, path: Path) -> None:
+    """Remove ``group``, the parent of the run group at ``path`` just removed, if it is a run
+    set left empty."""
+    if (len(path) == 3 and layout.is_runs_path(path[:2]) and layout.is_run_set_name(group._v_name)
+            and not group._v_nchildren):
+        group._f_remove()
+
+
 def _remove_empty_parents(group: tables.Group, depth: int) -> None:
-    """Remove groups left empty, up to (not including) the standard branches."""
+    """Remove groups left empty (``group`` at ``depth`` names in the file, a run set
+    included), up to (not including) the standard branches."""
     while depth > 1 or (depth == 1 and group._v_name not in STANDARD_GROUPS):
         if group._v_nchildren:
             return
@@ -101,15 +118,18 @@ def remove_incomplete_runs(file: OpenFile, request: RemoveIncompleteRuns) -> lis
                              "no run table: it has no runs to remove")
     incomplete = {record.idx for record in runs.read_runs(table) if not record.completed}
     removed: set[int] = set()
-    for branch in ("results", "derived_parameters"):
+    run_sets = layout.run_sets(file, request.target.trajectory)
+    for branch in layout.RUN_BRANCHES:
         runs_group = layout.get_node(file.h5, layout.node_path(request.target.trajectory,
                                                                (branch, RUNS_GROUP)))
         if runs_group is None:
             continue
-        for name, child in layout.subgroups(runs_group):
+        for name, child in layout.children(runs_group, (branch, RUNS_GROUP), run_sets):
             idx = run_index(name)
             if idx is not None and idx in incomplete:
+                parent = child._v_parent
                 child._f_remove(recursive=True)
+                _remove_empty_set(parent, (branch, RUNS_GROUP, name))
                 removed.add(idx)
     removed |= PackedRuns.of(file, request.target.trajectory).remove_runs(incomplete)
     return sorted(removed)

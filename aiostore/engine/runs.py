@@ -37,7 +37,8 @@ ROWS_AT_ONCE = 4096
 def create_trajectory(h5: tables.File, name: str, header: TrajectoryHeader,
                       compression: tuple[str, int] | None = None) -> tables.Group:
     """The trajectory's group, its branches and its empty run table (compressed: see
-    :func:`~aiostore.engine.nodes.run_table_options`; ``compression`` overrides)."""
+    :func:`~aiostore.engine.nodes.run_table_options`; ``compression`` overrides); its runs in
+    run sets of :data:`~.layout.RUN_SET_SIZE` unless the header says otherwise."""
     group = h5.create_group("/", name)
     attrs = group._v_attrs
     attrs[layout.CLASS_NAME] = layout.TRAJECTORY_CLASS
@@ -46,6 +47,8 @@ def create_trajectory(h5: tables.File, name: str, header: TrajectoryHeader,
     attrs[layout.TIME] = header.time
     if header.comment:
         attrs[layout.COMMENT] = header.comment
+    if header.run_sets and layout.RUN_SET_SIZE:
+        attrs[layout.RUN_SETS] = layout.RUN_SET_SIZE
     for branch in STANDARD_GROUPS:
         h5.create_group(group, branch)
     overview = h5.create_group(group, layout.OVERVIEW)

@@ -55,7 +55,8 @@ def _set_shared(group: tables.Group, shared: dict[str, dict[str, Any]]) -> None:
 
 def _leaf_group(file: OpenFile, request: AccessData) -> tables.Group:
     trajectory_group(file, request.target)
-    group = layout.get_node(file.h5, layout.node_path(request.target.trajectory, request.path))
+    group = layout.get_node(file.h5, layout.node_path(
+        request.target.trajectory, request.path, layout.run_sets(file, request.target.trajectory)))
     if group is None or not layout.is_leaf_group(group):
         raise DataNotFoundError(f"no leaf {'.'.join(request.path)!r} in trajectory "
                                 f"{request.target.trajectory!r}: store it before its shared data")

@@ -1,4 +1,8 @@
-"""WriteItems: groups, leaves and run rows, checked in full before the first write, undone on failure."""
+"""WriteItems: groups, leaves and run rows, checked in full before the first write, undone on failure.
+
+Requests name items by their paths; the nodes are found and made at their names in the file
+(:func:`~.layout.stored_path`: a run's group inside its run set), looked up once per request.
+"""
 
 from __future__ import annotations
 
@@ -23,45 +27,58 @@ def _full_name(path: Path) -> str:
     return ".".join(path)
 
 
-def _node_at(file: OpenFile, trajectory: str, path: Path, parent: Any | None) -> Any | None:
-    """The node at ``path``, or None: a known group as it is, a missing child of ``parent``
-    (the group at ``path[:-1]``, if known) from its children's names, else looked up."""
-    where = layout.node_path(trajectory, path)
+def _node_at(file: OpenFile, trajectory: str, names: Path, parent: Any | None) -> Any | None:
+    """The node at ``names`` (as in the file), or None: a known group as it is, a missing child
+    of ``parent`` (the group at ``names[:-1]``, if known) from its children's names, else
+    looked up."""
+    where = layout.node_path(trajectory, names)
     node = file.known_group(where)
     if node is not None:
         return node
-    if parent is not None and path[-1] not in parent._v_children:
+    if parent is not None and names[-1] not in parent._v_children:
         return None
     return layout.get_node(file.h5, where)
 
 
-def _check_ancestors(file: OpenFile, trajectory: str, path: Path) -> bool:
-    """Raise if an ancestor of ``path`` is a leaf; whether all of them exist."""
+def _check_ancestors(file: OpenFile, trajectory: str, names: Path, path: Path) -> bool:
+    """Raise if an ancestor of the item at ``path`` (``names`` in the file) is a leaf; whether
+    all of them exist."""
     parent = None
-    for depth in range(1, len(path)):
-        where = layout.node_path(trajectory, path[:depth])
-        group = _node_at(file, trajectory, path[:depth], parent)
+    for depth in range(1, len(names)):
+        where = layout.node_path(trajectory, names[:depth])
+        group = _node_at(file, trajectory, names[:depth], parent)
         if group is None:
             return False
         if where not in file.known_groups:
             if not isinstance(group, tables.Group) or layout.is_leaf_group(group):
-                raise InvalidNameError(_full_name(path), f"{_full_name(path[:depth])!r} is a leaf")
+                raise InvalidNameError(_full_name(path),
+                                       f"{_full_name(names[:depth])!r} is a leaf")
             file.known_groups[where] = group
         parent = group
     return True
 
 
-def _existing(file: OpenFile, trajectory: str, path: Path) -> Any | None:
-    """The node at ``path`` (whose ancestors exist), or None."""
-    parent = file.known_group(layout.node_path(trajectory, path[:-1]))
-    return _node_at(file, trajectory, path, parent)
+def _stored(path: Path, run_sets: int) -> Path:
+    """The names in the file of the item at ``path`` (:func:`~.layout.stored_path`), which
+    must not be a run set's."""
+    if layout.reserved_by_run_sets(path, run_sets):
+        raise InvalidNameError(_full_name(path), f"{path[2]!r} is the name of a run set: below "
+                               f"{_full_name(path[:2])} it is kept for the runs' groups")
+    return layout.stored_path(path, run_sets)
 
 
-def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord | PackedRow,
-                request: WriteItems) -> None:
-    if not _check_ancestors(file, trajectory, leaf.path):
+def _existing(file: OpenFile, trajectory: str, names: Path) -> Any | None:
+    """The node at ``names`` (whose ancestors exist), or None."""
+    parent = file.known_group(layout.node_path(trajectory, names[:-1]))
+    return _node_at(file, trajectory, names, parent)
+
+
+def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord | PackedRow, request: WriteItems,
+                run_sets: int) -> None:
+    names = _stored(leaf.path, run_sets)
+    if not _check_ancestors(file, trajectory, names, leaf.path):
         return
-    node = _existing(file, trajectory, leaf.path)
+    node = _existing(file, trajectory, names)
     if node is None:
         return
     if not layout.is_leaf_group(node):
@@ -76,10 +93,11 @@ def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord | PackedRow,
         raise ItemExistsError(_full_name(leaf.path), clash)
 
 
-def _check_group(file: OpenFile, trajectory: str, group: GroupRecord) -> None:
-    if not _check_ancestors(file, trajectory, group.path):
+def _check_group(file: OpenFile, trajectory: str, group: GroupRecord, run_sets: int) -> None:
+    names = _stored(group.path, run_sets)
+    if not _check_ancestors(file, trajectory, names, group.path):
         return
-    node = _existing(file, trajectory, group.path)
+    node = _existing(file, trajectory, names)
     if node is not None and layout.is_leaf_group(node):
         raise InvalidNameError(_full_name(group.path), "is a leaf, not a group")
 
@@ -117,11 +135,12 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
         twice = sorted({_full_name(path) for path in paths if paths.count(path) > 1})
         raise InvalidArgumentError(f"{', '.join(map(repr, twice))} named twice in one store "
                                    "(a LIST of stores): each item is stored once")
+    run_sets = _run_sets(file, trajectory, traj_group, request)
     for group in request.groups:
-        _check_group(file, trajectory, group)
+        _check_group(file, trajectory, group, run_sets)
     packed = PackedRuns.of(file, trajectory) if traj_group is not None else None
     for leaf in request.all_leaves:  # a packed row reads as its leaf
-        _check_leaf(file, trajectory, leaf, request)
+        _check_leaf(file, trajectory, leaf, request, run_sets)
         if packed is not None and packed.holds(leaf.path):
             if not request.replace:
                 raise ItemExistsError(_full_name(leaf.path))
@@ -129,10 +148,20 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
     return traj_group
 
 
-def ensure_group(h5: tables.File, trajectory: str, path: Path, undo: UndoLog) -> tables.Group:
-    """The group at ``path``, created (with its parents) if missing."""
+def _run_sets(file: OpenFile, trajectory: str, traj_group: tables.Group | None,
+              request: WriteItems) -> int:
+    """The runs per run set of the trajectory, or of the one the request creates."""
+    if traj_group is not None:
+        return layout.run_sets(file, trajectory)
+    header = request.header
+    return layout.RUN_SET_SIZE if header is not None and header.run_sets else 0
+
+
+def ensure_group(h5: tables.File, trajectory: str, names: Path, undo: UndoLog) -> tables.Group:
+    """The group at ``names`` (as in the file: :func:`~.layout.stored_path`), created (with
+    its parents) if missing."""
     group = h5.get_node("/" + trajectory)
-    for name in path:
+    for name in names:
         child = layout.child(group, name)
         if child is None:
             child = h5.create_group(group, name)
@@ -141,8 +170,9 @@ def ensure_group(h5: tables.File, trajectory: str, path: Path, undo: UndoLog) ->
     return group
 
 
-def _write_group(h5: tables.File, trajectory: str, record: GroupRecord, undo: UndoLog) -> None:
-    group = ensure_group(h5, trajectory, record.path, undo)
+def _write_group(h5: tables.File, trajectory: str, record: GroupRecord, undo: UndoLog,
+                 run_sets: int) -> None:
+    group = ensure_group(h5, trajectory, layout.stored_path(record.path, run_sets), undo)
     for name, value in ((layout.COMMENT, record.comment), (layout.CLASS_NAME, record.class_name)):
         _set_group_attr(group._v_attrs, name, value, record.replace, undo)
 
@@ -185,11 +215,16 @@ def _attrs_restorer(group: tables.Group) -> Callable[[], None]:
 
 
 def write_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord, undo: UndoLog,
-               filters: tables.Filters | None, skip_existing: bool = False) -> None:
+               filters: tables.Filters | None, skip_existing: bool = False,
+               run_sets: int | None = None) -> None:
     """Write ``leaf``'s values; a key the leaf has already is replaced, or with
-    ``skip_existing`` kept (unless the leaf's ``replace_keys`` name it)."""
+    ``skip_existing`` kept (unless the leaf's ``replace_keys`` name it). ``run_sets``: the
+    trajectory's (:func:`~.layout.run_sets`), if known."""
     h5 = file.h5
-    parent = ensure_group(h5, trajectory, leaf.path[:-1], undo)
+    if run_sets is None:
+        run_sets = layout.run_sets(file, trajectory)
+    names = layout.stored_path(leaf.path, run_sets)
+    parent = ensure_group(h5, trajectory, names[:-1], undo)
     group = layout.child(parent, leaf.path[-1])
     if group is None:
         group = h5.create_group(parent, leaf.path[-1])
@@ -236,8 +271,9 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
             traj_group = runs.create_trajectory(h5, trajectory, request.header,
                                                 request.target.compression)
             undo.created(traj_group._v_pathname)
+        run_sets = layout.run_sets(file, trajectory)
         for group in request.groups:
-            _write_group(h5, trajectory, group, undo)
+            _write_group(h5, trajectory, group, undo, run_sets)
         packed = PackedRuns.of(file, trajectory)
         compression = request.target.compression
         leaves, packs = request.leaves, request.target.packed_runs
@@ -250,9 +286,10 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
         for leaf in leaves:
             if request.replace and packed.holds(leaf.path):
                 packed.update(leaf, undo)
-            elif not (packs and _has_no_nodes(file, trajectory, leaf.path)
+            elif not (packs and _has_no_nodes(file, trajectory, leaf.path, run_sets)
                       and packed.append(leaf, undo, compression)):
-                write_leaf(file, trajectory, leaf, undo, filters, request.skip_existing)
+                write_leaf(file, trajectory, leaf, undo, filters, request.skip_existing,
+                           run_sets)
         if request.runs:
             _write_runs(file, traj_group, request, undo)
     except BaseException:
@@ -262,10 +299,10 @@ def write_items(file: OpenFile, request: WriteItems, filters: tables.Filters | N
     undo.commit()
 
 
-def _has_no_nodes(file: OpenFile, trajectory: str, path: Path) -> bool:
+def _has_no_nodes(file: OpenFile, trajectory: str, path: Path, run_sets: int) -> bool:
     """Whether the leaf at ``path`` is not stored with nodes (an update or an addition to one
     that is must stay with its nodes, not start a packed row beside them)."""
-    return first_missing(file, trajectory, path) is not None
+    return first_missing(file, trajectory, path, run_sets) is not None
 
 
 def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
@@ -276,13 +313,18 @@ def _write_runs(file: OpenFile, traj_group: tables.Group, request: WriteItems,
     undo.add(runs.defer_rows(file, table, request.runs))
 
 
-def first_missing(file: OpenFile, trajectory: str, path: Path) -> str | None:
-    """The HDF5 path of the shallowest missing group on the way to ``path`` (itself included)."""
+def first_missing(file: OpenFile, trajectory: str, path: Path,
+                  run_sets: int | None = None) -> str | None:
+    """The HDF5 path of the shallowest missing group on the way to the item at ``path`` (itself
+    included; a run set included). ``run_sets``: the trajectory's, if known."""
+    if run_sets is None:
+        run_sets = layout.run_sets(file, trajectory)
+    names = layout.stored_path(path, run_sets)
     parent = None
-    for depth in range(1, len(path) + 1):
-        node = _node_at(file, trajectory, path[:depth], parent)
+    for depth in range(1, len(names) + 1):
+        node = _node_at(file, trajectory, names[:depth], parent)
         if node is None:
-            return layout.node_path(trajectory, path[:depth])
+            return layout.node_path(trajectory, names[:depth])
         parent = node if isinstance(node, tables.Group) else None
     return None
 
@@ -294,14 +336,15 @@ def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
     trajectory = request.target.trajectory
     if _trajectory_group(file, trajectory) is None:
         return ("/" + trajectory,)
+    run_sets = layout.run_sets(file, trajectory)
     creates = [missing for group in request.groups
-               if (missing := first_missing(file, trajectory, group.path)) is not None]
+               if (missing := first_missing(file, trajectory, group.path, run_sets)) is not None]
     for leaf in request.all_leaves:
-        missing = first_missing(file, trajectory, leaf.path)
+        missing = first_missing(file, trajectory, leaf.path, run_sets)
         if missing is not None:
             creates.append(missing)
         else:  # the leaf exists: the request adds or replaces values
-            where = layout.node_path(trajectory, leaf.path)
+            where = layout.node_path(trajectory, leaf.path, run_sets)
             creates.extend(f"{where}/{key}{REPLACED_SUFFIX}" if f"{where}/{key}" in file.h5
                            else f"{where}/{key}" for key in leaf.values)
     return tuple(dict.fromkeys(creates))

@@ -71,7 +71,9 @@ def store_trajectory(context: Context, traj: Any, only_init: bool = False,
     if level != STORE_NOTHING:
         for child in list(traj._children):
             write.add_branch(traj, child, level, True, True, max_depth)
-    header = TrajectoryHeader(str(traj.v_comment or ""), float(traj.v_timestamp), traj.v_time)
+    # flat runs groups: pypet's own names may hold run sets ("$set": run_set_XXXXX)
+    header = TrajectoryHeader(str(traj.v_comment or ""), float(traj.v_timestamp), traj.v_time,
+                              run_sets=False)
     request = write.request(target, _run_rows(context, target, traj), not traj._stored, header,
                             (_meta_record(traj),))
 
