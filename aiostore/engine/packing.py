@@ -218,6 +218,11 @@ class PackedRuns:
             rows[key] = np.frombuffer(column, dtype=rows.dtype[key]).reshape(rows[key].shape)
         self._append_records(table, [(idx, leaf.path) for idx, leaf in block], rows, undo)
 
+    def takes(self, row: PackedRow) -> bool:
+        """Whether ``row`` will be a row of its result's table (which exists and accepts it)."""
+        table = self.tables.get(row.path[3:])
+        return table is not None and table.accepts(row.layout)
+
     def append_packed(self, packed: tuple[PackedRow, ...], undo: UndoLog,
                       compression: tuple[str, int] | None = None) -> list[PackedRow]:
         """Append rows planned in the caller's thread, a block per table (made if missing);

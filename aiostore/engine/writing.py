@@ -93,6 +93,17 @@ def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord | PackedRow, r
         raise ItemExistsError(_full_name(leaf.path), clash)
 
 
+def _surely_absent(file: OpenFile, trajectory: str, names: Path) -> bool:
+    """Whether nothing is at ``names`` (as in the file), told by the nearest known group above
+    it lacking the next name (a run's packed row, where no run group is ever made: the runs'
+    group or set is known); False if no group above is known (then it is looked up)."""
+    for depth in range(len(names) - 1, 0, -1):
+        group = file.known_group(layout.node_path(trajectory, names[:depth]))
+        if group is not None:
+            return names[depth] not in group._v_children
+    return False
+
+
 def _check_group(file: OpenFile, trajectory: str, group: GroupRecord, run_sets: int) -> None:
     names = _stored(group.path, run_sets)
     if not _check_ancestors(file, trajectory, names, group.path):
@@ -140,7 +151,9 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
         _check_group(file, trajectory, group, run_sets)
     packed = PackedRuns.of(file, trajectory) if traj_group is not None else None
     for leaf in request.all_leaves:  # a packed row reads as its leaf
-        _check_leaf(file, trajectory, leaf, request, run_sets)
+        if type(leaf) is LeafRecord or not _surely_absent(
+                file, trajectory, _stored(leaf.path, run_sets)):
+            _check_leaf(file, trajectory, leaf, request, run_sets)
         if packed is not None and packed.holds(leaf.path):
             if not request.replace:
                 raise ItemExistsError(_full_name(leaf.path))
@@ -339,7 +352,10 @@ def planned_creations(file: OpenFile, request: WriteItems) -> tuple[str, ...]:
     run_sets = layout.run_sets(file, trajectory)
     creates = [missing for group in request.groups
                if (missing := first_missing(file, trajectory, group.path, run_sets)) is not None]
+    packed = PackedRuns.of(file, trajectory)
     for leaf in request.all_leaves:
+        if type(leaf) is PackedRow and packed.takes(leaf):
+            continue  # a row of its table, which a replay rewrites in place: nothing to take back
         missing = first_missing(file, trajectory, leaf.path, run_sets)
         if missing is not None:
             creates.append(missing)
