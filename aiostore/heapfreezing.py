@@ -50,8 +50,18 @@ class HeapFreezer:
             return
         self._jobs += jobs
         if not self.frozen or self._jobs >= FREEZE_EVERY:
-            gc.freeze()
-            self.frozen, self._jobs = True, 0
+            self.freeze()
+
+    def freeze(self) -> None:
+        """Freeze the heap now (unless turned off, or the program freezes it itself): before
+        a big job makes many objects, so that a full collection it sets off scans only those."""
+        if not self.enabled:
+            return
+        if not self.frozen and gc.get_freeze_count():
+            self.enabled = False
+            return
+        gc.freeze()
+        self.frozen, self._jobs = True, 0
 
     def thaw(self) -> None:
         """Hand every frozen object back to the collector (the thread is idle)."""

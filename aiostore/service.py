@@ -302,11 +302,17 @@ class AsyncStorageService:
                     kwargs: dict[str, Any]) -> Job:
         plan = functools.partial(self._session.plan, verb, msg, item, args, kwargs)
         try:
-            if verb == "store" and (_snapshot_bytes(item) > OFFLOAD_BYTES or (
-                    isinstance(item, Trajectory) and len(item) > OFFLOAD_RUNS)):
-                # Copying fresh memory costs page faults (~3 ms per MB measured here) and numpy
-                # copies without holding the GIL; a trajectory's run records take a second per
-                # 200,000 runs: in a worker thread the loop keeps running meanwhile.
+            if verb != "store":
+                return plan()
+            if isinstance(item, Trajectory) and len(item) > OFFLOAD_RUNS:
+                # A trajectory's run records take a second per 200,000 runs: in a worker thread
+                # the loop keeps running meanwhile. So many new objects set off a full
+                # collection, which stops every thread: frozen, the heap is not scanned.
+                self._session.worker().freeze_heap()
+                return await anyio.to_thread.run_sync(plan)
+            if _snapshot_bytes(item) > OFFLOAD_BYTES:
+                # Copying fresh memory costs page faults (~3 ms per MB measured here), and
+                # numpy copies without holding the GIL: in a thread, the loop runs meanwhile.
                 return await anyio.to_thread.run_sync(plan)
             return plan()
         except ServiceClosedError as exc:

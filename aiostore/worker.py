@@ -184,6 +184,12 @@ class Worker:
             self._users -= 1
             self._wakeup.notify()
 
+    def freeze_heap(self) -> None:
+        """Freeze the garbage collector's heap before a caller makes many objects at once (a
+        big trajectory's run records), as a stream of stores does (see :mod:`.heapfreezing`)."""
+        with self._lock:
+            self._heap.freeze()
+
     def offer(self, ticket: Ticket) -> Future[None] | None:
         """Queue ``ticket`` if there is room and return None; else a future that completes on room.
 
@@ -301,7 +307,8 @@ class Worker:
                 time.sleep(0)
                 next_yield = time.perf_counter() + YIELD_EVERY
         failure = self._make_durable(batch)
-        self._heap.after_batch(len(batch))
+        with self._lock:
+            self._heap.after_batch(len(batch))
         # a batch of several stores, and more queued meanwhile: a stream, worth gathering
         self._streaming = len(batch) > 1
         for ticket, answer in written:
