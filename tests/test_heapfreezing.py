@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aiostore import Msg, StorageService, Trajectory
+from aiostore import AsyncStorageService, Msg, StorageService, Trajectory
 from aiostore.heapfreezing import HeapFreezer
+from aiostore.service import OFFLOAD_RUNS
 
 
 class Cycle:
@@ -80,3 +81,22 @@ def test_freezing_is_every_thousand_jobs_and_can_be_turned_off(
     off = HeapFreezer()
     off.after_batch(5000)
     assert gc.get_freeze_count() == 0
+
+
+@pytest.mark.anyio
+async def test_a_big_trajectory_is_planned_on_a_frozen_heap(tmp_path: Path) -> None:
+    traj = Trajectory("t")
+    traj.add_parameter("x", 0)
+    traj.explore({"x": list(range(OFFLOAD_RUNS + 1))})
+    planned_on: list[int] = []
+    async with AsyncStorageService(str(tmp_path / "big.h5")) as service:
+        session = service._session
+        plan = session.plan
+
+        def watched(*args: object) -> object:
+            planned_on.append(gc.get_freeze_count())
+            return plan(*args)  # type: ignore[arg-type]
+
+        session.plan = watched  # type: ignore[method-assign]
+        await service.store(Msg.TRAJECTORY, traj)
+    assert planned_on[0] > 0  # the run records' full collection does not scan the heap
