@@ -74,6 +74,12 @@ class StorageService:
         if errors is not None:
             raise errors
 
+    @property
+    def has_failed_stores(self) -> bool:
+        """Whether a store queued by :meth:`put` failed whose error :meth:`join` has not raised
+        yet."""
+        return self._session.tracker.has_errors
+
     def list_trajectories(self) -> list[str]:
         """The names of the trajectories in the file."""
         job = self._session.plan_listing()

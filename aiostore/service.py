@@ -155,6 +155,12 @@ class AsyncStorageService:
         if errors is not None:
             raise errors
 
+    @property
+    def has_failed_stores(self) -> bool:
+        """Whether a store queued by :meth:`put` failed whose error :meth:`join` has not raised
+        yet (a driver that puts many stores asks this instead of joining after each)."""
+        return self._session.tracker.has_errors
+
     async def list_trajectories(self) -> list[str]:
         """The names of the trajectories in the file."""
         job = self._guard(self._session.plan_listing)

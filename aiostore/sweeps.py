@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-import anyio
 from tqdm import tqdm
 
 from aiostore.errors import (
     DataNotFoundError,
+    FailedStoresError,
     InvalidArgumentError,
     InvalidNameError,
     ItemExistsError,
@@ -34,7 +34,7 @@ from aiostore.errors import (
 )
 from aiostore.messages import Msg
 from aiostore.model import Result, SingleRun, Trajectory
-from aiostore.names import check_name
+from aiostore.names import check_name, run_name
 from aiostore.runners import Finished, ProcessRunner, Runner
 from aiostore.testing import differences  # the codec's equality: the same type and value
 
@@ -103,7 +103,7 @@ def simulate_runs(simulate: Callable[..., Any], points: list[Point]) -> list[Run
 async def run_sweep(service: AsyncStorageService, traj: Trajectory,
                     simulate: Callable[..., Any], *, runner: Runner | None = None,
                     result: str = "result", runs_per_task: int = 1, progress: bool = False,
-                    pending_stores: int = 64) -> SweepReport:
+                    pending_stores: int = 2000) -> SweepReport:
     """Compute every run of ``traj`` not yet completed in the service's file, and store each.
 
     ``simulate`` is called as ``simulate(**run.params)`` (every parameter by its short name,
@@ -114,8 +114,9 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
 
     ``runner`` defaults to a :class:`~aiostore.runners.ProcessRunner` with one worker per core.
     ``runs_per_task`` computes several runs per task, which pays off where a run is short and
-    a task costs milliseconds (Dask). ``progress`` shows a progress bar on stderr. At most
-    ``pending_stores`` answers wait for the HDF5 thread; beyond that the driver waits.
+    a task costs milliseconds (Dask). ``progress`` shows a progress bar on stderr. Answers are
+    queued for the HDF5 thread as they come; after ``pending_stores`` of them the driver waits
+    until they are written (and at once when one failed).
 
     If the file already holds the trajectory it must be the same sweep (the same parameters,
     values and ranges, or :class:`~aiostore.errors.SweepMismatchError`): its incomplete runs'
@@ -132,15 +133,15 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     already = frozenset(done)
     todo = [index for index in range(len(traj)) if index not in done]
     chunks = _chunks(traj, todo, runs_per_task)
-    writer = _RunWriter(service, traj, result, done, anyio.Semaphore(pending_stores))
+    writer = _RunWriter(service, traj, result, done, pending_stores)
     with tqdm(total=len(traj), initial=len(done), unit="run", desc=trajectory,
               disable=not progress, file=sys.stderr) as writer.bar, _one_error():
         work = partial(simulate_runs, simulate)
-        async with anyio.create_task_group() as stores, \
-                (runner or ProcessRunner()).finished(work, chunks) as ends:
+        async with (runner or ProcessRunner()).finished(work, chunks) as ends:
             async for end in ends:
                 for answer in _answers(end):
-                    await writer.take(answer, stores)
+                    await writer.take(answer)
+        await writer.settle()
     return SweepReport(trajectory, len(traj), already, tuple(writer.stored), writer.failed,
                        removed, time.perf_counter() - started)
 
@@ -236,18 +237,22 @@ def _check_same_sweep(traj: Trajectory, stored: Trajectory) -> None:
 
 @dataclass
 class _RunWriter:
-    """Stores each run's answer once, as a task of its own, and keeps the tally."""
+    """Queues each run's answer once (``put``: a store awaited by a task of its own costs more
+    than the run's own storing) and keeps the tally. A queued run is stored once the service
+    has written it (its run info says completed), or failed; the queue is settled (``join``)
+    every ``settle_every`` runs, at once when a queued store failed, and at the end."""
 
     service: AsyncStorageService
     traj: Trajectory
     result: str
     taken: set[int]
-    slots: anyio.Semaphore
+    settle_every: int
+    queued: list[int] = field(default_factory=list)
     stored: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     bar: Any = None
 
-    async def take(self, answer: RunAnswer, stores: anyio.abc.TaskGroup) -> None:
+    async def take(self, answer: RunAnswer) -> None:
         if answer.index in self.taken:  # computed twice (a retried task): stored already
             return
         if answer.failure is not None:
@@ -255,21 +260,39 @@ class _RunWriter:
             return
         self.taken.add(answer.index)
         self.failed.pop(answer.index, None)
-        await self.slots.acquire()
-        stores.start_soon(self._store, answer)
-
-    async def _store(self, answer: RunAnswer) -> None:
+        self.traj.runs[answer.index].completed = False  # not in the file: the store says
         try:
-            run = self._run(answer)
-            await self.service.store(Msg.SINGLE_RUN, run, trajectory_name=self.traj.v_name)
+            await self.service.put(Msg.SINGLE_RUN, self._run(answer),
+                                   trajectory_name=self.traj.v_name)
         except _THIS_RUNS_FAULT as error:  # a value the codec refuses: this run fails alone
-            self.taken.discard(answer.index)
-            self.failed[answer.index] = f"its result cannot be stored: {error!r}"
-        else:
-            self.stored.append(answer.index)
-            self.bar.update()
-        finally:
-            self.slots.release()
+            self._fails(answer.index, error)
+            return
+        self.queued.append(answer.index)
+        self.bar.update()
+        if len(self.queued) >= self.settle_every or self.service.has_failed_stores:
+            await self.settle()
+
+    async def settle(self) -> None:
+        """Wait until every queued run is written, and tell the stored from the failed; an
+        error that is not one run's (a full disk, a closed file) ends the sweep."""
+        try:
+            await self.service.join()
+            errors: list[Exception] = []
+        except FailedStoresError as group:
+            errors = list(group.exceptions)
+        for index in self.queued:
+            if self.traj.runs[index].completed:
+                self.stored.append(index)
+            else:
+                self._fails(index, _error_of(index, errors))
+        self.queued.clear()
+        fatal = [error for error in errors if not isinstance(error, _THIS_RUNS_FAULT)]
+        if fatal:
+            raise fatal[0]
+
+    def _fails(self, index: int, error: Exception | None) -> None:
+        self.taken.discard(index)
+        self.failed[index] = f"its result cannot be stored: {error!r}"
 
     def _run(self, answer: RunAnswer) -> SingleRun:
         # The result is not attached to the trajectory: a long sweep's results would pile up
@@ -285,3 +308,12 @@ class _RunWriter:
                 item.f_set(value)
             run.new_items.append(item)
         return run
+
+
+def _error_of(index: int, errors: list[Exception]) -> Exception | None:
+    """The error of run ``index``'s store among a join's (its note names the run)."""
+    name = run_name(index)
+    for error in errors:
+        if any(name in note for note in getattr(error, "__notes__", ())):
+            return error
+    return errors[0] if errors else None

@@ -69,6 +69,11 @@ class Tracker:
         if drained is not None:
             drained.set_result(None)
 
+    @property
+    def has_errors(self) -> bool:
+        """Whether errors were kept since the last :meth:`take_errors`."""
+        return bool(self._errors)
+
     def drained(self) -> Future[None]:
         """A future that completes once every tracked ticket is done."""
         with self._lock:
