@@ -7,6 +7,7 @@ import pickle
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -214,6 +215,27 @@ async def test_put_errors_are_reported_once_by_join(path: str) -> None:
     (error,) = info.value.exceptions
     assert isinstance(error, ItemExistsError)
     assert "store LEAF results.r" in error.__notes__[0]
+
+
+async def test_a_failed_put_is_told_by_has_failed_stores_until_join_raises_it(path: str) -> None:
+    async with AsyncStorageService(path) as svc:
+        await svc.put(Msg.LEAF, Result("results.r", v=1), trajectory_name="t")
+        await svc.put(Msg.LEAF, Result("results.r", v=2), trajectory_name="t")
+        with anyio.fail_after(10):
+            while not svc.has_failed_stores:  # told without waiting for the queue
+                await anyio.sleep(0.01)
+        with pytest.raises(FailedStoresError):
+            await svc.join()
+        assert not svc.has_failed_stores
+    with StorageService(path) as blocking:
+        blocking.put(Msg.LEAF, Result("results.r", v=3), trajectory_name="t")
+        deadline = time.monotonic() + 10
+        while not blocking.has_failed_stores and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert blocking.has_failed_stores
+        with pytest.raises(FailedStoresError):
+            blocking.join()
+        assert not blocking.has_failed_stores
 
 
 def readme_sweep() -> Trajectory:
