@@ -20,7 +20,7 @@ from typing import Any
 
 from .codec import encode
 from .codec.rows import PackedRow
-from .errors import InvalidArgumentError, NoSuchServiceError, UnsupportedTypeError
+from .errors import InvalidArgumentError, MergeError, NoSuchServiceError, UnsupportedTypeError
 from .messages import Msg, to_msg
 from .model import Group, Parameter, SingleRun, Trajectory, format_time
 from .names import check_name, split_full_name
@@ -336,6 +336,9 @@ def merge(call: Call, other_trajectory_name: str | None = None, *,
                          else None)
     rename = None if rename_dict is None else {
         split_full_name(old): split_full_name(new) for old, new in rename_dict.items()}
+    if other_trajectory_name == target.trajectory:
+        raise MergeError(f"cannot merge trajectory {target.trajectory!r} into itself: name "
+                         "another trajectory of the file to merge into it")
     request = MergeTrajectories(target, check_name(other_trajectory_name, "trajectory name"),
                                 rename, move_nodes, delete_trajectory)
     return Job(request, _nothing)

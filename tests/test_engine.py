@@ -804,6 +804,13 @@ class TestMerge:
         assert merged["results.common"]["common"] == 1
         assert list(run_table(path, "a")["completed"]) == [1, 1, 1, 1]
 
+    def test_a_trajectory_is_not_merged_into_itself(self, path):
+        a, _ = merge_file(path)
+        before = node_list(path)
+        with StorageService(path) as svc, pytest.raises(MergeError, match="into itself"):
+            svc.store("MERGE", a, other_trajectory_name="a")
+        assert node_list(path) == before
+
     def test_whole_merge_delete_trajectory(self, path):
         a, _ = merge_file(path)
         with StorageService(path) as svc:

@@ -180,7 +180,10 @@ def plan_merge(file: OpenFile, request: MergeTrajectories) -> MergePlan:
     """Check a MERGE against the file in full, before any write."""
     mine = trajectory_group(file, request.target)
     other = layout.get_node(file.h5, "/" + request.other)
-    if other is None or request.other == request.target.trajectory:
+    if request.other == request.target.trajectory:
+        raise MergeError(f"cannot merge trajectory {request.other!r} into itself: name "
+                         "another trajectory of the file to merge into it")
+    if other is None:
         raise MergeError(f"cannot merge {request.target.trajectory!r} with {request.other!r}: "
                          "the second trajectory is not in the file")
     whole = request.rename is None
