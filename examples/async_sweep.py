@@ -8,20 +8,22 @@ finishes, with a progress bar. At the end it reads the results back as a DataFra
 (``load_frame``), prints a summary (measured amplitudes against the exact steady-state
 amplitude) and writes a PNG of the resonance over the grid.
 
-    python examples/async_sweep.py [--frequencies 20] [--dampings 15] [--out sweep.h5]
-                                   [--resume] [--plot sweep.png] [--workers N]
-                                   [--backend asyncio|trio] [--packed]
+    python examples/async_sweep.py [--frequencies 20] [--dampings 15] [--out FILE]
+                                   [--resume | --overwrite] [--plot FILE.png] [--workers N]
+                                   [--backend asyncio|trio] [--packed] [--quiet]
 
-Interrupted (Ctrl-C, a kill), ``--out FILE --resume`` computes only the runs FILE lacks.
+Without ``--out`` it writes ``resonance.h5`` here, or the next free ``resonance-2.h5``...; an
+existing ``--out`` is refused unless ``--resume`` (compute only the runs it lacks: after Ctrl-C
+or a kill) or ``--overwrite`` (replace it) says what to do with it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import os
 import sys
-import tempfile
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import Any
@@ -32,9 +34,20 @@ import pandas as pd
 
 import aiostore
 from aiostore import AsyncStorageService, ProcessRunner, SweepReport, Trajectory, run_sweep
+from aiostore.errors import (
+    DiskFullError,
+    FileAccessError,
+    FileFormatError,
+    FileLockedError,
+    RunnerError,
+    SweepMismatchError,
+)
 from aiostore.runners import Runner
 
 TRAJECTORY = "resonance"
+# What a user can set right (another file, a reachable scheduler, room on the disk): one line
+USER_ERRORS = (SweepMismatchError, RunnerError, FileFormatError, FileLockedError,
+               FileAccessError, DiskFullError)
 
 
 # ----------------------------------------------------------------------------- the model
@@ -170,9 +183,13 @@ def common_options(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--frequencies", type=int, default=20, help="drive frequencies (grid)")
     parser.add_argument("--dampings", type=int, default=15, help="damping ratios (grid)")
-    parser.add_argument("--out", help="HDF5 file to write (default: in a temporary folder)")
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the runs --out already holds and compute only the others")
+    parser.add_argument("--out", help=f"HDF5 file to write (default: {TRAJECTORY}.h5 here, or "
+                                      f"the next free name, {TRAJECTORY}-2.h5...)")
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--resume", action="store_true",
+                          help="keep the runs --out already holds and compute only the others")
+    existing.add_argument("--overwrite", action="store_true",
+                          help="replace --out if it exists (otherwise an existing file is refused)")
     parser.add_argument("--plot", help="PNG to write (default: beside the HDF5 file)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--packed", action="store_true",
@@ -180,11 +197,35 @@ def common_options(description: str) -> argparse.ArgumentParser:
     return parser
 
 
-def output_paths(args: argparse.Namespace) -> tuple[str, str]:
-    filename = args.out or os.path.join(tempfile.mkdtemp(prefix="aiostore-"), "sweep.h5")
-    if os.path.exists(filename) and not args.resume:
-        os.remove(filename)
+def output_paths(parser: argparse.ArgumentParser, args: argparse.Namespace) -> tuple[str, str]:
+    """The HDF5 file and the PNG. A results file is never replaced unless --overwrite says so."""
+    if args.out is None:
+        if args.resume:
+            parser.error("--resume needs --out FILE: the file to continue")
+        filename = free_name(TRAJECTORY)
+    else:
+        filename = args.out
+        if os.path.exists(filename) and not (args.resume or args.overwrite):
+            sys.exit(f"{parser.prog}: {filename} exists: add --resume to compute only the runs "
+                     "it lacks, or --overwrite to replace it (nothing was changed)")
+        if args.overwrite:
+            for path in (filename, f"{filename}.aiostore-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
     return filename, args.plot or os.path.splitext(filename)[0] + ".png"
+
+
+def free_name(stem: str) -> str:
+    """``stem.h5`` here, or if that exists the first free ``stem-2.h5``, ``stem-3.h5``..."""
+    filename = f"{stem}.h5"
+    for number in itertools.count(2):
+        if not os.path.exists(filename):
+            break
+        filename = f"{stem}-{number}.h5"
+    if filename != f"{stem}.h5":
+        print(f"{stem}.h5 exists: this sweep writes {filename} (to continue an interrupted "
+              f"one: --out FILE --resume)", flush=True)
+    return filename
 
 
 def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, pd.DataFrame]]],
@@ -194,6 +235,8 @@ def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, pd.DataF
     except KeyboardInterrupt:
         sys.exit(f"\ninterrupted: the runs stored so far are in {filename}; "
                  f"add --out {filename} --resume to compute only the rest")
+    except USER_ERRORS as error:
+        sys.exit(f"{os.path.basename(sys.argv[0])}: error: {error}")
     table = summary_table(frame, done.runs)
     report(table, filename, done.seconds, len(done.already_completed))
     plot(table, image)
@@ -206,7 +249,7 @@ def main() -> None:
                         help="processes integrating runs at once")
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()
-    filename, image = output_paths(args)
+    filename, image = output_paths(parser, args)
     traj = build_trajectory(args.frequencies, args.dampings)
     runner = ProcessRunner(args.workers)
     run_and_present(partial(sweep, filename, traj, runner, args.quiet, args.packed),

@@ -5,10 +5,10 @@ is stored as it comes back. With no ``--scheduler`` a LocalCluster of ``--worker
 is started here; with ``--scheduler tcp://host:8786`` the runs go to that cluster (its workers
 must be able to import this folder's ``async_sweep`` module: same path, or a shared file
 system). Several runs per task (``--runs-per-task``) pay for Dask's few milliseconds per task.
-Interrupted, ``--out FILE --resume`` computes only the runs FILE lacks.
+Output files and ``--resume`` / ``--overwrite`` are as in async_sweep.py.
 
-    python examples/dask_sweep.py [--frequencies 20] [--dampings 15] [--out sweep.h5]
-                                  [--resume] [--scheduler ADDRESS] [--workers 2]
+    python examples/dask_sweep.py [--frequencies 20] [--dampings 15] [--out FILE]
+                                  [--resume | --overwrite] [--scheduler ADDRESS] [--workers 2]
                                   [--runs-per-task 4]
 
 Needs ``pip install aiostore[dask]``.
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="LocalCluster worker processes")
     parser.add_argument("--runs-per-task", type=int, default=4, help="runs computed per Dask task")
     args = parser.parse_args()
-    filename, image = output_paths(args)
+    filename, image = output_paths(parser, args)
     traj = build_trajectory(args.frequencies, args.dampings)
     runner = DaskRunner(args.scheduler, workers=args.workers)
     run_and_present(partial(sweep_on_dask, filename, traj, runner, args.runs_per_task, args.quiet,

@@ -4,7 +4,7 @@ A damped oscillator x'' + 2*zeta*omega*x' + omega**2*x = 0 is integrated for eac
 grid of (omega, zeta); each run's trajectory and summary numbers are stored as it finishes, then
 the whole trajectory is loaded back from the file and summarised.
 
-    python examples/store_and_load.py [--out sweep.h5] [--points 4]
+    python examples/store_and_load.py [--out sweep.h5 [--overwrite]] [--points 4]
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import sys
 import tempfile
 
 import numpy as np
@@ -44,11 +45,15 @@ def build_trajectory(points: int) -> Trajectory:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="HDF5 file to write (default: a temporary file)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace --out if it exists (otherwise an existing file is refused)")
     parser.add_argument("--points", type=int, default=4, help="grid points per parameter")
     args = parser.parse_args()
-    folder = tempfile.mkdtemp(prefix="aiostore-")
-    filename = args.out or os.path.join(folder, "sweep.h5")
+    filename = args.out or os.path.join(tempfile.mkdtemp(prefix="aiostore-"), "sweep.h5")
     if os.path.exists(filename):
+        if not args.overwrite:
+            sys.exit(f"{parser.prog}: {filename} exists: add --overwrite to replace it "
+                     "(nothing was changed)")
         os.remove(filename)
 
     traj = build_trajectory(args.points)

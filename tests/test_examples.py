@@ -110,3 +110,15 @@ def test_the_blocking_example(tmp_path: pathlib.Path) -> None:
     stdout = run_example("store_and_load.py", "--out", str(out), "--points", "2")
     assert "stored and loaded 4 runs" in stdout
     assert "every loaded array equals the stored one: True" in stdout
+
+    # an existing file is never deleted silently: refused (and left as it was) without --overwrite
+    before = out.read_bytes()
+    done = subprocess.run([sys.executable, str(EXAMPLES / "store_and_load.py"), "--out", str(out),
+                           "--points", "2"], capture_output=True, text=True, timeout=300,
+                          check=False)
+    assert done.returncode != 0
+    assert done.stderr.strip().splitlines() == [
+        f"store_and_load.py: {out} exists: add --overwrite to replace it (nothing was changed)"]
+    assert out.read_bytes() == before
+    again = run_example("store_and_load.py", "--out", str(out), "--points", "2", "--overwrite")
+    assert "stored and loaded 4 runs" in again
