@@ -23,14 +23,16 @@ import argparse
 import contextlib
 import itertools
 import os
+import signal
 import sys
 from collections.abc import Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import numpy as np
 import pandas as pd
+import sniffio
 
 import aiostore
 from aiostore import AsyncStorageService, ProcessRunner, SweepReport, Trajectory, run_sweep
@@ -44,6 +46,7 @@ from aiostore.errors import (
 )
 from aiostore.runners import Runner
 
+T = TypeVar("T")
 TRAJECTORY = "resonance"
 # What a user can set right (another file, a reachable scheduler, room on the disk): one line
 USER_ERRORS = (SweepMismatchError, RunnerError, FileFormatError, FileLockedError,
@@ -174,8 +177,14 @@ def plot(table: pd.DataFrame, path: str) -> None:
               title="measured (dots) and exact (lines)")
     right.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    # written beside and renamed: an interrupted plot never leaves half a PNG
+    figure.savefig(partial_plot(path), dpi=110, format="png")
     plt.close(figure)
+    os.replace(partial_plot(path), path)
+
+
+def partial_plot(path: str) -> str:
+    return f"{path}.partial"
 
 
 def common_options(description: str) -> argparse.ArgumentParser:
@@ -230,17 +239,82 @@ def free_name(stem: str) -> str:
 
 def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, pd.DataFrame]]],
                     filename: str, image: str, backend: str = "asyncio") -> None:
+    """Run the sweep, then print and plot what it found; Ctrl-C ends with one line."""
+    ctrl_c = CtrlC()
+    swept = None
     try:
-        done, frame = anyio.run(sweeping, backend=backend)
-    except KeyboardInterrupt:
-        sys.exit(f"\ninterrupted: the runs stored so far are in {filename}; "
-                 f"add --out {filename} --resume to compute only the rest")
-    except USER_ERRORS as error:
-        sys.exit(f"{os.path.basename(sys.argv[0])}: error: {error}")
+        swept = anyio.run(ctrl_c.cancels, sweeping, backend=backend)
+    except BaseException as error:
+        # workers that Ctrl-C reached too may have failed the sweep first: still Ctrl-C's doing
+        if not (ctrl_c.pressed or interrupted(error)):
+            if isinstance(error, USER_ERRORS):
+                sys.exit(f"{os.path.basename(sys.argv[0])}: error: {error}")
+            raise
+    if swept is None or ctrl_c.pressed:  # the service closed the file on its way out
+        say(f"interrupted: the runs stored so far are kept in {filename}; "
+            f"add --out {filename} --resume to compute only the rest")
+        sys.exit(130)  # the shell's status for Ctrl-C
+    # The file is closed: from here Ctrl-C loses nothing, and ends the process at once (as a
+    # KeyboardInterrupt, it could land in a callback that only prints it and goes on)
+    signal.signal(signal.SIGINT, lambda *_: stop_presenting(filename, image))
+    done, frame = swept
     table = summary_table(frame, done.runs)
     report(table, filename, done.seconds, len(done.already_completed))
     plot(table, image)
-    print(f"\nplot of the resonance: {image}")
+    print(f"\nplot of the resonance: {image}", flush=True)
+
+
+class CtrlC:
+    """Ctrl-C during a sweep on trio, as a cancellation of it (as asyncio's own Ctrl-C is).
+
+    Trio's own Ctrl-C raises KeyboardInterrupt in whatever code runs at that moment, the
+    service's hand-offs included (a close could then wait for ever); a cancellation reaches
+    only the awaits, which the service and run_sweep are written to take.
+    """
+
+    def __init__(self) -> None:
+        self.pressed = False
+
+    async def cancels(self, sweeping: Callable[[], Awaitable[T]]) -> T | None:
+        """``sweeping()``'s outcome, or None if Ctrl-C cancelled it."""
+        if sniffio.current_async_library() != "trio":
+            return await sweeping()  # asyncio's own Ctrl-C cancels the sweep
+        outcome = None
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._watch, group.cancel_scope)
+            outcome = await sweeping()
+            group.cancel_scope.cancel()  # the watch
+        return outcome
+
+    async def _watch(self, scope: anyio.CancelScope) -> None:
+        with anyio.open_signal_receiver(signal.SIGINT) as signals:
+            async for _ in signals:
+                self.pressed = True
+                scope.cancel()
+                return  # a second Ctrl-C is Python's own again
+
+
+def interrupted(error: BaseException) -> bool:
+    """Whether Ctrl-C ended the sweep: trio raises it from inside the task groups, grouped."""
+    if isinstance(error, BaseExceptionGroup):
+        return error.subgroup(KeyboardInterrupt) is not None
+    return isinstance(error, KeyboardInterrupt)
+
+
+def say(message: str) -> None:
+    """``message`` on a line of its own on stderr, written at once even from a signal handler."""
+    with contextlib.suppress(Exception):  # stdout may be mid-write when Ctrl-C comes
+        sys.stdout.flush()
+    os.write(sys.stderr.fileno(), f"\n{message}\n".encode())
+
+
+def stop_presenting(filename: str, image: str) -> None:
+    """Ctrl-C once the sweep is done: say so, drop a plot half written, and end at once."""
+    say(f"interrupted: every run is in {filename}; --out {filename} --resume prints the summary "
+        "and the plot again without computing")
+    with contextlib.suppress(OSError):
+        os.remove(partial_plot(image))
+    os._exit(130)  # the shell's status for Ctrl-C
 
 
 def main() -> None:

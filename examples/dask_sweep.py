@@ -35,6 +35,16 @@ from async_sweep import (
 from aiostore import AsyncStorageService, SweepReport, Trajectory, run_sweep
 from aiostore.dask import DaskRunner
 
+# Run in each local worker as it starts (Dask's preload). Ctrl-C in a terminal reaches every
+# process of the group: the workers ignore it, instead of each printing its traceback, and this
+# process stops the sweep and the cluster; the tasks it then cancels are not worth a warning.
+WORKER_SETUP = """
+import logging, signal
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
+"""
+
+
 
 async def sweep_on_dask(filename: str, traj: Trajectory, runner: DaskRunner, runs_per_task: int,
                         quiet: bool, packed: bool) -> tuple[SweepReport, pd.DataFrame]:
@@ -54,7 +64,7 @@ def main() -> None:
     args = parser.parse_args()
     filename, image = output_paths(parser, args)
     traj = build_trajectory(args.frequencies, args.dampings)
-    runner = DaskRunner(args.scheduler, workers=args.workers)
+    runner = DaskRunner(args.scheduler, workers=args.workers, preload=[WORKER_SETUP])
     run_and_present(partial(sweep_on_dask, filename, traj, runner, args.runs_per_task, args.quiet,
                             args.packed), filename, image)
 
