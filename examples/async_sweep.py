@@ -25,7 +25,8 @@ import itertools
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
 from functools import partial
 from typing import Any, TypeVar
 
@@ -37,6 +38,7 @@ import sniffio
 import aiostore
 from aiostore import AsyncStorageService, ProcessRunner, SweepReport, Trajectory, run_sweep
 from aiostore.errors import (
+    DataNotFoundError,
     DiskFullError,
     FileAccessError,
     FileFormatError,
@@ -48,6 +50,7 @@ from aiostore.runners import Runner
 
 T = TypeVar("T")
 TRAJECTORY = "resonance"
+RESULT = "response"
 # What a user can set right (another file, a reachable scheduler, room on the disk): one line
 USER_ERRORS = (SweepMismatchError, RunnerError, FileFormatError, FileLockedError,
                FileAccessError, DiskFullError)
@@ -118,41 +121,81 @@ async def sweep(filename: str, traj: Trajectory, runner: Runner, quiet: bool,
                                    packed_runs=packed) as service:
         # run_sweep awaits each run into the file as its process finishes it; a second call on
         # the same file (--resume) computes only the runs not yet completed there.
-        report = await run_sweep(service, traj, simulate, runner=runner, result="response",
+        report = await run_sweep(service, traj, simulate, runner=runner, result=RESULT,
                                  progress=not quiet)
-        # a row per completed run: frequency, damping, amplitude, phase, energy, trace
-        frame = await service.load_frame(TRAJECTORY, "response")
+        frame = await completed_runs(service)
     return report, frame
+
+
+async def completed_runs(service: AsyncStorageService) -> pd.DataFrame:
+    """A row per completed run (frequency, damping, amplitude, phase, energy, trace)."""
+    try:
+        return await service.load_frame(TRAJECTORY, RESULT)
+    except DataNotFoundError:  # no run completed
+        columns = ["frequency", "damping", "amplitude", "phase", "energy", "trace"]
+        return pd.DataFrame(columns=columns, index=pd.RangeIndex(0, name="run"))
 
 
 # ------------------------------------------------------------------------------ reporting
 
 
-def summary_table(frame: pd.DataFrame, runs: int) -> pd.DataFrame:
-    """``load_frame``'s rows over all ``runs`` of the sweep (a run missing did not complete)."""
-    table = frame.reindex(pd.RangeIndex(runs, name="run"))
-    table["completed"] = table.index.isin(frame.index)
-    table = table.reset_index()[["run", "frequency", "damping", "amplitude", "phase", "completed"]]
+def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
+    """``load_frame``'s rows (the completed runs) with the exact amplitude of each."""
+    table = frame.reset_index()[["run", "frequency", "damping", "amplitude", "phase"]]
+    table = table.astype({"frequency": float, "damping": float, "amplitude": float})
+    table["completed"] = True
     table["exact"] = exact_amplitude(table["frequency"].to_numpy(), table["damping"].to_numpy())
     return table
 
 
-def report(table: pd.DataFrame, filename: str, seconds: float, already: int = 0) -> None:
-    stored = len(table) - already
+def report(done: SweepReport, table: pd.DataFrame, filename: str) -> None:
+    stored, already = len(done.stored), len(done.already_completed)
     print(f"aiostore {aiostore.__version__}: {stored} runs computed and stored in "
-          f"{seconds:.1f} s ({stored / seconds:.0f} runs/s), {already} were already in {filename}")
-    print_science(table)
+          f"{done.seconds:.1f} s ({stored / done.seconds:.0f} runs/s), {already} were already "
+          f"in {filename}")
+    print_science(table, done.runs)
 
 
-def print_science(table: pd.DataFrame) -> None:
-    """What the sweep found: completion, accuracy against the exact amplitude, the peaks."""
-    print(f"every run completed: {bool(table['completed'].all())}")
+def print_science(table: pd.DataFrame, runs: int) -> None:
+    """What the completed runs found: accuracy against the exact amplitude, and the peaks."""
+    completed = int(table["completed"].sum())
+    more = "" if completed == runs else f" ({completed} of {runs})"
+    print(f"every run completed: {completed == runs}{more}")
+    if not completed:
+        return
+    table = table[table["completed"]]
     error = (table["amplitude"] / table["exact"] - 1).abs().max()
     print(f"largest relative error of the measured amplitude against the exact one: {error:.2e}")
     peaks = table.loc[table.groupby("damping")["amplitude"].idxmax()]
     print("\nresonance peak for each damping ratio (from the file):")
     print(peaks[["damping", "frequency", "amplitude", "exact", "phase"]]
           .to_string(index=False, float_format=lambda value: f"{value:8.4f}"))
+
+
+def print_failures(failed: Mapping[int, str], runs: int, filename: str, hint: str = "") -> None:
+    """On stderr: how many runs failed, and why (the most common reasons first)."""
+    reasons = Counter(reason(failure) for failure in failed.values())
+    say = partial(print, file=sys.stderr)
+    say(f"{len(failed)} of {runs} runs failed; they stay incomplete in {filename}:")
+    for why, count in reasons.most_common(3):
+        example = min(index for index, failure in failed.items() if reason(failure) == why)
+        say(f"  {count} runs (run {example} first): {why}")
+    if len(reasons) > 3:
+        say(f"  and {len(reasons) - 3} other reasons")
+    if hint:
+        say(hint)
+    say(f"--out {filename} --resume computes only the missing runs again")
+
+
+def reason(failure: str) -> str:
+    """One line of why a run failed: a traceback's exception line, or the message joined."""
+    lines = [line for line in failure.strip().splitlines() if line.strip()]
+    tracebacks = [at for at, line in enumerate(lines) if line.startswith("Traceback (most")]
+    if tracebacks:  # the last exception raised: the first unindented line after its frames
+        after = [line for line in lines[tracebacks[-1] + 1:] if not line.startswith(" ")]
+        lines = after[:1] or lines[-1:]
+    why = " ".join(line.strip() for line in lines)
+    return why if len(why) <= 300 else why[:297] + "..."
 
 
 def plot(table: pd.DataFrame, path: str) -> None:
@@ -162,8 +205,8 @@ def plot(table: pd.DataFrame, path: str) -> None:
 
     grid = table.pivot(index="damping", columns="frequency", values="amplitude")
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
-    mesh = left.pcolormesh(grid.columns, grid.index, grid.to_numpy(), shading="nearest",
-                           norm=matplotlib.colors.LogNorm())
+    mesh = left.pcolormesh(grid.columns, grid.index, np.ma.masked_invalid(grid.to_numpy()),
+                           shading="nearest", norm=matplotlib.colors.LogNorm())
     left.set(xlabel="drive frequency / natural frequency", ylabel="damping ratio",
              yscale="log", title="steady-state amplitude")
     figure.colorbar(mesh, ax=left)
@@ -238,7 +281,7 @@ def free_name(stem: str) -> str:
 
 
 def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, pd.DataFrame]]],
-                    filename: str, image: str, backend: str = "asyncio") -> None:
+                    filename: str, image: str, backend: str = "asyncio", hint: str = "") -> None:
     """Run the sweep, then print and plot what it found; Ctrl-C ends with one line."""
     ctrl_c = CtrlC()
     swept = None
@@ -258,10 +301,19 @@ def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, pd.DataF
     # KeyboardInterrupt, it could land in a callback that only prints it and goes on)
     signal.signal(signal.SIGINT, lambda *_: stop_presenting(filename, image))
     done, frame = swept
-    table = summary_table(frame, done.runs)
-    report(table, filename, done.seconds, len(done.already_completed))
-    plot(table, image)
-    print(f"\nplot of the resonance: {image}", flush=True)
+    present(done, frame, filename, image, hint)
+
+
+def present(done: SweepReport, frame: pd.DataFrame, filename: str, image: str,
+            hint: str) -> None:
+    table = summary_table(frame)
+    report(done, table, filename)
+    if len(table):
+        plot(table, image)
+        print(f"\nplot of the resonance: {image}", flush=True)
+    if done.failed:
+        print_failures(done.failed, done.runs, filename, hint)
+        sys.exit(1)
 
 
 class CtrlC:

@@ -2,10 +2,11 @@
 
 This process owns the HDF5 file; the runs are computed by the workers of a Dask cluster and each
 is stored as it comes back. With no ``--scheduler`` a LocalCluster of ``--workers`` processes
-is started here; with ``--scheduler tcp://host:8786`` the runs go to that cluster (its workers
-must be able to import this folder's ``async_sweep`` module: same path, or a shared file
-system). Several runs per task (``--runs-per-task``) pay for Dask's few milliseconds per task.
-Output files and ``--resume`` / ``--overwrite`` are as in async_sweep.py.
+is started here; with ``--scheduler tcp://host:8786`` the runs go to that cluster, whose
+scheduler and workers must both be able to import this folder's ``async_sweep`` module (the
+scheduler unpickles the tasks too): this folder on their PYTHONPATH, or a shared file system.
+Several runs per task (``--runs-per-task``) pay for Dask's few milliseconds per task. Output
+files and ``--resume`` / ``--overwrite`` are as in async_sweep.py.
 
     python examples/dask_sweep.py [--frequencies 20] [--dampings 15] [--out FILE]
                                   [--resume | --overwrite] [--scheduler ADDRESS] [--workers 2]
@@ -24,9 +25,10 @@ sys.path.insert(0, str(Path(__file__).parent))  # so that workers unpickle async
 
 import pandas as pd
 from async_sweep import (
-    TRAJECTORY,
+    RESULT,
     build_trajectory,
     common_options,
+    completed_runs,
     output_paths,
     run_and_present,
     simulate,
@@ -50,9 +52,9 @@ async def sweep_on_dask(filename: str, traj: Trajectory, runner: DaskRunner, run
                         quiet: bool, packed: bool) -> tuple[SweepReport, pd.DataFrame]:
     async with AsyncStorageService(filename, file_title="aiostore example",
                                    packed_runs=packed) as service:
-        report = await run_sweep(service, traj, simulate, runner=runner, result="response",
+        report = await run_sweep(service, traj, simulate, runner=runner, result=RESULT,
                                  runs_per_task=runs_per_task, progress=not quiet)
-        frame = await service.load_frame(TRAJECTORY, "response")
+        frame = await completed_runs(service)
     return report, frame
 
 
@@ -65,8 +67,11 @@ def main() -> None:
     filename, image = output_paths(parser, args)
     traj = build_trajectory(args.frequencies, args.dampings)
     runner = DaskRunner(args.scheduler, workers=args.workers, preload=[WORKER_SETUP])
+    hint = ("with --scheduler, an import or deserialization error means that its scheduler or "
+            f"workers cannot import async_sweep: put {Path(__file__).parent} on their PYTHONPATH"
+            if args.scheduler else "")
     run_and_present(partial(sweep_on_dask, filename, traj, runner, args.runs_per_task, args.quiet,
-                            args.packed), filename, image)
+                            args.packed), filename, image, hint=hint)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,7 @@ def report(table: pd.DataFrame, stored: int, filename: str, seconds: float, serv
     print(f"pypet {pypet.__version__} on {service}'s HDF5StorageService: {stored} runs computed "
           f"and stored in {seconds:.1f} s ({stored / seconds:.0f} runs/s) in {filename}")
     print(f"runs loaded back: {len(table)}")
-    print_science(table)
+    print_science(table, stored)
 
 
 def main() -> None:

@@ -1,18 +1,21 @@
 """What a new user met in the examples (issue 19), each kept fixed by a test.
 
-A results file is never thrown away silently; Ctrl-C ends with one line saying what was kept and
+A results file is never thrown away silently; failed runs are reported with their reasons and
+the summary is of the runs that completed; Ctrl-C ends with one line saying what was kept and
 how to resume, on every backend and while plotting.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import pathlib
 import re
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +49,20 @@ def wait_until(condition: Callable[[], bool], seconds: float, failure: str) -> N
     while not condition():
         assert time.monotonic() < deadline, failure
         time.sleep(0.05)
+
+
+def assert_says(output: str, lines: list[str]) -> None:
+    """``lines`` are in ``output``, one after the other (asyncio may log a line of its own)."""
+    said = output.splitlines()
+    starts = [at for at, line in enumerate(said) if line == lines[0]]
+    assert starts, output
+    assert said[starts[0]:starts[0] + len(lines)] == lines, output
+
+
+def peak_rows(stdout: str) -> list[str]:
+    """The rows of the peak table: damping, frequency, amplitude, exact w, exact peak, ..."""
+    after = stdout.split("for each damping ratio (from the file")[1].splitlines()[2:]
+    return [row for row in after if row.strip() and not row.startswith(("(", "plot"))]
 
 
 # ------------------------------------------------------- 1. results files are kept
@@ -84,6 +101,105 @@ def test_an_existing_out_file_is_refused_unless_resume_or_overwrite(tmp_path: pa
     no_file = run(example("async_sweep.py"), *SMALL, "--resume")
     assert no_file.returncode == 2
     assert "--resume needs --out FILE" in no_file.stderr
+
+
+# --------------------------------------------------------- 2. failed runs reported
+
+FAILING_SWEEP = """
+    import sys
+    sys.path.insert(0, {examples!r})
+    import async_sweep
+
+
+    def simulate(frequency, damping, **options):
+        # fails for the strongest damping, and for the highest frequency
+        if damping > 0.5:
+            raise ValueError("no answer at this damping")
+        if frequency > 1.9:
+            raise FloatingPointError("diverged")
+        return async_sweep.simulate(frequency, damping, **options)
+
+
+    if __name__ == "__main__":
+        async_sweep.simulate = simulate
+        async_sweep.main()
+"""
+
+
+def test_failed_runs_are_listed_and_the_summary_is_of_the_completed_ones(
+        tmp_path: pathlib.Path) -> None:
+    script, out = tmp_path / "failing_sweep.py", tmp_path / "sweep.h5"
+    script.write_text(textwrap.dedent(FAILING_SWEEP).format(examples=str(EXAMPLES)))
+    done = run(str(script), *SMALL, "--out", str(out))
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    # 5 frequencies x 3 dampings (0.05, 0.2, 0.8): damping 0.8 fails 5 runs, frequency 2.0 two
+    assert_says(done.stderr, [
+        f"7 of 15 runs failed; they stay incomplete in {out}:",
+        "  5 runs (run 2 first): ValueError: no answer at this damping",
+        "  2 runs (run 12 first): FloatingPointError: diverged",
+        f"--out {out} --resume computes only the missing runs again"])
+    assert "every run completed: False (8 of 15)" in done.stdout
+    dampings = [float(row.split()[0]) for row in peak_rows(done.stdout)]
+    assert dampings == [0.05, 0.2]
+    assert sum(run_table(out)["completed"]) == 8
+
+
+def test_failures_are_grouped_by_reason(capsys: pytest.CaptureFixture[str]) -> None:
+    sys.path.insert(0, str(EXAMPLES))
+    try:
+        import async_sweep
+    finally:
+        sys.path.remove(str(EXAMPLES))
+    chained = ("Traceback (most recent call last):\n  File \"x.py\", line 1\n    f()\n"
+               "KeyError: 'a'\n\nDuring handling of the above exception, another exception "
+               "occurred:\n\nTraceback (most recent call last):\n  File \"x.py\", line 3\n"
+               "    g()\nValueError: bad value\n")
+    assert async_sweep.reason(chained) == "ValueError: bad value"
+    assert async_sweep.reason("its task failed: RuntimeError: Error during deserialization\n"
+                              "of the task graph.") == ("its task failed: RuntimeError: Error "
+                                                        "during deserialization of the task graph.")
+    failed = {index: f"its task failed: OSError: disk {index % 5}" for index in range(20)}
+    failed[3] = "its task failed: OSError: disk 0"
+    async_sweep.print_failures(failed, 40, "f.h5")
+    assert capsys.readouterr().err.splitlines() == [
+        "20 of 40 runs failed; they stay incomplete in f.h5:",
+        "  5 runs (run 0 first): its task failed: OSError: disk 0",
+        "  4 runs (run 1 first): its task failed: OSError: disk 1",
+        "  4 runs (run 2 first): its task failed: OSError: disk 2",
+        "  and 2 other reasons",
+        "--out f.h5 --resume computes only the missing runs again"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("distributed") is None, reason="needs aiostore[dask]")
+def test_a_scheduler_that_cannot_import_the_example_fails_the_runs_with_a_reason(
+        tmp_path: pathlib.Path) -> None:
+    """The issue's case: a Dask scheduler (here without workers: the runs fail before they
+    reach one) that cannot unpickle async_sweep.simulate."""
+    address_file = tmp_path / "scheduler.json"
+    scheduler = subprocess.Popen(
+        [sys.executable, "-m", "distributed.cli.dask_scheduler", "--port", "0",
+         "--no-dashboard", "--scheduler-file", str(address_file)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(address_file.exists, 60, "the scheduler did not start")
+        time.sleep(0.2)  # the file is written whole, but give it its moment
+        address = json.loads(address_file.read_text())["address"]
+        out = tmp_path / "dask.h5"
+        done = run(example("dask_sweep.py"), "--frequencies", "3", "--dampings", "2", "--quiet",
+                   "--scheduler", address, "--out", str(out))
+    finally:
+        scheduler.terminate()
+        scheduler.wait(30)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "Traceback" not in done.stdout + done.stderr
+    assert "every run completed: False (0 of 6)" in done.stdout
+    errors = done.stderr.strip().splitlines()
+    assert errors[0] == f"6 of 6 runs failed; they stay incomplete in {out}:"
+    assert errors[1].startswith("  6 runs (run 0 first): its task failed: RuntimeError: Error "
+                                "during deserialization of the task graph.")
+    assert errors[2].startswith("with --scheduler, an import or deserialization error means")
+    assert errors[-1] == f"--out {out} --resume computes only the missing runs again"
 
 
 # ------------------------------------------------------------------------ 3. Ctrl-C
