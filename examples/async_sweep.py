@@ -4,9 +4,12 @@ Each run integrates a driven damped oscillator, x'' + 2*zeta*x' + x = cos(w*t) (
 the natural period), for one point of a grid of drive frequency ``w`` and damping ratio ``zeta``.
 The integrations run in a process pool, so the event loop stays free; ``aiostore.run_sweep``
 awaits each run's results into one HDF5 file through ``AsyncStorageService`` as soon as the run
-finishes, with a progress bar. At the end it reads the results back as a DataFrame
-(``load_frame``), prints a summary (measured amplitudes against the exact steady-state
-amplitude) and writes a PNG of the resonance over the grid.
+finishes, with a progress bar. A grid this coarse steps over the resonance peaks (at damping
+0.05 the top of the peak, within 1% of its height, is 0.014 wide; the grid's spacing is 0.095),
+so the sweep then refines: the trajectory is expanded with runs beside each damping's highest
+amplitude, round after round, until that amplitude's neighbours are within 1% of it. At the end
+it reads every run back as a DataFrame (``load_frame``), prints the peaks found against the
+exact ones, and writes a PNG of the resonance.
 
     python examples/async_sweep.py [--frequencies 20] [--dampings 15] [--out FILE]
                                    [--resume | --overwrite] [--plot FILE.png] [--workers N]
@@ -27,6 +30,7 @@ import signal
 import sys
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -36,7 +40,7 @@ import pandas as pd
 import sniffio
 
 import aiostore
-from aiostore import AsyncStorageService, ProcessRunner, SweepReport, Trajectory, run_sweep
+from aiostore import AsyncStorageService, Msg, ProcessRunner, SweepReport, Trajectory, run_sweep
 from aiostore.errors import (
     DataNotFoundError,
     DiskFullError,
@@ -46,11 +50,12 @@ from aiostore.errors import (
     RunnerError,
     SweepMismatchError,
 )
-from aiostore.runners import Runner
 
 T = TypeVar("T")
 TRAJECTORY = "resonance"
 RESULT = "response"
+TOLERANCE = 0.01  # a peak is found once its sampled neighbours are within 1% of it
+ROUNDS = 8  # at most this many refinements: each divides the spacing at the peaks by 3
 # What a user can set right (another file, a reachable scheduler, room on the disk): one line
 USER_ERRORS = (SweepMismatchError, RunnerError, FileFormatError, FileLockedError,
                FileAccessError, DiskFullError)
@@ -100,6 +105,19 @@ def exact_amplitude(frequency: np.ndarray, damping: np.ndarray) -> np.ndarray:
     return 1.0 / np.sqrt((1 - frequency**2) ** 2 + (2 * damping * frequency) ** 2)
 
 
+def exact_peak(damping: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frequency where the exact amplitude is highest, and that amplitude.
+
+    Below zeta = 1/sqrt(2) it is the resonance, 1/(2*zeta*sqrt(1 - zeta**2)) at
+    w = sqrt(1 - 2*zeta**2); above, there is no resonance and the amplitude only falls from the
+    static response, 1 at w = 0.
+    """
+    resonant = damping < 1 / np.sqrt(2)
+    frequency = np.sqrt(np.where(resonant, 1 - 2 * damping**2, 0.0))
+    amplitude = np.where(resonant, 1 / (2 * damping * np.sqrt(np.abs(1 - damping**2))), 1.0)
+    return frequency, amplitude
+
+
 # ----------------------------------------------------------------------------- the sweep
 
 
@@ -114,17 +132,93 @@ def build_trajectory(frequencies: int, dampings: int) -> Trajectory:
     return traj
 
 
-async def sweep(filename: str, traj: Trajectory, runner: Runner, quiet: bool,
-                packed: bool = False) -> tuple[SweepReport, pd.DataFrame]:
-    """Compute the runs the file lacks, storing each as it ends; read the results back."""
+# A sweep of one trajectory into an open service: run_sweep with its runner and options bound
+Sweeper = Callable[[AsyncStorageService, Trajectory], Awaitable[SweepReport]]
+
+
+@dataclass
+class Outcome:
+    """What the sweep did: the grid's sweep and each refinement's, and every completed run."""
+
+    reports: list[SweepReport]
+    frame: pd.DataFrame  # load_frame's rows: a run per row, its parameters and response
+    grid_runs: int
+    found: bool  # whether every peak was refined to TOLERANCE (not when runs failed)
+
+    @property
+    def runs(self) -> int:
+        return self.reports[-1].runs
+
+    @property
+    def stored(self) -> int:
+        return sum(len(report.stored) for report in self.reports)
+
+    @property
+    def already(self) -> int:
+        return len(self.reports[0].already_completed)
+
+    @property
+    def seconds(self) -> float:
+        return sum(report.seconds for report in self.reports)
+
+    @property
+    def failed(self) -> Mapping[int, str]:
+        # each sweep computes every run not yet completed, the failed ones of earlier rounds
+        # included, so the last one's failures are all the runs still missing
+        return self.reports[-1].failed
+
+
+async def sweep(filename: str, grid: Trajectory, run: Sweeper, packed: bool = False) -> Outcome:
+    """Compute the runs the file lacks, storing each as it ends; refine the peaks; read back."""
     async with AsyncStorageService(filename, file_title="aiostore example",
                                    packed_runs=packed) as service:
-        # run_sweep awaits each run into the file as its process finishes it; a second call on
-        # the same file (--resume) computes only the runs not yet completed there.
-        report = await run_sweep(service, traj, simulate, runner=runner, result=RESULT,
-                                 progress=not quiet)
+        grid_runs = len(grid)
+        traj = await to_resume(service, grid)
+        # run_sweep awaits each run into the file as its process finishes it; called again on
+        # the same file (--resume, a refinement) it computes only the runs not completed there
+        reports = [await run(service, traj)]
         frame = await completed_runs(service)
-    return report, frame
+        for round_ in range(1, ROUNDS + 1):
+            points = refinement(frame)
+            if reports[-1].failed or not points:  # failed runs would be retried every round
+                break
+            print(f"refining the peaks, round {round_}: {len(points)} more runs", flush=True)
+            await expand(service, traj, points)
+            reports.append(await run(service, traj))
+            frame = await completed_runs(service)
+        found = not reports[-1].failed and not refinement(frame)
+    return Outcome(reports, frame, grid_runs, found)
+
+
+async def to_resume(service: AsyncStorageService, grid: Trajectory) -> Trajectory:
+    """``grid``, expanded by the refining runs the file holds (an earlier run refined it).
+
+    A file holding another sweep is left to ``run_sweep``, which refuses it.
+    """
+    try:
+        if TRAJECTORY not in await service.list_trajectories():
+            return grid
+    except DataNotFoundError:  # no file yet
+        return grid
+    stored = await service.load(Msg.TRAJECTORY, None, trajectory_name=TRAJECTORY,
+                                load_parameters=2, load_derived_parameters=0, load_results=0)
+    ranges = {name: stored[f"parameters.{name}"].range for name in ("frequency", "damping")}
+    same_grid = all(np.array_equal(values[:len(grid)], grid[f"parameters.{name}"].range)
+                    for name, values in ranges.items())
+    if same_grid and len(stored) > len(grid):
+        grid.expand({name: values[len(grid):] for name, values in ranges.items()})
+    return grid
+
+
+async def expand(service: AsyncStorageService, traj: Trajectory,
+                 points: list[tuple[float, float]]) -> None:
+    """Append runs at ``points`` to the trajectory, in memory and in the file."""
+    old_length = len(traj)
+    changed = traj.expand({"frequency": [w for w, _ in points],
+                           "damping": [z for _, z in points]})
+    # PREPARE_MERGE writes the longer ranges and the new runs' rows (not completed): the next
+    # run_sweep finds the same trajectory as in memory and computes just the new runs
+    await service.store(Msg.PREPARE_MERGE, traj, changed, old_length)
 
 
 async def completed_runs(service: AsyncStorageService) -> pd.DataFrame:
@@ -134,6 +228,38 @@ async def completed_runs(service: AsyncStorageService) -> pd.DataFrame:
     except DataNotFoundError:  # no run completed
         columns = ["frequency", "damping", "amplitude", "phase", "energy", "trace"]
         return pd.DataFrame(columns=columns, index=pd.RangeIndex(0, name="run"))
+
+
+def refinement(frame: pd.DataFrame) -> list[tuple[float, float]]:
+    """New (frequency, damping) points beside each damping's peak that is not yet found."""
+    points = []
+    for damping, rows in frame.groupby("damping"):
+        curve = rows.sort_values("frequency")
+        points += [(frequency, float(damping)) for frequency in
+                   around_peak(curve["frequency"].to_numpy(), curve["amplitude"].to_numpy())]
+    return points
+
+
+def around_peak(frequency: np.ndarray, amplitude: np.ndarray) -> list[float]:
+    """Two frequencies in each gap beside the highest amplitude, unless it is found.
+
+    It is found when its neighbours are within TOLERANCE of it: the true peak lies between
+    them, and on a peak's rounded top the highest sample is then within about TOLERANCE / 4
+    of it. New frequencies stay within the grid's range: a run's time step is a hundredth of
+    the drive's period, too coarse for the model below the grid's lowest frequency.
+    """
+    best = int(np.argmax(amplitude))
+    neighbours = amplitude[max(best - 1, 0):best + 2]
+    if np.all(neighbours >= (1 - TOLERANCE) * amplitude[best]):
+        return []
+    new = []
+    if best > 0:
+        below = frequency[best] - frequency[best - 1]
+        new += [frequency[best] - below * 2 / 3, frequency[best] - below / 3]
+    if best < len(frequency) - 1:
+        above = frequency[best + 1] - frequency[best]
+        new += [frequency[best] + above / 3, frequency[best] + above * 2 / 3]
+    return [float(w) for w in new]
 
 
 # ------------------------------------------------------------------------------ reporting
@@ -148,15 +274,23 @@ def summary_table(frame: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def report(done: SweepReport, table: pd.DataFrame, filename: str) -> None:
-    stored, already = len(done.stored), len(done.already_completed)
-    print(f"aiostore {aiostore.__version__}: {stored} runs computed and stored in "
-          f"{done.seconds:.1f} s ({stored / done.seconds:.0f} runs/s), {already} were already "
-          f"in {filename}")
-    print_science(table, done.runs)
+def report(outcome: Outcome, table: pd.DataFrame, filename: str) -> None:
+    refining = outcome.runs - outcome.grid_runs
+    print(f"aiostore {aiostore.__version__}: {outcome.stored} runs computed and stored in "
+          f"{outcome.seconds:.1f} s ({outcome.stored / outcome.seconds:.0f} runs/s), "
+          f"{outcome.already} were already in {filename}; {outcome.grid_runs} runs on the grid, "
+          f"{refining} refining the peaks")
+    if outcome.found:
+        heading = ("resonance peak for each damping ratio (from the file; the highest amplitude "
+                   "measured, the grid refined around it):")
+    else:
+        heading = ("highest amplitude measured for each damping ratio (from the file; NOT "
+                   f"refined to {TOLERANCE:.0%}: " + ("runs failed" if outcome.failed else
+                                                       f"{ROUNDS} rounds were not enough") + "):")
+    print_science(table, outcome.runs, heading)
 
 
-def print_science(table: pd.DataFrame, runs: int) -> None:
+def print_science(table: pd.DataFrame, runs: int, heading: str) -> None:
     """What the completed runs found: accuracy against the exact amplitude, and the peaks."""
     completed = int(table["completed"].sum())
     more = "" if completed == runs else f" ({completed} of {runs})"
@@ -166,10 +300,22 @@ def print_science(table: pd.DataFrame, runs: int) -> None:
     table = table[table["completed"]]
     error = (table["amplitude"] / table["exact"] - 1).abs().max()
     print(f"largest relative error of the measured amplitude against the exact one: {error:.2e}")
-    peaks = table.loc[table.groupby("damping")["amplitude"].idxmax()]
-    print("\nresonance peak for each damping ratio (from the file):")
-    print(peaks[["damping", "frequency", "amplitude", "exact", "phase"]]
-          .to_string(index=False, float_format=lambda value: f"{value:8.4f}"))
+    print(f"\n{heading}")
+    print(peak_table(table).to_string(index=False, formatters={
+        "error": "{:+.2%}".format, "runs": "{:d}".format}, float_format="{:8.4f}".format))
+    if (table["damping"] >= 1 / np.sqrt(2)).any():
+        print("(above damping 0.7071 there is no resonance: the exact peak is the static "
+              "response, 1 at frequency 0)")
+
+
+def peak_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per damping: where the highest measured amplitude is, and the exact peak to compare."""
+    peaks = table.loc[table.groupby("damping")["amplitude"].idxmax(),
+                      ["damping", "frequency", "amplitude"]]
+    peaks["exact w"], peaks["exact peak"] = exact_peak(peaks["damping"].to_numpy())
+    peaks["error"] = peaks["amplitude"] / peaks["exact peak"] - 1
+    peaks["runs"] = table.groupby("damping").size().loc[peaks["damping"]].to_numpy()
+    return peaks
 
 
 def print_failures(failed: Mapping[int, str], runs: int, filename: str, hint: str = "") -> None:
@@ -198,26 +344,33 @@ def reason(failure: str) -> str:
     return why if len(why) <= 300 else why[:297] + "..."
 
 
-def plot(table: pd.DataFrame, path: str) -> None:
+def plot(outcome: Outcome, table: pd.DataFrame, path: str) -> None:
+    """The amplitude over the grid (left) and resonance curves with the peaks found (right)."""
     import matplotlib
     matplotlib.use("Agg")  # headless
     import matplotlib.pyplot as plt
 
-    grid = table.pivot(index="damping", columns="frequency", values="amplitude")
+    peaks = peak_table(table)
+    grid = table[table["run"] < outcome.grid_runs].pivot(index="damping", columns="frequency",
+                                                         values="amplitude")
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
     mesh = left.pcolormesh(grid.columns, grid.index, np.ma.masked_invalid(grid.to_numpy()),
                            shading="nearest", norm=matplotlib.colors.LogNorm())
+    left.plot(peaks["frequency"], peaks["damping"], "w+", markersize=6, label="peak found")
     left.set(xlabel="drive frequency / natural frequency", ylabel="damping ratio",
-             yscale="log", title="steady-state amplitude")
-    figure.colorbar(mesh, ax=left)
-    for damping in grid.index[:: max(len(grid.index) // 5, 1)]:
-        right.plot(grid.columns, grid.loc[damping], "o", markersize=3,
+             yscale="log", title="steady-state amplitude on the grid")
+    left.legend(fontsize=8, loc="upper right")
+    figure.colorbar(mesh, ax=left, label="amplitude / static response")
+    dampings = sorted(table["damping"].unique())
+    for damping in dampings[:: max(len(dampings) // 5, 1)]:
+        curve = table[table["damping"] == damping].sort_values("frequency")
+        right.plot(curve["frequency"], curve["amplitude"], "o", markersize=3,
                    label=f"zeta = {damping:.2f}")
-        fine = np.linspace(grid.columns.min(), grid.columns.max(), 400)
+        fine = np.linspace(0.01, table["frequency"].max(), 800)
         right.plot(fine, exact_amplitude(fine, np.full_like(fine, damping)), "-", linewidth=0.8,
                    color=right.lines[-1].get_color())
-    right.set(xlabel="drive frequency / natural frequency", ylabel="amplitude", yscale="log",
-              title="measured (dots) and exact (lines)")
+    right.set(xlabel="drive frequency / natural frequency", ylabel="amplitude / static response",
+              yscale="log", title="measured (dots: grid and refinement) and exact (lines)")
     right.legend(fontsize=8)
     figure.tight_layout()
     # written beside and renamed: an interrupted plot never leaves half a PNG
@@ -228,6 +381,9 @@ def plot(table: pd.DataFrame, path: str) -> None:
 
 def partial_plot(path: str) -> str:
     return f"{path}.partial"
+
+
+# ------------------------------------------------------------------- the command line
 
 
 def common_options(description: str) -> argparse.ArgumentParser:
@@ -280,40 +436,27 @@ def free_name(stem: str) -> str:
     return filename
 
 
-def run_and_present(sweeping: Callable[[], Awaitable[tuple[SweepReport, pd.DataFrame]]],
-                    filename: str, image: str, backend: str = "asyncio", hint: str = "") -> None:
+def run_and_present(sweeping: Callable[[], Awaitable[Outcome]], filename: str, image: str,
+                    backend: str = "asyncio", hint: str = "") -> None:
     """Run the sweep, then print and plot what it found; Ctrl-C ends with one line."""
     ctrl_c = CtrlC()
-    swept = None
+    outcome = None
     try:
-        swept = anyio.run(ctrl_c.cancels, sweeping, backend=backend)
+        outcome = anyio.run(ctrl_c.cancels, sweeping, backend=backend)
     except BaseException as error:
         # workers that Ctrl-C reached too may have failed the sweep first: still Ctrl-C's doing
         if not (ctrl_c.pressed or interrupted(error)):
             if isinstance(error, USER_ERRORS):
                 sys.exit(f"{os.path.basename(sys.argv[0])}: error: {error}")
             raise
-    if swept is None or ctrl_c.pressed:  # the service closed the file on its way out
+    if outcome is None or ctrl_c.pressed:  # the service closed the file on its way out
         say(f"interrupted: the runs stored so far are kept in {filename}; "
             f"add --out {filename} --resume to compute only the rest")
         sys.exit(130)  # the shell's status for Ctrl-C
     # The file is closed: from here Ctrl-C loses nothing, and ends the process at once (as a
     # KeyboardInterrupt, it could land in a callback that only prints it and goes on)
     signal.signal(signal.SIGINT, lambda *_: stop_presenting(filename, image))
-    done, frame = swept
-    present(done, frame, filename, image, hint)
-
-
-def present(done: SweepReport, frame: pd.DataFrame, filename: str, image: str,
-            hint: str) -> None:
-    table = summary_table(frame)
-    report(done, table, filename)
-    if len(table):
-        plot(table, image)
-        print(f"\nplot of the resonance: {image}", flush=True)
-    if done.failed:
-        print_failures(done.failed, done.runs, filename, hint)
-        sys.exit(1)
+    present(outcome, filename, image, hint)
 
 
 class CtrlC:
@@ -346,6 +489,17 @@ class CtrlC:
                 return  # a second Ctrl-C is Python's own again
 
 
+def present(outcome: Outcome, filename: str, image: str, hint: str) -> None:
+    table = summary_table(outcome.frame)
+    report(outcome, table, filename)
+    if len(table):
+        plot(outcome, table, image)
+        print(f"\nplot of the resonance: {image}", flush=True)
+    if outcome.failed:
+        print_failures(outcome.failed, outcome.runs, filename, hint)
+        sys.exit(1)
+
+
 def interrupted(error: BaseException) -> bool:
     """Whether Ctrl-C ended the sweep: trio raises it from inside the task groups, grouped."""
     if isinstance(error, BaseExceptionGroup):
@@ -376,10 +530,11 @@ def main() -> None:
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     args = parser.parse_args()
     filename, image = output_paths(parser, args)
-    traj = build_trajectory(args.frequencies, args.dampings)
-    runner = ProcessRunner(args.workers)
-    run_and_present(partial(sweep, filename, traj, runner, args.quiet, args.packed),
-                    filename, image, args.backend)
+    grid = build_trajectory(args.frequencies, args.dampings)
+    run = partial(run_sweep, simulate=simulate, runner=ProcessRunner(args.workers),
+                  result=RESULT, progress=not args.quiet)
+    run_and_present(partial(sweep, filename, grid, run, args.packed), filename, image,
+                    args.backend)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
 """The oscillator sweep of examples/async_sweep.py, computed on Dask distributed.
 
 This process owns the HDF5 file; the runs are computed by the workers of a Dask cluster and each
-is stored as it comes back. With no ``--scheduler`` a LocalCluster of ``--workers`` processes
-is started here; with ``--scheduler tcp://host:8786`` the runs go to that cluster, whose
-scheduler and workers must both be able to import this folder's ``async_sweep`` module (the
-scheduler unpickles the tasks too): this folder on their PYTHONPATH, or a shared file system.
-Several runs per task (``--runs-per-task``) pay for Dask's few milliseconds per task. Output
-files and ``--resume`` / ``--overwrite`` are as in async_sweep.py.
+is stored as it comes back; the peaks are then refined as async_sweep.py does. With no
+``--scheduler`` a LocalCluster of ``--workers`` processes is started here; with ``--scheduler
+tcp://host:8786`` the runs go to that cluster, whose scheduler and workers must both be able to
+import this folder's ``async_sweep`` module (the scheduler unpickles the tasks too): this folder
+on their PYTHONPATH, or a shared file system. Several runs per task (``--runs-per-task``) pay
+for Dask's few milliseconds per task. Output files and ``--resume`` / ``--overwrite`` are as in
+async_sweep.py.
 
     python examples/dask_sweep.py [--frequencies 20] [--dampings 15] [--out FILE]
                                   [--resume | --overwrite] [--scheduler ADDRESS] [--workers 2]
@@ -17,25 +18,32 @@ Needs ``pip install aiostore[dask]``.
 
 from __future__ import annotations
 
+import argparse
 import sys
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from functools import partial
 from pathlib import Path
 
+import anyio
+
 sys.path.insert(0, str(Path(__file__).parent))  # so that workers unpickle async_sweep.simulate
 
-import pandas as pd
 from async_sweep import (
     RESULT,
+    Outcome,
     build_trajectory,
     common_options,
-    completed_runs,
     output_paths,
     run_and_present,
     simulate,
+    sweep,
 )
+from distributed import Client, LocalCluster
 
-from aiostore import AsyncStorageService, SweepReport, Trajectory, run_sweep
+from aiostore import Trajectory, run_sweep
 from aiostore.dask import DaskRunner
+from aiostore.errors import RunnerError
 
 # Run in each local worker as it starts (Dask's preload). Ctrl-C in a terminal reaches every
 # process of the group: the workers ignore it, instead of each printing its traceback, and this
@@ -47,15 +55,37 @@ logging.getLogger("distributed.worker.state_machine").setLevel(logging.ERROR)
 """
 
 
+@asynccontextmanager
+async def dask_client(scheduler: str | None, workers: int) -> AsyncIterator[Client]:
+    """A client of the cluster at ``scheduler``, or of a LocalCluster started here.
 
-async def sweep_on_dask(filename: str, traj: Trajectory, runner: DaskRunner, runs_per_task: int,
-                        quiet: bool, packed: bool) -> tuple[SweepReport, pd.DataFrame]:
-    async with AsyncStorageService(filename, file_title="aiostore example",
-                                   packed_runs=packed) as service:
-        report = await run_sweep(service, traj, simulate, runner=runner, result=RESULT,
-                                 runs_per_task=runs_per_task, progress=not quiet)
-        frame = await completed_runs(service)
-    return report, frame
+    One cluster for the whole sweep: each refinement is another run_sweep on it.
+    """
+    stack = AsyncExitStack()
+    try:
+        try:
+            if scheduler:
+                client = await stack.enter_async_context(Client(scheduler, asynchronous=True))
+            else:
+                cluster = await stack.enter_async_context(LocalCluster(
+                    n_workers=workers, threads_per_worker=1, processes=True,
+                    dashboard_address=None, asynchronous=True, preload=[WORKER_SETUP]))
+                client = await stack.enter_async_context(Client(cluster, asynchronous=True))
+        except OSError as error:  # no scheduler there, or the local cluster cannot start
+            raise RunnerError(f"no Dask cluster at {scheduler or 'a LocalCluster'}: "
+                              f"{error}") from error
+        yield client
+    finally:
+        # Ctrl-C cancels the sweep, not the closing: Dask's would log errors cut short
+        with anyio.CancelScope(shield=True):
+            await stack.aclose()
+
+
+async def sweep_on_dask(filename: str, grid: Trajectory, args: argparse.Namespace) -> Outcome:
+    async with dask_client(args.scheduler, args.workers) as client:
+        run = partial(run_sweep, simulate=simulate, runner=DaskRunner(client), result=RESULT,
+                      runs_per_task=args.runs_per_task, progress=not args.quiet)
+        return await sweep(filename, grid, run, args.packed)
 
 
 def main() -> None:
@@ -65,13 +95,11 @@ def main() -> None:
     parser.add_argument("--runs-per-task", type=int, default=4, help="runs computed per Dask task")
     args = parser.parse_args()
     filename, image = output_paths(parser, args)
-    traj = build_trajectory(args.frequencies, args.dampings)
-    runner = DaskRunner(args.scheduler, workers=args.workers, preload=[WORKER_SETUP])
+    grid = build_trajectory(args.frequencies, args.dampings)
     hint = ("with --scheduler, an import or deserialization error means that its scheduler or "
             f"workers cannot import async_sweep: put {Path(__file__).parent} on their PYTHONPATH"
             if args.scheduler else "")
-    run_and_present(partial(sweep_on_dask, filename, traj, runner, args.runs_per_task, args.quiet,
-                            args.packed), filename, image, hint=hint)
+    run_and_present(partial(sweep_on_dask, filename, grid, args), filename, image, hint=hint)
 
 
 if __name__ == "__main__":

@@ -86,7 +86,8 @@ def report(table: pd.DataFrame, stored: int, filename: str, seconds: float, serv
     print(f"pypet {pypet.__version__} on {service}'s HDF5StorageService: {stored} runs computed "
           f"and stored in {seconds:.1f} s ({stored / seconds:.0f} runs/s) in {filename}")
     print(f"runs loaded back: {len(table)}")
-    print_science(table, stored)
+    print_science(table, stored, "highest amplitude on the grid for each damping ratio (from the "
+                  "file; unlike async_sweep.py's, this grid is not refined around the peaks):")
 
 
 def main() -> None:

@@ -2,7 +2,7 @@
 
 A results file is never thrown away silently; failed runs are reported with their reasons and
 the summary is of the runs that completed; Ctrl-C ends with one line saying what was kept and
-how to resume, on every backend and while plotting.
+how to resume, on every backend and while plotting; the main job finds the resonance peaks.
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ def test_failed_runs_are_listed_and_the_summary_is_of_the_completed_ones(
         "  2 runs (run 12 first): FloatingPointError: diverged",
         f"--out {out} --resume computes only the missing runs again"])
     assert "every run completed: False (8 of 15)" in done.stdout
+    assert "NOT refined to 1%: runs failed" in done.stdout
     dampings = [float(row.split()[0]) for row in peak_rows(done.stdout)]
     assert dampings == [0.05, 0.2]
     assert sum(run_table(out)["completed"]) == 8
@@ -297,3 +298,27 @@ def test_ctrl_c_while_the_summary_and_plot_are_made_ends_with_one_line(
         "plot again without computing"]
     assert not list(tmp_path.glob("*.partial"))
     assert run_table(out)["completed"].all()
+
+
+# ---------------------------------------------------------- 7. the resonance peaks
+
+
+def test_the_main_job_finds_each_resonance_peak(tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "sweep.h5"
+    done = run(example("async_sweep.py"), *SMALL, "--out", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resonance peak for each damping ratio" in done.stdout
+    rows = [[float(value.rstrip("%")) for value in row.split()] for row in peak_rows(done.stdout)]
+    assert [row[0] for row in rows] == [0.05, 0.2, 0.8]
+    for damping, frequency, amplitude, *_ in rows:
+        if damping < 1 / np.sqrt(2):  # the resonance
+            exact = 1 / (2 * damping * np.sqrt(1 - damping**2))
+            assert frequency == pytest.approx(np.sqrt(1 - 2 * damping**2), abs=0.02)
+        else:  # no resonance: the highest amplitude is the static response, at frequency 0
+            exact = 1.0
+        assert amplitude == pytest.approx(exact, rel=0.03), (damping, done.stdout)
+    # the refining runs are runs of the same trajectory, after the grid's 15
+    runs = run_table(out)
+    stored = int(done.stdout.split(" runs computed and stored")[0].split()[-1])
+    assert len(runs) == stored > 15
+    assert runs["completed"].all()
