@@ -527,7 +527,8 @@ def main() -> None:
     parser = common_options(__doc__.splitlines()[0])
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="processes integrating runs at once")
-    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio",
+                        help="the event loop anyio runs the sweep on")
     args = parser.parse_args()
     filename, image = output_paths(parser, args)
     grid = build_trajectory(args.frequencies, args.dampings)

@@ -1,8 +1,10 @@
-"""Store a small parameter sweep in HDF5 and load it back (aiostore's main job, for now inline).
+"""Store a small parameter sweep in HDF5 and load it back: aiostore's smallest blocking use.
 
 A damped oscillator x'' + 2*zeta*omega*x' + omega**2*x = 0 is integrated for each point of a
-grid of (omega, zeta); each run's trajectory and summary numbers are stored as it finishes, then
-the whole trajectory is loaded back from the file and summarised.
+grid of (omega, zeta), one run after the other in this thread; each run's trajectory and summary
+numbers are stored with the blocking ``StorageService`` as it finishes, then the whole
+trajectory is loaded back from the file and summarised. (The main job, an async sweep on all
+cores, is examples/async_sweep.py.)
 
     python examples/store_and_load.py [--out sweep.h5 [--overwrite]] [--points 4]
 """

@@ -2,7 +2,8 @@
 
 A results file is never thrown away silently; failed runs are reported with their reasons and
 the summary is of the runs that completed; Ctrl-C ends with one line saying what was kept and
-how to resume, on every backend and while plotting; the main job finds the resonance peaks.
+how to resume, on every backend and while plotting; the main job finds the resonance peaks; every
+option is explained, and every python snippet of the README runs.
 """
 
 from __future__ import annotations
@@ -322,3 +323,117 @@ def test_the_main_job_finds_each_resonance_peak(tmp_path: pathlib.Path) -> None:
     stored = int(done.stdout.split(" runs computed and stored")[0].split()[-1])
     assert len(runs) == stored > 15
     assert runs["completed"].all()
+
+
+# ------------------------------------------------------ 8. help texts, the README
+
+
+def option_entries(help_text: str) -> dict[str, str]:
+    """argparse's options section: each option's invocation and the help text beside or below."""
+    section = help_text.split("options:\n")[1]
+    entries: dict[str, str] = {}
+    current = ""
+    for line in section.splitlines():
+        if line.startswith("  -"):
+            invocation, _, text = line.strip().partition("  ")
+            current = invocation
+            entries[current] = text.strip()
+        elif line.startswith("    ") and current:
+            entries[current] = (entries[current] + " " + line.strip()).strip()
+    return entries
+
+
+@pytest.mark.parametrize("name", ["async_sweep.py", "dask_sweep.py", "legacy_sync.py",
+                                  "store_and_load.py", "cache_user.py"])
+def test_every_option_of_every_example_is_explained(name: str) -> None:
+    if name == "legacy_sync.py" and importlib.util.find_spec("pypet") is None:
+        pytest.skip("pypet is not installed")
+    if name == "dask_sweep.py" and importlib.util.find_spec("distributed") is None:
+        pytest.skip("needs aiostore[dask]")
+    done = run(example(name), "--help")
+    assert done.returncode == 0, done.stderr
+    entries = option_entries(done.stdout)
+    assert len(entries) > 1
+    assert all(entries.values()), entries
+    if name == "store_and_load.py":
+        assert "main job" not in done.stdout.split("options:")[0]
+
+
+def readme_snippets() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+
+
+def snippet(containing: str) -> str:
+    [found] = [text for text in readme_snippets() if containing in text]
+    return found
+
+
+def test_every_readme_snippet_compiles() -> None:
+    for text in readme_snippets():
+        compile(text, "README.md", "exec", flags=0x2000)  # PyCF_ALLOW_TOP_LEVEL_AWAIT
+
+
+def test_the_readmes_use_snippet_runs_and_prints_what_it_says(tmp_path: pathlib.Path) -> None:
+    first = snippet('file_title="Experiment"')
+    script = tmp_path / "use.py"
+    script.write_text(first)
+    done = run(str(script), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    printed = done.stdout.splitlines()
+    assert printed == ["40.0", "[1.0, 2.0, 3.0]", "[0. 1. 2.] ['trace']"]
+    for line in printed:  # each print's comment in the README says what it prints
+        assert f"# {line}:" in first
+
+    # the load_frame snippet, on the file the first one wrote
+    frames = snippet("frame = await svc.load_frame")
+    script.write_text("import anyio\nfrom aiostore import AsyncStorageService\n\n"
+                      "async def main():\n    async with AsyncStorageService('out.h5') as svc:\n"
+                      + textwrap.indent(frames, " " * 8)
+                      + "        print(frame.to_string())\n        print(len(hot))\n\n"
+                      "anyio.run(main)\n")
+    done = run(str(script), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    *table, hot = done.stdout.splitlines()
+    shown = [line[2:] for line in frames.splitlines() if line.startswith("# ")]
+    assert [line.split() for line in table] == [line.split() for line in shown]
+    assert hot == "1"
+
+
+def test_the_readmes_run_sweep_snippet_runs_and_reports_what_it_says(
+        tmp_path: pathlib.Path) -> None:
+    # the trajectory of the first snippet, at the top level of the script (workers import it)
+    first = snippet('file_title="Experiment"')
+    traj = [line.strip() for line in first.splitlines() if line.strip().startswith("traj")
+            and "svc" not in line]
+    sweep = snippet("runner=ProcessRunner(4)")
+    script = tmp_path / "sweep.py"
+    script.write_text("import anyio\nimport numpy as np\nfrom aiostore import Trajectory\n"
+                      + "\n".join(traj) + "\n" + sweep
+                      + "\nif __name__ == '__main__':\n    anyio.run(main)\n")
+    done = run(str(script), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    said = re.search(r"print\(report\)\s+# (.*)", sweep)
+    assert said is not None
+    seconds = r"in [0-9.]+ s"
+    assert re.sub(seconds, "", done.stdout.strip()) == re.sub(seconds, "", said.group(1))
+
+
+def test_the_readmes_dataset_snippet_runs(tmp_path: pathlib.Path) -> None:
+    pytest.importorskip("xarray")
+    grid = snippet('Trajectory("grid")')
+    script = tmp_path / "grid.py"
+    script.write_text(grid)
+    done = run(str(script), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "2.0"
+    assert "# 2.0" in grid
+
+
+@pytest.mark.parametrize(("needs", "containing"), [("pypet", "from pypet import Environment"),
+                                                   ("colossus", "from colossus.utils import")])
+def test_the_readmes_shim_snippets_run(tmp_path: pathlib.Path, needs: str, containing: str) -> None:
+    pytest.importorskip(needs)
+    script = tmp_path / "shim.py"
+    script.write_text(snippet(containing))
+    done = run(str(script), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
