@@ -23,8 +23,10 @@ A program that freezes objects itself keeps its own policy: the thread then neve
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
+from collections.abc import Iterator
 
 __all__ = ["FREEZE_EVERY", "THAW_AFTER", "HeapFreezer"]
 
@@ -62,6 +64,25 @@ class HeapFreezer:
             return
         gc.freeze()
         self.frozen, self._jobs = True, 0
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """Frozen before and after a job that makes many long-lived objects at once (a big
+        trajectory's run records), with no collection meanwhile: each one would scan the
+        objects made so far, with every thread stopped (34 ms at a time for 200,000 records
+        here). Cyclic garbage made meanwhile waits for the thaw."""
+        if not self.enabled:
+            yield
+            return
+        self.freeze()
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            yield
+        finally:
+            self.freeze()
+            if collecting:
+                gc.enable()
 
     def thaw(self) -> None:
         """Hand every frozen object back to the collector (the thread is idle)."""

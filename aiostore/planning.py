@@ -38,6 +38,7 @@ from .requests import (
     RemoveIncompleteRuns,
     RemoveItems,
     RunRecord,
+    RunRecords,
     Sequence,
     Target,
     TrajectoryHeader,
@@ -188,7 +189,7 @@ def _run_record(traj: Trajectory, idx: int, completed: bool, timestamp: float,
 def store_trajectory(call: Call, *, only_init: bool = False) -> Job:
     traj = _require(call.item, Trajectory, Msg.TRAJECTORY)
     leaves = [] if only_init else _unstored_leaves(traj)
-    records = tuple(
+    records = RunRecords(
         _run_record(traj, run.idx, run.completed, run.timestamp, run.finish_timestamp)
         for run in traj.runs
     )

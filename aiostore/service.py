@@ -312,10 +312,10 @@ class AsyncStorageService:
                 return plan()
             if isinstance(item, Trajectory) and len(item) > OFFLOAD_RUNS:
                 # A trajectory's run records take a second per 200,000 runs: in a worker thread
-                # the loop keeps running meanwhile. So many new objects set off a full
-                # collection, which stops every thread: frozen, the heap is not scanned.
-                self._session.worker().freeze_heap()
-                return await anyio.to_thread.run_sync(plan)
+                # the loop keeps running meanwhile, and with the heap held (frozen, no
+                # collections) their making stops no thread for a full collection.
+                with self._session.worker().heap_held():
+                    return await anyio.to_thread.run_sync(plan)
             if _snapshot_bytes(item) > OFFLOAD_BYTES:
                 # Copying fresh memory costs page faults (~3 ms per MB measured here), and
                 # numpy copies without holding the GIL: in a thread, the loop runs meanwhile.

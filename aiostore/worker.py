@@ -18,6 +18,7 @@ gets a fresh worker (the parent's thread does not exist there).
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import functools
 import logging
@@ -184,11 +185,18 @@ class Worker:
             self._users -= 1
             self._wakeup.notify()
 
-    def freeze_heap(self) -> None:
-        """Freeze the garbage collector's heap before a caller makes many objects at once (a
-        big trajectory's run records), as a stream of stores does (see :mod:`.heapfreezing`)."""
+    @contextlib.contextmanager
+    def heap_held(self) -> Iterator[None]:
+        """The garbage collector's heap frozen, and no collection, while a caller makes many
+        objects at once (a big trajectory's run records; see :mod:`.heapfreezing`)."""
         with self._lock:
-            self._heap.freeze()
+            holding = self._heap.held()
+            holding.__enter__()
+        try:
+            yield
+        finally:
+            with self._lock:
+                holding.__exit__(None, None, None)
 
     def offer(self, ticket: Ticket) -> Future[None] | None:
         """Queue ``ticket`` if there is room and return None; else a future that completes on room.

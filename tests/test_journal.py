@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from holding import held_by_another_process
 
 from aiostore import FileFormatError, FileLockedError, Msg, StorageService, Trajectory
 from aiostore.engine import journal, writing
+from aiostore.requests import RunRecord, RunRecords
 
 WRITER = """
 import os, sys
@@ -344,3 +346,12 @@ def test_a_file_too_damaged_to_change_is_salvaged_then_replayed(
     assert "salvaged" in caplog.text
     (damaged,) = tmp_path.glob("damaged.h5.damaged-*")
     assert damaged.stat().st_size > 0
+
+
+def test_a_trajectorys_run_records_pickle_a_column_at_a_time_and_come_back_equal() -> None:
+    records = RunRecords(RunRecord(index, index % 2 == 0, 1.5 * index, 2.5 * index,
+                                   f"x: {index}, s: é\x00{'y' * index}") for index in range(7))
+    again = pickle.loads(pickle.dumps(records, protocol=5))
+    assert type(again) is RunRecords
+    assert again == records
+    assert pickle.loads(pickle.dumps(RunRecords(), protocol=5)) == ()

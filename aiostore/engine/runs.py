@@ -31,7 +31,7 @@ RUN_ROW = np.dtype([
 
 # Rows built (and appended) at a time: a trajectory of 200,000 runs held the GIL for 80 ms
 # in one piece, and an event loop waited as long.
-ROWS_AT_ONCE = 4096
+ROWS_AT_ONCE = 1024
 
 
 def create_trajectory(h5: tables.File, name: str, header: TrajectoryHeader,
@@ -101,29 +101,36 @@ def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> tuple[list[
     latest = {record.idx: record for record in records}  # a run written twice: the last
     row_type = table.dtype
     new_rows = _rows(latest.values(), row_type)
-    by_index = dict(zip(latest, new_rows, strict=True))
-    old_nrows = table.nrows
-    missing = max(by_index, default=-1) + 1 - old_nrows
-    if missing > 0:
-        appended = np.zeros(missing, dtype=row_type)
-        appended["idx"] = np.arange(old_nrows, old_nrows + missing)
-        appended["name"] = [run_name(i).encode() for i in appended["idx"]]
-        for idx, row in by_index.items():
-            if idx >= old_nrows:
-                appended[idx - old_nrows] = row
-        for start in range(0, missing, ROWS_AT_ONCE):
-            table.append(appended[start:start + ROWS_AT_ONCE])
-    existing = sorted(idx for idx in by_index if idx < old_nrows)
-    if not existing:
+    indices = new_rows["idx"]  # arrays, not a row object per run: 200,000 of them held the
+    old_nrows = table.nrows    # GIL for 30 ms in one piece
+    stop = int(indices.max()) + 1 if len(indices) else 0
+    if stop > old_nrows:
+        _append_blank(table, new_rows, old_nrows, stop)
+    inside = indices < old_nrows
+    if not inside.any():
         return [], np.zeros(0, dtype=row_type)
+    rewritten = new_rows[inside]
+    rewritten = rewritten[np.argsort(rewritten["idx"], kind="stable")]
+    existing = rewritten["idx"].tolist()
     old_rows = table.read_coordinates(existing)
-    if len(existing) == len(latest):  # the usual case: rows in index order, taken at once
-        order = np.argsort(new_rows["idx"], kind="stable")
-        table.modify_coordinates(existing, new_rows[order])
-    else:
-        table.modify_coordinates(existing, np.array([by_index[i] for i in existing],
-                                                    dtype=row_type))
+    table.modify_coordinates(existing, rewritten)
     return existing, old_rows
+
+
+def _append_blank(table: tables.Table, new_rows: np.ndarray, start: int, stop: int) -> None:
+    """Append rows ``start`` to ``stop``: blank ones (index and name only) where ``new_rows``
+    has none. A block at a time: a trajectory's store appends every run's row, and numpy holds
+    the GIL through each conversion (the event loop waits for the whole of one)."""
+    indices = new_rows["idx"]
+    for first in range(start, stop, ROWS_AT_ONCE):
+        last = min(first + ROWS_AT_ONCE, stop)
+        block = np.zeros(last - first, dtype=table.dtype)
+        block["idx"] = np.arange(first, last)
+        block["name"] = [run_name(i).encode() for i in range(first, last)]
+        inside = (indices >= first) & (indices < last)
+        block[indices[inside] - first] = new_rows[inside]
+        table.append(block)
+        table.flush()
 
 
 def read_runs(table: tables.Table) -> list[RunRecord]:
