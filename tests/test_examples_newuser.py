@@ -19,7 +19,7 @@ import sys
 import textwrap
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -235,18 +235,36 @@ def ctrl_c_enabled() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(*args: str) -> tuple[subprocess.Popen[bytes], Output]:
-    # its own process group, which Ctrl-C in a terminal signals whole (the workers included)
-    process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, start_new_session=True,
-                               preexec_fn=ctrl_c_enabled,  # noqa: PLW1509  # no threads to fork with
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    return process, Output(process)
+Start = Callable[..., tuple[subprocess.Popen[bytes], Output]]
+
+
+@pytest.fixture
+def start() -> Iterator[Start]:
+    """Starts a python process in a process group of its own, which Ctrl-C in a terminal
+    signals whole (the workers included); kills the group if the test leaves it running."""
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def starting(*args: str) -> tuple[subprocess.Popen[bytes], Output]:
+        process = subprocess.Popen([sys.executable, *args], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, start_new_session=True,
+                                   preexec_fn=ctrl_c_enabled,  # noqa: PLW1509  # no threads to fork with
+                                   env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        processes.append(process)
+        return process, Output(process)
+
+    yield starting
+    for process in processes:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def ctrl_c(process: subprocess.Popen[bytes], output: Output) -> tuple[int, str]:
     os.killpg(process.pid, signal.SIGINT)
-    code = process.wait(120)
+    try:
+        code = process.wait(120)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running 120 s after Ctrl-C: {output['stderr'][-3000:]}")
     output.join()
     return code, output["stdout"] + output["stderr"]
 
@@ -257,7 +275,8 @@ def runs_done(output: Output) -> int:
 
 
 @pytest.mark.parametrize("how", ["asyncio", "trio", "dask"])
-def test_ctrl_c_ends_with_one_line_and_the_sweep_resumes(tmp_path: pathlib.Path, how: str) -> None:
+def test_ctrl_c_ends_with_one_line_and_the_sweep_resumes(tmp_path: pathlib.Path, start: Start,
+                                                         how: str) -> None:
     if how == "dask" and importlib.util.find_spec("distributed") is None:
         pytest.skip("needs aiostore[dask]")
     out = tmp_path / "sweep.h5"
@@ -285,7 +304,7 @@ def test_ctrl_c_ends_with_one_line_and_the_sweep_resumes(tmp_path: pathlib.Path,
 
 
 def test_ctrl_c_while_the_summary_and_plot_are_made_ends_with_one_line(
-        tmp_path: pathlib.Path) -> None:
+        tmp_path: pathlib.Path, start: Start) -> None:
     out, image = tmp_path / "sweep.h5", tmp_path / "sweep.png"
     process, output = start(example("async_sweep.py"), *SMALL, "--out", str(out),
                             "--plot", str(image))
