@@ -149,7 +149,8 @@ class InlineRunner:
 
 
 class CountingService:
-    """The service as ``run_sweep`` sees it, counting each run's acknowledged store."""
+    """The service as ``run_sweep`` sees it, counting each run's store as it is queued (``put``;
+    the last mark is after the sweep's final ``join``) or acknowledged (``store``)."""
 
     def __init__(self, service: AsyncStorageService, progress: Progress) -> None:
         self._service = service
@@ -163,6 +164,11 @@ class CountingService:
         if msg == Msg.SINGLE_RUN:
             self._progress.tick()
         return answer
+
+    async def put(self, msg: Any, item: Any, *args: Any, **kwargs: Any) -> None:
+        await self._service.put(msg, item, *args, **kwargs)
+        if msg == Msg.SINGLE_RUN:
+            self._progress.tick()
 
 
 async def sweep_face(svc: AsyncStorageService, traj: Trajectory, progress: Progress) -> None:
