@@ -12,6 +12,7 @@ finish twice); the driver stores each run index once, so the file never holds a 
 
 from __future__ import annotations
 
+import collections
 import sys
 import time
 import traceback
@@ -115,8 +116,8 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     ``runner`` defaults to a :class:`~aiostore.runners.ProcessRunner` with one worker per core.
     ``runs_per_task`` computes several runs per task, which pays off where a run is short and
     a task costs milliseconds (Dask). ``progress`` shows a progress bar on stderr. Answers are
-    queued for the HDF5 thread as they come; after ``pending_stores`` of them the driver waits
-    until they are written (and at once when one failed).
+    queued for the HDF5 thread as they come; when ``pending_stores`` of them are not written
+    yet, the driver waits until they are (and at once when one failed).
 
     If the file already holds the trajectory it must be the same sweep (the same parameters,
     values and ranges, or :class:`~aiostore.errors.SweepMismatchError`): its incomplete runs'
@@ -239,15 +240,16 @@ def _check_same_sweep(traj: Trajectory, stored: Trajectory) -> None:
 class _RunWriter:
     """Queues each run's answer once (``put``: a store awaited by a task of its own costs more
     than the run's own storing) and keeps the tally. A queued run is stored once the service
-    has written it (its run info says completed), or failed; the queue is settled (``join``)
-    every ``settle_every`` runs, at once when a queued store failed, and at the end."""
+    has written it (its run info says completed), or failed. The queue is settled (``join``,
+    which lets it run dry) when ``settle_every`` runs are queued and not yet written, at once
+    when a queued store failed, and at the end."""
 
     service: AsyncStorageService
     traj: Trajectory
     result: str
     taken: set[int]
     settle_every: int
-    queued: list[int] = field(default_factory=list)
+    queued: collections.deque[int] = field(default_factory=collections.deque)
     stored: list[int] = field(default_factory=list)
     failed: dict[int, str] = field(default_factory=dict)
     bar: Any = None
@@ -269,6 +271,9 @@ class _RunWriter:
             return
         self.queued.append(answer.index)
         self.bar.update()
+        runs = self.traj.runs
+        while self.queued and runs[self.queued[0]].completed:  # written meanwhile
+            self.stored.append(self.queued.popleft())
         if len(self.queued) >= self.settle_every or self.service.has_failed_stores:
             await self.settle()
 
