@@ -35,6 +35,7 @@ from ..names import RUNS_GROUP, run_index, run_name
 from ..requests import LeafRecord, NodeData, Path
 from . import layout, nodes
 from .files import OpenFile
+from .rowindex import RunRows
 from .undo import UndoLog
 
 PACKED_GROUP = "packed"
@@ -74,7 +75,7 @@ class PackedTable:
         self.shapes: dict[str, list[int]] = json.loads(str(attrs[SHAPES]))
         self.class_name = layout.class_name_of(table)
         self.comment = layout.comment_of(table)
-        self.rows = {int(idx): row for row, idx in enumerate(table.col(RUN_COLUMN))}
+        self.rows = RunRows(table.col(RUN_COLUMN))
         self._accepted: dict[int, tuple[RowLayout, bool]] = {}  # by id: layouts are kept alive
 
     def fits(self, leaf: LeafRecord, row_type: np.dtype, shapes: dict[str, list[int]]) -> bool:
@@ -259,8 +260,7 @@ class PackedRuns:
             seen.add(idx)
         position = table.table.nrows
         table.table.append(records)
-        table.rows.update(zip([idx for idx, _ in runs], range(position, position + len(runs)),
-                              strict=True))
+        table.rows.add([idx for idx, _ in runs], position)
         undo.add(functools.partial(self._truncate, table, position))
 
     def _group(self, undo: UndoLog) -> tables.Group:
@@ -345,18 +345,18 @@ class PackedRuns:
             rows = theirs.table.read()
             rows[RUN_COLUMN] += offset
             mine = self.tables.get(relative) or self._create_like(theirs, undo)
-            if any(int(idx) in mine.rows for idx in rows[RUN_COLUMN]):
+            if any(idx in mine.rows for idx in rows[RUN_COLUMN].tolist()):
                 raise ItemExistsError(f"packed results {'.'.join(relative)!r} of merged runs")
             position = mine.table.nrows
             mine.table.append(rows)
-            mine.rows.update({int(idx): position + n for n, idx in enumerate(rows[RUN_COLUMN])})
+            mine.rows.add(rows[RUN_COLUMN].tolist(), position)
             undo.add(functools.partial(self._truncate, mine, position))
 
     @staticmethod
     def _truncate(table: PackedTable, position: int) -> None:
         if table.table._v_isopen and table.table.nrows > position:
             table.table.remove_rows(position, table.table.nrows)
-        table.rows = {idx: row for idx, row in table.rows.items() if row < position}
+        table.rows.keep_below(position)
 
     def _create_like(self, theirs: PackedTable, undo: UndoLog) -> PackedTable:
         group = self._group(undo)
@@ -410,7 +410,7 @@ class PackedRuns:
         for row in reversed(doomed):
             table.table.remove_row(row)
         if doomed:
-            table.rows = {int(idx): row for row, idx in enumerate(table.table.col(RUN_COLUMN))}
+            table.rows = RunRows(table.table.col(RUN_COLUMN))
 
     def remove_runs(self, indices: set[int]) -> set[int]:
         """Remove the rows of runs ``indices`` from every table; the runs that had rows."""
