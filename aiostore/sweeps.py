@@ -134,7 +134,10 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     already = frozenset(done)
     todo = [index for index in range(len(traj)) if index not in done]
     chunks = _chunks(traj, todo, runs_per_task)
-    writer = _RunWriter(service, traj, result, done, pending_stores)
+    taken = bytearray(len(traj))
+    for index in done:
+        taken[index] = 1
+    writer = _RunWriter(service, traj, result, taken, pending_stores)
     with tqdm(total=len(traj), initial=len(done), unit="run", desc=trajectory,
               disable=not progress, file=sys.stderr) as writer.bar, _one_error():
         work = partial(simulate_runs, simulate)
@@ -247,7 +250,8 @@ class _RunWriter:
     service: AsyncStorageService
     traj: Trajectory
     result: str
-    taken: set[int]
+    taken: bytearray  # 1 at each run index stored or queued (a set of a million runs
+                      # rehashed itself in one piece as it grew)
     settle_every: int
     queued: collections.deque[int] = field(default_factory=collections.deque)
     stored: list[int] = field(default_factory=list)
@@ -255,12 +259,12 @@ class _RunWriter:
     bar: Any = None
 
     async def take(self, answer: RunAnswer) -> None:
-        if answer.index in self.taken:  # computed twice (a retried task): stored already
+        if self.taken[answer.index]:  # computed twice (a retried task): stored already
             return
         if answer.failure is not None:
             self.failed.setdefault(answer.index, answer.failure)
             return
-        self.taken.add(answer.index)
+        self.taken[answer.index] = 1
         self.failed.pop(answer.index, None)
         self.traj.runs[answer.index].completed = False  # not in the file: the store says
         try:
@@ -296,7 +300,7 @@ class _RunWriter:
             raise fatal[0]
 
     def _fails(self, index: int, error: Exception | None) -> None:
-        self.taken.discard(index)
+        self.taken[index] = 0
         self.failed[index] = f"its result cannot be stored: {error!r}"
 
     def _run(self, answer: RunAnswer) -> SingleRun:
