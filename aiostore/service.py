@@ -26,7 +26,7 @@ import numpy as np
 
 from .datasets import dataset_job
 from .errors import FailedStoresError, ServiceClosedError, closing_note
-from .handoff import queue_ticket, wait_future
+from .handoff import ki_protected_coroutines, queue_ticket, wait_future
 from .model import SingleRun, Trajectory
 from .planning import Job
 from .requests import NodeInfo
@@ -81,6 +81,9 @@ class AsyncServiceClosedError(ServiceClosedError, anyio.ClosedResourceError):
     """A call on a closed :class:`AsyncStorageService` (also an ``anyio.ClosedResourceError``)."""
 
 
+# On trio, Ctrl-C is raised at an await of these coroutines, never between two steps of their
+# bookkeeping (a store tracked without its done callback left a close waiting for ever)
+@ki_protected_coroutines
 class AsyncStorageService:
     """Store and load items in an HDF5 file from async code, through the HDF5 thread.
 
@@ -344,6 +347,6 @@ class AsyncStorageService:
     async def _wait(self, ticket: Ticket, job: Job, what: object) -> Any:
         try:
             return await wait_future(ticket.future)
-        except anyio.get_cancelled_exc_class():
+        except (anyio.get_cancelled_exc_class(), KeyboardInterrupt):  # Ctrl-C on trio
             self._session.track(ticket, job, what)  # it still runs: keep its error
             raise
