@@ -20,17 +20,24 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
+import anyio
 import sniffio
 
 from aiostore.errors import RunnerError
 from aiostore.runners import Finished
 
 try:
+    import dask
     import distributed
 except ImportError as missing:  # pragma: no cover - the dask extra is in the test dependencies
     raise ImportError("aiostore.dask needs Dask distributed: pip install aiostore[dask]") from missing
 
 __all__ = ["DaskRunner"]
+
+# Run by each worker of a LocalCluster started here as it starts (Dask's preload): a terminal's
+# Ctrl-C reaches the whole process group, and this process, which gets it too, ends the sweep
+# and the cluster (a worker's KeyboardInterrupt would only kill it, and print its traceback).
+IGNORE_SIGINT = "import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n"
 
 
 class DaskRunner:
@@ -39,7 +46,7 @@ class DaskRunner:
 
     ``in_flight`` bounds the tasks submitted and not yet handed back (default: four per worker
     thread); the rest wait here, so a sweep of a million runs costs the scheduler no more than
-    that. ``cluster_options`` go to ``distributed.LocalCluster``.
+    that. ``cluster_options`` go to ``distributed.LocalCluster``; its workers ignore SIGINT.
     """
 
     def __init__(self, address: str | distributed.Client | None = None, *, workers: int = 2,
@@ -60,12 +67,18 @@ class DaskRunner:
         if sniffio.current_async_library() != "asyncio":
             raise RunnerError("Dask's client runs on asyncio: run the sweep with asyncio, or use "
                               "ProcessRunner on trio")
-        async with AsyncExitStack() as stack:
+        stack = AsyncExitStack()
+        try:
             client = await self._client(stack)
             limit = self.in_flight or 4 * max(sum((await _nthreads(client)).values()), 1)
             submitted = _Submitted(client, function, iter(tasks))
             stack.push_async_callback(submitted.cancel)
             yield submitted.ends(limit)
+        finally:
+            # an interrupted sweep (Ctrl-C, a cancelled scope) still closes what it started
+            # whole: a cluster closed halfway leaves its worker processes running
+            with anyio.CancelScope(shield=True):
+                await stack.aclose()
 
     async def _client(self, stack: AsyncExitStack) -> distributed.Client:
         if isinstance(self.address, distributed.Client):
@@ -73,7 +86,7 @@ class DaskRunner:
         try:
             if self.address is None:
                 cluster = await stack.enter_async_context(
-                    distributed.LocalCluster(asynchronous=True, **self.cluster_options))
+                    distributed.LocalCluster(asynchronous=True, **self._local_options()))
                 return await stack.enter_async_context(
                     distributed.Client(cluster, asynchronous=True))
             return await stack.enter_async_context(
@@ -81,6 +94,17 @@ class DaskRunner:
         except OSError as error:  # no scheduler there, or the local one cannot start
             raise RunnerError(f"no Dask cluster at {self.address or 'a LocalCluster'}: "
                               f"{error}") from error
+
+    def _local_options(self) -> dict[str, Any]:
+        """``cluster_options``, their preloads (or Dask's configured ones) and IGNORE_SIGINT."""
+        options = dict(self.cluster_options)
+        preload = options.get("preload") or dask.config.get("distributed.worker.preload")
+        options["preload"] = [*([preload] if isinstance(preload, str) else preload),
+                              IGNORE_SIGINT]
+        argv = options.get("preload_argv") or dask.config.get("distributed.worker.preload-argv")
+        if argv and not isinstance(argv[0], str):  # one list per preload
+            options["preload_argv"] = [*argv, []]
+        return options
 
 
 async def _nthreads(client: distributed.Client) -> dict[str, int]:

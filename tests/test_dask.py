@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import collections
 import os
+import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from test_sweeps import assert_every_run_exact, resume_and_check, start_sweep, w
 
 from aiostore import AsyncStorageService, RunnerError, run_sweep
 from aiostore.dask import DaskRunner
+from aiostore.runners import Finished
 
 pytestmark = pytest.mark.anyio
 
@@ -104,3 +107,47 @@ def test_the_runner_says_where_it_runs() -> None:
     assert repr(DaskRunner("tcp://scheduler:8786")) == "DaskRunner('tcp://scheduler:8786')"
     runner: Any = DaskRunner(workers=1, memory_limit="1GiB")
     assert runner.cluster_options["memory_limit"] == "1GiB"
+
+
+def worker_pid(seconds: float) -> int:
+    """The worker process's id, after ``seconds`` of work."""
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+async def test_the_local_clusters_workers_take_no_sigint() -> None:
+    """Ctrl-C in a terminal reaches the workers too: they ignore it, and the sweep goes on."""
+    ends: list[Finished] = []
+    signalled: set[int] = set()
+    async with DaskRunner(workers=2, in_flight=2).finished(worker_pid, [0.1] * 12) as finished:
+        async for end in finished:
+            ends.append(end)
+            if not signalled:
+                signalled = {end.answer}
+                os.kill(end.answer, signal.SIGINT)  # a real one, as Ctrl-C sends it
+    assert [end.error for end in ends] == [None] * 12
+    assert signalled <= {end.answer for end in ends[1:]}  # the same worker went on
+    assert len({end.answer for end in ends}) == 2  # and none was started anew
+
+
+async def test_a_cancelled_sweep_still_closes_its_local_cluster_whole() -> None:
+    seen: set[int] = set()
+    with anyio.CancelScope() as scope:
+        async with DaskRunner(workers=2, in_flight=2).finished(worker_pid, [0.1] * 50) as ends:
+            async for end in ends:
+                seen.add(end.answer)
+                if len(seen) == 2:
+                    scope.cancel()  # as a sweep's Ctrl-C, or a sibling task's error, does
+    assert scope.cancelled_caught
+    deadline = time.monotonic() + 10
+    while any(map(alive, seen)) and time.monotonic() < deadline:
+        await anyio.sleep(0.05)
+    assert not any(map(alive, seen)), "the cluster's workers outlived the sweep"
