@@ -59,3 +59,45 @@ def test_a_script_that_never_closes_its_service_exits(tmp_path: pathlib.Path) ->
     with aiostore.StorageService(str(tmp_path / "f.h5")) as svc:
         loaded = svc.load("LEAF", aiostore.Result("results.r"), trajectory_name="t")
     assert loaded.data == {"r": 1.0}
+
+
+def _declared(*extras: str) -> set[str]:
+    """The distributions pyproject.toml declares: the dependencies and those of ``extras``."""
+    import re
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"],
+              *(item for extra in extras for item in project["optional-dependencies"][extra])]
+    return {re.split(r"[<>=!~\[; ]", item, maxsplit=1)[0].lower().replace("_", "-")
+            for item in wanted}
+
+
+def _top_level_imports(path: pathlib.Path) -> set[str]:
+    """Modules imported at a module's top level (not inside functions: optional ones)."""
+    names: set[str] = set()
+    for node in ast.parse(path.read_text()).body:
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_the_main_job_and_the_package_import_only_what_they_declare() -> None:
+    """The README's first command installs ``.[examples]`` in a fresh virtualenv: every module
+    the main job and the package import at their top level comes from a distribution declared
+    there, not from one that happens to be installed beside it (sniffio once did)."""
+    import importlib.metadata
+
+    providers = importlib.metadata.packages_distributions()
+    checked = {ROOT / "examples" / "async_sweep.py": _declared("examples")}
+    for path in PACKAGE.rglob("*.py"):
+        if path.name not in ("dask.py", "pytest_plugin.py") and "compat" not in path.parts:
+            checked[path] = _declared()
+    for path, declared in checked.items():
+        for module in _top_level_imports(path):
+            if module in sys.stdlib_module_names or module in ("aiostore", "__future__"):
+                continue
+            dists = {name.lower().replace("_", "-") for name in providers.get(module, [])}
+            assert dists & declared, f"{path.relative_to(ROOT)} imports {module} ({dists})"
