@@ -8,7 +8,6 @@ Paths are tuples of names below the trajectory's group: ``("results", "runs", "r
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -185,13 +184,6 @@ class WriteItems:
     def all_leaves(self) -> tuple[LeafRecord | PackedRow, ...]:
         """The leaves and the packed rows (a row reads as much as a leaf as checks need)."""
         return (*self.leaves, *self.rows)
-
-    def unpacked(self) -> WriteItems:
-        """This request with its packed rows made leaves, as the general way writes them."""
-        if not self.rows:
-            return self
-        return dataclasses.replace(self, leaves=self.leaves + tuple(map(row_leaf, self.rows)),
-                                   rows=())
 
 
 def row_leaf(row: PackedRow) -> LeafRecord:

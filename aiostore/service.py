@@ -48,10 +48,8 @@ OFFLOAD_RUNS = 5_000
 
 def _snapshot_bytes(item: Any) -> int:
     """About how many bytes snapshotting a leaf, or a run's new items, copies (0 otherwise)."""
-    if type(item) is SingleRun:  # the commonest, said at once
-        return sum([_snapshot_bytes(new) for new in item.new_items])
     if isinstance(item, SingleRun):
-        return sum(_snapshot_bytes(new) for new in item.new_items)
+        return sum([_snapshot_bytes(new) for new in item.new_items])
     if isinstance(item, Trajectory) or not hasattr(item, "_store"):
         return 0
     values = getattr(item, "data", None)  # the native items' values, without a copy

@@ -15,10 +15,12 @@ SYNC_MODULES = ["engine", "codec", "model.py", "requests.py", "planning.py", "re
                 "session.py", "blocking.py", "worker.py", "names.py", "messages.py", "errors.py"]
 
 
-def _imports(path: pathlib.Path) -> set[str]:
+def _imports(path: pathlib.Path, top_level_only: bool = False) -> set[str]:
+    """Modules ``path`` imports; with ``top_level_only``, not those imported inside functions
+    (optional ones)."""
     tree = ast.parse(path.read_text())
     names: set[str] = set()
-    for node in ast.walk(tree):
+    for node in (tree.body if top_level_only else ast.walk(tree)):
         if isinstance(node, ast.Import):
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -73,17 +75,6 @@ def _declared(*extras: str) -> set[str]:
             for item in wanted}
 
 
-def _top_level_imports(path: pathlib.Path) -> set[str]:
-    """Modules imported at a module's top level (not inside functions: optional ones)."""
-    names: set[str] = set()
-    for node in ast.parse(path.read_text()).body:
-        if isinstance(node, ast.Import):
-            names.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0])
-    return names
-
-
 def test_the_main_job_and_the_package_import_only_what_they_declare() -> None:
     """The README's first command installs ``.[examples]`` in a fresh virtualenv: every module
     the main job and the package import at their top level comes from a distribution declared
@@ -96,7 +87,7 @@ def test_the_main_job_and_the_package_import_only_what_they_declare() -> None:
         if path.name not in ("dask.py", "pytest_plugin.py") and "compat" not in path.parts:
             checked[path] = _declared()
     for path, declared in checked.items():
-        for module in _top_level_imports(path):
+        for module in _imports(path, top_level_only=True):
             if module in sys.stdlib_module_names or module in ("aiostore", "__future__"):
                 continue
             dists = {name.lower().replace("_", "-") for name in providers.get(module, [])}

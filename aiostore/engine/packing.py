@@ -32,7 +32,7 @@ from ..codec.rows import row_layout as values_row_layout
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError, MergeError
 from ..messages import Flag
 from ..names import RUNS_GROUP, run_index, run_name
-from ..requests import LeafRecord, NodeData, Path
+from ..requests import LeafRecord, NodeData, Path, row_leaf
 from . import layout, nodes
 from .files import OpenFile
 from .rowindex import RunRows
@@ -236,11 +236,8 @@ class PackedRuns:
         for (relative, row_layout_), block in by_table.items():
             table = self.tables.get(relative)
             if table is None:
-                first = block[0]
-                leaf = LeafRecord(first.path, row_layout_.class_name, row_layout_.comment,
-                                  row_layout_.encoded(first.row))
-                table = self._create(relative, leaf, row_layout_.dtype, row_layout_.shapes, undo,
-                                     compression)
+                table = self._create(relative, row_leaf(block[0]), row_layout_.dtype,
+                                     row_layout_.shapes, undo, compression)
             elif not table.accepts(row_layout_):
                 rest.extend(block)
                 continue
