@@ -28,11 +28,11 @@ from .errors import (
 )
 from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
-from .requests import KeyInfo, NodeInfo
-from .runners import ProcessRunner
+from ._core.requests import KeyInfo, NodeInfo
+from .sweeps.runners import ProcessRunner
 from .service import AsyncServiceClosedError, AsyncStorageService
 from .sweeps import SweepReport, run_sweep
-from .worker import Durability
+from ._core.worker import Durability
 from .wrappers import (
     AsyncLockWrapper,
     AsyncQueueSender,

@@ -14,12 +14,12 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .datasets import dataset_job
+from .sweeps.datasets import dataset_job
 from .errors import FailedStoresError, closing_note
-from .planning import Job
-from .requests import NodeInfo
-from .session import Session, label
-from .worker import Durability, Ticket
+from ._core.planning import Job
+from ._core.requests import NodeInfo
+from ._core.session import Session, label
+from ._core.worker import Durability, Ticket
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .names import RUNS_GROUP, STANDARD_GROUPS, check_name, run_name, split_full_name
+from ._core.names import RUNS_GROUP, STANDARD_GROUPS, check_name, run_name, split_full_name
 
 __all__ = [
     "Group",

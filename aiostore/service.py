@@ -24,14 +24,14 @@ import anyio
 import anyio.lowlevel
 import numpy as np
 
-from .datasets import dataset_job
+from .sweeps.datasets import dataset_job
 from .errors import FailedStoresError, ServiceClosedError, closing_note
-from .handoff import ki_protected_coroutines, queue_ticket, wait_future
+from ._core.handoff import ki_protected_coroutines, queue_ticket, wait_future
 from .model import SingleRun, Trajectory
-from .planning import Job
-from .requests import NodeInfo
-from .session import Session, label
-from .worker import Durability, Ticket
+from ._core.planning import Job
+from ._core.requests import NodeInfo
+from ._core.session import Session, label
+from ._core.worker import Durability, Ticket
 
 if TYPE_CHECKING:
     import pandas as pd

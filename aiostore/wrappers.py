@@ -21,13 +21,13 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .draining import QueueDrainer
-from .handoff import wait_future
-from .planning import Job
+from ._core.draining import QueueDrainer
+from ._core.handoff import wait_future
+from ._core.planning import Job
 from .service import AsyncStorageService
-from .session import label
-from .tracking import Tracker
-from .worker import Durability
+from ._core.session import label
+from ._core.tracking import Tracker
+from ._core.worker import Durability
 
 __all__ = ["AsyncLockWrapper", "AsyncQueueSender", "AsyncQueueWriter", "ProcessQueueWriter",
            "open_queue"]

@@ -85,25 +85,25 @@ import numpy as np
 from faces import release, run_child  # beside this file: the user's part after a store, as W1 does it
 
 import aiostore.engine.filetable as filetable_module
-import aiostore.engine.journal as journal_module
+import aiostore.engine.durability.journal as journal_module
 import aiostore.engine.layout as layout_module
 import aiostore.engine.nodes as nodes_module
 import aiostore.engine.runs as runs_module
 import aiostore.engine.writing as writing_module
-import aiostore.handoff as handoff_module
-import aiostore.planning as planning_module
+import aiostore._core.handoff as handoff_module
+import aiostore._core.planning as planning_module
 import aiostore.service as service_module
-import aiostore.worker as worker_module
+import aiostore._core.worker as worker_module
 from aiostore import AsyncStorageService, Msg, Trajectory
 from aiostore.engine import Engine
 from aiostore.engine.files import OpenFile
 from aiostore.engine.filetable import FileTable
-from aiostore.engine.journal import Journal
+from aiostore.engine.durability.journal import Journal
 from aiostore.engine.packing import PackedRuns
-from aiostore.engine.undo import UndoLog
-from aiostore.session import Session
-from aiostore.tracking import Tracker
-from aiostore.worker import THREAD_NAME, Worker
+from aiostore.engine.durability.undo import UndoLog
+from aiostore._core.session import Session
+from aiostore._core.tracking import Tracker
+from aiostore._core.worker import THREAD_NAME, Worker
 
 TOP_LEVEL = "(top-level wrapped calls)"
 PAYLOAD_BYTES = 8 + 100 * 8 + (8 + 8 + 1) + 8 + 8  # z, arr, d (f8, i8, bool), x, y
@@ -467,7 +467,7 @@ async def store_sweep(spec: dict[str, Any], probe: Probe) -> dict[str, float]:
 def engine_loop(spec: dict[str, Any]) -> dict[str, float]:
     """The same work in one thread, without the event loop, the queue or the GIL's handoffs:
     each batch of 500 runs built and planned, then executed by the engine and flushed."""
-    from aiostore.planning import Defaults, plan_store
+    from aiostore._core.planning import Defaults, plan_store
 
     runs = spec["runs"]
     traj = build_sweep(runs)
@@ -652,8 +652,8 @@ def _per_item_us(function: Callable[[], object], count: int, trials: int = 7) ->
 def micro(spec: dict[str, Any]) -> dict[str, Any]:
     """The per-run operations of the path, one at a time and a batch at a time (one thread)."""
     from aiostore.engine.packing import row_layout
-    from aiostore.names import run_name
-    from aiostore.planning import Defaults, leaf_record, plan_store
+    from aiostore._core.names import run_name
+    from aiostore._core.planning import Defaults, leaf_record, plan_store
 
     batch = spec["batch"]
     traj = build_sweep(batch)
@@ -737,7 +737,7 @@ def _micro_journal(scratch: str, requests: list[Any], creates: list[tuple[str, .
 def _micro_hdf5(filename: str, rows: np.ndarray) -> dict[str, float]:
     import tables
 
-    from aiostore.names import run_name
+    from aiostore._core.names import run_name
 
     batch = len(rows)
     found = {}

@@ -66,7 +66,7 @@ from faces import LagMeter, peak_resident_mib, release, run_child  # beside this
 from profile_w1 import PAYLOAD_BYTES, build_run, build_sweep
 
 from aiostore import AsyncStorageService, Msg, Trajectory
-from aiostore.runners import Finished
+from aiostore.sweeps.runners import Finished
 from aiostore.sweeps import run_sweep
 
 TRAJECTORY = "w1"  # build_sweep's name

@@ -32,8 +32,8 @@ import numpy as np
 
 from aiostore import AsyncStorageService, Msg, Result, StorageService
 from aiostore.engine import Engine
-from aiostore.planning import Defaults, plan_store
-from aiostore.worker import current_worker
+from aiostore._core.planning import Defaults, plan_store
+from aiostore._core.worker import current_worker
 
 
 def small_result(i: int) -> Result:

@@ -31,7 +31,7 @@ from async_sweep import build_trajectory, simulate
 
 from aiostore import AsyncStorageService, ProcessRunner, run_sweep
 from aiostore.dask import DaskRunner
-from aiostore.runners import Runner
+from aiostore.sweeps.runners import Runner
 
 WORKERS = 2
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from aiostore.worker import THREAD_NAME, current_worker
+from aiostore._core.worker import THREAD_NAME, current_worker
 
 
 @pytest.fixture(params=["asyncio", "trio"])

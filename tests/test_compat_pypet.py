@@ -32,7 +32,7 @@ from aiostore.compat.pypet import (
     QueueStorageServiceWriter,
     pypetconstants,
 )
-from aiostore.worker import current_worker
+from aiostore._core.worker import current_worker
 
 
 @pytest.fixture

@@ -475,7 +475,7 @@ async def test_aiostores_async_service_shares_the_file(path: str) -> None:
 def test_runs_keep_the_file_open_until_the_sweep_ends(path: str) -> None:
     """With multiproc=False a run's store leaves the file open for the next run (the sweep's
     speed); pypet's store at the end of the sweep closes it, as pypet's own service would."""
-    from aiostore.worker import current_worker
+    from aiostore._core.worker import current_worker
 
     seen_open: list[bool] = []
 

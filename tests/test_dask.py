@@ -19,7 +19,7 @@ from test_sweeps import assert_every_run_exact, resume_and_check, start_sweep, w
 
 from aiostore import AsyncStorageService, RunnerError, run_sweep
 from aiostore.dask import DaskRunner
-from aiostore.runners import Finished
+from aiostore.sweeps.runners import Finished
 
 pytestmark = pytest.mark.anyio
 

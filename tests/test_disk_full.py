@@ -36,7 +36,8 @@ from aiostore import (
     Trajectory,
     run_sweep,
 )
-from aiostore.engine import journal, space
+from aiostore.engine.durability import journal
+from aiostore.engine import space
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 

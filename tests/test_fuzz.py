@@ -32,7 +32,7 @@ from aiostore import (
     StorageService,
     Trajectory,
 )
-from aiostore.worker import current_worker
+from aiostore._core.worker import current_worker
 
 FUZZ = settings(max_examples=120, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from aiostore import AsyncStorageService, Msg, StorageService, Trajectory
-from aiostore.heapfreezing import HeapFreezer
+from aiostore._core.heapfreezing import HeapFreezer
 from aiostore.service import OFFLOAD_RUNS
 
 

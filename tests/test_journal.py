@@ -18,8 +18,9 @@ from exactness import assert_exact
 from holding import held_by_another_process
 
 from aiostore import FileFormatError, FileLockedError, Msg, StorageService, Trajectory
-from aiostore.engine import journal, writing
-from aiostore.requests import RunRecord, RunRecords
+from aiostore.engine.durability import journal
+from aiostore.engine import writing
+from aiostore._core.requests import RunRecord, RunRecords
 
 WRITER = """
 import os, sys
@@ -165,7 +166,7 @@ def test_a_journal_in_use_by_a_live_writer_is_not_replayed(tmp_path: Path) -> No
     with StorageService(str(path)) as service:
         traj = Trajectory("t")
         service.store(Msg.TRAJECTORY, traj)
-    code = "from aiostore.engine import journal\nj = journal.Journal(sys.argv[1])"
+    code = "from aiostore.engine.durability import journal\nj = journal.Journal(sys.argv[1])"
     with held_by_another_process(code, path):
         assert journal.unfinished(str(path)) is None
         with pytest.raises(FileLockedError, match="another process is writing it") as info:

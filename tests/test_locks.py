@@ -36,7 +36,7 @@ from aiostore import (
     StorageService,
     Trajectory,
 )
-from aiostore.engine import journal
+from aiostore.engine.durability import journal
 from aiostore.errors import LocksUnsupportedError
 from aiostore.testing import assert_items_equal
 
@@ -234,7 +234,7 @@ def test_a_journal_where_flock_fails_is_not_taken_for_a_live_writers(tmp_path: P
     filename = str(tmp_path / "left.h5")
     Path(filename).touch()
     journal.Journal(filename).abandon()
-    code = ("import sys\nfrom aiostore.engine import journal\nfrom test_locks import outcome\n"
+    code = ("import sys\nfrom aiostore.engine.durability import journal\nfrom test_locks import outcome\n"
             "outcome(lambda: journal.unfinished(sys.argv[1]))\n"
             "outcome(lambda: journal.Journal(sys.argv[1]))\n")
     done = without_locks(code, filename)
@@ -344,7 +344,7 @@ def test_a_live_lockless_writers_journal_is_left_alone(tmp_path: Path, checkpoin
         assert holder.stdout is not None
         assert holder.stdin is not None
         assert holder.stdout.readline().strip() == "held", holder.stderr
-        code = ("import json, sys\nfrom aiostore.engine import journal\n"
+        code = ("import json, sys\nfrom aiostore.engine.durability import journal\n"
                 "from test_locks import outcome, store_sample\n"
                 "print(json.dumps({'unfinished': journal.unfinished(sys.argv[1])}))\n"
                 "outcome(lambda: store_sample('blocking', sys.argv[1], 'other'))\n")

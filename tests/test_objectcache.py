@@ -20,8 +20,8 @@ import tables
 from exactness import assert_exact
 
 from aiostore.codec.trees import decode_tree, encode_tree
-from aiostore.engine import objectcache
-from aiostore.requests import PutObject, ReadObjects
+from aiostore.engine.objectcache import cache as objectcache
+from aiostore._core.requests import PutObject, ReadObjects
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from aiostore import (
     StoreAbortedError,
     Trajectory,
 )
-from aiostore.worker import current_worker
+from aiostore._core.worker import current_worker
 
 pytestmark = pytest.mark.anyio
 

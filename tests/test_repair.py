@@ -13,7 +13,7 @@ import tables
 from holding import held_by_another_process
 
 from aiostore import Msg, StorageService, Trajectory
-from aiostore.engine.repair import repair_end_of_file
+from aiostore.engine.durability.repair import repair_end_of_file
 
 EOA_FIELD = 40  # superblock version 0 with 8-byte addresses, as PyTables writes it
 

@@ -15,18 +15,11 @@ import pytest
 import tables
 from exactness import assert_exact
 
-from aiostore import (
-    AsyncStorageService,
-    ItemExistsError,
-    Msg,
-    StorageService,
-    Trajectory,
-    UnsupportedTypeError,
-    rowpacking,
-)
-from aiostore.engine import journal
-from aiostore.planning import Defaults, leaf_record, plan_store
-from aiostore.requests import WriteItems, row_leaf
+from aiostore import AsyncStorageService, ItemExistsError, Msg, StorageService, Trajectory, UnsupportedTypeError
+from aiostore._core import rowpacking
+from aiostore.engine.durability import journal
+from aiostore._core.planning import Defaults, leaf_record, plan_store
+from aiostore._core.requests import WriteItems, row_leaf
 
 RUNS = 8
 TESTS = pathlib.Path(__file__).parent
@@ -186,7 +179,7 @@ def test_rows_join_a_table_the_general_way_made(path: str, monkeypatch: pytest.M
     with StorageService(path) as svc:
         svc.store(Msg.TRAJECTORY, traj)
         with monkeypatch.context() as patched:  # as an older aiostore wrote them
-            patched.setattr("aiostore.planning.packed_row", lambda *args: None)
+            patched.setattr("aiostore._core.planning.packed_row", lambda *args: None)
             for index in range(3):
                 run = traj.run(index)
                 run.add_result("r", **values(index))

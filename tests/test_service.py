@@ -31,7 +31,7 @@ from aiostore import (
     Trajectory,
     UnsupportedTypeError,
 )
-from aiostore.worker import current_worker
+from aiostore._core.worker import current_worker
 
 pytestmark = pytest.mark.anyio
 

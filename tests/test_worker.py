@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from aiostore import Msg, Result, StorageService
-from aiostore.planning import Defaults, plan_store
-from aiostore.requests import ListTrajectories
-from aiostore.worker import Durability, Ticket, current_worker
+from aiostore._core.planning import Defaults, plan_store
+from aiostore._core.requests import ListTrajectories
+from aiostore._core.worker import Durability, Ticket, current_worker
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from aiostore import (
     open_queue,
 )
 from aiostore.compat.pypet import QueueStorageServiceSender
-from aiostore.worker import current_worker
+from aiostore._core.worker import current_worker
 
 pytestmark = pytest.mark.anyio
 

@@ -16,9 +16,9 @@ from ..blocking import StorageService
 from ..errors import AiostoreError, DataNotFoundError
 from ..messages import Msg
 from ..model import RunInfo
-from ..names import RUNS_GROUP, run_index
-from ..requests import NodeData, NodeInfo
-from ..restoring import make_item
+from .._core.names import RUNS_GROUP, run_index
+from .._core.requests import NodeData, NodeInfo
+from .._core.restoring import make_item
 from .paths import load_runs
 from .progress import bar
 from .wording import plural

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..blocking import StorageService
-from ..requests import KeyInfo, NodeInfo
+from .._core.requests import KeyInfo, NodeInfo
 from .paths import ItemPath, load_runs
 from .wording import plural
 

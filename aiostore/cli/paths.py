@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..blocking import StorageService
 from ..messages import Msg
 from ..model import Trajectory
-from ..names import RUNS_GROUP, split_full_name
+from .._core.names import RUNS_GROUP, split_full_name
 from .exits import CommandError, ExitCode
 
 __all__ = ["ItemPath", "RunResultPath", "load_runs", "parse_item", "parse_run_result",

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from ..blocking import StorageService
 from ..errors import DataNotFoundError
-from ..names import RUNS_GROUP, STANDARD_GROUPS
+from .._core.names import RUNS_GROUP, STANDARD_GROUPS
 from .exits import CommandError, ExitCode
 from .paths import WILDCARD, ItemPath, RunResultPath, load_runs
 

@@ -14,7 +14,7 @@ from typing import Any
 import tables
 
 from ..errors import DiskFullError, ItemExistsError
-from ..requests import (
+from .._core.requests import (
     AccessData,
     Backup,
     CloseFile,
@@ -43,8 +43,6 @@ from . import (
     layout,
     merging,
     nodes,
-    objectcache,
-    pypettree,
     reading,
     removal,
     runs,
@@ -52,6 +50,8 @@ from . import (
     space,
     writing,
 )
+from .objectcache import cache as objectcache
+from .pypet import tree as pypettree
 from .files import OpenFile
 from .filetable import FileTable
 

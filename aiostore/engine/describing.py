@@ -18,8 +18,8 @@ import tables
 from ..codec import Spec, type_name
 from ..errors import DataNotFoundError
 from ..messages import Flag
-from ..names import RUNS_GROUP, run_name
-from ..requests import DescribeNodes, KeyInfo, NodeInfo, Path
+from .._core.names import RUNS_GROUP, run_name
+from .._core.requests import DescribeNodes, KeyInfo, NodeInfo, Path
 from . import layout
 from .files import OpenFile
 from .packing import PACKED_BRANCH, PackedRuns, PackedTable

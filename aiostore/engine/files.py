@@ -27,7 +27,7 @@ import tables
 
 from ..errors import DataNotFoundError, DiskFullError, FileFormatError, FileLockedError
 from . import diagnostics, space
-from .repair import repair_end_of_file
+from .durability.repair import repair_end_of_file
 
 log = logging.getLogger("aiostore.engine")
 

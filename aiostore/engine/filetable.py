@@ -24,8 +24,9 @@ from collections.abc import Iterator
 import tables
 
 from ..errors import AiostoreError, FileAccessError, InvalidArgumentError
-from ..requests import Target, WriteItems
-from . import diagnostics, journal, recovery, runs, space
+from .._core.requests import Target, WriteItems
+from . import diagnostics, runs, space
+from .durability import journal, recovery
 from .files import OpenFile, fsync_path, open_file, open_memory_file
 
 log = logging.getLogger("aiostore.engine")

@@ -1,11 +1,11 @@
 """LOAD_FRAME and LOAD_DATASET: results of the completed runs as columns, for the caller to
 build a DataFrame or an xarray Dataset of.
 
-Two requests: :class:`~aiostore.requests.ReadFrameIndex` reads the completed runs (the run
+Two requests: :class:`~aiostore._core.requests.ReadFrameIndex` reads the completed runs (the run
 table's ``completed`` column, once), the explored parameters' ranges (as numpy columns) and
 each result's keys (or finds every result the completed runs hold), so that the caller can check
 its arguments and choose runs before any result is read; then
-:class:`~aiostore.requests.ReadFrame` reads the chosen runs' values of one or more results.
+:class:`~aiostore._core.requests.ReadFrame` reads the chosen runs' values of one or more results.
 
 A packed table (``packed_runs``) is read in one go, the whole table (or only the chosen rows
 when they are few); each key's column is a view of that block, and runs are matched to rows
@@ -32,8 +32,8 @@ from ..codec.columns import decode_column, is_scalar, object_column
 from ..codec.tables import _field
 from ..errors import DataNotFoundError, UnsupportedFeatureError
 from ..messages import Flag
-from ..names import RUNS_GROUP, run_index, run_name
-from ..requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex, Target
+from .._core.names import RUNS_GROUP, run_index, run_name
+from .._core.requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex, Target
 from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PACKED_BRANCH, PACKED_GROUP, RELATIVE_PATH, RUN_COLUMN, SHAPES

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 import tables
 
 from ..codec import Spec, loads_specs
-from ..names import RUNS_GROUP, run_index
-from ..requests import Path
+from .._core.names import RUNS_GROUP, run_index
+from .._core.requests import Path
 
 if TYPE_CHECKING:
     from .files import OpenFile

@@ -26,13 +26,13 @@ import tables
 
 from ..codec import encode
 from ..errors import AiostoreError, FileFormatError, ItemExistsError, MergeError
-from ..names import RUNS_GROUP, run_index, run_name
-from ..requests import Backup, LeafRecord, MergeTrajectories, Path, RunRecord
+from .._core.names import RUNS_GROUP, run_index, run_name
+from .._core.requests import Backup, LeafRecord, MergeTrajectories, Path, RunRecord
 from . import diagnostics, layout, nodes, runs, space
 from .files import OpenFile, is_hdf5, replacing
 from .packing import PackedRuns
 from .reading import trajectory_group
-from .undo import UndoLog
+from .durability.undo import UndoLog
 from .writing import (
     REPLACED_SUFFIX,
     ensure_group,

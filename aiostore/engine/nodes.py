@@ -24,7 +24,7 @@ from ..errors import (
     UnsupportedTypeError,
 )
 from ..messages import Flag
-from ..requests import SharedNode
+from .._core.requests import SharedNode
 from . import layout
 from .files import OpenFile
 

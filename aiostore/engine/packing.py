@@ -31,12 +31,12 @@ from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype
 from ..codec.rows import row_layout as values_row_layout
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError, MergeError
 from ..messages import Flag
-from ..names import RUNS_GROUP, run_index, run_name
-from ..requests import LeafRecord, NodeData, Path, row_leaf
+from .._core.names import RUNS_GROUP, run_index, run_name
+from .._core.requests import LeafRecord, NodeData, Path, row_leaf
 from . import layout, nodes
 from .files import OpenFile
 from .rowindex import RunRows
-from .undo import UndoLog
+from .durability.undo import UndoLog
 
 PACKED_GROUP = "packed"
 RELATIVE_PATH = "SRVC_PACKED_PATH"

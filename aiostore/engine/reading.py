@@ -12,7 +12,7 @@ from typing import Any
 import tables
 
 from ..errors import DataNotFoundError, FileFormatError
-from ..requests import (
+from .._core.requests import (
     ListTrajectories,
     NodeData,
     Path,
@@ -26,7 +26,7 @@ from ..requests import (
 from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PackedRuns
-from .pypetfiles import is_pypet_trajectory
+from .pypet.files import is_pypet_trajectory
 
 NO_SKELETON = SkeletonReads()
 

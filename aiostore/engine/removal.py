@@ -9,8 +9,8 @@ import tables
 
 from ..codec import dumps_specs
 from ..errors import DataNotFoundError, NotStoredError, RemovalError
-from ..names import RUNS_GROUP, STANDARD_GROUPS, run_index
-from ..requests import Path, RemoveIncompleteRuns, RemoveItems
+from .._core.names import RUNS_GROUP, STANDARD_GROUPS, run_index
+from .._core.requests import Path, RemoveIncompleteRuns, RemoveItems
 from . import layout, runs
 from .files import OpenFile
 from .packing import PackedRuns

@@ -7,8 +7,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import tables
 
-from ..names import STANDARD_GROUPS, run_name
-from ..requests import RunRecord, TrajectoryHeader
+from .._core.names import STANDARD_GROUPS, run_name
+from .._core.requests import RunRecord, TrajectoryHeader
 from . import layout, nodes
 from .files import OpenFile
 

@@ -23,7 +23,7 @@ import tables
 from ..codec import Spec, dumps_specs, encode
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError
 from ..model import ObjectTable
-from ..requests import AccessData
+from .._core.requests import AccessData
 from . import layout, nodes
 from .files import OpenFile
 from .reading import trajectory_group

@@ -14,11 +14,11 @@ import tables
 from ..codec import dumps_specs
 from ..codec.rows import PackedRow
 from ..errors import InvalidArgumentError, InvalidNameError, ItemExistsError, NotStoredError
-from ..requests import GroupRecord, LeafRecord, Path, WriteItems, row_leaf
+from .._core.requests import GroupRecord, LeafRecord, Path, WriteItems, row_leaf
 from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PackedRuns
-from .undo import UndoLog
+from .durability.undo import UndoLog
 
 REPLACED_SUFFIX = "__replaced"
 

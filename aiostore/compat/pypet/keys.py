@@ -18,8 +18,8 @@ from __future__ import annotations
 import re
 
 from ...errors import FileFormatError, InvalidNameError
-from ...names import check_name
-from ...requests import SkeletonReads
+from ..._core.names import check_name
+from ..._core.requests import SkeletonReads
 
 PREFIX = "pk_"
 LINKS = "pk__links"

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from ...model import ObjectTable
-from ...names import STANDARD_GROUPS
-from ...requests import NodeData, Path, SharedNode
+from ..._core.names import STANDARD_GROUPS
+from ..._core.requests import NodeData, Path, SharedNode
 from . import keys
 
 LOAD_NOTHING, LOAD_SKELETON, LOAD_DATA, OVERWRITE_DATA = 0, 1, 2, 3

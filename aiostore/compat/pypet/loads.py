@@ -11,8 +11,8 @@ from ...errors import (
     DataNotFoundError,
     InvalidArgumentError,
 )
-from ...planning import Job, load_level
-from ...requests import (
+from ..._core.planning import Job, load_level
+from ..._core.requests import (
     ForeignRead,
     ListTrajectories,
     NodeData,

@@ -2,7 +2,7 @@
 turned into aiostore requests (:mod:`.stores` and :mod:`.loads` hold the planners).
 
 Each planner takes the shim's :class:`Context`, the item and pypet's keywords, and returns a
-:class:`~aiostore.planning.Job`: the request for the HDF5 thread and what, in the caller's
+:class:`~aiostore._core.planning.Job`: the request for the HDF5 thread and what, in the caller's
 thread, hands the answer to pypet's objects (marks them stored, builds the loaded tree). Bad
 arguments fail here, before anything is written.
 """
@@ -19,8 +19,8 @@ from ...errors import (
     NoSuchServiceError,
     NotStoredError,
 )
-from ...planning import Call, Defaults, Job
-from ...requests import (
+from ..._core.planning import Call, Defaults, Job
+from ..._core.requests import (
     ListTrajectories,
     Path,
     Target,

@@ -35,10 +35,11 @@ import logging
 import os
 from typing import Any
 
-from ... import errors, worker
+from ... import errors
+from ..._core import worker
 from ...blocking import StorageService
 from ...messages import Msg
-from ...worker import Durability
+from ..._core.worker import Durability
 from .. import pypetconstants
 from . import loads, messages, shared, stores
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from ...planning import Job
-from ...requests import AccessData, Path, Target
+from ..._core.planning import Job
+from ..._core.requests import AccessData, Path, Target
 from . import keys
 
 ITERATORS = frozenset({"__iter__", "iterrows", "where", "itersorted", "itersequence"})

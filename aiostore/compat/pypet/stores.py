@@ -11,8 +11,8 @@ from ...errors import (
     InvalidArgumentError,
     RemovalError,
 )
-from ...planning import Job
-from ...requests import (
+from ..._core.planning import Job
+from ..._core.requests import (
     Backup,
     DescribeNodes,
     LeafRecord,

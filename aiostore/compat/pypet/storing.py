@@ -17,7 +17,7 @@ import pandas as pd
 from ...codec import Encoded, encode
 from ...errors import InvalidArgumentError, UnsupportedTypeError
 from ...model import ObjectTable
-from ...requests import GroupRecord, LeafRecord, Path, RunRecord, Target, WriteItems
+from ..._core.requests import GroupRecord, LeafRecord, Path, RunRecord, Target, WriteItems
 from . import keys
 
 STORE_NOTHING, STORE_DATA_SKIPPING, STORE_DATA, OVERWRITE_DATA = 0, 1, 2, 3

@@ -6,8 +6,8 @@ import threading
 from typing import Any
 
 from ...blocking import StorageService
-from ...draining import QueueDrainer, read_message
-from ...worker import Durability
+from ..._core.draining import QueueDrainer, read_message
+from ..._core.worker import Durability
 from .service import HDF5StorageService
 
 __all__ = ["LazyStorageService", "LockWrapper", "QueueStorageServiceSender",

@@ -21,12 +21,12 @@ from typing import Any
 
 import tables
 
-from ..errors import DataNotFoundError, UnsupportedFeatureError
-from ..requests import Path
-from . import layout
-from .files import OpenFile
-from .pypetoverview import check_int_parameter, encoding_of
-from .pypetvalues import NESTED_GROUP, STORE, Reader, attr
+from ...errors import DataNotFoundError, UnsupportedFeatureError
+from ..._core.requests import Path
+from .. import layout
+from ..files import OpenFile
+from .overview import check_int_parameter, encoding_of
+from .values import NESTED_GROUP, STORE, Reader, attr
 
 INFO_TABLE = "info"
 PARAMETER_CLASSES = frozenset({"Parameter", "ArrayParameter", "SparseParameter"})

@@ -40,11 +40,12 @@ try:
 except ImportError:  # Windows: no flock; one process per cache there
     fcntl = None  # type: ignore[assignment]
 
-from ..codec.trees import Node, PickleRefusedError
-from ..errors import AiostoreError, FileFormatError
-from ..requests import CacheContents, ObjectRecord, PutObject, ReadObjects
-from . import objectfiles, space
-from .files import OpenFile, open_file, replacing
+from ...codec.trees import Node, PickleRefusedError
+from ...errors import AiostoreError, FileFormatError
+from ..._core.requests import CacheContents, ObjectRecord, PutObject, ReadObjects
+from . import files as objectfiles
+from .. import space
+from ..files import OpenFile, open_file, replacing
 
 FORMAT = "AIOSTORE_OBJECTS"
 FORMAT_VERSION = "aiostore-objects-1"

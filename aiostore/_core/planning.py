@@ -18,11 +18,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .codec import encode
-from .codec.rows import PackedRow
-from .errors import InvalidArgumentError, MergeError, NoSuchServiceError, UnsupportedTypeError
-from .messages import Msg, to_msg
-from .model import Group, Parameter, SingleRun, Trajectory, format_time
+from ..codec import encode
+from ..codec.rows import PackedRow
+from ..errors import InvalidArgumentError, MergeError, NoSuchServiceError, UnsupportedTypeError
+from ..messages import Msg, to_msg
+from ..model import Group, Parameter, SingleRun, Trajectory, format_time
 from .names import check_name, split_full_name
 from .requests import (
     Backup,

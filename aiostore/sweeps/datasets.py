@@ -3,7 +3,7 @@
 xarray is an optional dependency (``pip install aiostore[xarray]``); without it
 ``load_dataset`` raises :class:`~aiostore.errors.MissingDependencyError` before anything is read.
 
-Planned like ``load_frame`` (:mod:`aiostore.framing`), with the same two engine requests: the
+Planned like ``load_frame`` (:mod:`aiostore._core.framing`), with the same two engine requests: the
 first finds the completed runs, the explored parameters and the keys of the results asked for
 (or of every result the completed runs hold); its ``finish`` keeps the runs ``where`` matches
 and returns the second, which reads every result's columns in one request (a packed table in one
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import InvalidArgumentError, MissingDependencyError
-from .framing import RUN_INDEX, Where, check_where, matching, split_result_name, take
-from .planning import Call, Defaults, Job
-from .requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex
+from ..errors import InvalidArgumentError, MissingDependencyError
+from .._core.framing import RUN_INDEX, Where, check_where, matching, split_result_name, take
+from .._core.planning import Call, Defaults, Job
+from .._core.requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex
 
 if TYPE_CHECKING:
     import xarray as xr

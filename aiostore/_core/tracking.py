@@ -7,7 +7,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
-from .errors import FailedStoresError, StoreAbortedError
+from ..errors import FailedStoresError, StoreAbortedError
 from .planning import Job
 from .worker import Ticket
 

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .codec import Encoded
-from .codec.rows import RUN_COLUMN, PackedRow, RowLayout
-from .model import Result
+from ..codec import Encoded
+from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout
+from ..model import Result
 from .names import RUNS_GROUP, check_name, run_name
 from .requests import LeafRecord
 

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..codec import Encoded
-from ..codec.trees import (
+from ...codec import Encoded
+from ...codec.trees import (
     MappingNode,
     Node,
     NoneNode,
@@ -25,10 +25,10 @@ from ..codec.trees import (
     SequenceNode,
     ValueNode,
 )
-from ..errors import FileFormatError, UnsupportedTypeError
-from ..messages import Flag
-from . import nodes
-from .files import OpenFile
+from ...errors import FileFormatError, UnsupportedTypeError
+from ...messages import Flag
+from .. import nodes
+from ..files import OpenFile
 
 HEADER = "AIOSTORE_OBJECT"
 ITEM = "item_%d"

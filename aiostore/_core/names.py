@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import keyword
 
-from .errors import InvalidNameError
+from ..errors import InvalidNameError
 
 RUN_NAME_FORMAT = "run_%08d"
 RUNS_GROUP = "runs"

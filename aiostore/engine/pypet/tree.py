@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
-from ..requests import (
+from ...errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
+from ..._core.requests import (
     DescribeNodes,
     KeyInfo,
     NodeData,
@@ -27,20 +27,20 @@ from ..requests import (
     ReadTree,
     TrajectoryData,
 )
-from . import layout, runs
-from .describing import leaf_kind
-from .files import OpenFile
-from .nodes import damaged_data
-from .pypetfiles import (
+from .. import layout, runs
+from ..describing import leaf_kind
+from ..files import OpenFile
+from ..nodes import damaged_data
+from .files import (
     ARRAY_ID,
     data_nodes,
     is_pypet_trajectory,
     read_values,
     refuse_annotations,
 )
-from .pypetoverview import read_header
-from .pypetvalues import COLL_TYPE, DATA_PREFIX, SCALAR_TYPE, STORE, attr
-from .reading import missing_item, missing_trajectory
+from .overview import read_header
+from .values import COLL_TYPE, DATA_PREFIX, SCALAR_TYPE, STORE, attr
+from ..reading import missing_item, missing_trajectory
 
 
 def _trajectory(file: OpenFile, name: str) -> tables.Group:

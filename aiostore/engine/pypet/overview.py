@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..errors import FileFormatError
-from ..requests import Path, TrajectoryHeader
-from . import layout
-from .pypetvalues import attr
+from ...errors import FileFormatError
+from ..._core.requests import Path, TrajectoryHeader
+from .. import layout
+from .values import attr
 
 INFO_TABLE = "info"
 SETTINGS_TABLE = "hdf5_settings"

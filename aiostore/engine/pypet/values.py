@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 import tables
 
-from ..errors import FileFormatError, UnsupportedFeatureError
-from ..model import ObjectTable
+from ...errors import FileFormatError, UnsupportedFeatureError
+from ...model import ObjectTable
 
 STORE = "SRVC_STORE"
 DATA_PREFIX = "SRVC_DATA_"

@@ -17,10 +17,10 @@ import weakref
 from concurrent.futures import Future
 from typing import Any
 
-from .engine.nodes import filters_for
-from .errors import FailedStoresError, InvalidArgumentError, ServiceClosedError
+from ..engine.nodes import filters_for
+from ..errors import FailedStoresError, InvalidArgumentError, ServiceClosedError
 from .framing import Where, plan_frame
-from .messages import to_msg
+from ..messages import to_msg
 from .planning import Defaults, Job, describe, list_trajectories, plan_load, plan_store
 from .requests import CloseFile
 from .tracking import Tracker

@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 import tables
 
-from ..errors import AiostoreError, DiskFullError, FileFormatError
-from ..names import run_name
-from ..requests import WriteItems
-from . import diagnostics, layout, merging, nodes, runs, space, writing
-from .files import OpenFile
+from ...errors import AiostoreError, DiskFullError, FileFormatError
+from ..._core.names import run_name
+from ..._core.requests import WriteItems
+from .. import diagnostics, layout, merging, nodes, runs, space, writing
+from ..files import OpenFile
 from .journal import Entry
 
 log = logging.getLogger("aiostore.recovery")

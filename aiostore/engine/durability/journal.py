@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import errno
+import io
 import os
 import pickle
 import socket
@@ -46,10 +47,10 @@ try:
 except ImportError:  # Windows: no flock, so no way to tell a live journal from a stale one
     fcntl = None  # type: ignore[assignment]
 
-from ..errors import AiostoreError, FileLockedError
-from ..requests import WriteItems
-from . import space
-from .merging import MergeMarks
+from ...errors import AiostoreError, FileLockedError
+from ..._core.requests import WriteItems
+from .. import space
+from ..merging import MergeMarks
 
 SUFFIX = ".aiostore-journal"
 WINDOW_BYTES = 64 * 2**20
@@ -414,7 +415,19 @@ def _valid_length(data: bytes) -> int:
 
 def _records(data: bytes) -> Iterator[tuple[Any, ...]]:
     for _, (payload, buffers) in _frames(data):
-        yield pickle.loads(payload, buffers=buffers)  # written by this engine, not by a user
+        # written by this engine, not by a user
+        yield _Unpickler(io.BytesIO(payload), buffers=buffers).load()
+
+
+# Where the classes of records written before the package's layout changed (issue 20) live now.
+_MOVED_MODULES = {"aiostore.requests": "aiostore._core.requests"}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Unpickles records, finding classes at the module paths older records name."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        return super().find_class(_MOVED_MODULES.get(module, module), name)
 
 
 def _frames(data: bytes) -> Iterator[tuple[int, tuple[memoryview, list[memoryview]]]]:

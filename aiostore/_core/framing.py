@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .codec.columns import row_cells
-from .errors import InvalidArgumentError
-from .messages import Flag
+from ..codec.columns import row_cells
+from ..errors import InvalidArgumentError
+from ..messages import Flag
 from .names import RUNS_GROUP, check_name, run_index
 from .planning import Call, Defaults, Job
 from .requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex

@@ -29,7 +29,7 @@ try:
 except ImportError:  # Windows: no flock, so no way to know the file is not open elsewhere
     fcntl = None  # type: ignore[assignment]
 
-from . import space
+from .. import space
 
 log = logging.getLogger("aiostore.repair")
 

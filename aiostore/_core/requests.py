@@ -15,11 +15,11 @@ from typing import Any
 
 import numpy as np
 
-from .codec import Encoded
-from .codec.pickling import pickled_by_fields
-from .codec.rows import PackedRow
-from .codec.trees import Node
-from .model import format_time
+from ..codec import Encoded
+from ..codec.pickling import pickled_by_fields
+from ..codec.rows import PackedRow
+from ..codec.trees import Node
+from ..model import format_time
 from .names import run_name
 
 Path = tuple[str, ...]

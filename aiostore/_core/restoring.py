@@ -10,8 +10,8 @@ import contextlib
 from collections.abc import Mapping
 from typing import Any
 
-from .messages import LoadMode
-from .model import Group, Leaf, Parameter, Result, RunInfo, Trajectory
+from ..messages import LoadMode
+from ..model import Group, Leaf, Parameter, Result, RunInfo, Trajectory
 from .names import split_full_name
 from .requests import NodeData, Path, TrajectoryData
 

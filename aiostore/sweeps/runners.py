@@ -28,7 +28,7 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from aiostore.errors import RunnerError
-from aiostore.handoff import ki_protected_coroutines
+from aiostore._core.handoff import ki_protected_coroutines
 
 __all__ = ["Finished", "ProcessRunner", "Runner"]
 
@@ -147,7 +147,7 @@ import signal
 signal.signal(signal.SIGINT, signal.SIG_IGN)
 import pickle, sys
 sys.path[:], main_path = pickle.loads(sys.stdin.buffer.read(int(sys.stdin.buffer.readline())))
-from aiostore.runners import _serve
+from aiostore.sweeps.runners import _serve
 _serve(main_path)
 """
 

@@ -35,8 +35,8 @@ from aiostore.errors import (
 )
 from aiostore.messages import Msg
 from aiostore.model import Result, SingleRun, Trajectory
-from aiostore.names import check_name, run_name
-from aiostore.runners import Finished, ProcessRunner, Runner
+from aiostore._core.names import check_name, run_name
+from aiostore.sweeps.runners import Finished, ProcessRunner, Runner
 from aiostore.testing import differences  # the codec's equality: the same type and value
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     ``results.runs.run_XXXXXXXX.<result>``: a dict gives the result's keys, anything else its
     one value (``None``: no result, the run is only marked completed).
 
-    ``runner`` defaults to a :class:`~aiostore.runners.ProcessRunner` with one worker per core.
+    ``runner`` defaults to a :class:`~aiostore.sweeps.ProcessRunner` with one worker per core.
     ``runs_per_task`` computes several runs per task, which pays off where a run is short and
     a task costs milliseconds (Dask). ``progress`` shows a progress bar on stderr. Answers are
     queued for the HDF5 thread as they come; when ``pending_stores`` of them are not written

@@ -1,0 +1,13 @@
+"""Sweeps: run a trajectory's simulations and store each run's result as it finishes.
+
+- :mod:`.driver`: :func:`run_sweep`, which resumes where an interrupted sweep left off;
+- :mod:`.runners`: where the simulations run (:class:`ProcessRunner`, local processes);
+  :class:`aiostore.dask.DaskRunner` (:mod:`.dask`) runs them on a Dask cluster;
+- :mod:`.datasets`: ``load_dataset``, the results of the completed runs as an xarray Dataset.
+"""
+
+from .driver import RunAnswer, SweepReport, run_sweep, simulate_runs
+from .runners import Finished, ProcessRunner, Runner
+
+__all__ = ["Finished", "ProcessRunner", "RunAnswer", "Runner", "SweepReport", "run_sweep",
+           "simulate_runs"]
