@@ -1,9 +1,14 @@
-"""Messages and storage flags; their values are pypet's strings, so plain strings work too."""
+"""Messages and storage flags; their values are pypet's strings, so plain strings work too.
+
+:class:`Flag` lives with the codec (:mod:`aiostore.codec.flags`), which lays values out by it;
+it is offered here too, as before.
+"""
 
 from __future__ import annotations
 
 from enum import IntEnum, StrEnum
 
+from .codec.flags import Flag
 from .errors import NoSuchServiceError
 
 __all__ = ["Flag", "LoadMode", "Msg", "to_msg"]
@@ -29,17 +34,6 @@ class Msg(StrEnum):
     def _missing_(cls, value: object) -> Msg | None:
         # pypet 0.6 calls removal DELETE; its REMOVE is an internal word.
         return cls.REMOVE if value == "DELETE" else None
-
-
-class Flag(StrEnum):
-    """How one data value is laid out in the file (pypet's storage flags, plus SERIES)."""
-
-    ARRAY = "ARRAY"
-    CARRAY = "CARRAY"
-    TABLE = "TABLE"
-    DICT = "DICT"
-    FRAME = "FRAME"
-    SERIES = "SERIES"
 
 
 class LoadMode(IntEnum):

@@ -19,7 +19,7 @@ import pandas as pd
 
 from ..codec.columns import row_cells
 from ..errors import InvalidArgumentError
-from ..messages import Flag
+from ..codec.flags import Flag
 from .names import RUNS_GROUP, check_name, run_index
 from .planning import Call, Defaults, Job
 from .requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UnsupportedTypeError
-from ..messages import Flag
+from .flags import Flag
 from ..model import ObjectTable
 from .arrays import Spec, decode_array_value, encode_array_value
 from .tables import (

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..messages import Flag
+from .flags import Flag
 from . import Encoded, Spec
 from .pickling import pickled_by_fields
 

@@ -17,7 +17,7 @@ import tables
 
 from ..codec import Spec, type_name
 from ..errors import DataNotFoundError
-from ..messages import Flag
+from ..codec.flags import Flag
 from .._core.names import RUNS_GROUP, run_name
 from .._core.requests import DescribeNodes, KeyInfo, NodeInfo, Path
 from . import layout

@@ -31,7 +31,7 @@ from ..codec.arrays import restore_dtype
 from ..codec.columns import decode_column, is_scalar, object_column
 from ..codec.tables import _field
 from ..errors import DataNotFoundError, UnsupportedFeatureError
-from ..messages import Flag
+from ..codec.flags import Flag
 from .._core.names import RUNS_GROUP, run_index, run_name
 from .._core.requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex, Target
 from . import layout, nodes, runs

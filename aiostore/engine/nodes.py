@@ -23,7 +23,7 @@ from ..errors import (
     InvalidArgumentError,
     UnsupportedTypeError,
 )
-from ..messages import Flag
+from ..codec.flags import Flag
 from .._core.requests import SharedNode
 from . import layout
 from .files import OpenFile

@@ -30,7 +30,7 @@ from ..codec import Spec, decode, loads_specs
 from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype
 from ..codec.rows import row_layout as values_row_layout
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError, MergeError
-from ..messages import Flag
+from ..codec.flags import Flag
 from .._core.names import RUNS_GROUP, run_index, run_name
 from .._core.requests import LeafRecord, NodeData, Path, row_leaf
 from . import layout, nodes

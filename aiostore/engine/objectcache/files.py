@@ -26,7 +26,7 @@ from ...codec.trees import (
     ValueNode,
 )
 from ...errors import FileFormatError, UnsupportedTypeError
-from ...messages import Flag
+from ...codec.flags import Flag
 from .. import nodes
 from ..files import OpenFile
 
