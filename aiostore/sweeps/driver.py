@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from aiostore.codec.equality import value_differences  # the same type and value
 from aiostore.errors import (
     DataNotFoundError,
     FailedStoresError,
@@ -37,7 +38,6 @@ from aiostore.messages import Msg
 from aiostore.model import Result, SingleRun, Trajectory
 from aiostore._core.names import check_name, run_name
 from aiostore.sweeps.runners import Finished, ProcessRunner, Runner
-from aiostore.testing import differences  # the codec's equality: the same type and value
 
 if TYPE_CHECKING:
     from aiostore.service import AsyncStorageService
@@ -227,8 +227,8 @@ def _check_same_sweep(traj: Trajectory, stored: Trajectory) -> None:
     ours, theirs = traj.parameters, stored.parameters
     differ = sorted(name for name in ours.keys() | theirs.keys()
                     if name not in ours or name not in theirs
-                    or differences(ours[name].value, theirs[name].value)
-                    or differences(ours[name].range, theirs[name].range))
+                    or value_differences(ours[name].value, theirs[name].value)
+                    or value_differences(ours[name].range, theirs[name].range))
     if differ or len(traj) != len(stored):
         raise SweepMismatchError(
             f"the file holds a trajectory {traj.v_name!r} of another sweep ({len(stored)} runs; "
