@@ -17,7 +17,7 @@ import weakref
 from concurrent.futures import Future
 from typing import Any
 
-from ..engine.nodes import filters_for
+from ..engine import check_compression
 from ..errors import FailedStoresError, InvalidArgumentError, ServiceClosedError
 from .framing import Where, plan_frame
 from ..messages import to_msg
@@ -82,7 +82,7 @@ class Session:
                  compression_level: int, packed_runs: bool = False, journal: bool = True,
                  in_memory: bool = False, save_on_close: bool = False) -> None:
         codec = (compression, compression_level) if compression else None
-        filters_for(codec)  # a bad library or level fails here, before any job
+        check_compression(codec)  # a bad library or level fails here, before any job
         self.durability = Durability(durability)
         _check_memory_options(self.durability, in_memory, save_on_close, filename)
         if in_memory:

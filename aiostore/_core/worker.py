@@ -30,8 +30,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..engine import Engine
-from ..engine.writing import adds_runs, joined
+from ..engine import Engine, adds_runs, joined
 from ..errors import AiostoreError, ServiceClosedError, StoreAbortedError
 from .heapfreezing import THAW_AFTER, HeapFreezer
 from .requests import (

@@ -54,12 +54,19 @@ from .objectcache import cache as objectcache
 from .pypet import tree as pypettree
 from .files import OpenFile
 from .filetable import FileTable
+from .writing import adds_runs, joined
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "adds_runs", "check_compression", "joined"]
 
 _CHANGES_IN_PLACE = (RemoveItems, RemoveIncompleteRuns, MergeTrajectories, Sequence, AccessData)
 _CHANGES_TRAJECTORY = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories,
                        AccessData)
+
+
+def check_compression(compression: tuple[str, int] | None) -> None:
+    """:class:`~aiostore.errors.InvalidArgumentError` if PyTables has no such compression
+    (library, level); checked by a service as it opens, before any job."""
+    nodes.filters_for(compression)
 
 
 class Engine:
