@@ -172,10 +172,6 @@ class MergePlan:
                           tuple(_tail(table) for table in extended))
 
 
-def merge_trajectories(file: OpenFile, request: MergeTrajectories) -> None:
-    apply_merge(file, plan_merge(file, request))
-
-
 def plan_merge(file: OpenFile, request: MergeTrajectories) -> MergePlan:
     """Check a MERGE against the file in full, before any write."""
     mine = trajectory_group(file, request.target)
