@@ -1,7 +1,7 @@
 """Typed requests: what the engine is asked to do, as plain data.
 
 A request is made in the caller's thread (from a message, an item and its arguments, see
-:mod:`aiostore.planning`) and carries snapshots of the data: encoded values that share no memory
+:mod:`aiostore._core.planning`) and carries snapshots of the data: encoded values that share no memory
 with the caller's objects. The engine executes requests; it never sees user items.
 Paths are tuples of names below the trajectory's group: ``("results", "runs", "run_00000003", "z")``.
 """
@@ -32,7 +32,7 @@ class Target:
 
     ``compression`` is a PyTables compression library and level, e.g. ``("blosc2:lz4", 5)``;
     None writes uncompressed, which is fastest. ``journal`` journals stores so that a crash
-    loses none (see :mod:`aiostore.engine.journal`). ``packed_runs`` stores runs' results as rows of
+    loses none (see :mod:`aiostore.engine.durability.journal`). ``packed_runs`` stores runs' results as rows of
     one table per result name where they fit (see :mod:`aiostore.engine.packing`).
     ``in_memory`` holds the file in memory (HDF5's core driver) from its first use until it is
     closed, then writes it to ``filename`` if ``save_on_close``, else lets it go.
@@ -166,7 +166,7 @@ class WriteItems:
     them and writes only the new keys (pypet's ``STORE_DATA``); otherwise data already in the
     file makes the whole request fail. ``header`` creates the trajectory if it is missing;
     with ``new_trajectory`` a trajectory already in the file makes the request fail.
-    ``rows`` are runs' results planned as packed rows (:mod:`aiostore.rowpacking`): leaves too,
+    ``rows`` are runs' results planned as packed rows (:mod:`aiostore._core.rowpacking`): leaves too,
     written as rows of their tables where they fit.
     """
 

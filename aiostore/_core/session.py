@@ -1,6 +1,6 @@
 """What the blocking and the async service share: planning calls into tickets for the HDF5 thread.
 
-A :class:`Session` is one service's link to the process's :class:`~aiostore.worker.Worker`: its
+A :class:`Session` is one service's link to the process's :class:`~aiostore._core.worker.Worker`: its
 defaults (file, title, trajectory, compression), its durability, and the stores it queued without
 waiting (``put``), whose errors it keeps until someone asks for them. It blocks on nothing and
 knows no event loop; the two faces decide how to wait.

@@ -3,11 +3,11 @@ about files told in aiostore's words.
 
 A write that fails half-way leaves HDF5's caches holding what it could not write, and a flush
 that runs out of space can leave the file shorter than its superblock says; recovering costs a
-replay (see :mod:`.recovery`). So the engine thinks ahead: :class:`SpaceGuard` refuses a store
+replay (see :mod:`.durability.recovery`). So the engine thinks ahead: :class:`SpaceGuard` refuses a store
 with :class:`~aiostore.errors.DiskFullError` before anything is written when the file system
 (``statvfs``) or the process's file-size limit (``RLIMIT_FSIZE``) has no room for it and
 :data:`HEADROOM_BYTES` to spare. A quota (``EDQUOT``) does not show in ``statvfs``: there the
-journal's preallocation is what refuses first (see :class:`~.journal.Journal`).
+journal's preallocation is what refuses first (see :class:`~.durability.journal.Journal`).
 """
 
 from __future__ import annotations

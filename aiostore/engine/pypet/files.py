@@ -2,7 +2,7 @@
 
 pypet's trajectory group carries no class name (aiostore's says ``Trajectory``) and has an
 ``overview`` group with pypet's ``info`` table; its leaves are groups marked ``SRVC_LEAF = True``
-whose children are data nodes (see :mod:`.pypetvalues`). A leaf's data is turned into what the
+whose children are data nodes (see :mod:`.values`). A leaf's data is turned into what the
 native items hold: a pypet ``Parameter`` keeps its value in a one-row table ``data`` and its range
 in a table ``explored_data``; an ``ArrayParameter`` its value in ``data__rr__`` and each distinct
 explored array once, under ``explored__rr__/set_XXXXX/xa_XXXXXXXX``, with the order of runs in the

@@ -1,7 +1,7 @@
 """Loads of trajectories written by pypet 0.6: LEAF, TREE, TRAJECTORY, DESCRIBE, the list.
 
 The engine sends a read request here when its trajectory's group is pypet's (see
-:func:`.pypetfiles.is_pypet_trajectory`); the answers are those of aiostore's own layout, so the
+:func:`.files.is_pypet_trajectory`); the answers are those of aiostore's own layout, so the
 same native items come out. pypet's SoftLinks are not followed (aiostore's items have none), and
 its ``overview`` group is not an item.
 """
