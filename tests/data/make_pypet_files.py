@@ -1,4 +1,4 @@
-"""Write the pypet 0.6.1 fixture files of tests/test_pypet_files.py, with what pypet loads from them.
+"""Write the pypet 0.6.1 fixture files of tests/engine/test_pypet_files.py, with what pypet loads from them.
 
 Run it with the python of a side virtualenv that has pypet 0.6.1 and numpy < 2 (pypet cannot be
 imported with numpy 2); from the repository's root::

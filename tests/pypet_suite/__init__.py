@@ -7,7 +7,7 @@
   no warnings turned into errors, no cache written into site-packages).
 
 See docs/PYPET_SUITE.md. Nothing here is collected as aiostore tests (no ``test_*.py``);
-``tests/test_pypet_suite.py`` runs it.
+``tests/compat/test_pypet_suite.py`` runs it.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ with the time they took, then the ids of the failing tests (``file::Class::test`
 arguments for pytest go after ``--`` (``-- -k test_store``). The exit status is 0 whatever
 the tests did; 2 if pytest itself could not run.
 
-:func:`run_selection` is what ``tests/test_pypet_suite.py`` calls.
+:func:`run_selection` is what ``tests/compat/test_pypet_suite.py`` calls.
 """
 
 from __future__ import annotations

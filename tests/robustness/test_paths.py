@@ -122,7 +122,7 @@ def attempt(attempts: list[tuple[Path, str]], uid: int | None = None,
     spec = json.dumps({"uid": uid, "deny": deny,
                        "attempts": [(str(path), action) for path, action in attempts]})
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        filter(None, [str(Path(__file__).parent), os.environ.get("PYTHONPATH")]))}
+        filter(None, [str(Path(__file__).parents[1]), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, "-c", CHILD, spec], capture_output=True, text=True,
                           timeout=120, check=False, env=env)
     assert done.returncode == 0, done.stderr

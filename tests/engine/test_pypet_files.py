@@ -35,7 +35,7 @@ from aiostore import (
 from aiostore.compat.pypet import HDF5StorageService
 from tests.exactness import assert_exact
 
-DATA = pathlib.Path(__file__).parent / "data" / "pypet"
+DATA = pathlib.Path(__file__).parents[1] / "data" / "pypet"
 READABLE = ["environment.h5", "types.h5", "merged.h5"]
 
 # Where aiostore deliberately gives back what pypet stored rather than what pypet 0.6 loads

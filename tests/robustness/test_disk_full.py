@@ -3,7 +3,7 @@ lost, a refused store leaves the file as it was, and the file recovers once ther
 
 Real faults: each test mounts a small tmpfs of its own (tests run as root here; skipped with the
 reason elsewhere), or sets ``RLIMIT_FSIZE`` in a writer process. The trials of
-:mod:`filling` run twice per way by default; ``pytest -m slow tests/test_disk_full.py`` runs 50.
+:mod:`filling` run twice per way by default; ``pytest -m slow tests/robustness/test_disk_full.py`` runs 50.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ from aiostore.engine.durability import journal
 from aiostore.errors import LocksUnsupportedError
 from aiostore.testing import assert_items_equal
 
-TESTS = str(Path(__file__).parent)
+# this module's folder, and the helpers' (seccomp, crashing)
+TESTS = os.pathsep.join(str(folder) for folder in Path(__file__).parents[:2])
 LOCKING = "HDF5_USE_FILE_LOCKING"
 APIS = ["blocking", "asyncio", "trio"]
 

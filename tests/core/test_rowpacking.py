@@ -22,7 +22,8 @@ from aiostore._core.planning import Defaults, leaf_record, plan_store
 from aiostore._core.requests import WriteItems, row_leaf
 
 RUNS = 8
-TESTS = pathlib.Path(__file__).parent
+# this module's folder, and the helpers' (exactness)
+TESTS = os.pathsep.join(str(folder) for folder in pathlib.Path(__file__).parents[:2])
 
 
 @pytest.fixture
@@ -233,7 +234,7 @@ def test_a_run_stored_twice_as_rows_is_refused_and_the_file_keeps_the_first(path
 
 KILLED_WRITER = """
 import os, sys
-sys.path.insert(0, sys.argv[2])
+sys.path[:0] = sys.argv[2].split(os.pathsep)
 from test_rowpacking import sweep, values
 from aiostore import Msg, StorageService
 traj = sweep()
@@ -248,7 +249,7 @@ os._exit(9)  # killed: never closed, the journal holds the rows
 
 
 def test_rows_of_a_killed_writer_are_made_again_from_the_journal_once(path: str) -> None:
-    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, path, str(TESTS)],
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, path, TESTS],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 9, done.stderr
     assert os.path.exists(journal.journal_path(path))

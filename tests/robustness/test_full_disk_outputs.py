@@ -43,7 +43,7 @@ from aiostore.compat import colossus
 from aiostore.engine import merging
 from aiostore.testing import assert_exact, assert_items_equal
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).parents[1]  # the helpers' folder (seccomp)
 DISK_BYTES = 32 * 2**20
 ARRAY_FLOATS = 100_000  # 0.8 MB a run
 # 1.2 MB a run: chunks of a copy that libhdf5 fails to write are then dropped without a word

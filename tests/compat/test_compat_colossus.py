@@ -38,7 +38,7 @@ from aiostore.errors import (
     UnsupportedTypeError,
 )
 
-TESTS = pathlib.Path(__file__).parent
+TESTS = pathlib.Path(__file__).parents[1]  # the helpers' folder
 SEED_DEMO = '''
 from aiostore.compat import colossus as storage
 

@@ -1,6 +1,6 @@
 """Writers SIGKILLed at random moments lose nothing they acknowledged (tests/crashing.py).
 
-A handful of trials run by default; ``pytest -m slow tests/test_crash.py`` runs 50 per durability.
+A handful of trials run by default; ``pytest -m slow tests/robustness/test_crash.py`` runs 50 per durability.
 """
 
 from __future__ import annotations
