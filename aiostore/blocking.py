@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .sweeps.datasets import dataset_job
 from .errors import FailedStoresError, closing_note
 from ._core.planning import Job
+from ._core.options import Options
 from ._core.requests import NodeInfo
 from ._core.session import Session, label
 from ._core.worker import Durability, Ticket
@@ -39,9 +40,9 @@ class StorageService:
                  compression: str | None = None, compression_level: int = 5,
                  packed_runs: bool = True, journal: bool = True, in_memory: bool = False,
                  save_on_close: bool = False) -> None:
-        self._session = Session(filename, file_title, trajectory_name, durability, compression,
-                                compression_level, packed_runs, journal, in_memory,
-                                save_on_close)
+        self._session = Session(Options(filename, file_title, trajectory_name, durability,
+                                        compression, compression_level, packed_runs, journal,
+                                        in_memory, save_on_close))
 
     @property
     def filename(self) -> str | None:

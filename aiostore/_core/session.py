@@ -20,6 +20,7 @@ from typing import Any
 from ..engine import check_compression
 from ..errors import FailedStoresError, InvalidArgumentError, ServiceClosedError
 from .framing import Where, plan_frame
+from .options import Options
 from ..messages import to_msg
 from .planning import Defaults, Job, describe, list_trajectories, plan_load, plan_store
 from .requests import CloseFile
@@ -77,21 +78,19 @@ def _memory_filename() -> str:
 class Session:
     """One service's defaults, durability and unawaited stores; see the module docstring."""
 
-    def __init__(self, filename: str | None, file_title: str, trajectory_name: str | None,
-                 durability: Durability | str, compression: str | None,
-                 compression_level: int, packed_runs: bool = False, journal: bool = True,
-                 in_memory: bool = False, save_on_close: bool = False) -> None:
-        codec = (compression, compression_level) if compression else None
-        check_compression(codec)  # a bad library or level fails here, before any job
-        self.durability = Durability(durability)
-        _check_memory_options(self.durability, in_memory, save_on_close, filename)
+    def __init__(self, options: Options) -> None:
+        check_compression(options.codec)  # a bad library or level fails here, before any job
+        self.durability = Durability(options.durability)
+        filename, journal, in_memory = options.filename, options.journal, options.in_memory
+        _check_memory_options(self.durability, in_memory, options.save_on_close, filename)
         if in_memory:
             filename = filename or _memory_filename()
             journal = False  # nothing on disk to recover
             _memory_files.take(filename)
         self._holds_memory_file = in_memory
-        self.defaults = Defaults(filename, file_title, trajectory_name, codec, packed_runs,
-                                 journal, in_memory, save_on_close)
+        self.defaults = Defaults(filename, options.file_title, options.trajectory_name,
+                                 options.codec, options.packed_runs, journal, in_memory,
+                                 options.save_on_close)
         self.closed = False
         self.tracker = Tracker()
         self._tickets: weakref.WeakSet[Ticket] = weakref.WeakSet()  # this session's, in flight
