@@ -1,5 +1,7 @@
 """aiostore: an asyncio-native HDF5 storage service for simulation results."""
 
+from ._core.requests import KeyInfo, NodeInfo
+from ._core.worker import Durability
 from .blocking import StorageService
 from .codec import TYPE_FLAG_MAPPING
 from .errors import (
@@ -28,11 +30,9 @@ from .errors import (
 )
 from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
-from ._core.requests import KeyInfo, NodeInfo
-from .sweeps.runners import ProcessRunner
 from .service import AsyncServiceClosedError, AsyncStorageService
 from .sweeps import SweepReport, run_sweep
-from ._core.worker import Durability
+from .sweeps.runners import ProcessRunner
 from .wrappers import (
     AsyncLockWrapper,
     AsyncQueueSender,

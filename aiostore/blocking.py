@@ -14,13 +14,13 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from .sweeps.datasets import dataset_job
-from .errors import FailedStoresError, closing_note
-from ._core.planning import Job
 from ._core.options import Options
+from ._core.planning import Job
 from ._core.requests import NodeInfo
 from ._core.session import Session, label
 from ._core.worker import Durability, Ticket
+from .errors import FailedStoresError, closing_note
+from .sweeps.datasets import dataset_job
 
 if TYPE_CHECKING:
     import pandas as pd

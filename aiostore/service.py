@@ -24,15 +24,15 @@ import anyio
 import anyio.lowlevel
 import numpy as np
 
-from .sweeps.datasets import dataset_job
-from .errors import FailedStoresError, ServiceClosedError, closing_note
 from ._core.handoff import ki_protected_coroutines, queue_ticket, wait_future
-from .model import SingleRun, Trajectory
-from ._core.planning import Job
 from ._core.options import Options
+from ._core.planning import Job
 from ._core.requests import NodeInfo
 from ._core.session import Session, label
 from ._core.worker import Durability, Ticket
+from .errors import FailedStoresError, ServiceClosedError, closing_note
+from .model import SingleRun, Trajectory
+from .sweeps.datasets import dataset_job
 
 if TYPE_CHECKING:
     import pandas as pd

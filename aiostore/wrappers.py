@@ -24,10 +24,10 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from ._core.draining import QueueDrainer
 from ._core.handoff import wait_future
 from ._core.planning import Job
-from .service import AsyncStorageService
 from ._core.session import label
 from ._core.tracking import Tracker
 from ._core.worker import Durability
+from .service import AsyncStorageService
 
 __all__ = ["AsyncLockWrapper", "AsyncQueueSender", "AsyncQueueWriter", "ProcessQueueWriter",
            "open_queue"]

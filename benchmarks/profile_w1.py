@@ -84,26 +84,26 @@ import anyio
 import numpy as np
 from faces import release, run_child  # beside this file: the user's part after a store, as W1 does it
 
-import aiostore.engine.filetable as filetable_module
+import aiostore._core.handoff as handoff_module
+import aiostore._core.planning as planning_module
+import aiostore._core.worker as worker_module
 import aiostore.engine.durability.journal as journal_module
+import aiostore.engine.filetable as filetable_module
 import aiostore.engine.layout as layout_module
 import aiostore.engine.nodes as nodes_module
 import aiostore.engine.runs as runs_module
 import aiostore.engine.writing as writing_module
-import aiostore._core.handoff as handoff_module
-import aiostore._core.planning as planning_module
 import aiostore.service as service_module
-import aiostore._core.worker as worker_module
 from aiostore import AsyncStorageService, Msg, Trajectory
-from aiostore.engine import Engine
-from aiostore.engine.files import OpenFile
-from aiostore.engine.filetable import FileTable
-from aiostore.engine.durability.journal import Journal
-from aiostore.engine.packing import PackedRuns
-from aiostore.engine.durability.undo import UndoLog
 from aiostore._core.session import Session
 from aiostore._core.tracking import Tracker
 from aiostore._core.worker import THREAD_NAME, Worker
+from aiostore.engine import Engine
+from aiostore.engine.durability.journal import Journal
+from aiostore.engine.durability.undo import UndoLog
+from aiostore.engine.files import OpenFile
+from aiostore.engine.filetable import FileTable
+from aiostore.engine.packing import PackedRuns
 
 TOP_LEVEL = "(top-level wrapped calls)"
 PAYLOAD_BYTES = 8 + 100 * 8 + (8 + 8 + 1) + 8 + 8  # z, arr, d (f8, i8, bool), x, y
@@ -651,9 +651,9 @@ def _per_item_us(function: Callable[[], object], count: int, trials: int = 7) ->
 
 def micro(spec: dict[str, Any]) -> dict[str, Any]:
     """The per-run operations of the path, one at a time and a batch at a time (one thread)."""
-    from aiostore.engine.packing import row_layout
     from aiostore._core.names import run_name
     from aiostore._core.planning import Defaults, leaf_record, plan_store
+    from aiostore.engine.packing import row_layout
 
     batch = spec["batch"]
     traj = build_sweep(batch)

@@ -66,8 +66,8 @@ from faces import LagMeter, peak_resident_mib, release, run_child  # beside this
 from profile_w1 import PAYLOAD_BYTES, build_run, build_sweep
 
 from aiostore import AsyncStorageService, Msg, Trajectory
-from aiostore.sweeps.runners import Finished
 from aiostore.sweeps import run_sweep
+from aiostore.sweeps.runners import Finished
 
 TRAJECTORY = "w1"  # build_sweep's name
 PACKED_TABLE = f"/{TRAJECTORY}/overview/packed/p0"

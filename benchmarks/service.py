@@ -31,9 +31,9 @@ import anyio
 import numpy as np
 
 from aiostore import AsyncStorageService, Msg, Result, StorageService
-from aiostore.engine import Engine
 from aiostore._core.planning import Defaults, plan_store
 from aiostore._core.worker import current_worker
+from aiostore.engine import Engine
 
 
 def small_result(i: int) -> Result:

@@ -37,8 +37,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # run as a script: sweeping besi
 import sweeping
 
 from aiostore import AsyncStorageService, Msg, ProcessRunner, Trajectory, run_sweep
-from aiostore.sweeps.runners import Finished
 from aiostore._core.worker import current_worker
+from aiostore.sweeps.runners import Finished
 
 TRAJECTORY = "interrupted"
 RUNS = 4_000  # more than are stored before the signal (and planned in the loop, not frozen)

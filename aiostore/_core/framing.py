@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from ..codec.columns import row_cells
-from ..errors import InvalidArgumentError
 from ..codec.flags import Flag
+from ..errors import InvalidArgumentError
 from .names import RUNS_GROUP, check_name, run_index
 from .planning import Call, Defaults, Job
 from .requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex

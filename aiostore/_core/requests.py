@@ -32,8 +32,9 @@ class Target:
 
     ``compression`` is a PyTables compression library and level, e.g. ``("blosc2:lz4", 5)``;
     None writes uncompressed, which is fastest. ``journal`` journals stores so that a crash
-    loses none (see :mod:`aiostore.engine.durability.journal`). ``packed_runs`` stores runs' results as rows of
-    one table per result name where they fit (see :mod:`aiostore.engine.packing`).
+    loses none (see :mod:`aiostore.engine.durability.journal`). ``packed_runs`` stores runs'
+    results as rows of one table per result name where they fit (see
+    :mod:`aiostore.engine.packing`).
     ``in_memory`` holds the file in memory (HDF5's core driver) from its first use until it is
     closed, then writes it to ``filename`` if ``save_on_close``, else lets it go.
     """

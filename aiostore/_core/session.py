@@ -19,9 +19,9 @@ from typing import Any
 
 from ..engine import check_compression
 from ..errors import FailedStoresError, InvalidArgumentError, ServiceClosedError
+from ..messages import to_msg
 from .framing import Where, plan_frame
 from .options import Options
-from ..messages import to_msg
 from .planning import Defaults, Job, describe, list_trajectories, plan_load, plan_store
 from .requests import CloseFile
 from .tracking import Tracker

@@ -12,13 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .._core.names import RUNS_GROUP, run_index
+from .._core.requests import NodeData, NodeInfo
+from .._core.restoring import make_item
 from ..blocking import StorageService
 from ..errors import AiostoreError, DataNotFoundError
 from ..messages import Msg
 from ..model import RunInfo
-from .._core.names import RUNS_GROUP, run_index
-from .._core.requests import NodeData, NodeInfo
-from .._core.restoring import make_item
 from .paths import load_runs
 from .progress import bar
 from .wording import plural

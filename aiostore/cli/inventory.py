@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from ..blocking import StorageService
 from .._core.requests import KeyInfo, NodeInfo
+from ..blocking import StorageService
 from .paths import ItemPath, load_runs
 from .wording import plural
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._core.names import RUNS_GROUP, split_full_name
 from ..blocking import StorageService
 from ..messages import Msg
 from ..model import Trajectory
-from .._core.names import RUNS_GROUP, split_full_name
 from .exits import CommandError, ExitCode
 
 __all__ = ["ItemPath", "RunResultPath", "load_runs", "parse_item", "parse_run_result",

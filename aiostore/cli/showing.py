@@ -10,12 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..blocking import StorageService
-from ..messages import Msg
-from ..model import Parameter, Trajectory, format_time
 from .._core.names import RUNS_GROUP, STANDARD_GROUPS
 from .._core.requests import NodeData, NodeInfo
 from .._core.restoring import make_item
+from ..blocking import StorageService
+from ..messages import Msg
+from ..model import Parameter, Trajectory, format_time
 from . import export
 from .paths import WILDCARD, ItemPath, RunResultPath, load_runs, parse_item, parse_run_result
 from .wording import plural

@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+from .._core.names import RUNS_GROUP, STANDARD_GROUPS
 from ..blocking import StorageService
 from ..errors import DataNotFoundError
-from .._core.names import RUNS_GROUP, STANDARD_GROUPS
 from .exits import CommandError, ExitCode
 from .paths import WILDCARD, ItemPath, RunResultPath, load_runs
 

@@ -34,9 +34,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import UnsupportedTypeError
-from .flags import Flag
 from ..model import ObjectTable
 from .arrays import Spec, decode_array_value, encode_array_value
+from .flags import Flag
 from .tables import (
     decode_dict,
     decode_frame,

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from .flags import Flag
 from . import Encoded, Spec
+from .flags import Flag
 from .pickling import pickled_by_fields
 
 __all__ = ["RUN_COLUMN", "PackedRow", "RowLayout", "column_dtype", "row_layout"]

@@ -36,11 +36,11 @@ from typing import Any
 import anyio
 import numpy as np
 
-from ..codec.trees import PickleRefusedError, decode_tree, encode_tree
-from ..errors import DataNotFoundError, InvalidArgumentError
 from .._core.handoff import queue_ticket, wait_future
 from .._core.requests import CacheContents, PutObject, ReadObjects
 from .._core.worker import Ticket, current_worker
+from ..codec.trees import PickleRefusedError, decode_tree, encode_tree
+from ..errors import DataNotFoundError, InvalidArgumentError
 from .interpolators import make_interpolator
 
 __all__ = ["BASE_DIR", "LOAD_PICKLES", "PersistenceFlagError", "StorageUser", "getCacheDir"]

@@ -13,7 +13,6 @@ from typing import Any
 
 import tables
 
-from ..errors import DiskFullError, ItemExistsError
 from .._core.requests import (
     AccessData,
     Backup,
@@ -36,6 +35,7 @@ from .._core.requests import (
     TrajectoryLayout,
     WriteItems,
 )
+from ..errors import DiskFullError, ItemExistsError
 from . import (
     describing,
     diagnostics,
@@ -50,10 +50,10 @@ from . import (
     space,
     writing,
 )
-from .objectcache import cache as objectcache
-from .pypet import tree as pypettree
 from .files import OpenFile
 from .filetable import FileTable
+from .objectcache import cache as objectcache
+from .pypet import tree as pypettree
 from .writing import adds_runs, joined
 
 __all__ = ["Engine", "adds_runs", "check_compression", "joined"]

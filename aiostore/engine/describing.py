@@ -15,11 +15,11 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..codec import Spec, type_name
-from ..errors import DataNotFoundError
-from ..codec.flags import Flag
 from .._core.names import RUNS_GROUP, run_name
 from .._core.requests import DescribeNodes, KeyInfo, NodeInfo, Path
+from ..codec import Spec, type_name
+from ..codec.flags import Flag
+from ..errors import DataNotFoundError
 from . import layout
 from .files import OpenFile
 from .packing import PACKED_BRANCH, PackedRuns, PackedTable

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 
 import tables
 
-from ..errors import AiostoreError, FileAccessError, InvalidArgumentError
 from .._core.requests import Target, WriteItems
+from ..errors import AiostoreError, FileAccessError, InvalidArgumentError
 from . import diagnostics, runs, space
 from .durability import journal, recovery
 from .files import OpenFile, fsync_path, open_file, open_memory_file

@@ -26,14 +26,14 @@ from typing import Any
 import numpy as np
 import tables
 
+from .._core.names import RUNS_GROUP, run_index, run_name
+from .._core.requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex, Target
 from ..codec import Spec, decode, loads_specs
 from ..codec.arrays import restore_dtype
 from ..codec.columns import decode_column, is_scalar, object_column
+from ..codec.flags import Flag
 from ..codec.tables import _field
 from ..errors import DataNotFoundError, UnsupportedFeatureError
-from ..codec.flags import Flag
-from .._core.names import RUNS_GROUP, run_index, run_name
-from .._core.requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex, Target
 from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PACKED_BRANCH, PACKED_GROUP, RELATIVE_PATH, RUN_COLUMN, SHAPES

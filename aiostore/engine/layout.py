@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 import tables
 
-from ..codec import Spec, loads_specs
 from .._core.names import RUNS_GROUP, run_index
 from .._core.requests import Path
+from ..codec import Spec, loads_specs
 
 if TYPE_CHECKING:
     from .files import OpenFile

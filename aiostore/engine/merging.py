@@ -24,15 +24,15 @@ from typing import Any
 
 import tables
 
-from ..codec import encode
-from ..errors import AiostoreError, FileFormatError, ItemExistsError, MergeError
 from .._core.names import RUNS_GROUP, run_index, run_name
 from .._core.requests import Backup, LeafRecord, MergeTrajectories, Path, RunRecord
+from ..codec import encode
+from ..errors import AiostoreError, FileFormatError, ItemExistsError, MergeError
 from . import diagnostics, layout, nodes, runs, space
+from .durability.undo import UndoLog
 from .files import OpenFile, is_hdf5, replacing
 from .packing import PackedRuns
 from .reading import trajectory_group
-from .durability.undo import UndoLog
 from .writing import (
     REPLACED_SUFFIX,
     ensure_group,

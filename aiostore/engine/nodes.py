@@ -15,7 +15,9 @@ import numpy as np
 import pandas as pd
 import tables
 
+from .._core.requests import SharedNode
 from ..codec import Encoded, Spec, decode, dumps_specs
+from ..codec.flags import Flag
 from ..errors import (
     AiostoreError,
     DataNotFoundError,
@@ -23,8 +25,6 @@ from ..errors import (
     InvalidArgumentError,
     UnsupportedTypeError,
 )
-from ..codec.flags import Flag
-from .._core.requests import SharedNode
 from . import layout
 from .files import OpenFile
 

@@ -26,17 +26,17 @@ from typing import Any
 import numpy as np
 import tables
 
+from .._core.names import RUNS_GROUP, run_index, run_name
+from .._core.requests import LeafRecord, NodeData, Path, row_leaf
 from ..codec import Spec, decode, loads_specs
+from ..codec.flags import Flag
 from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype
 from ..codec.rows import row_layout as values_row_layout
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError, MergeError
-from ..codec.flags import Flag
-from .._core.names import RUNS_GROUP, run_index, run_name
-from .._core.requests import LeafRecord, NodeData, Path, row_leaf
 from . import layout, nodes
+from .durability.undo import UndoLog
 from .files import OpenFile
 from .rowindex import RunRows
-from .durability.undo import UndoLog
 
 PACKED_GROUP = "packed"
 RELATIVE_PATH = "SRVC_PACKED_PATH"

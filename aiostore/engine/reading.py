@@ -11,7 +11,6 @@ from typing import Any
 
 import tables
 
-from ..errors import DataNotFoundError, FileFormatError
 from .._core.requests import (
     ListTrajectories,
     NodeData,
@@ -23,6 +22,7 @@ from .._core.requests import (
     Target,
     TrajectoryData,
 )
+from ..errors import DataNotFoundError, FileFormatError
 from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PackedRuns

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import tables
 
-from ..codec import dumps_specs
-from ..errors import DataNotFoundError, NotStoredError, RemovalError
 from .._core.names import RUNS_GROUP, STANDARD_GROUPS, run_index
 from .._core.requests import Path, RemoveIncompleteRuns, RemoveItems
+from ..codec import dumps_specs
+from ..errors import DataNotFoundError, NotStoredError, RemovalError
 from . import layout, runs
 from .files import OpenFile
 from .packing import PackedRuns

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import tables
 
+from .._core.requests import AccessData
 from ..codec import Spec, dumps_specs, encode
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError
 from ..model import ObjectTable
-from .._core.requests import AccessData
 from . import layout, nodes
 from .files import OpenFile
 from .reading import trajectory_group

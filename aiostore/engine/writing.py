@@ -11,14 +11,14 @@ from typing import Any
 
 import tables
 
+from .._core.requests import GroupRecord, LeafRecord, Path, WriteItems, row_leaf
 from ..codec import dumps_specs
 from ..codec.rows import PackedRow
 from ..errors import InvalidArgumentError, InvalidNameError, ItemExistsError, NotStoredError
-from .._core.requests import GroupRecord, LeafRecord, Path, WriteItems, row_leaf
 from . import layout, nodes, runs
+from .durability.undo import UndoLog
 from .files import OpenFile
 from .packing import PackedRuns
-from .durability.undo import UndoLog
 
 REPLACED_SUFFIX = "__replaced"
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from aiostore._core.names import check_name, run_name
 from aiostore.codec.equality import value_differences  # the same type and value
 from aiostore.errors import (
     DataNotFoundError,
@@ -36,7 +37,6 @@ from aiostore.errors import (
 )
 from aiostore.messages import Msg
 from aiostore.model import Result, SingleRun, Trajectory
-from aiostore._core.names import check_name, run_name
 from aiostore.sweeps.runners import Finished, ProcessRunner, Runner
 
 if TYPE_CHECKING:

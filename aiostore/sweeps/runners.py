@@ -27,8 +27,8 @@ import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from aiostore.errors import RunnerError
 from aiostore._core.handoff import ki_protected_coroutines
+from aiostore.errors import RunnerError
 
 __all__ = ["Finished", "ProcessRunner", "Runner"]
 

@@ -22,6 +22,7 @@ from aiostore import (
     ServiceClosedError,
     Trajectory,
 )
+from aiostore._core.worker import current_worker
 from aiostore.compat import pypetconstants as constants
 from aiostore.compat.pypet import (
     HDF5StorageService,
@@ -32,7 +33,6 @@ from aiostore.compat.pypet import (
     QueueStorageServiceWriter,
     pypetconstants,
 )
-from aiostore._core.worker import current_worker
 
 
 @pytest.fixture

@@ -15,11 +15,18 @@ import pytest
 import tables
 from exactness import assert_exact
 
-from aiostore import AsyncStorageService, ItemExistsError, Msg, StorageService, Trajectory, UnsupportedTypeError
+from aiostore import (
+    AsyncStorageService,
+    ItemExistsError,
+    Msg,
+    StorageService,
+    Trajectory,
+    UnsupportedTypeError,
+)
 from aiostore._core import rowpacking
-from aiostore.engine.durability import journal
 from aiostore._core.planning import Defaults, leaf_record, plan_store
 from aiostore._core.requests import WriteItems, row_leaf
+from aiostore.engine.durability import journal
 
 RUNS = 8
 # this module's folder, and the helpers' (exactness)

@@ -18,9 +18,9 @@ from exactness import assert_exact
 from holding import held_by_another_process
 
 from aiostore import FileFormatError, FileLockedError, Msg, StorageService, Trajectory
-from aiostore.engine.durability import journal
-from aiostore.engine import writing
 from aiostore._core.requests import RunRecord, RunRecords
+from aiostore.engine import writing
+from aiostore.engine.durability import journal
 
 WRITER = """
 import os, sys

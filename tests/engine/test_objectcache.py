@@ -19,9 +19,9 @@ import pytest
 import tables
 from exactness import assert_exact
 
+from aiostore._core.requests import PutObject, ReadObjects
 from aiostore.codec.trees import decode_tree, encode_tree
 from aiostore.engine.objectcache import cache as objectcache
-from aiostore._core.requests import PutObject, ReadObjects
 
 
 @pytest.fixture

@@ -25,8 +25,8 @@ from aiostore import (
     UnsupportedTypeError,
     open_queue,
 )
-from aiostore.compat.pypet import QueueStorageServiceSender
 from aiostore._core.worker import current_worker
+from aiostore.compat.pypet import QueueStorageServiceSender
 
 pytestmark = pytest.mark.anyio
 

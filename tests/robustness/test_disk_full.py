@@ -36,8 +36,8 @@ from aiostore import (
     Trajectory,
     run_sweep,
 )
-from aiostore.engine.durability import journal
 from aiostore.engine import space
+from aiostore.engine.durability import journal
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import re
 
-from ...errors import FileFormatError, InvalidNameError
 from ..._core.names import check_name
 from ..._core.requests import SkeletonReads
+from ...errors import FileFormatError, InvalidNameError
 
 PREFIX = "pk_"
 LINKS = "pk__links"

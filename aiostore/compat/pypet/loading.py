@@ -12,9 +12,9 @@ import pickle
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from ...model import ObjectTable
 from ..._core.names import STANDARD_GROUPS
 from ..._core.requests import NodeData, Path, SharedNode
+from ...model import ObjectTable
 from . import keys
 
 LOAD_NOTHING, LOAD_SKELETON, LOAD_DATA, OVERWRITE_DATA = 0, 1, 2, 3

@@ -7,10 +7,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ...errors import (
-    DataNotFoundError,
-    InvalidArgumentError,
-)
 from ..._core.planning import Job, load_level
 from ..._core.requests import (
     ForeignRead,
@@ -25,6 +21,10 @@ from ..._core.requests import (
     Target,
     TrajectoryData,
     TrajectoryLayout,
+)
+from ...errors import (
+    DataNotFoundError,
+    InvalidArgumentError,
 )
 from . import keys
 from .loading import LOAD_NOTHING, TreeBuilder, load_leaf, load_skeleton, split_values

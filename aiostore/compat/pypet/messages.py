@@ -14,16 +14,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...errors import (
-    InvalidArgumentError,
-    NoSuchServiceError,
-    NotStoredError,
-)
 from ..._core.planning import Call, Defaults, Job
 from ..._core.requests import (
     ListTrajectories,
     Path,
     Target,
+)
+from ...errors import (
+    InvalidArgumentError,
+    NoSuchServiceError,
+    NotStoredError,
 )
 from . import keys, shared
 

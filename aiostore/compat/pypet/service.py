@@ -37,9 +37,9 @@ from typing import Any
 
 from ... import errors
 from ..._core import worker
+from ..._core.worker import Durability
 from ...blocking import StorageService
 from ...messages import Msg
-from ..._core.worker import Durability
 from .. import pypetconstants
 from . import loads, messages, shared, stores
 

@@ -6,11 +6,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from ...codec import encode
-from ...errors import (
-    InvalidArgumentError,
-    RemovalError,
-)
 from ..._core.planning import Job
 from ..._core.requests import (
     Backup,
@@ -24,6 +19,11 @@ from ..._core.requests import (
     Target,
     TrajectoryHeader,
     WriteItems,
+)
+from ...codec import encode
+from ...errors import (
+    InvalidArgumentError,
+    RemovalError,
 )
 from . import keys, shared, storing
 from .messages import Context, Planner, list_entry, node_path, plan

@@ -14,10 +14,10 @@ from typing import Any
 
 import pandas as pd
 
+from ..._core.requests import GroupRecord, LeafRecord, Path, RunRecord, Target, WriteItems
 from ...codec import Encoded, encode
 from ...errors import InvalidArgumentError, UnsupportedTypeError
 from ...model import ObjectTable
-from ..._core.requests import GroupRecord, LeafRecord, Path, RunRecord, Target, WriteItems
 from . import keys
 
 STORE_NOTHING, STORE_DATA_SKIPPING, STORE_DATA, OVERWRITE_DATA = 0, 1, 2, 3

@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from ...blocking import StorageService
 from ..._core.draining import QueueDrainer, read_message
 from ..._core.worker import Durability
+from ...blocking import StorageService
 from .service import HDF5StorageService
 
 __all__ = ["LazyStorageService", "LockWrapper", "QueueStorageServiceSender",

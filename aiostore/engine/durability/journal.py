@@ -47,8 +47,8 @@ try:
 except ImportError:  # Windows: no flock, so no way to tell a live journal from a stale one
     fcntl = None  # type: ignore[assignment]
 
-from ...errors import AiostoreError, FileLockedError
 from ..._core.requests import WriteItems
+from ...errors import AiostoreError, FileLockedError
 from .. import space
 from ..merging import MergeMarks
 

@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import tables
 
-from ...errors import AiostoreError, DiskFullError, FileFormatError
 from ..._core.names import run_name
 from ..._core.requests import WriteItems
+from ...errors import AiostoreError, DiskFullError, FileFormatError
 from .. import diagnostics, layout, merging, nodes, runs, space, writing
 from ..files import OpenFile
 from .journal import Entry

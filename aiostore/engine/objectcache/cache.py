@@ -40,12 +40,12 @@ try:
 except ImportError:  # Windows: no flock; one process per cache there
     fcntl = None  # type: ignore[assignment]
 
+from ..._core.requests import CacheContents, ObjectRecord, PutObject, ReadObjects
 from ...codec.trees import Node, PickleRefusedError
 from ...errors import AiostoreError, FileFormatError
-from ..._core.requests import CacheContents, ObjectRecord, PutObject, ReadObjects
-from . import files as objectfiles
 from .. import space
 from ..files import OpenFile, open_file, replacing
+from . import files as objectfiles
 
 FORMAT = "AIOSTORE_OBJECTS"
 FORMAT_VERSION = "aiostore-objects-1"

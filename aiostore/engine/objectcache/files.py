@@ -16,6 +16,7 @@ import numpy as np
 import tables
 
 from ...codec import Encoded
+from ...codec.flags import Flag
 from ...codec.trees import (
     MappingNode,
     Node,
@@ -26,7 +27,6 @@ from ...codec.trees import (
     ValueNode,
 )
 from ...errors import FileFormatError, UnsupportedTypeError
-from ...codec.flags import Flag
 from .. import nodes
 from ..files import OpenFile
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import tables
 
-from ...errors import DataNotFoundError, UnsupportedFeatureError
 from ..._core.requests import Path
+from ...errors import DataNotFoundError, UnsupportedFeatureError
 from .. import layout
 from ..files import OpenFile
 from .overview import check_int_parameter, encoding_of

@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import tables
 
-from ...errors import FileFormatError
 from ..._core.requests import Path, TrajectoryHeader
+from ...errors import FileFormatError
 from .. import layout
 from .values import attr
 

@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 import tables
 
-from ...errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
 from ..._core.requests import (
     DescribeNodes,
     KeyInfo,
@@ -27,10 +26,12 @@ from ..._core.requests import (
     ReadTree,
     TrajectoryData,
 )
+from ...errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
 from .. import layout, runs
 from ..describing import leaf_kind
 from ..files import OpenFile
 from ..nodes import damaged_data
+from ..reading import missing_item, missing_trajectory
 from .files import (
     ARRAY_ID,
     data_nodes,
@@ -40,7 +41,6 @@ from .files import (
 )
 from .overview import read_header
 from .values import COLL_TYPE, DATA_PREFIX, SCALAR_TYPE, STORE, attr
-from ..reading import missing_item, missing_trajectory
 
 
 def _trajectory(file: OpenFile, name: str) -> tables.Group:
