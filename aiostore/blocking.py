@@ -12,8 +12,9 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from ._core.draining import QueueDrainer
 from ._core.options import Options
 from ._core.planning import Job
 from ._core.requests import NodeInfo
@@ -159,6 +160,18 @@ class StorageService:
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
         return f"<{type(self).__name__} {self.filename!r} ({state})>"
+
+    # -- hooks: what the wrappers (aiostore.compat.pypet) build on ----------------------------
+
+    def call(self, verb: Literal["store", "load"], msg: Any, item: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
+        """``store`` or ``load`` (``verb``), made durable as ``durability`` says instead of as
+        the service does (a lock wrapper closes the file after each call)."""
+        return self._call(verb, msg, item, args, kwargs, durability)
+
+    def queue_drainer(self, queue: Any, poll_interval: float = 0.1) -> QueueDrainer:
+        """What stores the calls other processes put on ``queue`` through this service."""
+        return QueueDrainer(self._session, queue, poll_interval)
 
     def _call(self, verb: str, msg: object, item: Any, args: tuple[Any, ...],
               kwargs: dict[str, Any], durability: Durability | None = None) -> Any:

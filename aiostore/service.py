@@ -18,12 +18,13 @@ import functools
 import warnings
 from collections.abc import Iterable, Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.lowlevel
 import numpy as np
 
+from ._core.draining import QueueDrainer
 from ._core.handoff import ki_protected_coroutines, queue_ticket, wait_future
 from ._core.options import Options
 from ._core.planning import Job
@@ -236,6 +237,29 @@ class AsyncStorageService:
         second: Job = first.finish(await wait_future((await self._submit(first)).future))
         dataset: xr.Dataset = second.finish(await wait_future((await self._submit(second)).future))
         return dataset
+
+    # -- hooks: what the wrappers (aiostore.wrappers) build on --------------------------------
+
+    async def call(self, verb: Literal["store", "load"], msg: Any, item: Any,
+                   args: tuple[Any, ...], kwargs: dict[str, Any],
+                   durability: Durability | None = None) -> Any:
+        """``store`` or ``load`` (``verb``), made durable as ``durability`` says instead of as
+        the service does (a lock wrapper closes the file after each call)."""
+        return await self._call(verb, msg, item, args, kwargs, durability)
+
+    async def plan_store(self, msg: Any, item: Any, args: tuple[Any, ...],
+                         kwargs: dict[str, Any]) -> Job:
+        """A store checked and snapshotted now, to be submitted later (:meth:`submit`)."""
+        return await self._plan("store", msg, item, args, kwargs)
+
+    async def submit(self, job: Job, durability: Durability | None = None) -> Ticket:
+        """Queue a planned ``job`` for the HDF5 thread (waiting for room); its ticket's future
+        completes when it is done."""
+        return await self._submit(job, durability)
+
+    def queue_drainer(self, queue: Any, poll_interval: float = 0.1) -> QueueDrainer:
+        """What stores the calls other processes put on ``queue`` through this service."""
+        return QueueDrainer(self._session, queue, poll_interval)
 
     # -- closing ------------------------------------------------------------------------------
 

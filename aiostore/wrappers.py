@@ -21,7 +21,6 @@ from typing import Any
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._core.draining import QueueDrainer
 from ._core.handoff import wait_future
 from ._core.planning import Job
 from ._core.session import label
@@ -53,14 +52,14 @@ class AsyncLockWrapper:
     async def store(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> Any:
         """Store under the lock; returns once the item is in the file and the file is closed."""
         async with self._held():
-            return await self.service._call("store", msg, stuff_to_store, args, kwargs,
-                                            Durability.CLOSE)
+            return await self.service.call("store", msg, stuff_to_store, args, kwargs,
+                                           Durability.CLOSE)
 
     async def load(self, msg: Any, stuff_to_load: Any = None, *args: Any, **kwargs: Any) -> Any:
         """Load under the lock."""
         async with self._held():
-            return await self.service._call("load", msg, stuff_to_load, args, kwargs,
-                                            Durability.CLOSE)
+            return await self.service.call("load", msg, stuff_to_load, args, kwargs,
+                                           Durability.CLOSE)
 
     @contextlib.asynccontextmanager
     async def _held(self) -> AsyncIterator[None]:
@@ -94,7 +93,7 @@ class AsyncQueueSender:
 
     async def store(self, msg: Any, stuff_to_store: Any, *args: Any, **kwargs: Any) -> None:
         """Send a store to the writer."""
-        job = await self._service._plan("store", msg, stuff_to_store, args, kwargs)
+        job = await self._service.plan_store(msg, stuff_to_store, args, kwargs)
         await self._stream.send((job, label("store", msg, stuff_to_store)))
 
     async def load(self, *args: Any, **kwargs: Any) -> Any:
@@ -132,7 +131,7 @@ class AsyncQueueWriter:
         tracker = Tracker()
         async with self._stream:
             async for job, what in self._stream:
-                ticket = await self._service._submit(job)
+                ticket = await self._service.submit(job)
                 tracker.track(ticket, job, what)
                 self.count += 1
         await wait_future(tracker.drained())
@@ -159,7 +158,7 @@ class ProcessQueueWriter:
     def __init__(self, service: AsyncStorageService, queue: Any,
                  poll_interval: float = 0.1) -> None:
         self.service = service
-        self._drainer = QueueDrainer(service._session, queue, poll_interval)
+        self._drainer = service.queue_drainer(queue, poll_interval)
 
     @property
     def count(self) -> int:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from typing import Any
+from typing import Any, Literal
 
 from ... import errors
 from ..._core import worker
@@ -267,6 +267,11 @@ class HDF5StorageService(StorageService):
             return None
         alone = self._owner == (os.getpid(), worker.forks())
         return Durability.FLUSH if alone else None
+
+    def call(self, verb: Literal["store", "load"], msg: Any, item: Any, args: tuple[Any, ...],
+             kwargs: dict[str, Any], durability: Durability | None = None) -> Any:
+        """As :meth:`StorageService.call <aiostore.StorageService.call>`, pypet's items too."""
+        return self._dispatch(verb, msg, item, args, kwargs, durability)
 
     def _dispatch(self, verb: str, msg: Any, item: Any, args: tuple[Any, ...],
                   kwargs: dict[str, Any], durability: Durability | None = None) -> Any:

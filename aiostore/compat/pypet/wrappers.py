@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, Literal
 
-from ..._core.draining import QueueDrainer, read_message
+from ..._core.draining import read_message
 from ..._core.worker import Durability
 from ...blocking import StorageService
-from .service import HDF5StorageService
 
 __all__ = ["LazyStorageService", "LockWrapper", "QueueStorageServiceSender",
            "QueueStorageServiceWriter"]
@@ -61,13 +60,12 @@ class LockWrapper:
         with self.lock:
             return self._call("load", args, kwargs)
 
-    def _call(self, verb: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    def _call(self, verb: Literal["store", "load"], args: tuple[Any, ...],
+              kwargs: dict[str, Any]) -> Any:
         service = self._storage_service
         if isinstance(service, StorageService) and args:
             msg, item, *rest = (*args, None) if len(args) == 1 else args
-            if isinstance(service, HDF5StorageService):
-                return service._dispatch(verb, msg, item, tuple(rest), kwargs, Durability.CLOSE)
-            return service._call(verb, msg, item, tuple(rest), kwargs, Durability.CLOSE)
+            return service.call(verb, msg, item, tuple(rest), kwargs, Durability.CLOSE)
         return getattr(service, verb)(*args, **kwargs)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -132,7 +130,7 @@ class QueueStorageServiceWriter:
     def run(self) -> None:
         service = self._storage_service
         if isinstance(service, StorageService):
-            QueueDrainer(service._session, self.queue).run()
+            service.queue_drainer(self.queue).run()
             return
         while (call := read_message(self.queue.get(block=True))) is not None:
             service.store(call.msg, call.item, *call.args, **call.kwargs)
