@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 import anyio.lowlevel
-import numpy as np
 
 from ._core.draining import QueueDrainer
 from ._core.handoff import ki_protected_coroutines, queue_ticket, wait_future
@@ -31,6 +30,7 @@ from ._core.planning import Job
 from ._core.requests import NodeInfo
 from ._core.session import Session, label
 from ._core.worker import Durability, Ticket
+from .codec import value_nbytes
 from .errors import FailedStoresError, ServiceClosedError, closing_note
 from .model import SingleRun, Trajectory
 from .sweeps.datasets import dataset_job
@@ -62,19 +62,7 @@ def _snapshot_bytes(item: Any) -> int:
             return 0  # planning raises the real error
     if not isinstance(values, dict):
         return 0
-    return sum(_nbytes(value) for value in values.values())
-
-
-def _nbytes(value: Any) -> int:
-    kind = type(value)
-    if kind is np.ndarray:
-        return int(value.nbytes)
-    if kind is float or kind is int or kind is bool or kind is dict:
-        return 0  # a dict's values are not counted: numbers, most often
-    if isinstance(value, str | bytes):
-        return len(value)
-    nbytes = getattr(value, "nbytes", 0)
-    return nbytes if isinstance(nbytes, int) else 0
+    return sum(value_nbytes(value) for value in values.values())
 
 
 class AsyncServiceClosedError(ServiceClosedError, anyio.ClosedResourceError):

@@ -47,7 +47,8 @@ from .tables import (
     frame_loss,
 )
 
-__all__ = ["TYPE_FLAG_MAPPING", "Encoded", "Spec", "decode", "encode", "infer_flag", "type_name"]
+__all__ = ["TYPE_FLAG_MAPPING", "Encoded", "Spec", "decode", "encode", "infer_flag", "type_name",
+           "value_nbytes"]
 
 TYPE_FLAG_MAPPING: dict[type, Flag] = {
     ObjectTable: Flag.TABLE,
@@ -206,6 +207,21 @@ def encode(key: str, value: Any, flag: Flag | str | None = None) -> Encoded:
     encoded = _ENCODERS[chosen](key, value, chosen)
     encoded.spec["flag"] = encoded.flag.value
     return encoded
+
+
+def value_nbytes(value: Any) -> int:
+    """About how many bytes encoding ``value`` copies: an array's, a str's or bytes' length,
+    what an ``nbytes`` attribute says; 0 for numbers and dicts (whose values are not counted:
+    numbers, most often). Cheap: it decides whether a snapshot is made in a worker thread."""
+    kind = type(value)
+    if kind is np.ndarray:
+        return int(value.nbytes)
+    if kind is float or kind is int or kind is bool or kind is dict:
+        return 0
+    if isinstance(value, str | bytes):
+        return len(value)
+    nbytes = getattr(value, "nbytes", 0)
+    return nbytes if isinstance(nbytes, int) else 0
 
 
 def decode(spec: Spec, raw: Any) -> Any:

@@ -39,6 +39,7 @@ import numpy as np
 from .._core.handoff import queue_ticket, wait_future
 from .._core.requests import CacheContents, PutObject, ReadObjects
 from .._core.worker import Ticket, current_worker
+from ..codec import value_nbytes
 from ..codec.trees import PickleRefusedError, decode_tree, encode_tree
 from ..errors import DataNotFoundError, InvalidArgumentError
 from .interpolators import make_interpolator
@@ -332,12 +333,11 @@ def _read_table(path: str | None) -> Any:
 
 
 def _nbytes(value: Any) -> int:
-    nbytes = getattr(value, "nbytes", None)
-    if isinstance(nbytes, int):
-        return nbytes
+    """The codec's measure (:func:`~aiostore.codec.value_nbytes`), summed over the items of
+    tuples and lists (colossus's objects are often tuples of arrays)."""
     if isinstance(value, tuple | list):
         return sum(_nbytes(item) for item in value)
-    return 0
+    return value_nbytes(value)
 
 
 async def _run(ticket: Ticket) -> Any:
