@@ -19,8 +19,9 @@ from ._core.options import Options
 from ._core.planning import Job
 from ._core.requests import NodeInfo
 from ._core.session import Session, label
+from ._core.tracking import closing_note
 from ._core.worker import Durability, Ticket
-from .errors import FailedStoresError, closing_note
+from .errors import FailedStoresError
 from .sweeps.datasets import dataset_job
 
 if TYPE_CHECKING:

@@ -288,15 +288,6 @@ class StoreAbortedError(ServiceClosedError):
     """A store that was queued and not yet written when its service was aborted: never written."""
 
 
-def closing_note(failed: FailedStoresError) -> str:
-    """A line saying what else failed, for the error that ended a service's ``with`` block."""
-    kinds: dict[str, int] = {}
-    for error in failed.exceptions:
-        kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
-    told = ", ".join(f"{count} {name}" for name, count in kinds.items())
-    return f"(and {len(failed.exceptions)} stores queued when the service closed failed: {told})"
-
-
 class FailedStoresError(AiostoreError, ExceptionGroup):
     """The errors of stores that were queued without waiting for them (``put``), reported once.
 

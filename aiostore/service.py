@@ -29,9 +29,10 @@ from ._core.options import Options
 from ._core.planning import Job
 from ._core.requests import NodeInfo
 from ._core.session import Session, label
+from ._core.tracking import closing_note
 from ._core.worker import Durability, Ticket
 from .codec import value_nbytes
-from .errors import FailedStoresError, ServiceClosedError, closing_note
+from .errors import FailedStoresError, ServiceClosedError
 from .model import SingleRun, Trajectory
 from .sweeps.datasets import dataset_job
 

@@ -11,7 +11,7 @@ from ..errors import FailedStoresError, StoreAbortedError
 from .planning import Job
 from .worker import Ticket
 
-__all__ = ["Tracker"]
+__all__ = ["Tracker", "closing_note"]
 
 
 class _Settle:
@@ -103,3 +103,12 @@ class Tracker:
     def forget(self) -> None:
         """Drop everything (in a forked child, where the parent's tickets never complete)."""
         self.__init__()  # type: ignore[misc]
+
+
+def closing_note(failed: FailedStoresError) -> str:
+    """A line saying what else failed, for the error that ended a service's ``with`` block."""
+    kinds: dict[str, int] = {}
+    for error in failed.exceptions:
+        kinds[type(error).__name__] = kinds.get(type(error).__name__, 0) + 1
+    told = ", ".join(f"{count} {name}" for name, count in kinds.items())
+    return f"(and {len(failed.exceptions)} stores queued when the service closed failed: {told})"
