@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import pickle
@@ -356,3 +357,20 @@ def test_a_trajectorys_run_records_pickle_a_column_at_a_time_and_come_back_equal
     assert type(again) is RunRecords
     assert again == records
     assert pickle.loads(pickle.dumps(RunRecords(), protocol=5)) == ()
+
+
+def test_records_that_name_the_requests_old_module_still_unpickle(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A journal left before the requests moved to aiostore._core (issue 20) names their classes
+    at aiostore.requests: its records still unpickle, so it still replays."""
+    from aiostore._core import requests
+
+    record = ("store", 0, requests.Target("f.h5", "t"), ())
+    with monkeypatch.context() as patched:  # pickled as an older aiostore pickled it
+        patched.setitem(sys.modules, "aiostore.requests", requests)
+        patched.setattr(requests.Target, "__module__", "aiostore.requests")
+        payload = pickle.dumps(record, protocol=5)
+    assert b"aiostore.requests" in payload
+    assert b"aiostore._core" not in payload
+    assert "aiostore.requests" not in sys.modules
+    assert journal._Unpickler(io.BytesIO(payload)).load() == record
