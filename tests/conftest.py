@@ -5,11 +5,18 @@ from __future__ import annotations
 import contextlib
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aiostore._core.worker import THREAD_NAME, current_worker
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    """A file for the test, not yet made (a module may override it with a name of its own)."""
+    return str(tmp_path / "f.h5")
 
 
 @pytest.fixture(params=["asyncio", "trio"])

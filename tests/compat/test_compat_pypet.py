@@ -36,11 +36,6 @@ from aiostore.compat.pypet import (
 
 
 @pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "f.h5")
-
-
-@pytest.fixture
 def service(path: str) -> Any:
     svc = HDF5StorageService(filename=path, file_title="Experiment")
     yield svc

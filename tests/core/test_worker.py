@@ -3,21 +3,14 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
 from aiostore import Msg, Result, StorageService
 from aiostore._core.planning import Defaults, plan_store
 from aiostore._core.requests import ListTrajectories
 from aiostore._core.worker import Durability, Ticket, current_worker
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "f.h5")
 
 
 def ticket(path: str, name: str, durability: Durability = Durability.FLUSH,

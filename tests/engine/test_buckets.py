@@ -43,10 +43,6 @@ def small_sets(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(layout, "RUN_SET_SIZE", SET)
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "f.h5")
-
 
 def sweep(name: str = "sweep", runs: int = RUNS, start: int = 0) -> Trajectory:
     traj = Trajectory(name)

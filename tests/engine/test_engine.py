@@ -55,10 +55,6 @@ def make_traj(name: str = "sweep", xs=(1.0, 2.0, 3.0), comment: str = "c") -> Tr
     return traj
 
 
-@pytest.fixture
-def path(tmp_path) -> str:
-    return str(tmp_path / "f.h5")
-
 
 @pytest.fixture
 def stored(path):
