@@ -396,6 +396,10 @@ class Worker:
         self._heap.thaw()  # the parent's thread froze them; none is left here to thaw them
 
 
+def _same_target(target: Any, other: Any) -> bool:
+    return target is other or target == other  # planning hands out one object per target
+
+
 def _joinable_runs(batch: list[Ticket]) -> Iterator[list[Ticket]]:
     """The batch in order, in runs of tickets that may be written as one request (stores of
     runs to one trajectory, acknowledged after the flush), at most :data:`JOIN_AT_MOST` each;
@@ -404,7 +408,7 @@ def _joinable_runs(batch: list[Ticket]) -> Iterator[list[Ticket]]:
     for ticket in batch:
         joinable = ticket.durability is Durability.FLUSH and adds_runs(ticket.request)
         if (joinable and group and len(group) < JOIN_AT_MOST
-                and ticket.request.target == group[0].request.target):
+                and _same_target(ticket.request.target, group[0].request.target)):
             group.append(ticket)
             continue
         if group:
@@ -433,6 +437,9 @@ class _ProcessWorker:
             worker.submit(Ticket(CloseFile(""))).future.result()
 
     def get(self) -> Worker:
+        worker = self.worker  # every call asks: no lock once it is made
+        if worker is not None:
+            return worker
         with self.lock:
             if self.worker is None:
                 self.worker = Worker()
