@@ -539,3 +539,11 @@ class FrameColumns:
 
     runs: Any
     columns: list[tuple[str, str | None, Any]]
+
+
+# Every request the engine executes, each by a handler of its own (the engine's table, which
+# tests/engine/test_dispatch.py holds to this list).
+Request = (WriteItems | RemoveItems | RemoveIncompleteRuns | MergeTrajectories | Backup
+           | AccessData | Sequence | CloseFile | PutObject | ReadLeaf | ReadTree | ReadTrajectory
+           | DescribeNodes | ReadFrameIndex | ReadFrame | TrajectoryLayout | ForeignRead
+           | ListTrajectories | ReadObjects)

@@ -30,6 +30,7 @@ from .._core.requests import (
     ReadTree,
     RemoveIncompleteRuns,
     RemoveItems,
+    Request,
     Sequence,
     Target,
     TrajectoryLayout,
@@ -80,7 +81,7 @@ class Engine:
         self._files = FileTable()
         # (file, trajectory) known not to be pypet's while the file is open
         self._writable_trajectories: set[tuple[str, str]] = set()
-        self._handlers: dict[type, Callable[[Any], Any]] = {
+        self._handlers: dict[type[Request], Callable[[Any], Any]] = {
             WriteItems: self._write_items,
             RemoveItems: self._writer(removal.remove_items),
             AccessData: self._writer(shared.access),
@@ -108,7 +109,7 @@ class Engine:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def execute(self, request: Any) -> Any:
+    def execute(self, request: Request) -> Any:
         """Execute one request and return its answer (None for most stores)."""
         try:
             handler = self._handlers[type(request)]
