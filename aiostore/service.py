@@ -24,7 +24,7 @@ import anyio
 import anyio.lowlevel
 
 from ._core.draining import QueueDrainer
-from ._core.handoff import ki_protected_coroutines, queue_ticket, wait_future
+from ._core.handoff import ki_protected_coroutines, queue_ticket, queue_with, wait_future
 from ._core.options import Options
 from ._core.planning import Job
 from ._core.requests import NodeInfo
@@ -133,8 +133,15 @@ class AsyncStorageService:
         Bad input still raises here. Errors of the write itself are kept for :meth:`join`.
         """
         job = await self._plan("store", msg, stuff_to_store, args, kwargs)
+        what = label("store", msg, stuff_to_store)
+        if self._session.streams(job):  # a run: it joins the runs queued before it
+            try:
+                await queue_with(self._session.offer_run, job, what)
+            except ServiceClosedError as exc:
+                raise AsyncServiceClosedError(*exc.args) from None
+            return
         ticket = await self._submit(job)
-        self._session.track(ticket, job, label("store", msg, stuff_to_store))
+        self._session.track(ticket, job, what)
 
     async def join(self) -> None:
         """Wait until every :meth:`put` so far is written; raise their errors if any failed.
