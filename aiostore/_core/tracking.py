@@ -59,7 +59,7 @@ class Tracker:
         ticket.future.add_done_callback(_Settle(self, job.finish, label))
 
     def track_stream(self, ticket: Ticket) -> None:
-        """Keep a :class:`~aiostore.worker.RunStream`'s ticket until it is done; then finish
+        """Keep a :class:`~aiostore._core.worker.RunStream`'s ticket until it is done; then finish
         or fail each of its stores (its members are ``(finish, label)`` pairs)."""
         with self._lock:
             self._pending.add(ticket.future)
