@@ -25,7 +25,9 @@ from .errors import (
     SweepMismatchError,
     UnsupportedFeatureError,
     UnsupportedTypeError,
+    WriterGoneError,
 )
+from .live.requests import Progress
 from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
 from .requests import KeyInfo, NodeInfo
@@ -75,6 +77,7 @@ __all__ = [
     "Parameter",
     "ProcessQueueWriter",
     "ProcessRunner",
+    "Progress",
     "ReadOnlyTrajectoryError",
     "RemovalError",
     "Result",
@@ -89,6 +92,7 @@ __all__ = [
     "Trajectory",
     "UnsupportedFeatureError",
     "UnsupportedTypeError",
+    "WriterGoneError",
     "open_queue",
     "run_sweep",
 ]

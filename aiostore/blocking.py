@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from .datasets import dataset_job
 from .errors import FailedStoresError, closing_note
+from .live.requests import Progress
+from .live.status import progress_job
 from .planning import Job
 from .requests import NodeInfo
 from .session import Session, label
@@ -113,6 +115,13 @@ class StorageService:
         second: Job = first.finish(self._submit(first).future.result())
         dataset: xr.Dataset = second.finish(self._submit(second).future.result())
         return dataset
+
+    def progress(self, trajectory_name: str | None = None) -> Progress:
+        """How far the trajectory's runs are (see :meth:`AsyncStorageService.progress
+        <aiostore.AsyncStorageService.progress>`)."""
+        job = progress_job(self._session, trajectory_name)
+        result: Progress = job.finish(self._submit(job).future.result())
+        return result
 
     def close(self) -> None:
         """Finish the queued work, close the file, and raise the errors of unawaited stores."""

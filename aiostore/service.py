@@ -27,6 +27,8 @@ import numpy as np
 from .datasets import dataset_job
 from .errors import FailedStoresError, ServiceClosedError, closing_note
 from .handoff import ki_protected_coroutines, queue_ticket, wait_future
+from .live.requests import Progress
+from .live.status import progress_job
 from .model import SingleRun, Trajectory
 from .planning import Job
 from .requests import NodeInfo
@@ -235,6 +237,18 @@ class AsyncStorageService:
         second: Job = first.finish(await wait_future((await self._submit(first)).future))
         dataset: xr.Dataset = second.finish(await wait_future((await self._submit(second)).future))
         return dataset
+
+    async def progress(self, trajectory_name: str | None = None) -> Progress:
+        """How far the trajectory's runs are (:class:`~aiostore.Progress`): runs completed of
+        the total, the rate over the last minute, the time to go, and the failures a
+        ``run_sweep`` of the writer's process reported. Reads three columns of the run table:
+        cheap enough to poll every second, also from another process while a live writer
+        holds the file (it answers; see :mod:`aiostore.live`). A file opened only for this is
+        closed again."""
+        job = self._guard(lambda: progress_job(self._session, trajectory_name))
+        ticket = await self._submit(job)
+        result: Progress = job.finish(await wait_future(ticket.future))
+        return result
 
     # -- closing ------------------------------------------------------------------------------
 

@@ -33,6 +33,7 @@ from aiostore.errors import (
     SweepMismatchError,
     UnsupportedTypeError,
 )
+from aiostore.live.status import sweeping
 from aiostore.messages import Msg
 from aiostore.model import Result, SingleRun, Trajectory
 from aiostore.names import check_name, run_name
@@ -139,7 +140,8 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
         taken[index] = 1
     writer = _RunWriter(service, traj, result, taken, pending_stores)
     with tqdm(total=len(traj), initial=len(done), unit="run", desc=trajectory,
-              disable=not progress, file=sys.stderr) as writer.bar, _one_error():
+              disable=not progress, file=sys.stderr) as writer.bar, _one_error(), \
+            sweeping(service.filename, trajectory, writer.failed):  # for readers' progress
         work = partial(simulate_runs, simulate)
         async with (runner or ProcessRunner()).finished(work, chunks) as ends:
             async for end in ends:

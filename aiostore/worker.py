@@ -32,8 +32,10 @@ from typing import Any
 
 from .engine import Engine
 from .engine.writing import adds_runs, joined
-from .errors import AiostoreError, ServiceClosedError, StoreAbortedError
+from .errors import AiostoreError, FileLockedError, ServiceClosedError, StoreAbortedError
 from .heapfreezing import THAW_AFTER, HeapFreezer
+from .live import client
+from .live.server import Servers
 from .requests import (
     Backup,
     CloseFile,
@@ -172,6 +174,7 @@ class Worker:
         self._streaming = False  # the last batch held several jobs
         self._heap = HeapFreezer()
         self._engine = Engine()
+        self._servers = Servers(self)  # reads of the files it writes, for other processes
 
     # -- producers ----------------------------------------------------------------------------
 
@@ -300,6 +303,7 @@ class Worker:
             self._engine.close()
         except Exception:  # its writes were acknowledged: the journal keeps them (see engine)
             log.exception("closing the files of the HDF5 thread failed")
+        self._servers.serve(())
 
     def _execute(self, batch: list[Ticket]) -> None:
         written: list[tuple[Ticket, Any]] = []
@@ -315,6 +319,7 @@ class Worker:
                 time.sleep(0)
                 next_yield = time.perf_counter() + YIELD_EVERY
         failure = self._make_durable(batch)
+        self._servers.serve(self._engine.written_files)
         with self._lock:
             self._heap.after_batch(len(batch))
         # a batch of several stores, and more queued meanwhile: a stream, worth gathering
@@ -332,9 +337,11 @@ class Worker:
         try:
             answer = self._engine.execute(ticket.request)
         except Exception as exc:
+            if isinstance(exc, FileLockedError) and client.forward(ticket, exc):
+                pass  # a read of a file another process writes: that writer answers it
             # under CLOSE a refusal too waits for the close: its caller may hand the file to
             # another process as soon as it hears
-            if ticket.durability is Durability.CLOSE:
+            elif ticket.durability is Durability.CLOSE:
                 refused.append((ticket, exc))
             else:
                 ticket.future.set_exception(exc)
@@ -394,6 +401,7 @@ class Worker:
         """In a forked child: drop the parent's queue and open files without touching them."""
         self._queue.clear()
         self._engine.abandon()
+        self._servers.abandon()
         self._heap.thaw()  # the parent's thread froze them; none is left here to thaw them
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import tables
 
 from ..errors import DiskFullError, ItemExistsError
+from ..live.requests import ReadProgress, ServedRead, Unserved
 from ..requests import (
     AccessData,
     Backup,
@@ -44,6 +45,7 @@ from . import (
     merging,
     nodes,
     objectcache,
+    progress,
     pypettree,
     reading,
     removal,
@@ -90,6 +92,8 @@ class Engine:
                                                           frames.pypet_refused)),
             ReadFrame: self._reader(pypettree.either(frames.read_frame, frames.pypet_refused)),
             ListTrajectories: self._list_trajectories,
+            ReadProgress: self._read_progress,
+            ServedRead: self._served_read,
             TrajectoryLayout: self._trajectory_layout,
             ForeignRead: self._foreign_read,
             Sequence: self._sequence,
@@ -227,6 +231,21 @@ class Engine:
         self.close(request.filename)
         return request.function(request.filename)
 
+    def _read_progress(self, request: ReadProgress) -> Any:
+        name = os.path.abspath(request.target.filename)
+        was_open = name in self._files.names
+        try:
+            return progress.read_progress(self.file(request.target, writable=False), request)
+        finally:
+            if not was_open:  # a reader polling must not keep its writer out
+                self.close(name)
+
+    def _served_read(self, request: ServedRead) -> Any:
+        """Another process's read (:mod:`aiostore.live`), while this one writes its file."""
+        if os.path.abspath(request.target.filename) not in self.written_files:
+            return Unserved()  # closed meanwhile: not ours to open, the reader opens it
+        return self.execute(request.request)
+
     def _sequence(self, request: Sequence) -> list[Any]:
         return [self.execute(part) for part in request.requests]
 
@@ -239,6 +258,12 @@ class Engine:
     @property
     def open_files(self) -> list[str]:
         return self._files.names
+
+    @property
+    def written_files(self) -> list[str]:
+        """The files on disk open for writing (their writer may serve reads of them)."""
+        return [opened.filename for opened in self._files
+                if opened.writable and not opened.in_memory]
 
     def flush(self, checkpoint: bool = False) -> None:
         """Hand everything written so far to the operating system; clear the journals that

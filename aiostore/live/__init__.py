@@ -1,0 +1,36 @@
+"""Reading a file that a live writer holds, from another process: the writer answers.
+
+HDF5 locks a file open for writing, and PyTables has no SWMR, so while a sweep writes its file
+no other process may open it. Instead the writer serves reads of its files: while the HDF5
+thread of a process holds a file open for writing, a small server thread of that process
+listens on a Unix socket beside the file (``<file>.aiostore-sock``, :mod:`.sockets`), and
+queues each read it receives as an ordinary job for the HDF5 thread (:mod:`.server`). A reader
+whose HDF5 thread finds the file locked asks that socket instead (:mod:`.client`), so every
+read of the services (``load``, ``describe``, ``load_frame``, ``load_dataset``,
+``list_trajectories``, ``progress``) and of the CLI works on a live file, unchanged.
+
+Why this design (measured in ``benchmarks/watching.py``; figures in the README's *Watching a
+live sweep*):
+
+- **What a reader sees is what was acknowledged.** The read is queued behind every write the
+  writer has received, and answered only once the batch it ran in is flushed, as writes are
+  acknowledged: it sees every store acknowledged before it was asked, and never half a run
+  (a request is atomic on the HDF5 thread). A copy of the file (periodic snapshots) would be
+  as old as the last copy, and copying a growing file costs the writer far more than a read.
+- **The writer stays fast.** A read costs its HDF5 thread the read itself (a ``load_frame``
+  of a packed table reads whole columns) plus pickling the answer in the server's thread;
+  nothing else of the writer waits for readers. A reader that goes away costs nothing but
+  the answer it never takes.
+- **Nothing new to trust.** The socket is made mode 0600 and the server checks each peer's
+  user (``SO_PEERCRED``): only the file owner's processes (and root) may read. Answers are
+  pickles, as the journal's records are: only the same user's processes exchange them.
+- **No hang.** A writer killed mid-read closes its end (the reader gets
+  :class:`~aiostore.errors.WriterGoneError` at once); a live one sends a heartbeat every
+  second while the HDF5 thread works, and a writer silent for ``SILENCE_SECONDS`` is given up
+  on. A stale socket of a killed writer refuses connections: the reader then tells the file's
+  real state (free, or locked by a process that does not serve it: FileLockedError).
+
+``aiostore watch`` and the services' ``progress()`` read a trajectory's run table the same way
+(:class:`~aiostore.live.requests.Progress`), and the failures a ``run_sweep`` of the writer's
+process reports (:mod:`.status`).
+"""
