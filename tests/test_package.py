@@ -12,7 +12,8 @@ import aiostore
 PACKAGE = pathlib.Path(aiostore.__file__).parent
 ROOT = PACKAGE.parent
 SYNC_MODULES = ["engine", "codec", "model.py", "requests.py", "planning.py", "restoring.py",
-                "session.py", "blocking.py", "worker.py", "names.py", "messages.py", "errors.py"]
+                "session.py", "blocking.py", "worker.py", "names.py", "messages.py", "errors.py",
+                "live"]
 
 
 def _imports(path: pathlib.Path, top_level_only: bool = False) -> set[str]:

@@ -9,11 +9,13 @@ rounds, as ``examples/async_sweep.py`` does, is not taken for done).
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import click
 from tqdm import tqdm
@@ -27,8 +29,12 @@ from .progress import note
 
 __all__ = ["Watch", "watch"]
 
+T = TypeVar("T")
 # A file locked with nobody serving it yet: the writer's first batch is under way
 LOCKED_GRACE_SECONDS = 5.0
+# Polls are spaced by at least this many times what the last one took: the writer answers
+# them, and a run table of millions of runs takes it a good part of a second to read
+COST_SPACING = 10
 BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} runs, {postfix}"
 
 
@@ -46,45 +52,65 @@ def watch(service: StorageService, options: Watch) -> Progress:
     """Refresh until the sweep ends; the last progress read (printed last, on stdout)."""
     trajectory = _trajectory(service, options)
     last: Progress | None = None
+    failed = 0  # the failures the writer's last sweep reported: they end with it
     with _display(options.bar, trajectory) as show:
         while True:
+            asked = time.monotonic()
             current = _poll(service, trajectory)
             if current is None:  # the writer went away mid-read: read the file itself
                 continue
+            if current.sweeping:
+                failed = current.failed
+            else:
+                current = dataclasses.replace(current, failed=max(current.failed, failed))
             show(current)
-            if not current.from_writer or (current.done and not current.sweeping
-                                           and last is not None and last.done
-                                           and not last.sweeping):
+            if _ended(current, last):
                 break
             last = current
-            time.sleep(options.every)
+            time.sleep(max(options.every, COST_SPACING * (time.monotonic() - asked)))
     click.echo(_final(current))
     return current
 
 
+def _ended(current: Progress, last: Progress | None) -> bool:
+    """No live writer answers, or every run is done on two refreshes without a sweep."""
+    if not current.from_writer:
+        return True
+    return (current.done and not current.sweeping and last is not None and last.done
+            and not last.sweeping)
+
+
 def _trajectory(service: StorageService, options: Watch) -> str:
+    def names() -> list[str]:
+        if options.trajectory is not None:
+            require_trajectories(service, options.filename, options.trajectory)
+            return [options.trajectory]
+        return trajectories(service, options.filename)
+
+    found = _while_locked(names)
+    if len(found) > 1:
+        raise CommandError(f"{options.filename} holds {len(found)} trajectories "
+                           f"({', '.join(found)}): name one, aiostore watch FILE TRAJ",
+                           ExitCode.USAGE)
+    return found[0]
+
+
+def _while_locked(call: Callable[[], T]) -> T:
+    """``call()``, tried again while the file is locked by a writer not serving it yet (its
+    first batch is under way), for LOCKED_GRACE_SECONDS."""
     deadline = time.monotonic() + LOCKED_GRACE_SECONDS
     while True:
         try:
-            if options.trajectory is not None:
-                require_trajectories(service, options.filename, options.trajectory)
-                return options.trajectory
-            names = trajectories(service, options.filename)
-            break
+            return call()
         except FileLockedError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
-    if len(names) > 1:
-        raise CommandError(f"{options.filename} holds {len(names)} trajectories "
-                           f"({', '.join(names)}): name one, aiostore watch FILE TRAJ",
-                           ExitCode.USAGE)
-    return names[0]
 
 
 def _poll(service: StorageService, trajectory: str) -> Progress | None:
     try:
-        return service.progress(trajectory)
+        return _while_locked(lambda: service.progress(trajectory))
     except WriterGoneError as exc:
         note(str(exc))
         return None

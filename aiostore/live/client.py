@@ -85,6 +85,10 @@ def _request(path: str, filename: str, request: Any) -> tuple[str, Any]:
             "not aiostore): let that process finish, or close the file there", filename
         ) from exc
     with connection:
+        if not sockets.same_user(connection):  # its answers are pickles: trust ours only
+            raise FileLockedError(f"cannot open {filename!r}: another process has it open, and "
+                                  f"{path!r} is served by another user's process: not read",
+                                  filename)
         try:
             connection.settimeout(sockets.SILENCE_SECONDS)
             sockets.send(connection, request)

@@ -139,6 +139,8 @@ class ReadServer:
                 sockets.send(connection, self._reply(connection, request))
             except (OSError, EOFError) as exc:  # the reader went away: none of our business
                 log.debug("a reader of %s went away: %r", self.filename, exc)
+            except Exception:  # a request that does not unpickle here (another version?)
+                log.exception("a read of %s could not be answered", self.filename)
 
     def _reply(self, connection: socket.socket, request: Any) -> tuple[str, Any]:
         if not is_read(request):
