@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from ..errors import AiostoreError
+from ..errors import AiostoreError, ServiceClosedError
 from ..requests import (
     DescribeNodes,
     ListTrajectories,
@@ -120,13 +120,10 @@ class ReadServer:
                 connection, _ = self._listener.accept()
             except OSError:
                 return
-            with connection:
-                try:
-                    connection.settimeout(ACCEPT_SECONDS)
-                    sockets.receive(connection)  # unread, closing would reset the connection
-                    sockets.send(connection, ("unserved", None))
-                except (OSError, EOFError):
-                    pass
+            with connection, contextlib.suppress(OSError, EOFError):
+                connection.settimeout(ACCEPT_SECONDS)
+                sockets.receive(connection)  # unread, closing would reset the connection
+                sockets.send(connection, ("unserved", None))
 
     def _answer(self, connection: socket.socket) -> None:
         with connection:
@@ -149,6 +146,8 @@ class ReadServer:
         served = ServedRead(Target(self.filename, ""), retarget(request, self.filename))
         try:
             answer = self._execute(connection, served)
+        except ServiceClosedError:  # this process exits: its files are about to be free
+            return "unserved", None
         except Exception as exc:
             return "error", _picklable(exc)
         if isinstance(answer, Unserved):
