@@ -337,7 +337,7 @@ class Worker:
         try:
             answer = self._engine.execute(ticket.request)
         except Exception as exc:
-            if isinstance(exc, FileLockedError) and client.forward(ticket, exc):
+            if isinstance(exc, FileLockedError) and client.forward(ticket):
                 pass  # a read of a file another process writes: that writer answers it
             # under CLOSE a refusal too waits for the close: its caller may hand the file to
             # another process as soon as it hears

@@ -33,4 +33,11 @@ live sweep*):
 ``aiostore watch`` and the services' ``progress()`` read a trajectory's run table the same way
 (:class:`~aiostore.live.requests.Progress`), and the failures a ``run_sweep`` of the writer's
 process reports (:mod:`.status`).
+
+Limits: a read costs the writer what it reads, so a reader that polls ``load_frame`` of every
+run pays for all of them at each poll (``watch`` polls ``progress``, and spaces its polls by
+their cost); writes stay the writer's (FileLockedError); with file locks off
+(``HDF5_USE_FILE_LOCKING=FALSE``) a reader's HDF5 thread does not find the file locked and
+reads it itself, as before; a reader whose local read of a free file keeps it open (any
+service's read) still keeps a later writer out until it closes.
 """

@@ -38,9 +38,9 @@ MAX_ASKS = 3
 _NOBODY = (errno.ENOENT, errno.ECONNREFUSED, errno.ENOTSOCK)
 
 
-def forward(ticket: Ticket, error: FileLockedError) -> bool:
-    """Hand ``ticket`` (its file locked: ``error``) to its file's live writer; False if it is
-    not a read of one file, or no socket is beside that file (then ``error`` stands)."""
+def forward(ticket: Ticket) -> bool:
+    """Hand ``ticket``, whose file was found locked, to that file's live writer; False if it is
+    not a read of one file, or no socket is beside that file (its FileLockedError stands)."""
     request = ticket.request
     asked = getattr(ticket, "asked", 0)
     if len(ticket.filenames) != 1 or asked >= MAX_ASKS or not is_read(request):
@@ -49,22 +49,18 @@ def forward(ticket: Ticket, error: FileLockedError) -> bool:
     path = sockets.socket_path(filename)
     if not os.path.exists(path):
         return False
-    threading.Thread(target=_ask, args=(path, filename, ticket, request, error, asked + 1),
+    threading.Thread(target=_ask, args=(path, filename, ticket, request, asked + 1),
                      daemon=True, name="aiostore-live-read").start()
     return True
 
 
-def _ask(path: str, filename: str, ticket: Ticket, request: Any, error: FileLockedError,
-         asked: int) -> None:
+def _ask(path: str, filename: str, ticket: Ticket, request: Any, asked: int) -> None:
     future = ticket.future
     try:
         kind, answer = _request(path, filename, request)
-    except (FileLockedError, WriterGoneError) as exc:
+    except Exception as exc:  # WriterGoneError, FileLockedError; a caller never waits for ever
         _settle(future, exception=exc)
         return
-    except BaseException as exc:  # a bug here must not leave a caller waiting for ever
-        _settle(future, exception=exc)
-        raise
     if kind == "answer":
         _settle(future, result=answer)
     elif kind == "error":
@@ -77,12 +73,11 @@ def _request(path: str, filename: str, request: Any) -> tuple[str, Any]:
     try:
         connection = sockets.connect(path)
     except OSError as exc:
-        if exc.errno not in _NOBODY and not isinstance(exc, TimeoutError):
-            raise
+        why = "" if exc.errno in _NOBODY else f" ({exc.strerror or exc})"
         raise FileLockedError(
             f"cannot open {filename!r}: another process has it open, and no aiostore writer "
-            f"answers at {path!r} (a writer killed earlier left it, or the file's holder is "
-            "not aiostore): let that process finish, or close the file there", filename
+            f"answers at {path!r}{why} (a writer killed earlier left it, or the file's holder "
+            "is not aiostore): let that process finish, or close the file there", filename
         ) from exc
     with connection:
         if not sockets.same_user(connection):  # its answers are pickles: trust ours only
