@@ -37,10 +37,11 @@ from aiostore.cli import ExitCode
 from aiostore.live import sockets
 
 sys.path.insert(0, str(Path(__file__).parent))
+from holding import held_by_another_process
 from watching import TRAJECTORY, expected
 
 WRITER = str(Path(__file__).parent / "watching.py")
-
+TABLES_HOLDER = "import tables\nh5 = tables.open_file(sys.argv[1], 'a')"  # not aiostore
 
 class Writer:
     """A writer process (tests/watching.py) and what it said so far."""
@@ -209,19 +210,43 @@ def test_a_file_held_by_another_program_is_still_refused(tmp_path: Path) -> None
     stale = socket.socket(socket.AF_UNIX)  # as a killed writer leaves it
     stale.bind(sockets.socket_path(str(path)))
     stale.close()
-    holder = subprocess.Popen([sys.executable, "-c", "import sys, tables, time\n"
-                               "h5 = tables.open_file(sys.argv[1], 'a')\nprint('held', flush=True)\n"
-                               "time.sleep(60)", str(path)], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
-        with StorageService(str(path)) as svc, pytest.raises(FileLockedError,
-                                                             match="no aiostore writer answers"):
-            svc.list_trajectories()
-    finally:
-        holder.kill()
-        holder.wait()
+    with held_by_another_process(TABLES_HOLDER, path), StorageService(str(path)) as svc, \
+            pytest.raises(FileLockedError, match="no aiostore writer answers"):
+        svc.list_trajectories()
     with StorageService(str(path)) as svc:  # free again: the stale socket confuses nobody
         assert svc.list_trajectories() == ["t"]
+
+
+def test_a_read_the_writer_no_longer_serves_is_read_here(tmp_path: Path) -> None:
+    """A writer that closed the file between the reader's try and its question says so: the
+    reader reads the file itself."""
+    path = tmp_path / "closing.h5"
+    with StorageService(str(path)) as svc:
+        svc.store(Msg.TRAJECTORY, Trajectory("t"))
+    holder = subprocess.Popen([sys.executable, "-c", f"import sys, time\n{TABLES_HOLDER}\n"
+                               "print('held', flush=True)\ntime.sleep(60)", str(path)],
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    listener = sockets.listen(sockets.socket_path(str(path)))  # a writer about to close
+
+    def closing_writer() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            sockets.receive(connection)
+            holder.kill()  # the file is free...
+            holder.wait()
+            sockets.send(connection, ("unserved", None))  # ... and no longer served
+
+    thread = threading.Thread(target=closing_writer)
+    thread.start()
+    try:
+        with StorageService(str(path)) as svc:
+            assert svc.list_trajectories() == ["t"]
+    finally:
+        thread.join(timeout=30)
+        listener.close()
+        holder.kill()
+        holder.wait()
 
 
 # ------------------------------------------------------------------------------- watch
@@ -281,6 +306,22 @@ def test_a_writer_killed_mid_read_is_a_clear_error(tmp_path: Path) -> None:
     assert "went away" in str(outcome[0])
     with StorageService(writer.path) as svc:  # recovered: every acknowledged run
         check_runs(svc.load_frame(TRAJECTORY, "r"), 9)
+
+
+def test_a_command_whose_writer_is_killed_mid_read(tmp_path: Path) -> None:
+    with writing(tmp_path / "killed.h5", 4, "--slow-reads", "3", "--hold") as writer:
+        writer.wait_for("stored")
+        command = subprocess.Popen([sys.executable, "-m", "aiostore", "show", writer.path,
+                                    f"{TRAJECTORY}.r"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        time.sleep(2)  # started, and its first read is under way in the writer
+        os.kill(writer.process.pid, signal.SIGKILL)
+        out, err = command.communicate(timeout=30)
+    assert command.returncode == ExitCode.REFUSED, (out, err)
+    assert err.startswith(f"aiostore: error: the process writing {writer.path!r} went away"), err
+    assert len(err.splitlines()) == 1
+    shown = aiostore("show", writer.path, f"{TRAJECTORY}.r")  # the file itself, recovered
+    assert shown.returncode == 0, shown.stderr
 
 
 def test_readers_killed_mid_read_leave_the_writer_be(tmp_path: Path) -> None:
