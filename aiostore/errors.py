@@ -253,11 +253,15 @@ class WriterGoneError(AiostoreError, ConnectionError):
     journal if the writer was killed)."""
 
     def __init__(self, filename: str, why: str) -> None:
-        super().__init__(f"the process writing {filename!r} {why}, before answering this read: "
-                         "nothing was read. Read again (the file is recovered from its journal "
-                         "if its writer was killed)")
+        self.message = (f"the process writing {filename!r} {why}, before answering this read: "
+                        "nothing was read. Read again (the file is recovered from its journal "
+                        "if its writer was killed)")
+        super().__init__(self.message)
         self.filename = filename
         self.why = why
+
+    def __str__(self) -> str:
+        return self.message
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.filename, self.why)

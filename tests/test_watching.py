@@ -134,7 +134,8 @@ async def test_an_async_reader_sees_every_acknowledged_run(tmp_path: Path) -> No
                 frame = await svc.load_frame(TRAJECTORY, "r")
                 check_runs(frame, acked)
                 progress = await svc.progress(TRAJECTORY)
-                assert progress.from_writer and progress.total == 40
+                assert progress.from_writer
+                assert progress.total == 40
                 assert progress.completed >= len(frame)
                 writer.wait_acked(min(writer.acked + 3, 39))
             assert await svc.list_trajectories() == [TRAJECTORY]
@@ -159,7 +160,8 @@ def test_a_blocking_reader_and_a_trajectory_load(tmp_path: Path) -> None:
             acked = writer.acked
             traj = svc.load(Msg.TRAJECTORY, None, trajectory_name=TRAJECTORY, load_results=2)
             completed = [run.idx for run in traj.runs if run.completed]
-            assert completed == list(range(len(completed))) and len(completed) > acked
+            assert completed == list(range(len(completed)))
+            assert len(completed) > acked
             for index in completed:
                 assert traj[f"results.runs.{traj.runs[index].name}.r"]["z"] == expected(index)["z"]
             with pytest.raises(FileLockedError):  # writes are still the writer's own
@@ -226,7 +228,8 @@ def test_a_read_the_writer_no_longer_serves_is_read_here(tmp_path: Path) -> None
     holder = subprocess.Popen([sys.executable, "-c", f"import sys, time\n{TABLES_HOLDER}\n"
                                "print('held', flush=True)\ntime.sleep(60)", str(path)],
                               stdout=subprocess.PIPE, text=True)
-    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    assert holder.stdout is not None
+    assert holder.stdout.readline().strip() == "held"
     listener = sockets.listen(sockets.socket_path(str(path)))  # a writer about to close
 
     def closing_writer() -> None:
@@ -302,7 +305,8 @@ def test_a_writer_killed_mid_read_is_a_clear_error(tmp_path: Path) -> None:
         reader.join(timeout=30)
         assert not reader.is_alive()
         assert time.monotonic() - started < 10
-    assert len(outcome) == 1 and isinstance(outcome[0], WriterGoneError), outcome
+    assert len(outcome) == 1, outcome
+    assert isinstance(outcome[0], WriterGoneError), outcome
     assert "went away" in str(outcome[0])
     with StorageService(writer.path) as svc:  # recovered: every acknowledged run
         check_runs(svc.load_frame(TRAJECTORY, "r"), 9)
@@ -334,7 +338,8 @@ def test_readers_killed_mid_read_leave_the_writer_be(tmp_path: Path) -> None:
         for _ in range(3):
             reader = subprocess.Popen([sys.executable, "-c", script, writer.path],
                                       stdout=subprocess.PIPE, text=True)
-            assert reader.stdout is not None and reader.stdout.readline().strip() == "reading"
+            assert reader.stdout is not None
+            assert reader.stdout.readline().strip() == "reading"
             time.sleep(0.5)
             reader.kill()
             reader.wait()
@@ -373,4 +378,5 @@ def test_the_watching_must_holds(tmp_path: Path) -> None:
     stdout = run_benchmark(tmp_path, "--repeat", "3")
     ratio = next(line for line in stdout.splitlines() if "ratio" in line)
     latency = next(line for line in stdout.splitlines() if "acknowledgement ->" in line)
-    assert ratio.endswith("PASS") and latency.endswith("PASS"), stdout
+    assert ratio.endswith("PASS"), stdout
+    assert latency.endswith("PASS"), stdout

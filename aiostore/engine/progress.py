@@ -25,9 +25,9 @@ def read_progress(file: OpenFile, request: ReadProgress) -> Progress:
     """The progress of ``request``'s trajectory, from its run table."""
     table = runs.run_table(trajectory_group(file, request.target))
     rows = table.nrows if table is not None else 0
-    columns = [np.zeros(rows, dtype=bool), np.zeros(rows), np.zeros(rows)]
+    completed, starts, finishes = np.zeros(rows, dtype=bool), np.zeros(rows), np.zeros(rows)
     for start in range(0, rows, BLOCK_ROWS):
-        block = table.read(start, min(start + BLOCK_ROWS, rows))
-        for column, name in zip(columns, COLUMNS, strict=True):
+        block = table.read(start, min(start + BLOCK_ROWS, rows))  # type: ignore[union-attr]
+        for column, name in zip((completed, starts, finishes), COLUMNS, strict=True):
             column[start:start + len(block)] = block[name]
-    return progress_of(request.target.trajectory, *columns)
+    return progress_of(request.target.trajectory, completed, starts, finishes)

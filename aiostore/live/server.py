@@ -50,6 +50,7 @@ log = logging.getLogger("aiostore.live")
 READS = (ReadLeaf, ReadTree, ReadTrajectory, DescribeNodes, ReadFrameIndex, ReadFrame,
          ListTrajectories, TrajectoryLayout, ReadProgress)
 ACCEPT_SECONDS = 0.5  # how often the accepting thread looks whether it is stopped
+REQUEST_SECONDS = 5.0  # a reader sends its request as it connects
 
 
 def is_read(request: Any) -> bool:
@@ -106,7 +107,9 @@ class ReadServer:
                 except OSError as exc:
                     log.warning("serving reads of %s stopped: %s", self.filename, exc)
                     return
-                threading.Thread(target=self._answer, args=(connection,), daemon=True,
+                # not a daemon: a process that ends lets it send its answer ("unserved" once
+                # the file is closed) instead of leaving its reader with a broken connection
+                threading.Thread(target=self._answer, args=(connection,), daemon=False,
                                  name="aiostore-serve-read").start()
         finally:
             self._refuse_pending()
@@ -131,8 +134,9 @@ class ReadServer:
                 if not sockets.same_user(connection):
                     log.warning("refused a read of %s by another user", self.filename)
                     return
-                connection.settimeout(sockets.SILENCE_SECONDS)
+                connection.settimeout(REQUEST_SECONDS)
                 request = sockets.receive(connection)
+                connection.settimeout(sockets.SILENCE_SECONDS)
                 sockets.send(connection, self._reply(connection, request))
             except (OSError, EOFError) as exc:  # the reader went away: none of our business
                 log.debug("a reader of %s went away: %r", self.filename, exc)

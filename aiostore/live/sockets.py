@@ -115,10 +115,11 @@ def send(sock: socket.socket, message: Any) -> None:
 
 
 def heartbeat(sock: socket.socket) -> None:
+    """Tell the reader this writer is alive, and working on its read."""
     _send_all(sock, _HEADER.pack(0, 0))
 
 
-def _send_all(sock: socket.socket, data: bytes | memoryview) -> None:
+def _send_all(sock: socket.socket, data: Any) -> None:
     view = memoryview(data).cast("B")
     while view:
         sent = sock.send(view, _NO_SIGNAL)
