@@ -201,21 +201,26 @@ class Worker:
             with self._lock:
                 holding.__exit__(None, None, None)
 
-    def offer(self, ticket: Ticket) -> Future[None] | None:
+    def offer(self, ticket: Ticket, first: bool = False) -> Future[None] | None:
         """Queue ``ticket`` if there is room and return None; else a future that completes on room.
 
         The caller waits on the returned future (blocking or awaiting) and offers again.
+        ``first``: ahead of every queued ticket, room or not (another process's read, served
+        by :mod:`aiostore.live`: it needs no write still queued, only those acknowledged).
         """
         if threading.current_thread() is self._thread:
             raise AiostoreError("a job submitted from the HDF5 thread itself would wait forever")
         with self._lock:
             if self._shutting_down:
                 raise ServiceClosedError("the HDF5 thread has shut down (interpreter exit)")
-            if self._running and not self._has_room(ticket.nbytes):
+            if self._running and not first and not self._has_room(ticket.nbytes):
                 if self._space is None:
                     self._space = Future()
                 return self._space
-            self._queue.append(ticket)
+            if first:
+                self._queue.appendleft(ticket)
+            else:
+                self._queue.append(ticket)
             self._queued_bytes += ticket.nbytes
             self._running += 1
             if self._thread is None:

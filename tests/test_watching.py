@@ -238,7 +238,7 @@ def test_a_read_the_writer_no_longer_serves_is_read_here(tmp_path: Path) -> None
             sockets.receive(connection)
             holder.kill()  # the file is free...
             holder.wait()
-            sockets.send(connection, ("unserved", None))  # ... and no longer served
+            sockets.send(connection, ("unserved", None, None))  # ... and no longer served
 
     thread = threading.Thread(target=closing_writer)
     thread.start()
@@ -380,3 +380,43 @@ def test_the_watching_must_holds(tmp_path: Path) -> None:
     latency = next(line for line in stdout.splitlines() if "acknowledgement ->" in line)
     assert ratio.endswith("PASS"), stdout
     assert latency.endswith("PASS"), stdout
+
+
+# ---------------------------------------------------------------- a reader's kept columns
+
+
+def test_kept_columns_are_joined_with_the_new_runs_only() -> None:
+    from aiostore.live import framecache
+    from aiostore.requests import FrameColumns, FramePart, ReadFrame, Target
+
+    asked: list[list[int]] = []
+    generation = ["g1"]
+
+    def ask(request: ReadFrame) -> tuple[str, Any, Any]:
+        runs = np.asarray(request.runs)
+        asked.append(runs.tolist())
+        held = runs[runs % 5 != 4]  # run 4, 9... do not hold the result
+        columns = [("z", None, held * 2.0), ("arr", None, np.stack([held] * 3, axis=1))]
+        return "answer", [FrameColumns(held, columns)], generation[0]
+
+    def read(runs: list[int]) -> FrameColumns:
+        request = ReadFrame(Target("/nowhere/f.h5", "t"), np.array(runs, dtype=np.int64),
+                            (FramePart("results", ("z",), ("z", "arr")),))
+        kind, answer = framecache.read("/nowhere/f.h5.aiostore-sock", request, ask)
+        assert kind == "answer"
+        return answer[0]
+
+    framecache.forget("/nowhere/f.h5.aiostore-sock")
+    read([0, 1, 2, 3])
+    read([0, 1, 2, 3, 7])
+    got = read([0, 1, 2, 3, 5, 6, 7, 9, 10])  # 5 and 6 completed after 7: joined in run order
+    assert asked == [[0, 1, 2, 3], [7], [5, 6, 9, 10]]
+    assert got.runs.tolist() == [0, 1, 2, 3, 5, 6, 7, 10]
+    np.testing.assert_array_equal(got.columns[0][2], got.runs * 2.0)
+    np.testing.assert_array_equal(got.columns[1][2][:, 1], got.runs)
+    got.columns[0][2][:] = -1  # the caller's own copy
+    assert read([0, 1, 2, 3]).columns[0][2].tolist() == [0.0, 2.0, 4.0, 6.0]  # fewer: whole
+    generation[0] = "g2"  # the writer changed something in place: read everything again
+    read([0, 1, 2, 3, 8])
+    assert asked[-2:] == [[8], [0, 1, 2, 3, 8]]
+    framecache.forget("/nowhere/f.h5.aiostore-sock")

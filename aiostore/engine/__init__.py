@@ -14,7 +14,7 @@ from typing import Any
 import tables
 
 from ..errors import DiskFullError, ItemExistsError
-from ..live.requests import ReadProgress, ServedRead, Unserved
+from ..live.requests import ReadProgress, ServedAnswer, ServedRead, Unserved
 from ..requests import (
     AccessData,
     Backup,
@@ -73,6 +73,7 @@ class Engine:
     def __init__(self) -> None:
         diagnostics.install()
         self._files = FileTable()
+        self.changes = 0  # requests that changed files in place (not adding to them)
         # (file, trajectory) known not to be pypet's while the file is open
         self._writable_trajectories: set[tuple[str, str]] = set()
         self._handlers: dict[type, Callable[[Any], Any]] = {
@@ -112,6 +113,9 @@ class Engine:
         except KeyError:
             raise TypeError(f"the engine has no handler for {type(request).__name__}") from None
         self._refuse_read_only(request)
+        if isinstance(request, _CHANGES_IN_PLACE) or (type(request) is WriteItems
+                                                      and request.replace):
+            self.changes += 1  # what readers kept of the file may be stale (aiostore.live)
         if isinstance(request, _CHANGES_IN_PLACE):
             # a replay of the journal must never undo what it removes or moves: the files
             # are flushed and their journals cleared first
@@ -244,7 +248,7 @@ class Engine:
         """Another process's read (:mod:`aiostore.live`), while this one writes its file."""
         if os.path.abspath(request.target.filename) not in self.written_files:
             return Unserved()  # closed meanwhile: not ours to open, the reader opens it
-        return self.execute(request.request)
+        return ServedAnswer(self.execute(request.request), self.changes)
 
     def _sequence(self, request: Sequence) -> list[Any]:
         return [self.execute(part) for part in request.requests]

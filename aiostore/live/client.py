@@ -23,7 +23,8 @@ from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FileLockedError, WriterGoneError
-from . import sockets
+from ..requests import ReadFrame
+from . import framecache, sockets
 from .server import is_read
 
 if TYPE_CHECKING:
@@ -57,7 +58,11 @@ def forward(ticket: Ticket) -> bool:
 def _ask(path: str, filename: str, ticket: Ticket, request: Any, asked: int) -> None:
     future = ticket.future
     try:
-        kind, answer = _request(path, filename, request)
+        if isinstance(request, ReadFrame):  # the runs read before are kept: ask for the new
+            kind, answer = framecache.read(path, request,
+                                           lambda part: _request(path, filename, part))
+        else:
+            kind, answer, _ = _request(path, filename, request)
     except Exception as exc:  # WriterGoneError, FileLockedError; a caller never waits for ever
         _settle(future, exception=exc)
         return
@@ -69,7 +74,7 @@ def _ask(path: str, filename: str, ticket: Ticket, request: Any, asked: int) -> 
         _read_again(ticket, request, asked)
 
 
-def _request(path: str, filename: str, request: Any) -> tuple[str, Any]:
+def _request(path: str, filename: str, request: Any) -> tuple[str, Any, Any]:
     try:
         connection = sockets.connect(path)
     except OSError as exc:
@@ -87,7 +92,7 @@ def _request(path: str, filename: str, request: Any) -> tuple[str, Any]:
         try:
             connection.settimeout(sockets.SILENCE_SECONDS)
             sockets.send(connection, request)
-            reply: tuple[str, Any] = sockets.receive(connection)
+            reply: tuple[str, Any, Any] = sockets.receive(connection)
         except TimeoutError as exc:
             raise WriterGoneError(filename, f"sent nothing for {sockets.SILENCE_SECONDS:.0f} s "
                                   "(stopped, or hung)") from exc

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..requests import Target
 
-__all__ = ["Progress", "ReadProgress", "ServedRead", "Unserved"]
+__all__ = ["Progress", "ReadProgress", "ServedAnswer", "ServedRead", "Unserved"]
 
 # The rate of a trajectory's runs is measured over the runs completed in this many seconds.
 RATE_WINDOW = 60.0
@@ -26,6 +26,16 @@ class ServedRead:
 
     target: Target
     request: Any
+
+
+@dataclass(frozen=True, slots=True)
+class ServedAnswer:
+    """The answer to a :class:`ServedRead`, and the count of the writer's changes in place so
+    far (removals, updates, merges): a reader's kept columns of a result are good while that
+    count stays the same (:mod:`aiostore.live.framecache`)."""
+
+    answer: Any
+    changes: int
 
 
 @dataclass(frozen=True, slots=True)

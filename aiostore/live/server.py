@@ -4,8 +4,9 @@
 itself, :meth:`aiostore.worker.Worker._execute`) and starts or stops a :class:`ReadServer` for
 each. A server's thread accepts connections; each is answered in a thread of its own: the read
 is checked (reads only), pointed at this process's name of the file, and queued for the HDF5
-thread as a :class:`~aiostore.live.requests.ServedRead` that is answered, as writes are
-acknowledged, only once the batch it ran in is flushed. A reader that goes away (its
+thread as a :class:`~aiostore.live.requests.ServedRead`, ahead of the stores queued (it runs
+first in the next batch: after every store acknowledged, before any not yet acknowledged), and
+answered, as stores are acknowledged, once that batch is flushed. A reader that goes away (its
 connection closes, or breaks mid-answer) is logged and forgotten; nothing of it reaches the
 HDF5 thread but its read.
 """
@@ -19,6 +20,7 @@ import logging
 import os
 import socket
 import threading
+import uuid
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +82,7 @@ class ReadServer:
         self._listener = sockets.listen(self.path)
         self._listener.settimeout(ACCEPT_SECONDS)
         self._identity = os.stat(self.path).st_ino
+        self._token = uuid.uuid4().hex  # this server's, in the generations of its answers
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True,
                                         name=f"aiostore-serve {os.path.basename(filename)}")
@@ -126,7 +129,7 @@ class ReadServer:
             with connection, contextlib.suppress(OSError, EOFError):
                 connection.settimeout(ACCEPT_SECONDS)
                 sockets.receive(connection)  # unread, closing would reset the connection
-                sockets.send(connection, ("unserved", None))
+                sockets.send(connection, ("unserved", None, None))
 
     def _answer(self, connection: socket.socket) -> None:
         with connection:
@@ -143,31 +146,36 @@ class ReadServer:
             except Exception:  # a request that does not unpickle here (another version?)
                 log.exception("a read of %s could not be answered", self.filename)
 
-    def _reply(self, connection: socket.socket, request: Any) -> tuple[str, Any]:
+    def _reply(self, connection: socket.socket, request: Any) -> tuple[str, Any, Any]:
+        """``(kind, answer, generation)``: kind ``answer`` (with the generation of what it
+        read: :mod:`.framecache`), ``error`` (the exception the read raised) or ``unserved``."""
         if not is_read(request):
             error = AiostoreError(f"a live writer serves reads only, not {type(request).__name__}")
-            return "error", error
+            return "error", error, None
         served = ServedRead(Target(self.filename, ""), retarget(request, self.filename))
         try:
-            answer = self._execute(connection, served)
+            reply = self._execute(connection, served)
         except ServiceClosedError:  # this process exits: its files are about to be free
-            return "unserved", None
+            return "unserved", None, None
         except Exception as exc:
-            return "error", _picklable(exc)
-        if isinstance(answer, Unserved):
-            return "unserved", None
+            return "error", _picklable(exc), None
+        if isinstance(reply, Unserved):
+            return "unserved", None, None
+        answer = reply.answer
         if isinstance(answer, Progress):
             answer = dataclasses.replace(status.merged(answer, self.filename), from_writer=True)
-        return "answer", answer
+        return "answer", answer, (self._token, reply.changes)
 
     def _execute(self, connection: socket.socket, served: ServedRead) -> Any:
-        """Queue ``served`` for the HDF5 thread and wait for its answer, sending heartbeats."""
+        """Queue ``served`` for the HDF5 thread's next batch and wait for its answer, sending
+        heartbeats meanwhile."""
         from ..worker import Ticket
 
         ticket = Ticket(served)
         ticket.acknowledged_after_batch = True  # answered once its batch is flushed
-        while (space := self.worker.offer(ticket)) is not None:
-            _wait(connection, space)
+        # ahead of the queued stores: it must see those acknowledged before it was asked
+        # (their batches are done), not those still queued (up to run_sweep's 2,000 runs)
+        self.worker.offer(ticket, first=True)
         return _wait(connection, ticket.future)
 
 
