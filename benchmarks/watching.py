@@ -2,13 +2,14 @@
 soon they see a run.
 
     python benchmarks/watching.py [--runs 40000] [--readers 2] [--every 1.0] [--repeat 2]
-                                  [--keys all|z] [--dir DIR]
+                                  [--keys all|z|progress] [--dir DIR]
 
 The writer is W1 (``benchmarks/profile_w1.py``: a float, 100 float64 and a dict of 3 per run)
 stored by ``run_sweep(..., runs_per_task=100)`` computing in the writer's process
 (``scale.py``'s in-process runner: the figures are the store's, not a process pool's), in a
 process of its own. It is measured alone, then with ``--readers`` reader processes, each
-calling ``load_frame("w1", "r")`` once every ``--every`` seconds (``--keys z``: only ``z``)
+calling ``load_frame("w1", "r")`` once every ``--every`` seconds (``--keys z``: only ``z``;
+``--keys progress``: ``progress("w1")`` instead, as ``aiostore watch`` does)
 from when the file is live until the writer ends; alone and with readers alternate,
 ``--repeat`` times, and the medians are compared. Each reader's read is answered by the writer
 (``aiostore.live``).
@@ -86,11 +87,10 @@ async def write(path: str, runs: int) -> dict[str, Any]:
 
 def read(path: str, every: float, keys: str) -> dict[str, Any]:
     """Poll load_frame until told to stop (a line on stdin, or its end); until the file is
-    live (made, holding the trajectory, served) a failed read is tried again at once."""
+    live (made, holding the trajectory, served) a poll fails, and the next comes as any."""
     import selectors
 
     polls: list[tuple[float, float, int]] = []
-    wanted = None if keys == "all" else [keys]
     stop = selectors.DefaultSelector()
     stop.register(sys.stdin, selectors.EVENT_READ)
     print("started", flush=True)
@@ -98,14 +98,27 @@ def read(path: str, every: float, keys: str) -> dict[str, Any]:
         while not stop.select(timeout=0):
             asked = time.time()
             try:
-                frame = svc.load_frame(TRAJECTORY, "r", keys=wanted)
+                polls.append((asked, time.time(), _poll(svc, keys)))
             except (DataNotFoundError, FileLockedError):
-                time.sleep(0.05)  # not live yet
-                continue
-            answered = time.time()
-            polls.append((asked, answered, _prefix(frame.index.to_numpy())))
-            stop.select(timeout=max(every - (answered - asked), 0))
+                pass  # not live yet: the next poll, as any other
+            stop.select(timeout=max(every - (time.time() - asked), 0))
     return {"polls": polls}
+
+
+def _poll(svc: StorageService, keys: str) -> int:
+    """One poll: how many runs from 0 on it saw (``progress``: how many it counts)."""
+    if keys == "progress":
+        return svc.progress(TRAJECTORY).completed
+    if keys == "list":  # the least a read can ask: what per-read costs are not the data's
+        svc.list_trajectories()
+        return 0
+    if keys == "cpu":  # no read, only CPU: what the machine's two cores cost
+        stop = time.process_time() + 0.05
+        while time.process_time() < stop:
+            pass
+        return 0
+    frame = svc.load_frame(TRAJECTORY, "r", keys=None if keys == "all" else [keys])
+    return _prefix(frame.index.to_numpy())
 
 
 def _prefix(indices: np.ndarray) -> int:
@@ -180,7 +193,8 @@ def report(args: argparse.Namespace, alone: list[dict[str, Any]],
     waits = [w for m in watched for w in latencies(m["marks"], m["polls"])]
     reads = [answered - asked for m in watched for reader in m["polls"]
              for asked, answered, _ in reader]
-    what = "load_frame" if args.keys == "all" else f"load_frame(keys={args.keys!r})"
+    what = {"all": "load_frame", "progress": "progress"}.get(args.keys,
+                                                              f"load_frame(keys={args.keys!r})")
     print(f"W1: run_sweep of {args.runs} runs in a writer process; medians of {args.repeat}")
     print(f"  {'writer alone':<48} {rate_alone:>9.0f} runs/s")
     print(f"  {f'with {args.readers} readers, {what} every {args.every:g} s':<48} "
@@ -210,7 +224,8 @@ def main() -> None:
     parser.add_argument("--readers", type=int, default=2)
     parser.add_argument("--every", type=float, default=1.0)
     parser.add_argument("--repeat", type=int, default=2)
-    parser.add_argument("--keys", default="all", help="all, or one key of W1's result (z)")
+    parser.add_argument("--keys", default="all",
+                        help="all, one key of W1's result (z), or progress (progress() instead)")
     parser.add_argument("--dir", default=None)
     parser.add_argument("--writer", nargs=2, metavar=("FILE", "RUNS"))
     parser.add_argument("--reader", nargs=3, metavar=("FILE", "EVERY", "KEYS"))

@@ -14,9 +14,10 @@ live sweep*):
 
 - **What a reader sees is what was acknowledged.** The read runs first in the HDF5 thread's
   next batch, ahead of the stores still queued (a queue of thousands of runs would otherwise
-  hold it up for seconds), and is answered only once that batch is flushed, as stores are
-  acknowledged: it sees every store acknowledged before it was asked, none that was not yet,
-  and never half a run (a request is atomic on the HDF5 thread). Periodic snapshots (copies
+  hold it up for seconds): the batches before it are written and flushed, their stores
+  acknowledged, and none of the stores after it has run. So it sees every store acknowledged
+  before it was asked, none that was not yet, and never half a run (a request is atomic on
+  the HDF5 thread); and it is answered as soon as it has run. Periodic snapshots (copies
   of the file) would be as old as the last copy, and a consistent copy stops the writer for
   as long as it takes: ~50 ms for W1's 40,000 runs (36 MB), and it grows with the file.
 - **The writer stays fast.** A read costs its HDF5 thread the read itself, and a reader that

@@ -4,11 +4,11 @@
 itself, :meth:`aiostore.worker.Worker._execute`) and starts or stops a :class:`ReadServer` for
 each. A server's thread accepts connections; each is answered in a thread of its own: the read
 is checked (reads only), pointed at this process's name of the file, and queued for the HDF5
-thread as a :class:`~aiostore.live.requests.ServedRead`, ahead of the stores queued (it runs
-first in the next batch: after every store acknowledged, before any not yet acknowledged), and
-answered, as stores are acknowledged, once that batch is flushed. A reader that goes away (its
-connection closes, or breaks mid-answer) is logged and forgotten; nothing of it reaches the
-HDF5 thread but its read.
+thread as a :class:`~aiostore.live.requests.ServedRead`, ahead of the stores queued: it runs
+first in the next batch, after every store acknowledged (their batches are written and
+flushed) and before any not yet acknowledged, and is answered as soon as it has run. A
+reader that goes away (its connection closes, or breaks mid-answer) is logged and forgotten;
+nothing of it reaches the HDF5 thread but its read.
 """
 
 from __future__ import annotations
@@ -171,10 +171,11 @@ class ReadServer:
         heartbeats meanwhile."""
         from ..worker import Ticket
 
+        # Ahead of the queued stores: it runs first in the next batch, so it sees the stores
+        # acknowledged before it was asked (their batches are done: written and flushed) and
+        # none of those still queued (up to run_sweep's 2,000 runs), and is answered as soon
+        # as it has run (nothing it saw waits for a flush)
         ticket = Ticket(served)
-        ticket.acknowledged_after_batch = True  # answered once its batch is flushed
-        # ahead of the queued stores: it must see those acknowledged before it was asked
-        # (their batches are done), not those still queued (up to run_sweep's 2,000 runs)
         self.worker.offer(ticket, first=True)
         return _wait(connection, ticket.future)
 
