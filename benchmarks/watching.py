@@ -71,15 +71,15 @@ async def write(path: str, runs: int) -> dict[str, Any]:
     await anyio.to_thread.run_sync(sys.stdin.readline)  # the readers are polling
     async with AsyncStorageService(path) as svc, anyio.create_task_group() as group:
         group.start_soon(_mark, traj, marks)
-        started = time.time()
+        started, cpu = time.time(), time.process_time()
         report = await run_sweep(svc, traj, partial(simulate, traj), runner=InlineRunner(),
                                  result="r", runs_per_task=RUNS_PER_TASK)
-        ended = time.time()
+        ended, cpu = time.time(), time.process_time() - cpu
         group.cancel_scope.cancel()
     marks.append((ended, runs))
     assert report.completed, report
     assert not report.failed, report
-    return {"rate": runs / (ended - started), "marks": marks}
+    return {"rate": runs / (ended - started), "cpu": cpu / runs, "marks": marks}
 
 
 # ----------------------------------------------------------------------------- the readers
@@ -94,15 +94,17 @@ def read(path: str, every: float, keys: str) -> dict[str, Any]:
     stop = selectors.DefaultSelector()
     stop.register(sys.stdin, selectors.EVENT_READ)
     print("started", flush=True)
+    cpu = time.process_time()
     with StorageService(path) as svc:
         while not stop.select(timeout=0):
             asked = time.time()
             try:
-                polls.append((asked, time.time(), _poll(svc, keys)))
+                held = _poll(svc, keys)
+                polls.append((asked, time.time(), held))
             except (DataNotFoundError, FileLockedError):
                 pass  # not live yet: the next poll, as any other
             stop.select(timeout=max(every - (time.time() - asked), 0))
-    return {"polls": polls}
+    return {"polls": polls, "cpu": time.process_time() - cpu}
 
 
 def _poll(svc: StorageService, keys: str) -> int:
@@ -150,7 +152,9 @@ def measure(folder: str, runs: int, readers: int, every: float, keys: str) -> di
     result: dict[str, Any] = json.loads(written.splitlines()[-1])
     result["snapshot"] = snapshot(path)
     os.remove(path)
-    result["polls"] = [json.loads(answer.splitlines()[-1])["polls"] for answer in answers]
+    readings = [json.loads(answer.splitlines()[-1]) for answer in answers]
+    result["polls"] = [reading["polls"] for reading in readings]
+    result["reader_cpu"] = sum(reading["cpu"] for reading in readings)
     return result
 
 
@@ -210,6 +214,13 @@ def report(args: argparse.Namespace, alone: list[dict[str, Any]],
         alone[0]["snapshot"][1]
     print(f"  a snapshot instead (a copy of the whole file at the end, {copy_bytes / 1e6:.0f} MB, "
           f"fsync'd): {1e3 * copy_seconds:.0f} ms, the writer stopped throughout")
+    cpu_alone = statistics.median(m["cpu"] for m in alone)
+    cpu_watched = statistics.median(m["cpu"] for m in watched)
+    polls = sum(len(reader) for m in watched for reader in m["polls"])
+    print(f"  the writer's CPU per run: alone {1e6 * cpu_alone:.0f} us, with readers "
+          f"{1e6 * cpu_watched:.0f} us ({cpu_watched / cpu_alone:.2f}x); the readers' CPU: "
+          f"{1e3 * sum(m['reader_cpu'] for m in watched) / max(polls, 1):.0f} ms per poll "
+          "(the machine's 2 cores are shared)")
     if reads:
         print(f"  a read answered by the writer: median {1e3 * statistics.median(reads):.0f} ms, "
               f"max {1e3 * max(reads):.0f} ms ({len(reads)} reads)")
