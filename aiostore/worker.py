@@ -339,6 +339,9 @@ class Worker:
 
     def _execute_one(self, ticket: Ticket, written: list[tuple[Ticket, Any]],
                      refused: list[tuple[Ticket, Exception]]) -> None:
+        if client.forward_first(ticket):  # a read of a file another process writes, lately
+            self._release(ticket)
+            return
         try:
             answer = self._engine.execute(ticket.request)
         except Exception as exc:

@@ -43,7 +43,7 @@ from .requests import Progress, ReadProgress, ServedRead, Unserved
 if TYPE_CHECKING:
     from ..worker import Worker
 
-__all__ = ["ReadServer", "Servers", "is_read", "retarget"]
+__all__ = ["ReadServer", "Servers", "is_read", "retarget", "served_here"]
 
 log = logging.getLogger("aiostore.live")
 
@@ -51,6 +51,8 @@ log = logging.getLogger("aiostore.live")
 # files, or closes this one).
 READS = (ReadLeaf, ReadTree, ReadTrajectory, DescribeNodes, ReadFrameIndex, ReadFrame,
          ListTrajectories, TrajectoryLayout, ReadProgress)
+# The sockets this process serves (a read of its own file is never asked of itself)
+served_here: set[str] = set()
 ACCEPT_SECONDS = 0.5  # how often the accepting thread looks whether it is stopped
 REQUEST_SECONDS = 5.0  # a reader sends its request as it connects
 
@@ -83,6 +85,7 @@ class ReadServer:
         self._listener.settimeout(ACCEPT_SECONDS)
         self._identity = os.stat(self.path).st_ino
         self._token = uuid.uuid4().hex  # this server's, in the generations of its answers
+        served_here.add(self.path)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._accept, daemon=True,
                                         name=f"aiostore-serve {os.path.basename(filename)}")
@@ -91,6 +94,7 @@ class ReadServer:
     def stop(self) -> None:
         """Stop accepting and remove the socket (if it is still this server's)."""
         self._stopped.set()
+        served_here.discard(self.path)
         with contextlib.suppress(OSError):
             if os.stat(self.path).st_ino == self._identity:
                 os.unlink(self.path)
@@ -98,6 +102,7 @@ class ReadServer:
     def abandon(self) -> None:
         """In a forked child: let the parent's socket be (its thread does not exist here)."""
         self._stopped.set()
+        served_here.discard(self.path)
         self._listener.close()
 
     def _accept(self) -> None:
