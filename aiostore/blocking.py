@@ -67,7 +67,12 @@ class StorageService:
         Bad input raises here; errors of the write itself are kept for :meth:`join`.
         """
         job = self._session.plan("store", msg, stuff_to_store, args, kwargs)
-        self._session.track(self._submit(job), job, label("store", msg, stuff_to_store))
+        what = label("store", msg, stuff_to_store)
+        if self._session.streams(job):  # a run: it joins the runs queued before it
+            while (space := self._session.offer_run(job, what)) is not None:
+                space.result()
+            return
+        self._session.track(self._submit(job), job, what)
 
     def join(self) -> None:
         """Wait until every :meth:`put` so far is written; raise their errors as one group."""

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .worker import Ticket, Worker
 
 __all__ = ["ki_protected", "ki_protected_coroutines", "loop_notifier", "queue_ticket",
-           "wait_future"]
+           "queue_with", "wait_future"]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -157,6 +157,13 @@ async def wait_future(future: Future[T]) -> T:
 @ki_protected
 async def queue_ticket(worker: Worker, ticket: Ticket) -> None:
     """Queue ``ticket`` on ``worker``, waiting (without blocking the loop) while it is full."""
+    await queue_with(worker.offer, ticket)
+
+
+@ki_protected
+async def queue_with(offer: Callable[..., Future[None] | None], *args: Any) -> None:
+    """Call ``offer(*args)`` until it queues (returns None), waiting (without blocking the
+    loop) on the future it returns while the queue is full."""
     _mark_on_trio()
     if time.monotonic() >= getattr(_loop_thread, "next_checkpoint", 0.0):
         # A checkpoint even when there is room, every millisecond: a producer looping over
@@ -166,7 +173,7 @@ async def queue_ticket(worker: Worker, ticket: Ticket) -> None:
         # swallowed, as a shielded checkpoint after queueing could swallow it.
         await anyio.lowlevel.checkpoint()
         _loop_thread.next_checkpoint = time.monotonic() + CHECKPOINT_EVERY
-    space = worker.offer(ticket)
+    space = offer(*args)
     while space is not None:
         await wait_future(space)
-        space = worker.offer(ticket)
+        space = offer(*args)

@@ -10,6 +10,7 @@ group.
 from __future__ import annotations
 
 import keyword
+import re
 
 from .errors import InvalidNameError
 
@@ -17,6 +18,14 @@ RUN_NAME_FORMAT = "run_%08d"
 RUNS_GROUP = "runs"
 STANDARD_GROUPS = ("config", "parameters", "derived_parameters", "results")
 
+
+# A full name whose every part is valid, but for keywords (ASCII identifiers not starting
+# with "_"): matched in one go, as a run's store splits several full names.
+_FULL_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*")
+_KEYWORDS = frozenset(keyword.kwlist)
+
+# Short full names split so far (a run's parameters are looked up by full name in every run).
+_split_names: dict[str, tuple[str, ...]] = {}
 
 # Names found valid so far (a store checks the same few names again and again).
 _valid_names: set[str] = set()
@@ -45,9 +54,18 @@ def split_full_name(full_name: object) -> tuple[str, ...]:
     """The names of a dotted full name, each checked; the empty name is the trajectory root."""
     if not isinstance(full_name, str):
         raise InvalidNameError(full_name, "a full name must be a str")
+    parts = _split_names.get(full_name)
+    if parts is not None:
+        return parts
     if full_name == "":
         return ()
-    return tuple(check_name(part, "name in a full name") for part in full_name.split("."))
+    parts = tuple(full_name.split("."))
+    if _FULL_NAME.fullmatch(full_name) is None or not _KEYWORDS.isdisjoint(parts):
+        for part in parts:  # the invalid one raises, saying why
+            check_name(part, "name in a full name")
+    if len(parts) < 3 and len(_split_names) < 10_000:  # not a run's (results.runs.run_X.r)
+        _split_names[full_name] = parts
+    return parts
 
 
 def run_name(index: int) -> str:

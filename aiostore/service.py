@@ -26,7 +26,7 @@ import numpy as np
 
 from .datasets import dataset_job
 from .errors import FailedStoresError, ServiceClosedError, closing_note
-from .handoff import ki_protected_coroutines, queue_ticket, wait_future
+from .handoff import ki_protected_coroutines, queue_ticket, queue_with, wait_future
 from .live.requests import Progress
 from .live.status import progress_job
 from .model import SingleRun, Trajectory
@@ -144,8 +144,15 @@ class AsyncStorageService:
         Bad input still raises here. Errors of the write itself are kept for :meth:`join`.
         """
         job = await self._plan("store", msg, stuff_to_store, args, kwargs)
+        what = label("store", msg, stuff_to_store)
+        if self._session.streams(job):  # a run: it joins the runs queued before it
+            try:
+                await queue_with(self._session.offer_run, job, what)
+            except ServiceClosedError as exc:
+                raise AsyncServiceClosedError(*exc.args) from None
+            return
         ticket = await self._submit(job)
-        self._session.track(ticket, job, label("store", msg, stuff_to_store))
+        self._session.track(ticket, job, what)
 
     async def join(self) -> None:
         """Wait until every :meth:`put` so far is written; raise their errors if any failed.

@@ -24,7 +24,7 @@ from .messages import to_msg
 from .planning import Defaults, Job, describe, list_trajectories, plan_load, plan_store
 from .requests import CloseFile
 from .tracking import Tracker
-from .worker import Durability, Ticket, Worker, current_worker
+from .worker import Durability, Ticket, Worker, current_worker, streams
 
 
 class _Process:
@@ -130,6 +130,22 @@ class Session:
         ticket = Ticket(job.request, durability or self.durability)
         self._tickets.add(ticket)
         return ticket
+
+    def streams(self, job: Job) -> bool:
+        """Whether ``job``, queued by ``put``, joins this session's stream of runs
+        (:meth:`offer_run`) instead of a ticket of its own."""
+        return self.durability is Durability.FLUSH and streams(job.request)
+
+    def offer_run(self, job: Job, label: object) -> Future[None] | None:
+        """Queue a store of runs nobody awaits (``put``) in this session's stream, tracked as
+        :meth:`track` tracks a ticket: None once queued; while the queue is full, a future that
+        completes on room (wait on it, then offer again)."""
+        offered = self.worker().offer_run(self, job.request, (job.finish, label))
+        if isinstance(offered, Ticket):  # a new stream: tracked (its later members with it)
+            self._tickets.add(offered)
+            self.tracker.track_stream(offered)
+            return None
+        return offered
 
     def worker(self) -> Worker:
         """The worker of this process; a session used in a forked child attaches to the child's."""

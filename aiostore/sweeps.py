@@ -16,7 +16,7 @@ import collections
 import sys
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -133,7 +133,9 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     trajectory = traj.v_name
     done, removed = await _prepare(service, traj)
     already = frozenset(done)
-    todo = [index for index in range(len(traj)) if index not in done]
+    # A fresh sweep's runs as a range: a list of a million indices costs the loop ~40 ms.
+    todo: Sequence[int] = (range(len(traj)) if not done
+                           else [index for index in range(len(traj)) if index not in done])
     chunks = _chunks(traj, todo, runs_per_task)
     taken = bytearray(len(traj))
     for index in done:
@@ -181,7 +183,7 @@ def _leaves(group: BaseExceptionGroup[Any]) -> list[BaseException]:
             for leaf in (_leaves(error) if isinstance(error, BaseExceptionGroup) else [error])]
 
 
-def _chunks(traj: Trajectory, todo: list[int], size: int) -> Iterator[list[Point]]:
+def _chunks(traj: Trajectory, todo: Sequence[int], size: int) -> Iterator[list[Point]]:
     """The tasks, made as the runner takes them: a million runs' arguments never sit in memory."""
     for start in range(0, len(todo), size):
         yield [(index, traj.run(index).params) for index in todo[start:start + size]]

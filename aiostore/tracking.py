@@ -9,7 +9,7 @@ from typing import Any
 
 from .errors import FailedStoresError, StoreAbortedError
 from .planning import Job
-from .worker import Ticket
+from .worker import RunStream, Ticket
 
 __all__ = ["Tracker"]
 
@@ -24,6 +24,18 @@ class _Settle:
 
     def __call__(self, future: Future[Any]) -> None:
         self.tracker._settle(future, self.finish, self.label)
+
+
+class _SettleStream:
+    """What a tracked stream's future calls when done."""
+
+    __slots__ = ("stream", "tracker")
+
+    def __init__(self, tracker: Tracker, stream: RunStream) -> None:
+        self.tracker, self.stream = tracker, stream
+
+    def __call__(self, future: Future[Any]) -> None:
+        self.tracker._settle_stream(future, self.stream)
 
 
 class Tracker:
@@ -46,6 +58,13 @@ class Tracker:
         # not the job: its request holds the data, to be freed once written
         ticket.future.add_done_callback(_Settle(self, job.finish, label))
 
+    def track_stream(self, ticket: Ticket) -> None:
+        """Keep a :class:`~aiostore.worker.RunStream`'s ticket until it is done; then finish
+        or fail each of its stores (its members are ``(finish, label)`` pairs)."""
+        with self._lock:
+            self._pending.add(ticket.future)
+        ticket.future.add_done_callback(_SettleStream(self, ticket.request))
+
     def fail(self, error: Exception, label: object) -> None:
         """Keep an error of a call that never became a ticket (bad input read from a queue)."""
         error.add_note(f"in {label}")
@@ -61,6 +80,30 @@ class Tracker:
                 self._unwritten.append(str(label))  # reported by abort(), which withdrew it
         except Exception as exc:
             self.fail(exc, label)
+        self._done(future)
+
+    def _settle_stream(self, future: Future[Any], stream: RunStream) -> None:
+        # the stream's own error (withdrawn, or its batch not made durable) is each store's
+        error = future.exception()
+        if error is not None and not isinstance(error, Exception):
+            raise error  # not a store's failure (a KeyboardInterrupt): as Future.result raises
+        failures: dict[int, Exception] = {} if error is not None else future.result()
+        for position, (finish, label) in enumerate(stream.members):
+            failure = error or failures.get(position)
+            if failure is None:
+                try:
+                    finish(None)
+                except Exception as exc:
+                    self.fail(exc, label)
+            elif isinstance(failure, StoreAbortedError):
+                with self._lock:
+                    self._unwritten.append(str(label))
+            else:
+                self.fail(failure, label)
+        stream.members = []
+        self._done(future)
+
+    def _done(self, future: Future[Any]) -> None:
         with self._lock:
             self._pending.discard(future)
             drained = self._drained if not self._pending else None

@@ -47,10 +47,12 @@ from .requests import (
     RemoveIncompleteRuns,
     RemoveItems,
     Sequence,
+    Target,
     WriteItems,
 )
 
-__all__ = ["Durability", "Ticket", "Worker", "current_worker", "THREAD_NAME"]
+__all__ = ["Durability", "RunStream", "Ticket", "Worker", "current_worker", "streams",
+           "THREAD_NAME"]
 
 log = logging.getLogger("aiostore.worker")
 
@@ -87,20 +89,48 @@ class Durability(enum.StrEnum):
 
 
 @dataclass(eq=False)
+class RunStream:
+    """Stores of runs that one owner queued without waiting (``put``), one after another: while
+    its ticket waits at the tail of the queue, each next store of the owner joins it. The queue
+    then holds one ticket, one future and one tracking for up to :data:`JOIN_AT_MOST` runs; a
+    ticket each cost the caller's thread more than planning the run. Written as one request,
+    or (if that fails) each alone; its answer maps the positions of failed stores to their
+    errors. ``members`` is what the owner keeps of each store (to finish it, or name it)."""
+
+    target: Target
+    owner: object
+    requests: list[WriteItems]
+    members: list[Any]
+
+
+def streams(request: Any) -> bool:
+    """Whether a store of ``request`` nobody waits for may join a :class:`RunStream`."""
+    return type(request) is WriteItems and adds_runs(request)
+
+
+@dataclass(eq=False)
 class Ticket:
-    """One request on its way through the queue, and the future that carries its answer."""
+    """One request on its way through the queue, and the future that carries its answer.
+
+    ``jobs`` is how many jobs it counts for in the queue's bound (a stream's runs)."""
 
     request: Any
     durability: Durability = Durability.FLUSH
     future: Future[Any] = field(default_factory=Future)
+    jobs: int = 1
 
     def __post_init__(self) -> None:
         request = self.request
         if type(request) is WriteItems:  # most tickets: said at once
             self.filenames = _absolute_names((request.target.filename,))
             self.acknowledged_after_batch = True
-            self.nbytes = (sum([leaf.nbytes for leaf in request.leaves])
-                           + sum([len(row.row) for row in request.rows]))
+            self.nbytes = write_nbytes(request)
+            return
+        if type(request) is RunStream:
+            self.filenames = _absolute_names((request.target.filename,))
+            self.acknowledged_after_batch = True
+            self.nbytes = sum([write_nbytes(part) for part in request.requests])
+            self.jobs = len(request.requests)
             return
         self.filenames = _absolute_names(tuple(_filenames(request)))
         # A write is acknowledged once durable; anything under CLOSE once its file is closed
@@ -108,6 +138,12 @@ class Ticket:
         self.acknowledged_after_batch = self.durability is Durability.CLOSE or any(
             isinstance(part, _ACKNOWLEDGED_AFTER_BATCH) for part in _parts(self.request))
         self.nbytes = sum(_nbytes(part) for part in _parts(self.request))
+
+
+def write_nbytes(request: WriteItems) -> int:
+    """The bytes of a write's encoded values (what it holds in the queue)."""
+    return (sum([leaf.nbytes for leaf in request.leaves])
+            + sum([len(row.row) for row in request.rows]))
 
 
 def _absolute_names(names: tuple[str, ...]) -> frozenset[str]:
@@ -229,6 +265,43 @@ class Worker:
                 self._wakeup.notify()
             return None
 
+    def offer_run(self, owner: object, request: WriteItems, member: Any
+                  ) -> Ticket | Future[None] | None:
+        """Queue a store of runs (:func:`streams`) in ``owner``'s :class:`RunStream` at the tail
+        of the queue, if there is room: None; a new stream's ticket where there was none to join
+        (the caller tracks it); or, while the queue is full, a future that completes on room
+        (the caller waits on it and offers again)."""
+        if threading.current_thread() is self._thread:
+            raise AiostoreError("a job submitted from the HDF5 thread itself would wait forever")
+        nbytes = write_nbytes(request)
+        with self._lock:
+            if self._shutting_down:
+                raise ServiceClosedError("the HDF5 thread has shut down (interpreter exit)")
+            if self._running and not self._has_room(nbytes):
+                if self._space is None:
+                    self._space = Future()
+                return self._space
+            last = self._queue[-1] if self._queue else None
+            stream = last.request if last is not None else None
+            fresh = None
+            if (type(stream) is RunStream and stream.owner is owner and last is not None
+                    and len(stream.requests) < JOIN_AT_MOST
+                    and _same_target(stream.target, request.target)):
+                stream.requests.append(request)  # not taken yet: the thread takes under the lock
+                stream.members.append(member)
+                last.nbytes += nbytes
+                last.jobs += 1
+            else:
+                fresh = Ticket(RunStream(request.target, owner, [request], [member]))
+                self._queue.append(fresh)
+            self._queued_bytes += nbytes
+            self._running += 1
+            if self._thread is None:
+                self._start()
+            if (len(self._queue) == 1 and fresh is not None) or self._running == GATHER_JOBS:
+                self._wakeup.notify()
+            return fresh
+
     def submit(self, ticket: Ticket) -> Ticket:
         """Queue ``ticket``, blocking the calling thread while the queue is full."""
         while (space := self.offer(ticket)) is not None:
@@ -282,8 +355,7 @@ class Worker:
                 if self._queue and self._streaming:
                     self._gather()
                 if self._queue:
-                    count = min(len(self._queue), self.batch_jobs)
-                    return [self._queue.popleft() for _ in range(count)]
+                    return self._take_batch()
             self._close_all()  # idle and unused: close every file before deciding to stop
             with self._lock:
                 if not self._queue:
@@ -291,17 +363,26 @@ class Worker:
                     self._thread = None
                     return None
 
+    def _take_batch(self) -> list[Ticket]:
+        """The queue's first tickets, up to ``batch_jobs`` jobs (at least one ticket)."""
+        batch = [self._queue.popleft()]
+        jobs = batch[0].jobs
+        while self._queue and jobs + self._queue[0].jobs <= self.batch_jobs:
+            batch.append(self._queue.popleft())
+            jobs += batch[-1].jobs
+        return batch
+
     def _gather(self) -> None:
-        """While stores keep coming (the queue grows), wait a little for more of them: a batch
-        pays one flush and one journal sync, however many stores it holds. Called with the
-        lock held; it is let go while waiting."""
+        """While stores keep coming (the queued jobs grow), wait a little for more of them: a
+        batch pays one flush and one journal sync, however many stores it holds. Called with
+        the lock held; it is let go while waiting."""
         deadline = time.monotonic() + GATHER_SECONDS
-        seen = len(self._queue)
+        seen = self._running  # all queued: the last batch is released
         while seen < GATHER_JOBS and not self._shutting_down:
             self._wakeup.wait(GATHER_SLICE)
-            if len(self._queue) == seen or time.monotonic() >= deadline:
+            if self._running == seen or time.monotonic() >= deadline:
                 return
-            seen = len(self._queue)
+            seen = self._running
 
     def _close_all(self) -> None:
         try:
@@ -325,10 +406,11 @@ class Worker:
                 next_yield = time.perf_counter() + YIELD_EVERY
         failure = self._make_durable(batch)
         self._servers.serve(self._engine.written_files)
+        jobs = sum([ticket.jobs for ticket in batch])
         with self._lock:
-            self._heap.after_batch(len(batch))
+            self._heap.after_batch(jobs)
         # a batch of several stores, and more queued meanwhile: a stream, worth gathering
-        self._streaming = len(batch) > 1
+        self._streaming = jobs > 1
         for ticket, answer in written:
             if failure is None:
                 ticket.future.set_result(answer)
@@ -339,6 +421,10 @@ class Worker:
 
     def _execute_one(self, ticket: Ticket, written: list[tuple[Ticket, Any]],
                      refused: list[tuple[Ticket, Exception]]) -> None:
+        if type(ticket.request) is RunStream:
+            written.append((ticket, self._execute_stream(ticket.request)))
+            self._release(ticket)
+            return
         if client.forward_first(ticket):  # a read of a file another process writes, lately
             self._release(ticket)
             return
@@ -374,10 +460,27 @@ class Worker:
             self._release(ticket)
         return True
 
+    def _execute_stream(self, stream: RunStream) -> dict[int, Exception]:
+        """Write a stream's runs as one request, or each alone if that fails (having written
+        nothing); the errors of those that failed, by position."""
+        failures: dict[int, Exception] = {}
+        try:
+            self._engine.execute(joined(stream.requests))
+        except Exception as exc:
+            log.debug("%d runs written together failed (%s): written one by one",
+                      len(stream.requests), exc)
+            for position, request in enumerate(stream.requests):
+                try:
+                    self._engine.execute(request)
+                except Exception as error:
+                    failures[position] = error
+        stream.requests = []  # the encoded data is written: let it go
+        return failures
+
     def _release(self, ticket: Ticket) -> None:
         with self._lock:
             self._queued_bytes -= ticket.nbytes
-            self._running -= 1
+            self._running -= ticket.jobs
             space, self._space = self._space, None
         ticket.request = None  # the encoded data is written: let it go
         if space is not None:
@@ -413,6 +516,10 @@ class Worker:
         self._heap.thaw()  # the parent's thread froze them; none is left here to thaw them
 
 
+def _same_target(target: Any, other: Any) -> bool:
+    return target is other or target == other  # planning hands out one object per target
+
+
 def _joinable_runs(batch: list[Ticket]) -> Iterator[list[Ticket]]:
     """The batch in order, in runs of tickets that may be written as one request (stores of
     runs to one trajectory, acknowledged after the flush), at most :data:`JOIN_AT_MOST` each;
@@ -421,7 +528,7 @@ def _joinable_runs(batch: list[Ticket]) -> Iterator[list[Ticket]]:
     for ticket in batch:
         joinable = ticket.durability is Durability.FLUSH and adds_runs(ticket.request)
         if (joinable and group and len(group) < JOIN_AT_MOST
-                and ticket.request.target == group[0].request.target):
+                and _same_target(ticket.request.target, group[0].request.target)):
             group.append(ticket)
             continue
         if group:
@@ -450,6 +557,9 @@ class _ProcessWorker:
             worker.submit(Ticket(CloseFile(""))).future.result()
 
     def get(self) -> Worker:
+        worker = self.worker  # every call asks: no lock once it is made
+        if worker is not None:
+            return worker
         with self.lock:
             if self.worker is None:
                 self.worker = Worker()

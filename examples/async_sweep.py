@@ -534,10 +534,18 @@ def main() -> None:
     args = parser.parse_args()
     filename, image = output_paths(parser, args)
     grid = build_trajectory(args.frequencies, args.dampings)
-    run = partial(run_sweep, simulate=simulate, runner=ProcessRunner(args.workers),
-                  result=RESULT, progress=not args.quiet)
-    run_and_present(partial(sweep, filename, grid, run, args.packed), filename, image,
-                    args.backend)
+    runner = ProcessRunner(args.workers)
+    run = partial(run_sweep, simulate=simulate, runner=runner, result=RESULT,
+                  progress=not args.quiet)
+    run_and_present(partial(pooled, runner, partial(sweep, filename, grid, run, args.packed)),
+                    filename, image, args.backend)
+
+
+async def pooled(runner: ProcessRunner, sweeping: Callable[[], Awaitable[Outcome]]) -> Outcome:
+    """``sweeping`` with the runner's processes started once for the grid and every refinement
+    (a runner outside ``async with`` starts them for each sweep)."""
+    async with runner:
+        return await sweeping()
 
 
 if __name__ == "__main__":
