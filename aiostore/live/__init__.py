@@ -9,8 +9,8 @@ whose HDF5 thread finds the file locked asks that socket instead (:mod:`.client`
 read of the services (``load``, ``describe``, ``load_frame``, ``load_dataset``,
 ``list_trajectories``, ``progress``) and of the CLI works on a live file, unchanged.
 
-Why this design (measured in ``benchmarks/watching.py``; figures in the README's *Watching a
-live sweep*):
+Why this design (measured with ``benchmarks/watching.py``; figures in the README's *Watching:
+readers of a live sweep*):
 
 - **What a reader sees is what was acknowledged.** The read runs first in the HDF5 thread's
   next batch, ahead of the stores still queued (a queue of thousands of runs would otherwise
