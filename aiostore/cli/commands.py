@@ -167,8 +167,9 @@ def check_command(file: str) -> None:
 def watch_command(ctx: click.Context, file: str, traj: str | None, every: float) -> None:
     """A running sweep's progress: runs completed of the total, rate, time to go, failures.
 
-    Refreshes until the sweep ends: the writer closes the file or goes away, or every run is
-    completed (or failed). Works while the sweep's process holds FILE (it answers the reads).
+    Refreshes until the sweep ends: the writer closes the file or goes away, or every run has
+    been completed (or failed) for 5 s with no sweep running. Works while the sweep's process
+    holds FILE (it answers the reads).
     TRAJ is needed only if the file holds several trajectories. A bar on stderr in a terminal,
     else a line on stdout per change; the last line says how it ended.
 

@@ -2,9 +2,9 @@
 
 Each refresh is one :meth:`~aiostore.StorageService.progress` call, answered by the file's live
 writer while one holds the file (:mod:`aiostore.live`). The sweep has ended when no live writer
-answers (it closed the file, or went away) or when every run is completed or failed and no
-``run_sweep`` of the writer runs, on two refreshes in a row (a driver that adds runs between
-rounds, as ``examples/async_sweep.py`` does, is not taken for done).
+answers (it closed the file, or went away) or when every run has been completed or failed,
+with no ``run_sweep`` of the writer running, for ``DONE_SECONDS`` (a driver that adds runs
+between rounds, as ``examples/async_sweep.py`` does, is not taken for done).
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ from .progress import note
 __all__ = ["Watch", "watch"]
 
 T = TypeVar("T")
+# Every run done and no sweep running for this long, the writer still holding the file: the
+# sweep has ended (a driver that adds runs between rounds starts the next one sooner)
+DONE_SECONDS = 5.0
 # A file locked with nobody serving it yet: the writer's first batch is under way
 LOCKED_GRACE_SECONDS = 5.0
 # Polls are spaced by at least this many times what the last one took: the writer answers
@@ -51,7 +54,7 @@ class Watch:
 def watch(service: StorageService, options: Watch) -> Progress:
     """Refresh until the sweep ends; the last progress read (printed last, on stdout)."""
     trajectory = _trajectory(service, options)
-    last: Progress | None = None
+    done_since: float | None = None  # when every run was first seen done, no sweep running
     failed = 0  # the failures the writer's last sweep reported: they end with it
     with _display(options.bar, trajectory) as show:
         while True:
@@ -64,20 +67,16 @@ def watch(service: StorageService, options: Watch) -> Progress:
             else:
                 current = dataclasses.replace(current, failed=max(current.failed, failed))
             show(current)
-            if _ended(current, last):
+            if not (current.done and not current.sweeping):
+                done_since = None
+            elif done_since is None:
+                done_since = asked
+            if not current.from_writer or (done_since is not None
+                                           and asked - done_since >= DONE_SECONDS):
                 break
-            last = current
             time.sleep(max(options.every, COST_SPACING * (time.monotonic() - asked)))
     click.echo(_final(current))
     return current
-
-
-def _ended(current: Progress, last: Progress | None) -> bool:
-    """No live writer answers, or every run is done on two refreshes without a sweep."""
-    if not current.from_writer:
-        return True
-    return (current.done and not current.sweeping and last is not None and last.done
-            and not last.sweeping)
 
 
 def _trajectory(service: StorageService, options: Watch) -> str:
