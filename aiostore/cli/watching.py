@@ -38,7 +38,7 @@ LOCKED_GRACE_SECONDS = 5.0
 # Polls are spaced by at least this many times what the last one took: the writer answers
 # them, and a run table of millions of runs takes it a good part of a second to read
 COST_SPACING = 10
-BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} runs, {postfix}"
+BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| {n}/{total} runs{postfix}"
 
 
 @dataclass
