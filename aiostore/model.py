@@ -8,7 +8,7 @@ duck-typed items of other code alike: ``v_full_name``, ``v_comment``, ``_store()
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -382,8 +382,14 @@ class Trajectory(Group):
     def parameter_summary(self, index: int) -> str:
         """A summary of a run's explored values: ``"x: 1.0, y: 10"`` (pypet's has three spaces
         after each comma; files and trajectories made before issue 19 have that)."""
-        items = sorted(self.explored_parameters.items())
-        return ", ".join(f"{p.v_name}: {p.value_at(index)!s}" for _, p in items)[:512]
+        return self.parameter_summaries([index])[0]
+
+    def parameter_summaries(self, indices: Iterable[int]) -> list[str]:
+        """:meth:`parameter_summary` of each of ``indices`` (the explored parameters found
+        once, not once a run: a trajectory's store summarizes every run)."""
+        explored = [parameter for _, parameter in sorted(self.explored_parameters.items())]
+        return [", ".join(f"{p.v_name}: {p.value_at(index)!s}" for p in explored)[:512]
+                for index in indices]
 
 
 @dataclass

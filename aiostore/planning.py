@@ -22,7 +22,7 @@ from .codec import encode
 from .codec.rows import PackedRow
 from .errors import InvalidArgumentError, MergeError, NoSuchServiceError, UnsupportedTypeError
 from .messages import Msg, to_msg
-from .model import Group, Parameter, SingleRun, Trajectory, format_time
+from .model import Group, Parameter, RunInfo, SingleRun, Trajectory, format_time
 from .names import check_name, split_full_name
 from .requests import (
     Backup,
@@ -175,6 +175,14 @@ def _group_records(node: Any) -> tuple[GroupRecord, ...]:
                  if g.v_full_name and (g.v_comment or not g.children))
 
 
+def _summarize(traj: Trajectory, runs: list[RunInfo]) -> None:
+    """Make the parameter summaries ``runs`` lack, all at once."""
+    missing = [run for run in runs if not run.parameter_summary]
+    for run, summary in zip(missing, traj.parameter_summaries(run.idx for run in missing),
+                            strict=True):
+        run.parameter_summary = summary
+
+
 def _run_record(traj: Trajectory, idx: int, completed: bool, timestamp: float,
                 finish: float) -> RunRecord:
     info = traj.runs[idx]
@@ -189,6 +197,7 @@ def _run_record(traj: Trajectory, idx: int, completed: bool, timestamp: float,
 def store_trajectory(call: Call, *, only_init: bool = False) -> Job:
     traj = _require(call.item, Trajectory, Msg.TRAJECTORY)
     leaves = [] if only_init else _unstored_leaves(traj)
+    _summarize(traj, traj.runs)
     records = RunRecords(
         _run_record(traj, run.idx, run.completed, run.timestamp, run.finish_timestamp)
         for run in traj.runs
@@ -319,6 +328,7 @@ def remove_incomplete_runs(call: Call) -> Job:
 def prepare_merge(call: Call, changed_parameters: Iterable[Any] = (), old_length: int = 0) -> Job:
     traj = _require(call.item, Trajectory, Msg.PREPARE_MERGE)
     params = [p if isinstance(p, Parameter) else traj[p] for p in changed_parameters]
+    _summarize(traj, traj.runs[old_length:])
     records = tuple(
         _run_record(traj, run.idx, run.completed, run.timestamp, run.finish_timestamp)
         for run in traj.runs[old_length:]

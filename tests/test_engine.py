@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -1178,3 +1179,27 @@ class TestPlainReadability:
         svc.close()
         with tables.open_file(path, "a") as f:  # no other handle keeps it open
             assert "/sweep" in f
+
+
+def test_run_rows_written_out_of_order_leave_blank_named_rows_between(tmp_path: Any) -> None:
+    from aiostore.engine.runs import ROWS_AT_ONCE, RUN_ROW, write_runs
+    from aiostore.requests import RunRecord
+
+    far = ROWS_AT_ONCE + 5  # rows given in two blocks, blank ones around them
+    with tables.open_file(str(tmp_path / "rows.h5"), "w") as h5:
+        table = h5.create_table("/", "runs", RUN_ROW)
+        write_runs(table, [RunRecord(far, True, 10.0, 12.5, "x: far"),
+                           RunRecord(2, False, 0.0, 0.0, "x: 2")])
+        rows = table.read()
+        assert len(rows) == far + 1
+        assert rows["idx"].tolist() == list(range(far + 1))
+        assert rows["name"].tolist() == [b"run_%08d" % i for i in range(far + 1)]
+        assert rows["parameter_summary"][2] == b"x: 2"
+        assert rows["parameter_summary"][far] == b"x: far"
+        assert rows["completed"].tolist() == [int(i == far) for i in range(far + 1)]
+        assert rows["runtime"][far] == b"0:00:02.500000"
+        assert not rows["parameter_summary"][[0, 1, 3, far - 1]].any()
+        rewritten, old = write_runs(table, [RunRecord(3, True, 1.0, 2.0, "x: 3")])
+        assert rewritten == [3]
+        assert old["parameter_summary"].tolist() == [b""]
+        assert table.read()["parameter_summary"][3] == b"x: 3"

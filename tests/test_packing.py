@@ -14,6 +14,7 @@ from exactness import assert_exact
 
 from aiostore import (
     AsyncStorageService,
+    DataNotFoundError,
     InvalidArgumentError,
     ItemExistsError,
     MergeError,
@@ -182,8 +183,6 @@ def test_remove_takes_packed_results_and_runs(path: str) -> None:
         svc.store(Msg.REMOVE, traj["results.runs.run_00000000.r"])
         with pytest.raises(RemovalError, match="recursive"):
             svc.store(Msg.REMOVE, traj["results.runs.run_00000001"])
-        with pytest.raises(RemovalError, match="whole"):
-            svc.store(Msg.REMOVE, traj["results.runs.run_00000002.r"], delete_only=["z"])
         svc.store(Msg.REMOVE, traj["results.runs.run_00000001"], recursive=True)
     loaded = load(path, load_results=2)
     assert "results.runs.run_00000000" not in loaded
@@ -191,6 +190,39 @@ def test_remove_takes_packed_results_and_runs(path: str) -> None:
     assert_exact(dict(loaded["results.runs.run_00000002.r"].data), values_of(2))
     with tables.open_file(path) as h5:
         assert list(h5.get_node("/w/overview/packed/p0").col("run_idx")) == [2]
+
+
+def test_delete_only_keeps_a_packed_results_other_values_as_its_nodes(path: str) -> None:
+    traj = sweep()
+    store_runs(path, traj, [0, 1, 2])
+    before = pathlib.Path(path).read_bytes()
+    with StorageService(path) as svc:
+        with pytest.raises(DataNotFoundError, match="no data named"):  # nothing written
+            svc.store(Msg.REMOVE, traj["results.runs.run_00000001.r"],
+                      delete_only=["z", "nope"])
+        with pytest.raises(RemovalError, match="is a group"):
+            svc.store(Msg.REMOVE, traj["results.runs.run_00000001"], delete_only=["z"])
+    assert pathlib.Path(path).read_bytes() == before
+    with StorageService(path) as svc:
+        svc.store(Msg.REMOVE, traj["results.runs.run_00000001.r"], delete_only=["z", "trace"])
+        frame = svc.load_frame("w", "r", keys=["stats.n"])
+    loaded = load(path, load_results=2)
+    kept = loaded["results.runs.run_00000001.r"]
+    expected = {key: value for key, value in values_of(1).items() if key not in ("z", "trace")}
+    assert_exact(dict(kept.data), expected)
+    assert kept.v_comment == "the run's result"
+    for index in (0, 2):  # the others keep their rows, whole
+        assert_exact(dict(loaded[f"results.runs.run_{index:08d}.r"].data), values_of(index))
+    assert list(frame["stats.n"]) == [0, 1, 2]
+    with tables.open_file(path) as h5:
+        assert list(h5.get_node("/w/overview/packed/p0").col("run_idx")) == [0, 2]
+        assert "z" not in layout_of(h5, "/w/results/runs", 1)
+
+
+def layout_of(h5: tables.File, runs: str, index: int) -> list[str]:
+    """The node names of run ``index``'s result r (in its run set)."""
+    group = next(node for node in h5.walk_groups(runs) if node._v_name == f"run_{index:08d}")
+    return sorted(group._f_get_child("r")._v_children)
 
 
 def test_a_whole_merge_takes_packed_runs(path: str) -> None:

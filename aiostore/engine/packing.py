@@ -12,8 +12,9 @@ that does not fit its table (other keys, types or shapes) is stored with nodes, 
 Loads look in both places, so a reader need not know which layout a file uses. REMOVE and
 REMOVE_INCOMPLETE_RUNS remove rows as they remove nodes; UPDATE_LEAF rewrites values of the same
 type and shape in their row; a whole MERGE appends the other trajectory's rows, its runs
-renumbered. ``delete_only`` and a MERGE with renames do not take packed results yet (they refuse
-with a clear error).
+renumbered. ``delete_only`` writes what a result keeps as its nodes and removes its row (see
+:mod:`.removal`). A MERGE with renames does not take packed results yet (it refuses with a
+clear error).
 """
 
 from __future__ import annotations

@@ -1,20 +1,34 @@
 """REMOVE and REMOVE_INCOMPLETE_RUNS.
 
 A run set (see :mod:`.layout`) that a removal leaves empty goes with it: it is no item.
+``delete_only`` on a packed run result (see :mod:`.packing`) writes the values it keeps as
+that result's nodes, as a result that did not fit its table is stored, and removes its row.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import tables
 
-from ..codec import dumps_specs
+from ..codec import dumps_specs, encode
 from ..errors import DataNotFoundError, NotStoredError, RemovalError
 from ..names import RUNS_GROUP, STANDARD_GROUPS, run_index
-from ..requests import Path, RemoveIncompleteRuns, RemoveItems
-from . import layout, runs
+from ..requests import LeafRecord, NodeData, Path, RemoveIncompleteRuns, RemoveItems
+from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PackedRuns
 from .reading import trajectory_group
+from .undo import UndoLog
+from .writing import write_leaf
+
+
+@dataclass(frozen=True)
+class _KeptValues:
+    """A packed run result that ``delete_only`` removes keys of: what it keeps, to be written
+    as its nodes (encoded while checking, so that nothing is written if one fails)."""
+
+    leaf: LeafRecord
 
 
 def _checked_node(file: OpenFile, request: RemoveItems, path: Path) -> tables.Group | None:
@@ -50,6 +64,9 @@ def remove_items(file: OpenFile, request: RemoveItems) -> None:
     run_sets = layout.run_sets(file, request.target.trajectory)
     checked = [(path, _checked(file, request, path, packed)) for path in request.paths]
     for path, node in checked:
+        if isinstance(node, _KeptValues):
+            _unpack(file, request, node.leaf, packed)
+            continue
         packed.remove_below(path)
         if node is None:
             continue  # only packed results there
@@ -65,20 +82,51 @@ def remove_items(file: OpenFile, request: RemoveItems) -> None:
 
 
 def _checked(file: OpenFile, request: RemoveItems, path: Path,
-             packed: PackedRuns) -> tables.Group | None:
-    """The node to remove at ``path`` (None if only packed results are there), checked."""
+             packed: PackedRuns) -> tables.Group | _KeptValues | None:
+    """The node to remove at ``path`` (None if only packed results are there), or what a
+    packed result keeps of its values; checked."""
     name = ".".join(path)
     held = next(packed.leaves_below(path, with_data=False), None)
     if held is None:
         return _checked_node(file, request, path)
     if request.delete_only is not None:
-        raise RemovalError(f"{name!r} holds packed run results (packed_runs): they are removed "
-                           "whole, not key by key")
+        if held.path != path:
+            raise RemovalError(f"delete_only works on leaves; {name!r} is a group")
+        data = packed.read_leaf(path, None, ())
+        if data is None:  # it has a row: found just now
+            raise DataNotFoundError(f"cannot remove from {name!r}: not in the file")
+        return _KeptValues(_kept(data, request, name))
     if held.path != path and not request.recursive:
         raise RemovalError(f"group {name!r} has children; pass recursive=True to remove it")
     node = layout.get_node(file.h5, layout.node_path(
         request.target.trajectory, path, layout.run_sets(file, request.target.trajectory)))
     return node if isinstance(node, tables.Group) else None
+
+
+def _kept(data: NodeData, request: RemoveItems, name: str) -> LeafRecord:
+    values = data.values or {}
+    deleted = request.delete_only or ()
+    missing = [key for key in deleted if key not in values]
+    if missing and not request.missing_ok:
+        raise DataNotFoundError(f"cannot remove from {name!r}, it has no data named", missing)
+    # written back as the general way writes a packed kind: with the flags inferred (a value
+    # stored with a flag of its own is never packed)
+    kept = {key: encode(f"{name}.{key}", value) for key, value in values.items()
+            if key not in deleted}
+    return LeafRecord(data.path, data.class_name, data.comment, kept)
+
+
+def _unpack(file: OpenFile, request: RemoveItems, leaf: LeafRecord, packed: PackedRuns) -> None:
+    """Write the values a packed result keeps as its nodes, then remove its row."""
+    undo = UndoLog(file.h5)
+    try:
+        write_leaf(file, request.target.trajectory, leaf, undo,
+                   nodes.filters_for(request.target.compression))
+    except BaseException:
+        undo.rollback()
+        raise
+    undo.commit()
+    packed.remove_below(leaf.path)
 
 
 def _remove_keys(group: tables.Group, keys: tuple[str, ...]) -> None:

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import tables
 
-from ..names import STANDARD_GROUPS, run_name
+from ..names import RUN_NAME_FORMAT, STANDARD_GROUPS, run_name
 from ..requests import RunRecord, TrajectoryHeader
 from . import layout, nodes
 from .files import OpenFile
@@ -32,6 +32,7 @@ RUN_ROW = np.dtype([
 # Rows built (and appended) at a time: a trajectory of 200,000 runs held the GIL for 80 ms
 # in one piece, and an event loop waited as long.
 ROWS_AT_ONCE = 1024
+_RUN_NAME_BYTES = RUN_NAME_FORMAT.encode()
 
 
 def create_trajectory(h5: tables.File, name: str, header: TrajectoryHeader,
@@ -81,15 +82,19 @@ def _rows(records: Iterable[RunRecord], row_type: np.dtype = RUN_ROW) -> np.ndar
     # in blocks: numpy converts each column's list in one call, holding the GIL throughout
     for start in range(0, len(records), ROWS_AT_ONCE):
         part, block = records[start:start + ROWS_AT_ONCE], rows[start:start + ROWS_AT_ONCE]
-        block["idx"] = [record.idx for record in part]
-        block["name"] = [record.name.encode() for record in part]
-        block["time"] = [record.time.encode() for record in part]
+        indices = [record.idx for record in part]
+        completed = [record.completed for record in part]
+        block["idx"] = indices
+        block["name"] = [_RUN_NAME_BYTES % index for index in indices]
+        # a trajectory's runs have not started: no time, no runtime to format
+        block["time"] = [record.time.encode() if record.timestamp else b"" for record in part]
         block["timestamp"] = [record.timestamp for record in part]
         block["finish_timestamp"] = [record.finish_timestamp for record in part]
-        block["runtime"] = [record.runtime[:18].encode() for record in part]
+        block["runtime"] = [record.runtime[:18].encode() if done else b""
+                            for record, done in zip(part, completed, strict=True)]
         block["parameter_summary"] = [record.parameter_summary.encode("utf-8")[:summary_bytes]
                                       for record in part]
-        block["completed"] = [int(record.completed) for record in part]
+        block["completed"] = completed
     return rows
 
 
@@ -121,14 +126,19 @@ def _append_blank(table: tables.Table, new_rows: np.ndarray, start: int, stop: i
     """Append rows ``start`` to ``stop``: blank ones (index and name only) where ``new_rows``
     has none. A block at a time: a trajectory's store appends every run's row, and numpy holds
     the GIL through each conversion (the event loop waits for the whole of one)."""
-    indices = new_rows["idx"]
+    order = np.argsort(new_rows["idx"], kind="stable")
+    indices = new_rows["idx"][order]
     for first in range(start, stop, ROWS_AT_ONCE):
         last = min(first + ROWS_AT_ONCE, stop)
-        block = np.zeros(last - first, dtype=table.dtype)
-        block["idx"] = np.arange(first, last)
-        block["name"] = [run_name(i).encode() for i in range(first, last)]
-        inside = (indices >= first) & (indices < last)
-        block[indices[inside] - first] = new_rows[inside]
+        low, high = np.searchsorted(indices, [first, last])
+        given = new_rows[order[low:high]]
+        if high - low == last - first:  # every row of the block is given (a trajectory's)
+            block = given
+        else:
+            block = np.zeros(last - first, dtype=table.dtype)
+            block["idx"] = np.arange(first, last)
+            block["name"] = [run_name(i).encode() for i in range(first, last)]
+            block[indices[low:high] - first] = given
         table.append(block)
         table.flush()
 
