@@ -1,7 +1,7 @@
 """Watching a live sweep (issue 21): what readers in other processes cost the writer, and how
 soon they see a run.
 
-    python benchmarks/watching.py [--runs 40000] [--readers 2] [--every 1.0] [--repeat 2]
+    python benchmarks/watching.py [--runs 40000] [--readers 2] [--every 1.0] [--repeat 5]
                                   [--keys all|z|progress] [--dir DIR]
 
 The writer is W1 (``benchmarks/profile_w1.py``: a float, 100 float64 and a dict of 3 per run)
@@ -234,7 +234,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=40_000)
     parser.add_argument("--readers", type=int, default=2)
     parser.add_argument("--every", type=float, default=1.0)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--keys", default="all",
                         help="all, one key of W1's result (z), or progress (progress() instead)")
     parser.add_argument("--dir", default=None)

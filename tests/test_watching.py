@@ -375,7 +375,7 @@ def test_the_watching_benchmark(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_the_watching_must_holds(tmp_path: Path) -> None:
     """Issue 21's must-holds, at the benchmark's default size (a few minutes)."""
-    stdout = run_benchmark(tmp_path, "--repeat", "3")
+    stdout = run_benchmark(tmp_path)
     ratio = next(line for line in stdout.splitlines() if "ratio" in line)
     latency = next(line for line in stdout.splitlines() if "acknowledgement ->" in line)
     assert ratio.endswith("PASS"), stdout
