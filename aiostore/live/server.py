@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import select
 import socket
 import threading
 import uuid
@@ -53,7 +54,7 @@ READS = (ReadLeaf, ReadTree, ReadTrajectory, DescribeNodes, ReadFrameIndex, Read
          ListTrajectories, TrajectoryLayout, ReadProgress)
 # The sockets this process serves (a read of its own file is never asked of itself)
 served_here: set[str] = set()
-ACCEPT_SECONDS = 0.5  # how often the accepting thread looks whether it is stopped
+STOP_SECONDS = 0.5  # what a stopping server waits at most for a reader already connected
 REQUEST_SECONDS = 5.0  # a reader sends its request as it connects
 
 
@@ -82,36 +83,44 @@ class ReadServer:
         self.filename = filename
         self.path = sockets.socket_path(filename)
         self._listener = sockets.listen(self.path)
-        self._listener.settimeout(ACCEPT_SECONDS)
         self._identity = os.stat(self.path).st_ino
         self._token = uuid.uuid4().hex  # this server's, in the generations of its answers
         served_here.add(self.path)
         self._stopped = threading.Event()
+        self._wake, self._woken = socket.socketpair()  # stop() wakes the accepting thread
         self._thread = threading.Thread(target=self._accept, daemon=True,
                                         name=f"aiostore-serve {os.path.basename(filename)}")
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop accepting and remove the socket (if it is still this server's)."""
+        """Stop accepting and remove the socket (if it is still this server's); the accepting
+        thread ends at once (after answering the readers already connected: STOP_SECONDS at
+        most), nothing of this server is left running."""
         self._stopped.set()
         served_here.discard(self.path)
         with contextlib.suppress(OSError):
             if os.stat(self.path).st_ino == self._identity:
                 os.unlink(self.path)
+        with contextlib.suppress(OSError):
+            self._wake.send(b"x")
+        self._thread.join(STOP_SECONDS)
+        self._wake.close()
 
     def abandon(self) -> None:
         """In a forked child: let the parent's socket be (its thread does not exist here)."""
         self._stopped.set()
         served_here.discard(self.path)
-        self._listener.close()
+        for end in (self._listener, self._wake, self._woken):
+            end.close()
 
     def _accept(self) -> None:
         try:
-            while not self._stopped.is_set():
+            while True:
+                select.select([self._listener, self._woken], [], [])
+                if self._stopped.is_set():
+                    return
                 try:
                     connection, _ = self._listener.accept()
-                except TimeoutError:
-                    continue
                 except OSError as exc:
                     log.warning("serving reads of %s stopped: %s", self.filename, exc)
                     return
@@ -122,6 +131,7 @@ class ReadServer:
         finally:
             self._refuse_pending()
             self._listener.close()
+            self._woken.close()
 
     def _refuse_pending(self) -> None:
         """Tell the readers that connected before the socket went to read the file itself."""
@@ -132,7 +142,7 @@ class ReadServer:
             except OSError:
                 return
             with connection, contextlib.suppress(OSError, EOFError):
-                connection.settimeout(ACCEPT_SECONDS)
+                connection.settimeout(STOP_SECONDS)
                 sockets.receive(connection)  # unread, closing would reset the connection
                 sockets.send(connection, ("unserved", None, None))
 
