@@ -1,5 +1,6 @@
 """aiostore: an asyncio-native HDF5 storage service for simulation results."""
 
+from ._core.live.requests import Progress
 from ._core.requests import KeyInfo, NodeInfo
 from ._core.worker import Durability
 from .blocking import StorageService
@@ -27,6 +28,7 @@ from .errors import (
     SweepMismatchError,
     UnsupportedFeatureError,
     UnsupportedTypeError,
+    WriterGoneError,
 )
 from .messages import Flag, LoadMode, Msg
 from .model import Group, ObjectTable, Parameter, Result, RunInfo, SingleRun, Trajectory
@@ -75,6 +77,7 @@ __all__ = [
     "Parameter",
     "ProcessQueueWriter",
     "ProcessRunner",
+    "Progress",
     "ReadOnlyTrajectoryError",
     "RemovalError",
     "Result",
@@ -89,6 +92,7 @@ __all__ = [
     "Trajectory",
     "UnsupportedFeatureError",
     "UnsupportedTypeError",
+    "WriterGoneError",
     "open_queue",
     "run_sweep",
 ]

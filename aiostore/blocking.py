@@ -15,6 +15,8 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
 from ._core.draining import QueueDrainer
+from ._core.live.requests import Progress
+from ._core.live.status import progress_job
 from ._core.options import Options
 from ._core.planning import Job
 from ._core.requests import NodeInfo
@@ -121,6 +123,13 @@ class StorageService:
         second: Job = first.finish(self._submit(first).future.result())
         dataset: xr.Dataset = second.finish(self._submit(second).future.result())
         return dataset
+
+    def progress(self, trajectory_name: str | None = None) -> Progress:
+        """How far the trajectory's runs are (see :meth:`AsyncStorageService.progress
+        <aiostore.AsyncStorageService.progress>`)."""
+        job = progress_job(self._session, trajectory_name)
+        result: Progress = job.finish(self._submit(job).future.result())
+        return result
 
     def close(self) -> None:
         """Finish the queued work, close the file, and raise the errors of unawaited stores."""

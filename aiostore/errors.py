@@ -23,6 +23,8 @@ would catch for the same mistake::
     │   │                                      does not read; names the node and the feature
     │   └── ReadOnlyTrajectoryError            a store into a trajectory pypet wrote (read-only)
     ├── FileLockedError         (OSError)     a file another process holds open (HDF5 locks it)
+    ├── WriterGoneError         (ConnectionError) the live writer of a file, which a reader asked
+    │                                         instead of opening the file, went away mid-read
     ├── LocksUnsupportedError   (OSError)     a file system on which locks fail (NFS, Lustre without
     │                                         locks): names the cause and the way forward
     ├── FileAccessError         (OSError)     a path that cannot be opened or created: permission
@@ -71,6 +73,7 @@ __all__ = [
     "SweepMismatchError",
     "UnsupportedFeatureError",
     "UnsupportedTypeError",
+    "WriterGoneError",
 ]
 
 
@@ -240,6 +243,28 @@ class FileLockedError(AiostoreError, OSError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return type(self), (self.message, self.filename)
+
+
+class WriterGoneError(AiostoreError, ConnectionError):
+    """A read of a file that a live writer holds, which that writer was answering
+    (:mod:`aiostore._core.live`), ended without its answer: the writer's process was killed or ended,
+    or stopped answering for :data:`~aiostore._core.live.sockets.SILENCE_SECONDS`. Nothing was read;
+    reading again reads the file itself once its writer is gone (recovering it from its
+    journal if the writer was killed)."""
+
+    def __init__(self, filename: str, why: str) -> None:
+        self.message = (f"the process writing {filename!r} {why}, before answering this read: "
+                        "nothing was read. Read again (the file is recovered from its journal "
+                        "if its writer was killed)")
+        super().__init__(self.message)
+        self.filename = filename
+        self.why = why
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return type(self), (self.filename, self.why)
 
 
 class _FileSystemError(AiostoreError, OSError):

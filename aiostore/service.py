@@ -25,6 +25,8 @@ import anyio.lowlevel
 
 from ._core.draining import QueueDrainer
 from ._core.handoff import ki_protected_coroutines, queue_ticket, queue_with, wait_future
+from ._core.live.requests import Progress
+from ._core.live.status import progress_job
 from ._core.options import Options
 from ._core.planning import Job
 from ._core.requests import NodeInfo
@@ -233,6 +235,18 @@ class AsyncStorageService:
         second: Job = first.finish(await wait_future((await self._submit(first)).future))
         dataset: xr.Dataset = second.finish(await wait_future((await self._submit(second)).future))
         return dataset
+
+    async def progress(self, trajectory_name: str | None = None) -> Progress:
+        """How far the trajectory's runs are (:class:`~aiostore.Progress`): runs completed of
+        the total, the rate over the last minute, the time to go, and the failures a
+        ``run_sweep`` of the writer's process reported. Reads three columns of the run table:
+        cheap enough to poll every second, also from another process while a live writer
+        holds the file (it answers; see :mod:`aiostore._core.live`). A file opened only for this is
+        closed again."""
+        job = self._guard(lambda: progress_job(self._session, trajectory_name))
+        ticket = await self._submit(job)
+        result: Progress = job.finish(await wait_future(ticket.future))
+        return result
 
     # -- hooks: what the wrappers (aiostore.wrappers) build on --------------------------------
 

@@ -17,7 +17,9 @@ exact ones, and writes a PNG of the resonance.
 
 Without ``--out`` it writes ``resonance.h5`` here, or the next free ``resonance-2.h5``...; an
 existing ``--out`` is refused unless ``--resume`` (compute only the runs it lacks: after Ctrl-C
-or a kill) or ``--overwrite`` (replace it) says what to do with it.
+or a kill) or ``--overwrite`` (replace it) says what to do with it. While it runs, another
+terminal can watch it (``aiostore watch resonance.h5``) or read what it has stored so far
+(``aiostore show resonance.h5 resonance.response``): this process answers their reads.
 """
 
 from __future__ import annotations

@@ -31,8 +31,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..engine import Engine, adds_runs, joined
-from ..errors import AiostoreError, ServiceClosedError, StoreAbortedError
+from ..errors import AiostoreError, FileLockedError, ServiceClosedError, StoreAbortedError
 from .heapfreezing import THAW_AFTER, HeapFreezer
+from .live import client
+from .live.server import Servers
 from .requests import (
     Backup,
     CloseFile,
@@ -207,6 +209,7 @@ class Worker:
         self._streaming = False  # the last batch held several jobs
         self._heap = HeapFreezer()
         self._engine = Engine()
+        self._servers = Servers(self)  # reads of the files it writes, for other processes
 
     # -- producers ----------------------------------------------------------------------------
 
@@ -233,21 +236,26 @@ class Worker:
             with self._lock:
                 holding.__exit__(None, None, None)
 
-    def offer(self, ticket: Ticket) -> Future[None] | None:
+    def offer(self, ticket: Ticket, first: bool = False) -> Future[None] | None:
         """Queue ``ticket`` if there is room and return None; else a future that completes on room.
 
         The caller waits on the returned future (blocking or awaiting) and offers again.
+        ``first``: ahead of every queued ticket, room or not (another process's read, served
+        by :mod:`aiostore._core.live`: it needs no write still queued, only those acknowledged).
         """
         if threading.current_thread() is self._thread:
             raise AiostoreError("a job submitted from the HDF5 thread itself would wait forever")
         with self._lock:
             if self._shutting_down:
                 raise ServiceClosedError("the HDF5 thread has shut down (interpreter exit)")
-            if self._running and not self._has_room(ticket.nbytes):
+            if self._running and not first and not self._has_room(ticket.nbytes):
                 if self._space is None:
                     self._space = Future()
                 return self._space
-            self._queue.append(ticket)
+            if first:
+                self._queue.appendleft(ticket)
+            else:
+                self._queue.append(ticket)
             self._queued_bytes += ticket.nbytes
             self._running += 1
             if self._thread is None:
@@ -380,6 +388,7 @@ class Worker:
             self._engine.close()
         except Exception:  # its writes were acknowledged: the journal keeps them (see engine)
             log.exception("closing the files of the HDF5 thread failed")
+        self._servers.serve(())
 
     def _execute(self, batch: list[Ticket]) -> None:
         written: list[tuple[Ticket, Any]] = []
@@ -395,6 +404,7 @@ class Worker:
                 time.sleep(0)
                 next_yield = time.perf_counter() + YIELD_EVERY
         failure = self._make_durable(batch)
+        self._servers.serve(self._engine.written_files)
         jobs = sum([ticket.jobs for ticket in batch])
         with self._lock:
             self._heap.after_batch(jobs)
@@ -414,12 +424,17 @@ class Worker:
             written.append((ticket, self._execute_stream(ticket.request)))
             self._release(ticket)
             return
+        if client.forward_first(ticket):  # a read of a file another process writes, lately
+            self._release(ticket)
+            return
         try:
             answer = self._engine.execute(ticket.request)
         except Exception as exc:
+            if isinstance(exc, FileLockedError) and client.forward(ticket):
+                pass  # a read of a file another process writes: that writer answers it
             # under CLOSE a refusal too waits for the close: its caller may hand the file to
             # another process as soon as it hears
-            if ticket.durability is Durability.CLOSE:
+            elif ticket.durability is Durability.CLOSE:
                 refused.append((ticket, exc))
             else:
                 ticket.future.set_exception(exc)
@@ -496,6 +511,7 @@ class Worker:
         """In a forked child: drop the parent's queue and open files without touching them."""
         self._queue.clear()
         self._engine.abandon()
+        self._servers.abandon()
         self._heap.thaw()  # the parent's thread froze them; none is left here to thaw them
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterable
 from typing import Any
 
 import click
 
 from .. import __version__
-from . import checking, export, inventory, maintenance, showing
+from . import checking, export, inventory, maintenance, showing, watching
 from .exits import (
     EXIT_CODES_HELP,
     CommandError,
@@ -155,6 +156,29 @@ def check_command(file: str) -> None:
         click.echo(str(line))
     if errors:
         raise click.exceptions.Exit(int(ExitCode.PROBLEMS))
+
+
+@cli.command("watch", epilog=EXIT_CODES_HELP)
+@FILE
+@click.argument("traj", required=False)
+@click.option("-n", "--every", type=click.FloatRange(min=0.1), default=1.0, show_default=True,
+              help="Seconds between refreshes.")
+@click.pass_context
+def watch_command(ctx: click.Context, file: str, traj: str | None, every: float) -> None:
+    """A running sweep's progress: runs completed of the total, rate, time to go, failures.
+
+    Refreshes until the sweep ends: the writer closes the file or goes away, or every run has
+    been completed (or failed) for 5 s with no sweep running. Works while the sweep's process
+    holds FILE (it answers the reads).
+    TRAJ is needed only if the file holds several trajectories. A bar on stderr in a terminal,
+    else a line on stdout per change; the last line says how it ended.
+
+    \b
+    Example: aiostore watch resonance.h5
+    """
+    bar = sys.stderr.isatty() and not ctx.find_root().meta.get("aiostore.quiet", False)
+    with opened(file) as service:
+        watching.watch(service, watching.Watch(file, traj, every, bar))
 
 
 @cli.command("backup", epilog=EXIT_CODES_HELP)

@@ -13,6 +13,13 @@ from typing import Any
 
 import tables
 
+from .._core.live.requests import (
+    LiveRequest,
+    ReadProgress,
+    ServedAnswer,
+    ServedRead,
+    Unserved,
+)
 from .._core.requests import (
     AccessData,
     Backup,
@@ -44,6 +51,7 @@ from . import (
     layout,
     merging,
     nodes,
+    progress,
     reading,
     removal,
     runs,
@@ -79,9 +87,10 @@ class Engine:
     def __init__(self) -> None:
         diagnostics.install()
         self._files = FileTable()
+        self.changes = 0  # requests that changed files in place (not adding to them)
         # (file, trajectory) known not to be pypet's while the file is open
         self._writable_trajectories: set[tuple[str, str]] = set()
-        self._handlers: dict[type[Request], Callable[[Any], Any]] = {
+        self._handlers: dict[type[Request | LiveRequest], Callable[[Any], Any]] = {
             WriteItems: self._write_items,
             RemoveItems: self._writer(removal.remove_items),
             AccessData: self._writer(shared.access),
@@ -98,6 +107,8 @@ class Engine:
                                                           frames.pypet_refused)),
             ReadFrame: self._reader(pypettree.either(frames.read_frame, frames.pypet_refused)),
             ListTrajectories: self._list_trajectories,
+            ReadProgress: self._read_progress,
+            ServedRead: self._served_read,
             TrajectoryLayout: self._trajectory_layout,
             ForeignRead: self._foreign_read,
             Sequence: self._sequence,
@@ -109,13 +120,16 @@ class Engine:
 
     # -- requests -----------------------------------------------------------------------------
 
-    def execute(self, request: Request) -> Any:
+    def execute(self, request: Request | LiveRequest) -> Any:
         """Execute one request and return its answer (None for most stores)."""
         try:
             handler = self._handlers[type(request)]
         except KeyError:
             raise TypeError(f"the engine has no handler for {type(request).__name__}") from None
         self._refuse_read_only(request)
+        if isinstance(request, _CHANGES_IN_PLACE) or (type(request) is WriteItems
+                                                      and request.replace):
+            self.changes += 1  # what readers kept of the file may be stale (aiostore._core.live)
         if isinstance(request, _CHANGES_IN_PLACE):
             # a replay of the journal must never undo what it removes or moves: the files
             # are flushed and their journals cleared first
@@ -235,6 +249,21 @@ class Engine:
         self.close(request.filename)
         return request.function(request.filename)
 
+    def _read_progress(self, request: ReadProgress) -> Any:
+        name = os.path.abspath(request.target.filename)
+        was_open = name in self._files.names
+        try:
+            return progress.read_progress(self.file(request.target, writable=False), request)
+        finally:
+            if not was_open:  # a reader polling must not keep its writer out
+                self.close(name)
+
+    def _served_read(self, request: ServedRead) -> Any:
+        """Another process's read (:mod:`aiostore._core.live`), while this one writes its file."""
+        if os.path.abspath(request.target.filename) not in self.written_files:
+            return Unserved()  # closed meanwhile: not ours to open, the reader opens it
+        return ServedAnswer(self.execute(request.request), self.changes)
+
     def _sequence(self, request: Sequence) -> list[Any]:
         return [self.execute(part) for part in request.requests]
 
@@ -247,6 +276,12 @@ class Engine:
     @property
     def open_files(self) -> list[str]:
         return self._files.names
+
+    @property
+    def written_files(self) -> list[str]:
+        """The files on disk open for writing (their writer may serve reads of them)."""
+        return [opened.filename for opened in self._files
+                if opened.writable and not opened.in_memory]
 
     def flush(self, checkpoint: bool = False) -> None:
         """Hand everything written so far to the operating system; clear the journals that

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from tqdm import tqdm
 
+from aiostore._core.live.status import sweeping
 from aiostore._core.names import check_name, run_name
 from aiostore.codec.equality import value_differences  # the same type and value
 from aiostore.errors import (
@@ -141,7 +142,8 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
         taken[index] = 1
     writer = _RunWriter(service, traj, result, taken, pending_stores)
     with tqdm(total=len(traj), initial=len(done), unit="run", desc=trajectory,
-              disable=not progress, file=sys.stderr) as writer.bar, _one_error():
+              disable=not progress, file=sys.stderr) as writer.bar, _one_error(), \
+            sweeping(service.filename, trajectory, writer.failed):  # for readers' progress
         work = partial(simulate_runs, simulate)
         async with (runner or ProcessRunner()).finished(work, chunks) as ends:
             async for end in ends:

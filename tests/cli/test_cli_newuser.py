@@ -26,14 +26,13 @@ AIOSTORE_HOLDER = ("import aiostore\n"
                    "svc.store('LEAF', aiostore.Result('results.held', v=1))")
 
 
-@pytest.mark.parametrize("holder", [TABLES_HOLDER, AIOSTORE_HOLDER], ids=["tables", "aiostore"])
 def test_a_file_held_for_writing_is_refused_in_one_line_without_hdf5_diag(
-        tmp_path: pathlib.Path, holder: str) -> None:
+        tmp_path: pathlib.Path) -> None:
     path = str(tmp_path / "f.h5")
     make_sweep(path)
     commands = [("ls", path), ("show", path, "sweep"), ("check", path),
                 ("export", path, "sweep.response", "-")]
-    with held_by_another_process(holder, path):
+    with held_by_another_process(TABLES_HOLDER, path):
         done = [aiostore(*args, check=ExitCode.REFUSED) for args in commands]
     for result in done:
         assert "HDF5-DIAG" not in result.stderr
@@ -41,6 +40,22 @@ def test_a_file_held_for_writing_is_refused_in_one_line_without_hdf5_diag(
         assert result.stderr.startswith(f"aiostore: error: cannot open {path!r}: another process "
                                         "has it open")
         assert result.stdout == ""
+
+
+def test_a_file_an_aiostore_writer_holds_is_read_through_it(tmp_path: pathlib.Path) -> None:
+    """Issue 21: the writer answers the commands' reads; they print what they print once it
+    has closed the file (its trajectory 'held' aside)."""
+    path = str(tmp_path / "f.h5")
+    make_sweep(path)
+    commands = [("show", path, "sweep"), ("export", path, "sweep.response", "-"),
+                ("ls", path, "sweep")]
+    with held_by_another_process(AIOSTORE_HOLDER, path):
+        live = [aiostore(*args, check=ExitCode.OK) for args in commands]
+        checked = aiostore("check", path, check=None)
+    for args, result in zip(commands, live, strict=True):
+        assert result.stdout == aiostore(*args, check=ExitCode.OK).stdout
+        assert "HDF5-DIAG" not in result.stderr
+    assert checked.stdout == aiostore("check", path, check=None).stdout
 
 
 # ----------------------------------------------------- a reader of stdout that stops early

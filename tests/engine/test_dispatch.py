@@ -6,12 +6,14 @@ import typing
 
 import pytest
 
+from aiostore._core.live.requests import LiveRequest
 from aiostore._core.requests import CloseFile, FrameColumns, Request
 from aiostore.engine import Engine
 
 
 def test_every_request_has_a_handler_and_every_handler_a_request() -> None:
-    assert set(Engine()._handlers) == set(typing.get_args(Request))
+    requests = set(typing.get_args(Request)) | set(typing.get_args(LiveRequest))
+    assert set(Engine()._handlers) == requests
 
 
 def test_what_is_no_request_is_refused_by_name() -> None:

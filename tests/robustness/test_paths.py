@@ -364,9 +364,8 @@ def test_a_new_file_refused_for_want_of_locks_leaves_no_file_or_folder(sandbox: 
 # --------------------------------------------------------------- a file another process holds
 
 
-HOLDER = ("import aiostore\n"
-          "svc = aiostore.StorageService(sys.argv[1], trajectory_name='t')\n"
-          "svc.store('LEAF', aiostore.Result('results.held', v=1))")
+# A program that is not an aiostore writer (which would answer reads: tests/test_watching.py)
+HOLDER = "import tables\nh5 = tables.open_file(sys.argv[1], 'a')"
 
 
 def test_a_file_another_process_writes_is_refused_without_hdf5_diagnostics(

@@ -1,0 +1,131 @@
+"""A live writer for tests/test_watching.py, run as a program of its own.
+
+    python tests/watching.py FILE RUNS [--mode store|sweep] [--pace S] [--backend asyncio|trio]
+                             [--slow-reads S] [--fail-at I] [--hold]
+
+``store``: stores run after run of trajectory ``w`` (awaited, ``pace`` seconds apart) and prints
+``acked I`` once run I's store returned (acknowledged). ``sweep``: ``run_sweep`` of the same
+runs, computing each in this process (``pace`` seconds each; run ``fail-at`` raises). Either
+way ``holding`` once the file is open, then ``stored`` when the runs are done; with ``--hold``
+it then waits for a line on stdin before closing the file; ``closed`` at the end.
+``--slow-reads`` makes every read it serves to another process take that long more.
+
+Run ``I`` explores ``x = I / 10`` and stores result ``r``: ``z = 2 x`` and ``arr``, the 5
+numbers from ``I`` (:func:`expected`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio
+import numpy as np
+
+from aiostore import AsyncStorageService, Msg, SingleRun, Trajectory, run_sweep
+from aiostore.sweeps.runners import Finished
+
+TRAJECTORY = "w"
+
+
+def expected(index: int) -> dict[str, Any]:
+    return {"z": 2 * (index / 10), "arr": np.arange(index, index + 5, dtype=np.float64)}
+
+
+def simulate(x: float, pace: float = 0.0, fail_at: int = -1) -> dict[str, Any]:
+    time.sleep(pace)
+    index = round(x * 10)
+    if index == fail_at:
+        raise RuntimeError(f"run {index} fails, as asked")
+    return expected(index)
+
+
+def trajectory(runs: int, pace: float, fail_at: int) -> Trajectory:
+    traj = Trajectory(TRAJECTORY)
+    traj.add_parameter("x", 0.0)
+    traj.add_parameter("pace", pace)
+    traj.add_parameter("fail_at", fail_at)
+    traj.explore({"x": [index / 10 for index in range(runs)]})
+    return traj
+
+
+class InlineRunner:
+    """Computes each task in this thread, one after another."""
+
+    @asynccontextmanager
+    async def finished(self, function: Callable[[Any], Any],
+                       tasks: Iterable[Any]) -> AsyncIterator[AsyncIterator[Finished]]:
+        async def ends() -> AsyncIterator[Finished]:
+            for task in tasks:
+                try:
+                    yield Finished(task, function(task))
+                except Exception as exc:
+                    yield Finished(task, None, exc)
+                await anyio.sleep(0)
+
+        yield ends()
+
+
+def slow_reads(seconds: float) -> None:
+    from aiostore._core.live.requests import ServedRead
+    from aiostore._core.worker import current_worker
+
+    handlers = current_worker()._engine._handlers
+    served = handlers[ServedRead]
+
+    def slowly(request: Any) -> Any:
+        time.sleep(seconds)
+        return served(request)
+
+    handlers[ServedRead] = slowly
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
+
+
+async def store_runs(svc: AsyncStorageService, traj: Trajectory, pace: float) -> None:
+    await svc.store(Msg.TRAJECTORY, traj)
+    say("holding")
+    for index in range(len(traj)):
+        run = SingleRun(traj, index)
+        run.add_result("r", **expected(index))
+        await svc.store(Msg.SINGLE_RUN, run)
+        say(f"acked {index}")
+        await anyio.sleep(pace)
+
+
+async def main(args: argparse.Namespace) -> None:
+    if args.slow_reads:
+        slow_reads(args.slow_reads)
+    traj = trajectory(args.runs, args.pace, args.fail_at)
+    async with AsyncStorageService(args.file) as svc:
+        if args.mode == "store":
+            await store_runs(svc, traj, args.pace)
+        else:
+            await svc.store(Msg.TRAJECTORY, traj)
+            say("holding")
+            report = await run_sweep(svc, traj, simulate, runner=InlineRunner(), result="r")
+            say(f"failed {sorted(report.failed)}")
+        say("stored")
+        if args.hold:
+            await anyio.to_thread.run_sync(sys.stdin.readline)
+    say("closed")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("file")
+    parser.add_argument("runs", type=int)
+    parser.add_argument("--mode", choices=["store", "sweep"], default="store")
+    parser.add_argument("--pace", type=float, default=0.0)
+    parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
+    parser.add_argument("--slow-reads", type=float, default=0.0)
+    parser.add_argument("--fail-at", type=int, default=-1)
+    parser.add_argument("--hold", action="store_true")
+    arguments = parser.parse_args()
+    anyio.run(main, arguments, backend=arguments.backend)
