@@ -120,16 +120,12 @@ class Ticket:
 
     def __post_init__(self) -> None:
         request = self.request
-        if type(request) is WriteItems:  # most tickets: said at once
+        if type(request) is WriteItems or type(request) is RunStream:  # most: said at once
+            writes = request.requests if isinstance(request, RunStream) else [request]
             self.filenames = _absolute_names((request.target.filename,))
             self.acknowledged_after_batch = True
-            self.nbytes = write_nbytes(request)
-            return
-        if type(request) is RunStream:
-            self.filenames = _absolute_names((request.target.filename,))
-            self.acknowledged_after_batch = True
-            self.nbytes = sum([write_nbytes(part) for part in request.requests])
-            self.jobs = len(request.requests)
+            self.nbytes = sum([write_nbytes(write) for write in writes])
+            self.jobs = len(writes)
             return
         self.filenames = _absolute_names(tuple(_filenames(request)))
         # A write is acknowledged once durable; anything under CLOSE once its file is closed
@@ -243,25 +239,16 @@ class Worker:
         ``first``: ahead of every queued ticket, room or not (another process's read, served
         by :mod:`aiostore._core.live`: it needs no write still queued, only those acknowledged).
         """
-        if threading.current_thread() is self._thread:
-            raise AiostoreError("a job submitted from the HDF5 thread itself would wait forever")
+        self._check_caller()
         with self._lock:
-            if self._shutting_down:
-                raise ServiceClosedError("the HDF5 thread has shut down (interpreter exit)")
-            if self._running and not first and not self._has_room(ticket.nbytes):
-                if self._space is None:
-                    self._space = Future()
-                return self._space
+            space = self._room_for(ticket.nbytes, needed=not first)
+            if space is not None:
+                return space
             if first:
                 self._queue.appendleft(ticket)
             else:
                 self._queue.append(ticket)
-            self._queued_bytes += ticket.nbytes
-            self._running += 1
-            if self._thread is None:
-                self._start()
-            if len(self._queue) in (1, GATHER_JOBS):  # what the thread waits for (no more)
-                self._wakeup.notify()
+            self._count_in(ticket.nbytes, new_ticket=True)
             return None
 
     def offer_run(self, owner: object, request: WriteItems, member: Any
@@ -270,16 +257,12 @@ class Worker:
         of the queue, if there is room: None; a new stream's ticket where there was none to join
         (the caller tracks it); or, while the queue is full, a future that completes on room
         (the caller waits on it and offers again)."""
-        if threading.current_thread() is self._thread:
-            raise AiostoreError("a job submitted from the HDF5 thread itself would wait forever")
+        self._check_caller()
         nbytes = write_nbytes(request)
         with self._lock:
-            if self._shutting_down:
-                raise ServiceClosedError("the HDF5 thread has shut down (interpreter exit)")
-            if self._running and not self._has_room(nbytes):
-                if self._space is None:
-                    self._space = Future()
-                return self._space
+            space = self._room_for(nbytes)
+            if space is not None:
+                return space
             last = self._queue[-1] if self._queue else None
             stream = last.request if last is not None else None
             fresh = None
@@ -293,13 +276,33 @@ class Worker:
             else:
                 fresh = Ticket(RunStream(request.target, owner, [request], [member]))
                 self._queue.append(fresh)
-            self._queued_bytes += nbytes
-            self._running += 1
-            if self._thread is None:
-                self._start()
-            if (len(self._queue) == 1 and fresh is not None) or self._running == GATHER_JOBS:
-                self._wakeup.notify()
+            self._count_in(nbytes, new_ticket=fresh is not None)
             return fresh
+
+    def _check_caller(self) -> None:
+        if threading.current_thread() is self._thread:
+            raise AiostoreError("a job submitted from the HDF5 thread itself would wait forever")
+
+    def _room_for(self, nbytes: int, needed: bool = True) -> Future[None] | None:
+        """With the lock held: None if a job of ``nbytes`` may be queued (or room is not
+        ``needed``), else the future that completes on room; raises once shut down."""
+        if self._shutting_down:
+            raise ServiceClosedError("the HDF5 thread has shut down (interpreter exit)")
+        if not needed or not self._running or self._has_room(nbytes):
+            return None
+        if self._space is None:
+            self._space = Future()
+        return self._space
+
+    def _count_in(self, nbytes: int, new_ticket: bool) -> None:
+        """With the lock held: count a job just queued (in a ``new_ticket`` or a stream's)."""
+        self._queued_bytes += nbytes
+        self._running += 1
+        if self._thread is None:
+            self._start()
+        # what the thread waits for (no more): a first ticket, or enough jobs to gather
+        if (new_ticket and len(self._queue) == 1) or self._running == GATHER_JOBS:
+            self._wakeup.notify()
 
     def submit(self, ticket: Ticket) -> Ticket:
         """Queue ``ticket``, blocking the calling thread while the queue is full."""
