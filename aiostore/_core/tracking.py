@@ -73,35 +73,33 @@ class Tracker:
             self._unwritten.append(str(label))
 
     def _settle(self, future: Future[Any], finish: Callable[[Any], Any], label: object) -> None:
-        try:
-            finish(future.result())
-        except StoreAbortedError:
-            with self._lock:
-                self._unwritten.append(str(label))  # reported by abort(), which withdrew it
-        except Exception as exc:
-            self.fail(exc, label)
+        error = _store_error(future)
+        self._conclude(finish, label, error, None if error is not None else future.result())
         self._done(future)
 
     def _settle_stream(self, future: Future[Any], stream: RunStream) -> None:
         # the stream's own error (withdrawn, or its batch not made durable) is each store's
-        error = future.exception()
-        if error is not None and not isinstance(error, Exception):
-            raise error  # not a store's failure (a KeyboardInterrupt): as Future.result raises
+        error = _store_error(future)
         failures: dict[int, Exception] = {} if error is not None else future.result()
         for position, (finish, label) in enumerate(stream.members):
-            failure = error or failures.get(position)
-            if failure is None:
-                try:
-                    finish(None)
-                except Exception as exc:
-                    self.fail(exc, label)
-            elif isinstance(failure, StoreAbortedError):
-                with self._lock:
-                    self._unwritten.append(str(label))
-            else:
-                self.fail(failure, label)
+            self._conclude(finish, label, error or failures.get(position))
         stream.members = []
         self._done(future)
+
+    def _conclude(self, finish: Callable[[Any], Any], label: object, error: Exception | None,
+                  answer: Any = None) -> None:
+        """Finish one store with its answer, or keep its error (a withdrawn one as unwritten:
+        abort(), which withdrew it, reports it)."""
+        if isinstance(error, StoreAbortedError):
+            with self._lock:
+                self._unwritten.append(str(label))
+        elif error is not None:
+            self.fail(error, label)
+        else:
+            try:
+                finish(answer)
+            except Exception as exc:
+                self.fail(exc, label)
 
     def _done(self, future: Future[Any]) -> None:
         with self._lock:
@@ -146,6 +144,15 @@ class Tracker:
     def forget(self) -> None:
         """Drop everything (in a forked child, where the parent's tickets never complete)."""
         self.__init__()  # type: ignore[misc]
+
+
+def _store_error(future: Future[Any]) -> Exception | None:
+    """A done future's error; one that is no store's failure (KeyboardInterrupt) is raised, as
+    ``Future.result`` raises it."""
+    error = future.exception()
+    if error is not None and not isinstance(error, Exception):
+        raise error
+    return error
 
 
 def closing_note(failed: FailedStoresError) -> str:
