@@ -7,6 +7,8 @@ duck-typed items of other code alike: ``v_full_name``, ``v_comment``, ``_store()
 
 from __future__ import annotations
 
+import functools
+import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -31,7 +33,13 @@ __all__ = [
 
 def format_time(timestamp: float) -> str:
     """pypet's time format: ``2026_11_21_13h05m09s``."""
-    return time.strftime("%Y_%m_%d_%Hh%Mm%Ss", time.localtime(timestamp))
+    return _format_second(math.floor(timestamp))  # as time.localtime rounds
+
+
+@functools.lru_cache(maxsize=64)
+def _format_second(second: int) -> str:
+    # a sweep's runs start thousands to a second: their run table rows share the string
+    return time.strftime("%Y_%m_%d_%Hh%Mm%Ss", time.localtime(second))
 
 
 class ObjectTable(pd.DataFrame):
