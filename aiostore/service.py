@@ -35,7 +35,7 @@ from ._core.tracking import closing_note
 from ._core.worker import Durability, Ticket
 from .codec import value_nbytes
 from .errors import FailedStoresError, ServiceClosedError
-from .model import SingleRun, Trajectory
+from .model import Result, SingleRun, Trajectory
 from .sweeps.datasets import dataset_job
 
 if TYPE_CHECKING:
@@ -54,7 +54,14 @@ OFFLOAD_RUNS = 5_000
 def _snapshot_bytes(item: Any) -> int:
     """About how many bytes snapshotting a leaf, or a run's new items, copies (0 otherwise)."""
     if isinstance(item, SingleRun):
-        return sum([_snapshot_bytes(new) for new in item.new_items])
+        total = 0
+        for new in item.new_items:  # asked of every run a sweep puts: the usual case inline
+            values = new.data if type(new) is Result else None
+            if type(values) is dict:
+                total += sum([value_nbytes(value) for value in values.values()])
+            else:
+                total += _snapshot_bytes(new)
+        return total
     if isinstance(item, Trajectory) or not hasattr(item, "_store"):
         return 0
     values = getattr(item, "data", None)  # the native items' values, without a copy
