@@ -10,6 +10,8 @@ be written whole even then, on its next opening, from the marks journaled before
 
 Items are named by their paths in both trajectories: the other trajectory's runs, renumbered,
 land in the run sets of this one (if it has them, see :mod:`.layout`), whatever the other's.
+Packed run results (:mod:`.packing`) join this trajectory's tables as rows where their rows are
+alike; where they are not, and where a MERGE renames them, they are written as nodes.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from ..errors import AiostoreError, FileFormatError, ItemExistsError, MergeError
 from . import diagnostics, layout, nodes, runs, space
 from .durability.undo import UndoLog
 from .files import OpenFile, is_hdf5, replacing
-from .packing import PackedRuns
+from .packing import PACKED_BRANCH, PackedRuns, PackedTable
 from .reading import trajectory_group
 from .writing import (
     REPLACED_SUFFIX,
@@ -92,11 +94,46 @@ def _whole_merge_plan(file: OpenFile, mine: tables.Group, other: tables.Group,
     return rename
 
 
-def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, Path]) -> None:
+@dataclass(frozen=True)
+class RowAsNodes:
+    """A packed row of the other trajectory that a MERGE writes as nodes, at ``path`` here."""
+
+    path: Path
+    table: PackedTable
+    position: int  # of the row in its table
+
+
+def _unlike_rows(file: OpenFile, request: MergeTrajectories, offset: int) -> list[RowAsNodes]:
+    """The rows of a whole MERGE that are not rows of this trajectory's tables, renumbered."""
+    mine = PackedRuns.of(file, request.target.trajectory)
+    return [RowAsNodes((PACKED_BRANCH, RUNS_GROUP, run_name(idx + offset), *table.relative),
+                       table, position)
+            for table in mine.unlike(PackedRuns.of(file, request.other))
+            for idx, position in sorted(table.rows.items())]
+
+
+def _renamed_rows(file: OpenFile, request: MergeTrajectories,
+                  rename: Mapping[Path, Path]) -> list[RowAsNodes]:
+    """The packed rows below each renamed path of the other trajectory, at their new names."""
+    found = []
+    for table in PackedRuns.of(file, request.other).tables.values():
+        for idx, position in sorted(table.rows.items()):
+            path = (PACKED_BRANCH, RUNS_GROUP, run_name(idx), *table.relative)
+            for old, new in rename.items():
+                if path[:len(old)] == old:
+                    found.append(RowAsNodes((*new, *path[len(old):]), table, position))
+    return found
+
+
+def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, Path],
+                   rows: list[RowAsNodes]) -> None:
     theirs = layout.run_sets(file, request.other)
     ours = layout.run_sets(file, request.target.trajectory)
+    packed = {new for new in rename.values()
+              if any(row.path[:len(new)] == new for row in rows)}
     for old, new in rename.items():
-        if layout.get_node(file.h5, layout.node_path(request.other, old, theirs)) is None:
+        if (layout.get_node(file.h5, layout.node_path(request.other, old, theirs)) is None
+                and new not in packed):
             raise MergeError(f"{'.'.join(old)!r} is not in trajectory {request.other!r}")
         if layout.reserved_by_run_sets(new, ours):
             raise MergeError(f"{'.'.join(new)!r}: {new[2]!r} is the name of a run set, kept in "
@@ -105,6 +142,12 @@ def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[P
                                                      ours)) is not None:
             raise ItemExistsError(".".join(new), remedy="rename it otherwise (rename_dict=), or "
                                   "remove it first (Msg.REMOVE)")
+    mine = PackedRuns.of(file, request.target.trajectory)
+    for row in rows:
+        if mine.holds(row.path) or layout.get_node(file.h5, layout.node_path(
+                request.target.trajectory, row.path, ours)) is not None:
+            raise ItemExistsError(".".join(row.path), remedy="rename it otherwise "
+                                  "(rename_dict=), or remove it first (Msg.REMOVE)")
 
 
 def _extend_explored(file: OpenFile, trajectory: str, mine: dict[Path, tables.Group],
@@ -153,6 +196,7 @@ class MergePlan:
     other_table: tables.Table | None = None
     mine_explored: dict[Path, tables.Group] = field(default_factory=dict)
     other_explored: dict[Path, tables.Group] = field(default_factory=dict)
+    rows_as_nodes: list[RowAsNodes] = field(default_factory=list)
 
     @property
     def whole(self) -> bool:
@@ -160,7 +204,8 @@ class MergePlan:
 
     def marks(self, file: OpenFile) -> MergeMarks:
         trajectory = self.request.target.trajectory
-        creates = (first_missing(file, trajectory, new) for new in self.rename.values())
+        creates = (first_missing(file, trajectory, new) for new in
+                   (*self.rename.values(), *(row.path for row in self.rows_as_nodes)))
         extended = [table.table for table in PackedRuns.of(file, trajectory).tables.values()]
         if self.my_table is not None:
             extended.append(self.my_table)
@@ -183,9 +228,6 @@ def plan_merge(file: OpenFile, request: MergeTrajectories) -> MergePlan:
         raise MergeError(f"cannot merge {request.target.trajectory!r} with {request.other!r}: "
                          "the second trajectory is not in the file")
     whole = request.rename is None
-    if PackedRuns.of(file, request.other).tables and not whole:
-        raise MergeError(f"trajectory {request.other!r} holds packed run results (packed_runs): "
-                         "only a whole MERGE takes them, not one with renames")
     plan = MergePlan(request, mine, other, {}, runs.run_table(mine), runs.run_table(other))
     if whole:
         if plan.my_table is None or plan.other_table is None:
@@ -196,9 +238,11 @@ def plan_merge(file: OpenFile, request: MergeTrajectories) -> MergePlan:
                              f"{sorted(map('.'.join, plan.mine_explored))} and "
                              f"{sorted(map('.'.join, plan.other_explored))}")
         plan.rename = _whole_merge_plan(file, mine, other, plan.my_table.nrows)
+        plan.rows_as_nodes = _unlike_rows(file, request, plan.my_table.nrows)
     else:
         plan.rename = dict(request.rename or {})
-    _check_renames(file, request, plan.rename)
+        plan.rows_as_nodes = _renamed_rows(file, request, plan.rename)
+    _check_renames(file, request, plan.rename, plan.rows_as_nodes)
     if not file.in_memory:
         _check_room(file, plan)
     return plan
@@ -223,8 +267,12 @@ def _added_bytes(file: OpenFile, plan: MergePlan) -> int:
     request, h5 = plan.request, file.h5
     added = 0
     theirs = layout.run_sets(file, request.other)
+    for row in plan.rows_as_nodes:
+        added += row.table.table.rowsize + (len(row.table.specs) + 2) * NODE_BYTES
     for old in plan.rename:
-        source = h5.get_node(layout.node_path(request.other, old, theirs))
+        source = layout.get_node(h5, layout.node_path(request.other, old, theirs))
+        if source is None:  # packed results only: counted above
+            continue
         moved = [source] if isinstance(source, tables.Leaf) else [source,
                                                                    *source._f_walknodes()]
         added += (len(moved) + 1) * NODE_BYTES  # and a group made to hold it, most often
@@ -262,6 +310,7 @@ def apply_merge(file: OpenFile, plan: MergePlan,
     with diagnostics.watching() as watch:
         try:
             _transfer(file, request, plan.rename, undo)
+            _write_rows_as_nodes(file, request, plan.rows_as_nodes, undo)
             # the copies are most of what the merge writes: if the disk has no room for them,
             # nothing that was in the file before is changed yet
             _flushed_whole(file, watch)
@@ -273,8 +322,13 @@ def apply_merge(file: OpenFile, plan: MergePlan,
                                  plan.other_explored, undo)
                 _append_runs(plan.my_table, plan.other_table, undo)
             _flushed_whole(file, watch)  # what the merge wrote is on disk before it is kept
-            if request.move_nodes and plan.whole and not request.delete_trajectory:
-                packed_other.remove_all()  # last but one: nothing can fail after it
+            if request.move_nodes and not request.delete_trajectory:
+                # last but one: nothing can fail after it
+                if plan.whole:
+                    packed_other.remove_all()
+                else:
+                    for old in plan.rename:
+                        packed_other.remove_below(old)
             if request.delete_trajectory:
                 plan.other._f_remove(recursive=True)  # last: nothing can fail after it
         except BaseException as exc:
@@ -373,7 +427,9 @@ def _transfer(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, 
     h5, mine = file.h5, request.target.trajectory
     theirs, ours = layout.run_sets(file, request.other), layout.run_sets(file, mine)
     for old, new in rename.items():
-        source = h5.get_node(layout.node_path(request.other, old, theirs))
+        source = layout.get_node(h5, layout.node_path(request.other, old, theirs))
+        if source is None:  # packed results only: see _write_rows_as_nodes
+            continue
         parent = ensure_group(h5, mine, layout.stored_path(new, ours)[:-1], undo)
         if request.move_nodes:
             origin, name = source._v_parent, source._v_name
@@ -382,6 +438,19 @@ def _transfer(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, 
         else:
             source._f_copy(parent, new[-1], recursive=True)
             undo.created(layout.node_path(mine, new, ours))
+
+
+def _write_rows_as_nodes(file: OpenFile, request: MergeTrajectories, rows: list[RowAsNodes],
+                         undo: UndoLog) -> None:
+    filters = nodes.filters_for(request.target.compression)
+    read: dict[int, Any] = {}  # each table read once, by id
+    for row in rows:
+        table = row.table
+        if id(table) not in read:
+            read[id(table)] = table.table.read()
+        leaf = LeafRecord(row.path, table.class_name, table.comment,
+                          table.encoded(read[id(table)], row.position))
+        write_leaf(file, request.target.trajectory, leaf, undo, filters)
 
 
 def _append_runs(my_table: tables.Table, other_table: tables.Table, undo: UndoLog) -> None:

@@ -12,9 +12,10 @@ that does not fit its table (other keys, types or shapes) is stored with nodes, 
 Loads look in both places, so a reader need not know which layout a file uses. REMOVE and
 REMOVE_INCOMPLETE_RUNS remove rows as they remove nodes; UPDATE_LEAF rewrites values of the same
 type and shape in their row; a whole MERGE appends the other trajectory's rows, its runs
-renumbered. ``delete_only`` writes what a result keeps as its nodes and removes its row (see
-:mod:`.removal`). A MERGE with renames does not take packed results yet (it refuses with a
-clear error).
+renumbered, except those of a result whose rows differ in the two (other keys, types or shapes),
+which it writes as nodes; a MERGE with renames writes the packed results it renames as nodes at
+their new names (see :mod:`.merging`). ``delete_only`` writes what a result keeps as its nodes
+and removes its row (see :mod:`.removal`).
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ import tables
 
 from .._core.names import RUNS_GROUP, run_index, run_name
 from .._core.requests import LeafRecord, NodeData, Path, row_leaf
-from ..codec import Spec, decode, loads_specs
+from ..codec import Encoded, Spec, decode, loads_specs
 from ..codec.flags import Flag
 from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype
 from ..codec.rows import row_layout as values_row_layout
-from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError, MergeError
+from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError
 from . import layout, nodes
 from .durability.undo import UndoLog
 from .files import OpenFile
@@ -99,6 +100,17 @@ class PackedTable:
         return (self.table.dtype == other.table.dtype and self.specs == other.specs
                 and self.shapes == other.shapes and self.class_name == other.class_name
                 and self.comment == other.comment)
+
+    def encoded(self, rows: np.ndarray, position: int) -> dict[str, Encoded]:
+        """Row ``position`` of ``rows`` (read from this table) as the codec encoded its values
+        (a MERGE writes a row it cannot append as its nodes)."""
+        record = rows[position:position + 1]
+        encoded = {}
+        for key, spec in self.specs.items():
+            flag = Flag(spec["flag"])  # a dict's payload is a one-row structured array
+            payload = record[key] if flag is Flag.DICT else record[key].reshape(self.shapes[key])
+            encoded[key] = Encoded(flag, payload.copy(), spec)
+        return encoded
 
     def values(self, record: np.void, load_only: tuple[str, ...] | None = None,
                load_except: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -332,14 +344,19 @@ class PackedRuns:
         table.table.modify_rows(row, row + 1, rows=new)
         undo.add(functools.partial(table.table.modify_rows, row, row + 1, 1, old))
 
+    def unlike(self, other: PackedRuns) -> list[PackedTable]:
+        """The tables of ``other`` whose rows are not rows of the table here of their result
+        (other keys, types or shapes): a whole MERGE writes their rows as nodes."""
+        return [theirs for relative, theirs in other.tables.items()
+                if relative in self.tables and not self.tables[relative].same_layout(theirs)]
+
     def take_rows_of(self, other: PackedRuns, offset: int, undo: UndoLog) -> None:
-        """Append every packed row of ``other`` here, its runs renumbered by ``offset`` (MERGE)."""
+        """Append the packed rows of ``other`` here, its runs renumbered by ``offset`` (MERGE),
+        those of :meth:`unlike` tables excepted."""
+        unlike = {theirs.relative for theirs in self.unlike(other)}
         for relative, theirs in other.tables.items():
-            mine = self.tables.get(relative)
-            if mine is not None and not mine.same_layout(theirs):
-                raise MergeError(f"the packed results {'.'.join(relative)!r} of the two "
-                                 "trajectories differ in keys, types or shapes")
-        for relative, theirs in other.tables.items():
+            if relative in unlike:
+                continue
             rows = theirs.table.read()
             rows[RUN_COLUMN] += offset
             mine = self.tables.get(relative) or self._create_like(theirs, undo)

@@ -207,8 +207,8 @@ import os, sys
 from aiostore import Msg, StorageService, Trajectory
 from aiostore.engine import merging, packing
 
-filename, step, move, packed = sys.argv[1], sys.argv[2], sys.argv[3] == "move", sys.argv[4] == "packed"
-with StorageService(filename, packed_runs=packed) as service:
+filename, step, move, layout = sys.argv[1], sys.argv[2], sys.argv[3] == "move", sys.argv[4]
+with StorageService(filename, packed_runs=layout != "nodes") as service:
     for name, xs in (("a", [1.0, 2.0, 3.0]), ("b", [4.0, 5.0])):
         traj = Trajectory(name)
         traj.add_parameter("x", xs[0])
@@ -216,12 +216,14 @@ with StorageService(filename, packed_runs=packed) as service:
         service.store(Msg.TRAJECTORY, traj)
         for index in range(len(xs)):
             run = traj.run(index)
-            run.add_result("z", v=run["x"] * 10)
+            v = run["x"] * 10  # unlike: b's rows are of ints, a's of floats (b's become nodes)
+            run.add_result("z", v=int(v) if layout == "unlike" and name == "b" else v)
             service.store(Msg.SINGLE_RUN, run)
 holder = {"packed": packing.PackedRuns.take_rows_of}
 import tables
 steps = {"transfer": (merging, "_transfer"), "packed": (packing.PackedRuns, "take_rows_of"),
          "explored": (merging, "_extend_explored"), "runs": (merging, "_append_runs"),
+         "rows": (merging, "_write_rows_as_nodes"),
          "delete": (tables.Group, "_f_remove")}
 owner, name = steps[step]
 original = getattr(owner, name)
@@ -231,7 +233,7 @@ def then_die(*args, **kwargs):
         h5.flush()
     os._exit(9)
 setattr(owner, name, then_die)
-service = StorageService(filename, packed_runs=packed)
+service = StorageService(filename, packed_runs=layout != "nodes")
 service.store(Msg.MERGE, Trajectory("a"), other_trajectory_name="b", move_nodes=move,
               delete_trajectory=step == "delete")
 os._exit(0)
@@ -254,9 +256,9 @@ def test_a_merge_killed_after_deleting_the_other_trajectory_is_kept(tmp_path: Pa
         assert "explored_data__replaced" not in h5.get_node("/a/parameters/x")
 
 
-@pytest.mark.parametrize("layout", ["nodes", "packed"])
+@pytest.mark.parametrize("layout", ["nodes", "packed", "unlike"])
 @pytest.mark.parametrize("move", ["copy", "move"])
-@pytest.mark.parametrize("step", ["transfer", "packed", "explored", "runs"])
+@pytest.mark.parametrize("step", ["transfer", "rows", "packed", "explored", "runs"])
 def test_a_merge_cut_short_is_taken_back(tmp_path: Path, step: str, move: str,
                                          layout: str) -> None:
     path = tmp_path / "merge.h5"

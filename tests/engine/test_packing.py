@@ -244,20 +244,76 @@ def test_a_whole_merge_takes_packed_runs(path: str) -> None:
     assert "results.runs.run_00000000" not in other  # moved
 
 
-def test_a_merge_of_unlike_packed_results_or_with_renames_is_refused(path: str) -> None:
-    first, second = sweep("a", 1), sweep("b", 1)
-    store_runs(path, first, [0])
+def _with_int_results(path: str, name: str, runs: int) -> Trajectory:
+    """A trajectory whose runs' ``r`` holds an int ``z``: rows unlike those of values_of."""
+    traj = sweep(name, runs)
     with StorageService(path, packed_runs=True) as svc:
-        svc.store(Msg.TRAJECTORY, second)
-        run = second.run(0)
-        run.add_result("r", z=1)  # an int: another table than a's
-        svc.store(Msg.SINGLE_RUN, run)
-        with pytest.raises(MergeError, match="differ"):
-            svc.store(Msg.MERGE, first, other_trajectory_name="b")
-        with pytest.raises(MergeError, match="whole"):
-            svc.store(Msg.MERGE, first, other_trajectory_name="b",
-                      rename_dict={"results.runs.run_00000000.r": "results.x"})
-    assert len(load(path, "a").runs) == 1  # nothing changed
+        svc.store(Msg.TRAJECTORY, traj)
+        for index in range(runs):
+            run = traj.run(index)
+            run.add_result("r", z=10 + index, d={"k": np.int8(index)})
+            svc.store(Msg.SINGLE_RUN, run)
+    return traj
+
+
+@pytest.mark.parametrize("move_nodes", [False, True])
+def test_a_whole_merge_writes_unlike_packed_rows_as_nodes(path: str, move_nodes: bool) -> None:
+    first = sweep("a", 2)
+    store_runs(path, first, range(2))
+    _with_int_results(path, "b", 3)
+    with StorageService(path) as svc:
+        svc.store(Msg.MERGE, first, other_trajectory_name="b", move_nodes=move_nodes)
+        merged = svc.load(Msg.TRAJECTORY, None, trajectory_name="a", load_parameters=2,
+                          load_results=2)
+        other = svc.load(Msg.TRAJECTORY, None, trajectory_name="b", load_results=2)
+    assert [run.idx for run in merged.runs] == [0, 1, 2, 3, 4]
+    for index in range(2):
+        assert_exact(dict(merged[f"results.runs.run_{index:08d}.r"].data), values_of(index))
+    for index in range(3):
+        assert_exact(dict(merged[f"results.runs.run_{index + 2:08d}.r"].data),
+                     {"z": 10 + index, "d": {"k": np.int8(index)}})
+    with tables.open_file(path) as h5:
+        assert h5.get_node("/a/overview/packed/p0").nrows == 2  # a's table kept its rows
+        assert "/a/results/runs/run_set_00000/run_00000004/r/z" in h5  # b's rows: nodes
+    assert ("results.runs.run_00000000.r" in other) is not move_nodes
+
+
+@pytest.mark.parametrize("move_nodes", [False, True])
+def test_a_merge_with_renames_writes_the_packed_results_it_renames_as_nodes(
+        path: str, move_nodes: bool) -> None:
+    first = sweep("a", 1)
+    store_runs(path, first, [0])
+    _with_int_results(path, "b", 3)
+    with StorageService(path) as svc:
+        svc.store(Msg.MERGE, first, other_trajectory_name="b", move_nodes=move_nodes,
+                  rename_dict={"results.runs.run_00000001.r": "results.picked",
+                               "results.runs.run_00000002": "results.third"})
+        merged = svc.load(Msg.TRAJECTORY, None, trajectory_name="a", load_parameters=2,
+                          load_results=2)
+        other = svc.load(Msg.TRAJECTORY, None, trajectory_name="b", load_results=2)
+    assert len(merged.runs) == 1  # renames take items, not runs
+    assert_exact(dict(merged["results.picked"].data), {"z": 11, "d": {"k": np.int8(1)}})
+    assert_exact(dict(merged["results.third.r"].data), {"z": 12, "d": {"k": np.int8(2)}})
+    assert_exact(dict(merged["results.runs.run_00000000.r"].data), values_of(0))
+    assert "results.runs.run_00000000.r" in other  # not renamed: kept
+    for moved in ("results.runs.run_00000001.r", "results.runs.run_00000002.r"):
+        assert (moved in other) is not move_nodes
+
+
+def test_a_merge_whose_renamed_packed_result_lands_on_an_item_is_refused(path: str) -> None:
+    first = sweep("a", 1)
+    store_runs(path, first, [0])
+    _with_int_results(path, "b", 2)
+    with pytest.raises(ItemExistsError, match=r"run_00000000\.r"), StorageService(path) as svc:
+        svc.store(Msg.MERGE, first, other_trajectory_name="b",
+                  rename_dict={"results.runs.run_00000001": "results.runs.run_00000000"})
+    with pytest.raises(MergeError, match="not in trajectory"), StorageService(path) as svc:
+        svc.store(Msg.MERGE, first, other_trajectory_name="b",
+                  rename_dict={"results.runs.run_00000007.r": "results.x"})
+    loaded = load(path, "a", load_results=2)  # nothing changed
+    assert len(loaded.runs) == 1
+    assert_exact(dict(loaded["results.runs.run_00000000.r"].data), values_of(0))
+    assert "results.x" not in loaded
 
 
 @pytest.mark.anyio
