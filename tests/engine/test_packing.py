@@ -225,17 +225,23 @@ def layout_of(h5: tables.File, runs: str, index: int) -> list[str]:
     return sorted(group._f_get_child("r")._v_children)
 
 
+def merged_into_a(path: str, **merge: Any) -> tuple[Trajectory, Trajectory]:
+    """Trajectory a after a MERGE of b into it (``merge``: its arguments), and b then."""
+    with StorageService(path) as svc:
+        svc.store(Msg.MERGE, Trajectory("a"), other_trajectory_name="b", **merge)
+        merged = svc.load(Msg.TRAJECTORY, None, trajectory_name="a", load_parameters=2,
+                          load_results=2)
+        other = svc.load(Msg.TRAJECTORY, None, trajectory_name="b", load_results=2)
+    return merged, other
+
+
 def test_a_whole_merge_takes_packed_runs(path: str) -> None:
     first, second = sweep("a", 3), sweep("b", 2)
     store_runs(path, first, range(3))
     store_runs(path, second, range(2))
     with StorageService(path, packed_runs=True) as svc:  # a result only b has
         svc.store(Msg.LEAF, Result("results.runs.run_00000001.s", q=1.5), trajectory_name="b")
-    with StorageService(path) as svc:
-        svc.store(Msg.MERGE, first, other_trajectory_name="b", move_nodes=True)
-        merged = svc.load(Msg.TRAJECTORY, None, trajectory_name="a", load_parameters=2,
-                          load_results=2)
-        other = svc.load(Msg.TRAJECTORY, None, trajectory_name="b", load_results=2)
+    merged, other = merged_into_a(path, move_nodes=True)
     assert [run.idx for run in merged.runs] == [0, 1, 2, 3, 4]
     for index, source in enumerate([0, 1, 2, 0, 1]):
         assert_exact(dict(merged[f"results.runs.run_{index:08d}.r"].data), values_of(source))
@@ -261,11 +267,7 @@ def test_a_whole_merge_writes_unlike_packed_rows_as_nodes(path: str, move_nodes:
     first = sweep("a", 2)
     store_runs(path, first, range(2))
     _with_int_results(path, "b", 3)
-    with StorageService(path) as svc:
-        svc.store(Msg.MERGE, first, other_trajectory_name="b", move_nodes=move_nodes)
-        merged = svc.load(Msg.TRAJECTORY, None, trajectory_name="a", load_parameters=2,
-                          load_results=2)
-        other = svc.load(Msg.TRAJECTORY, None, trajectory_name="b", load_results=2)
+    merged, other = merged_into_a(path, move_nodes=move_nodes)
     assert [run.idx for run in merged.runs] == [0, 1, 2, 3, 4]
     for index in range(2):
         assert_exact(dict(merged[f"results.runs.run_{index:08d}.r"].data), values_of(index))
@@ -284,13 +286,9 @@ def test_a_merge_with_renames_writes_the_packed_results_it_renames_as_nodes(
     first = sweep("a", 1)
     store_runs(path, first, [0])
     _with_int_results(path, "b", 3)
-    with StorageService(path) as svc:
-        svc.store(Msg.MERGE, first, other_trajectory_name="b", move_nodes=move_nodes,
-                  rename_dict={"results.runs.run_00000001.r": "results.picked",
-                               "results.runs.run_00000002": "results.third"})
-        merged = svc.load(Msg.TRAJECTORY, None, trajectory_name="a", load_parameters=2,
-                          load_results=2)
-        other = svc.load(Msg.TRAJECTORY, None, trajectory_name="b", load_results=2)
+    merged, other = merged_into_a(path, move_nodes=move_nodes, rename_dict={
+        "results.runs.run_00000001.r": "results.picked",
+        "results.runs.run_00000002": "results.third"})
     assert len(merged.runs) == 1  # renames take items, not runs
     assert_exact(dict(merged["results.picked"].data), {"z": 11, "d": {"k": np.int8(1)}})
     assert_exact(dict(merged["results.third.r"].data), {"z": 12, "d": {"k": np.int8(2)}})
