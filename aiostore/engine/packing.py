@@ -36,7 +36,7 @@ from ..codec.rows import row_layout as values_row_layout
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError, MergeError
 from . import layout, nodes
 from .durability.undo import UndoLog
-from .files import OpenFile
+from .files import OpenFile, PackedRunsKey
 from .rowindex import RunRows
 
 PACKED_GROUP = "packed"
@@ -127,7 +127,7 @@ class PackedRuns:
     @classmethod
     def of(cls, file: OpenFile, trajectory: str) -> PackedRuns:
         """The packed tables of ``trajectory``, kept with the open file between requests."""
-        key = f"packed:{trajectory}"
+        key = PackedRunsKey(trajectory)
         packed = file.caches.get(key)
         if packed is None or not all(t.table._v_isopen for t in packed.tables.values()):
             packed = file.caches[key] = cls(file, trajectory)

@@ -29,7 +29,7 @@ from ..._core.requests import (
 from ...errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
 from .. import layout, runs
 from ..describing import leaf_kind
-from ..files import OpenFile
+from ..files import OpenFile, PypetLayoutKey
 from ..nodes import damaged_data
 from ..reading import missing_item, missing_trajectory
 from .files import (
@@ -238,7 +238,7 @@ def either(native: Callable[[OpenFile, Any], Any],
     def read(file: OpenFile, request: Any) -> Any:
         # remembered while the file is open: aiostore never makes nor removes a pypet
         # trajectory, so what it is cannot change under us
-        key = f"pypet-layout:{request.target.trajectory}"
+        key = PypetLayoutKey(request.target.trajectory)
         is_pypet = file.caches.get(key)
         if is_pypet is None:
             group = layout.get_node(file.h5, "/" + request.target.trajectory)
