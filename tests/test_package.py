@@ -195,10 +195,11 @@ def test_the_codec_knows_values_only() -> None:
         assert not [name for name in _own_imports(path) if not name.startswith(allowed)], path
 
 
-def test_the_engine_takes_only_requests_names_and_the_codec() -> None:
-    """The engine executes the core's typed requests and knows nothing else above it."""
+def test_the_engine_takes_only_requests_answers_names_and_the_codec() -> None:
+    """The engine executes the core's typed requests, answers its typed answers, and knows
+    nothing else above it."""
     allowed = ("aiostore.engine", "aiostore.codec", "aiostore.errors", "aiostore.model",
-               "aiostore._core.requests", "aiostore._core.names",
+               "aiostore._core.requests", "aiostore._core.answers", "aiostore._core.names",
                "aiostore._core.live.requests")  # live reading's requests (plain data)
     for path in _files("engine"):
         assert not [name for name in _own_imports(path) if not name.startswith(allowed)], path

@@ -20,9 +20,10 @@ import pandas as pd
 from ..codec.columns import row_cells
 from ..codec.flags import Flag
 from ..errors import InvalidArgumentError
+from .answers import FrameColumns, FrameIndex
 from .names import RUNS_GROUP, check_name, run_index
 from .planning import Call, Defaults, Job
-from .requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex
+from .requests import FramePart, Path, ReadFrame, ReadFrameIndex
 
 __all__ = ["RUN_INDEX", "check_where", "matching", "plan_frame", "split_result_name", "take"]
 

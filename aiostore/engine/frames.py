@@ -26,8 +26,9 @@ from typing import Any
 import numpy as np
 import tables
 
+from .._core.answers import FrameColumns, FrameIndex
 from .._core.names import RUNS_GROUP, run_index, run_name
-from .._core.requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex, Target
+from .._core.requests import FramePart, Path, ReadFrame, ReadFrameIndex, Target
 from ..codec import Spec, decode, loads_specs
 from ..codec.arrays import restore_dtype
 from ..codec.columns import decode_column, is_scalar, object_column

@@ -27,8 +27,9 @@ from typing import Any
 import numpy as np
 import tables
 
+from .._core.answers import NodeData
 from .._core.names import RUNS_GROUP, run_index, run_name
-from .._core.requests import LeafRecord, NodeData, Path, row_leaf
+from .._core.requests import LeafRecord, Path, row_leaf
 from ..codec import Spec, decode, loads_specs
 from ..codec.flags import Flag
 from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype

@@ -15,17 +15,8 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..._core.requests import (
-    DescribeNodes,
-    KeyInfo,
-    NodeData,
-    NodeInfo,
-    Path,
-    ReadLeaf,
-    ReadTrajectory,
-    ReadTree,
-    TrajectoryData,
-)
+from ..._core.answers import KeyInfo, NodeData, NodeInfo, TrajectoryData
+from ..._core.requests import DescribeNodes, Path, ReadLeaf, ReadTrajectory, ReadTree
 from ...errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
 from .. import layout, runs
 from ..describing import leaf_kind
