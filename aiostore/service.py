@@ -24,6 +24,7 @@ import anyio
 import anyio.lowlevel
 
 from ._core.answers import NodeInfo
+from ._core.datasets import dataset_job
 from ._core.draining import QueueDrainer
 from ._core.handoff import ki_protected_coroutines, queue_ticket, queue_with, wait_future
 from ._core.live.requests import Progress
@@ -36,7 +37,6 @@ from ._core.worker import Durability, Ticket
 from .codec import value_nbytes
 from .errors import FailedStoresError, ServiceClosedError
 from .model import SingleRun, Trajectory
-from .sweeps.datasets import dataset_job
 
 if TYPE_CHECKING:
     import pandas as pd
