@@ -801,6 +801,17 @@ class TestMerge:
         assert merged["results.common"]["common"] == 1
         assert list(run_table(path, "a")["completed"]) == [1, 1, 1, 1]
 
+    def test_pypets_fast_merge_names_the_trajectory_by_its_argument(self, path):
+        """pypet's Trajectory.f_merge stores MERGE with the item "FAST MERGE" (a string) and
+        the trajectory merged into as trajectory_name=."""
+        merge_file(path)
+        with StorageService(path, trajectory_name="b") as svc:
+            svc.store("MERGE", "FAST MERGE", trajectory_name="a", other_trajectory_name="b")
+        with StorageService(path) as svc:
+            merged = svc.load("TRAJECTORY", None, trajectory_name="a", load_results=2)
+        assert [r.idx for r in merged.runs] == [0, 1, 2, 3]
+        assert merged["parameters.x"].range == [1.0, 2.0, 3.0, 4.0]
+
     def test_a_trajectory_is_not_merged_into_itself(self, path):
         a, _ = merge_file(path)
         before = node_list(path)
