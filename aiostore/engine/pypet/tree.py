@@ -17,6 +17,15 @@ import tables
 
 from ..._core.answers import KeyInfo, NodeData, NodeInfo, TrajectoryData
 from ..._core.requests import DescribeNodes, Path, ReadLeaf, ReadTrajectory, ReadTree
+from ...codec.colls import (
+    COLL_DICT,
+    COLL_EMPTY_DICT,
+    COLL_LIST,
+    COLL_MATRIX,
+    COLL_NDARRAY,
+    COLL_SCALAR,
+    COLL_TUPLE,
+)
 from ...errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
 from .. import layout, runs
 from ..describing import leaf_kind
@@ -182,15 +191,15 @@ def _native_keys(keys: tuple[KeyInfo, ...]) -> tuple[KeyInfo, ...]:
     return tuple(native)
 
 
-_COLLECTIONS = {"COLL_NDARRAY": "ndarray", "COLL_MATRIX": "matrix", "COLL_DICT": "dict",
-                "COLL_EMPTY_DICT": "dict"}
+_COLLECTIONS = {COLL_NDARRAY: "ndarray", COLL_MATRIX: "matrix", COLL_DICT: "dict",
+                COLL_EMPTY_DICT: "dict"}
 
 
 def _type_name(coll: str | None, scalar: str | None, flag: str) -> str:
-    if coll == "COLL_SCALAR":
+    if coll == COLL_SCALAR:
         return scalar or "?"
-    if coll in ("COLL_LIST", "COLL_TUPLE"):
-        container = "list" if coll == "COLL_LIST" else "tuple"
+    if coll in (COLL_LIST, COLL_TUPLE):
+        container = "list" if coll == COLL_LIST else "tuple"
         return f"{container}[{scalar}]" if scalar else container
     if coll in _COLLECTIONS:
         return _COLLECTIONS[coll]
