@@ -435,7 +435,7 @@ def test_untyped_records_read_as_the_records_they_stand_for() -> None:
     owner = journal.Owner("host", 12, "boot:34", "pid:[5]")
     assert journal._typed(("store", 3, request, ("/t/a",))) == journal.StoreRecord(
         3, request, ("/t/a",))
-    assert journal._typed(("merge", 4, marks, ())) == journal.MergeRecord(4, marks)  # type: ignore[arg-type]
+    assert journal._typed(("merge", 4, marks, ())) == journal.MergeRecord(4, marks)
     assert journal._typed(("failed", 3, 4)) == journal.FailedRecord((3, 4))
     assert journal._typed(("owner", "host", 12, "boot:34", "pid:[5]")) == owner
     for record in (journal.StoreRecord(3, request, ()), journal.FailedRecord((3,)), owner):
