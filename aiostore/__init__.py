@@ -1,7 +1,7 @@
 """aiostore: an asyncio-native HDF5 storage service for simulation results."""
 
+from ._core.answers import KeyInfo, NodeInfo
 from ._core.live.requests import Progress
-from ._core.requests import KeyInfo, NodeInfo
 from ._core.worker import Durability
 from .blocking import StorageService
 from .codec import TYPE_FLAG_MAPPING

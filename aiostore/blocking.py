@@ -14,17 +14,17 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal
 
+from ._core.answers import NodeInfo
+from ._core.datasets import dataset_job
 from ._core.draining import QueueDrainer
 from ._core.live.requests import Progress
 from ._core.live.status import progress_job
 from ._core.options import Options
 from ._core.planning import Job
-from ._core.requests import NodeInfo
 from ._core.session import Session, label
 from ._core.tracking import closing_note
 from ._core.worker import Durability, Ticket
 from .errors import FailedStoresError
-from .sweeps.datasets import dataset_job
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -23,20 +23,20 @@ from typing import TYPE_CHECKING, Any, Literal
 import anyio
 import anyio.lowlevel
 
+from ._core.answers import NodeInfo
+from ._core.datasets import dataset_job
 from ._core.draining import QueueDrainer
 from ._core.handoff import ki_protected_coroutines, queue_ticket, queue_with, wait_future
 from ._core.live.requests import Progress
 from ._core.live.status import progress_job
 from ._core.options import Options
 from ._core.planning import Job
-from ._core.requests import NodeInfo
 from ._core.session import Session, label
 from ._core.tracking import closing_note
 from ._core.worker import Durability, Ticket
 from .codec import value_nbytes
 from .errors import FailedStoresError, ServiceClosedError
 from .model import Result, SingleRun, Trajectory
-from .sweeps.datasets import dataset_job
 
 if TYPE_CHECKING:
     import pandas as pd

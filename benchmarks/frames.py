@@ -128,10 +128,10 @@ def report(figures: dict[str, float], runs: int) -> None:
 def profile(path: str, top: int) -> None:
     """cProfile of one load_frame and one load_dataset, planned and executed in this thread
     (the service would run the engine's part on its HDF5 thread, out of cProfile's sight)."""
+    from aiostore._core.datasets import plan_dataset
     from aiostore._core.framing import plan_frame
     from aiostore._core.planning import Defaults
     from aiostore.engine import Engine
-    from aiostore.sweeps.datasets import plan_dataset
 
     plans = {"load_frame": lambda: plan_frame(Defaults(filename=path), TRAJECTORY, "out",
                                               None, None),

@@ -195,17 +195,22 @@ def test_the_codec_knows_values_only() -> None:
         assert not [name for name in _own_imports(path) if not name.startswith(allowed)], path
 
 
-def test_the_engine_takes_only_requests_names_and_the_codec() -> None:
-    """The engine executes the core's typed requests and knows nothing else above it."""
+def test_the_engine_takes_only_requests_answers_names_and_the_codec() -> None:
+    """The engine executes the core's typed requests, answers its typed answers, and knows
+    nothing else above it."""
     allowed = ("aiostore.engine", "aiostore.codec", "aiostore.errors", "aiostore.model",
-               "aiostore._core.requests", "aiostore._core.names",
+               "aiostore._core.requests", "aiostore._core.answers", "aiostore._core.names",
                "aiostore._core.live.requests")  # live reading's requests (plain data)
     for path in _files("engine"):
         assert not [name for name in _own_imports(path) if not name.startswith(allowed)], path
 
 
-def test_the_core_reaches_the_engine_through_its_package() -> None:
-    for path in _files("_core"):
+def test_code_above_the_engine_reaches_it_through_its_package() -> None:
+    """The core, the faces and the CLI take from the engine only what its package offers
+    (``aiostore.engine.__all__``), never its modules."""
+    for path in PACKAGE.rglob("*.py"):
+        if path.relative_to(PACKAGE).parts[0] == "engine":
+            continue
         inner = [name for name in _own_imports(path) if name.startswith("aiostore.engine.")]
         assert not inner, path
 

@@ -6,7 +6,7 @@ and the result's keys; its ``finish`` checks ``keys`` and ``where`` against them
 name raises before any result is read), keeps the runs ``where`` matches (its callables run
 here, never on the HDF5 thread, once per distinct value of the parameter) and returns the
 second job, which reads those runs' values and whose ``finish`` builds the DataFrame.
-``load_dataset`` (:mod:`aiostore.sweeps.datasets`) plans the same two requests for several results.
+``load_dataset`` (:mod:`aiostore._core.datasets`) plans the same two requests for several results.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import pandas as pd
 from ..codec.columns import row_cells
 from ..codec.flags import Flag
 from ..errors import InvalidArgumentError
+from .answers import FrameColumns, FrameIndex
 from .names import RUNS_GROUP, check_name, run_index
 from .planning import Call, Defaults, Job
-from .requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex
+from .requests import FramePart, Path, ReadFrame, ReadFrameIndex
 
 __all__ = ["RUN_INDEX", "check_where", "matching", "plan_frame", "split_result_name", "take"]
 

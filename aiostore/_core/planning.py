@@ -343,8 +343,9 @@ def merge(call: Call, other_trajectory_name: str | None = None, *,
           delete_trajectory: bool = False) -> Job:
     if other_trajectory_name is None:
         raise InvalidArgumentError("MERGE needs other_trajectory_name=")
-    target = call.target(trajectory=_trajectory_of(call.item) if call.item != "FAST MERGE"
-                         else None)
+    # pypet's Trajectory.f_merge passes the item "FAST MERGE", a string that names no
+    # trajectory (_trajectory_of gives None): its trajectory_name= says which one
+    target = call.target(trajectory=_trajectory_of(call.item))
     rename = None if rename_dict is None else {
         split_full_name(old): split_full_name(new) for old, new in rename_dict.items()}
     if other_trajectory_name == target.trajectory:

@@ -12,8 +12,9 @@ from typing import Any
 
 from ..messages import LoadMode
 from ..model import Group, Leaf, Parameter, Result, RunInfo, Trajectory
+from .answers import NodeData, TrajectoryData
 from .names import split_full_name
-from .requests import NodeData, Path, TrajectoryData
+from .requests import Path
 
 PARAMETER_BRANCHES = frozenset({"parameters", "derived_parameters", "config"})
 

@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from .._core.answers import NodeData, NodeInfo
 from .._core.names import RUNS_GROUP, run_index
-from .._core.requests import NodeData, NodeInfo
 from .._core.restoring import make_item
 from ..blocking import StorageService
 from ..errors import AiostoreError, DataNotFoundError

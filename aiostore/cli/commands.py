@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from .. import __version__
-from . import checking, export, inventory, maintenance, showing, watching
+from . import checking, export, listing, maintenance, showing, watching
 from .exits import (
     EXIT_CODES_HELP,
     CommandError,
@@ -76,11 +76,11 @@ def ls_command(file: str, path: str | None, depth: int | None, exact: bool) -> N
     with opened(file) as service:
         if where is None:
             trajectories(service, file)  # an HDF5 file without aiostore data is said to be so
-            _echo(inventory.list_items(service, where, depth, exact))
+            _echo(listing.list_items(service, where, depth, exact))
             return
         require_trajectories(service, file, where.trajectory)
         with suggesting(service, where):
-            _echo(inventory.list_items(service, where, depth, exact))
+            _echo(listing.list_items(service, where, depth, exact))
 
 
 @cli.command("show", epilog=EXIT_CODES_HELP)

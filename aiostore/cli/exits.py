@@ -12,7 +12,7 @@ from typing import IO, Any
 import click
 
 from ..blocking import StorageService
-from ..engine import space
+from ..engine import file_access
 from ..errors import (
     AiostoreError,
     DataNotFoundError,
@@ -104,7 +104,7 @@ def require_file(filename: str) -> None:
     except FileNotFoundError:
         raise CommandError(f"no such file: {filename}", ExitCode.NO_FILE) from None
     except OSError as exc:  # a folder on the way that is a file, or that may not be entered
-        message = str(space.file_access(exc, filename, writing=False))
+        message = str(file_access(exc, filename, writing=False))
         raise CommandError(message, ExitCode.FILE_SYSTEM) from None
     if os.path.isdir(filename):
         raise CommandError(f"{filename} is a directory, not an HDF5 file", ExitCode.NOT_HDF5)

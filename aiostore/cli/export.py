@@ -25,8 +25,7 @@ import numpy as np
 import pandas as pd
 
 from ..blocking import StorageService
-from ..engine import space
-from ..engine.files import replacing
+from ..engine import SPACE_ERRNOS, file_access, replacing
 from ..errors import AiostoreError, DataNotFoundError, DiskFullError, UnsupportedFeatureError
 from ..messages import Msg
 from ..model import Result, Trajectory
@@ -221,7 +220,7 @@ def _write_stdout(frame: pd.DataFrame) -> None:
     except BrokenPipeError:
         raise  # the reader stopped early (| head): the command exits 0
     except OSError as exc:  # stdout redirected to a file on a full disk, a closed pipe...
-        if exc.errno in space.SPACE_ERRNOS:
+        if exc.errno in SPACE_ERRNOS:
             raise DiskFullError(exc.errno, "<stdout>", "cannot write the export to stdout: "
                                 f"{exc.strerror}") from None
         raise CommandError(f"cannot write to stdout: {exc.strerror or exc}",
@@ -246,7 +245,7 @@ def write(rows: RunRows, out: str, to: str, arrays: bool) -> None:
                            ExitCode.MISSING_DEPENDENCY)
     folder = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(folder):  # pandas says so in an OSError without an errno
-        raise space.file_access(errno.ENOTDIR if _a_file_on_the_way(folder) else errno.ENOENT,
+        raise file_access(errno.ENOTDIR if _a_file_on_the_way(folder) else errno.ENOENT,
                                 out)
     try:
         with replacing(out, _partial_path(out)) as partial:
@@ -259,4 +258,4 @@ def write(rows: RunRows, out: str, to: str, arrays: bool) -> None:
     except AiostoreError:  # DiskFullError among them, naming out
         raise
     except OSError as exc:  # permission denied, a read-only file system, a missing folder...
-        raise space.file_access(exc, out) from None
+        raise file_access(exc, out) from None

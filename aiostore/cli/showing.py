@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .._core.answers import NodeData, NodeInfo
 from .._core.names import RUNS_GROUP, STANDARD_GROUPS
-from .._core.requests import NodeData, NodeInfo
 from .._core.restoring import make_item
 from ..blocking import StorageService
 from ..messages import Msg

@@ -36,6 +36,18 @@ import pandas as pd
 from ..errors import UnsupportedTypeError
 from ..model import ObjectTable
 from .arrays import Spec, decode_array_value, encode_array_value
+from .colls import (
+    COLL_DATAFRAME,
+    COLL_DICT,
+    COLL_EMPTY_DICT,
+    COLL_LIST,
+    COLL_MATRIX,
+    COLL_NDARRAY,
+    COLL_OBJECT_TABLE,
+    COLL_SCALAR,
+    COLL_SERIES,
+    COLL_TUPLE,
+)
 from .flags import Flag
 from .tables import (
     decode_dict,
@@ -237,13 +249,13 @@ def decode(spec: Spec, raw: Any) -> Any:
 
 
 _COLLECTION_NAMES = {
-    "COLL_NDARRAY": "ndarray",
-    "COLL_MATRIX": "matrix",
-    "COLL_DICT": "dict",
-    "COLL_EMPTY_DICT": "dict",
-    "COLL_OBJECT_TABLE": "ObjectTable",
-    "COLL_DATAFRAME": "DataFrame",
-    "COLL_SERIES": "Series",
+    COLL_NDARRAY: "ndarray",
+    COLL_MATRIX: "matrix",
+    COLL_DICT: "dict",
+    COLL_EMPTY_DICT: "dict",
+    COLL_OBJECT_TABLE: "ObjectTable",
+    COLL_DATAFRAME: "DataFrame",
+    COLL_SERIES: "Series",
 }
 
 
@@ -251,10 +263,10 @@ def type_name(spec: Spec) -> str:
     """The name of the type a spec rebuilds: ``float``, ``int64``, ``list[str]``, ``tuple[int]``,
     ``ndarray``, ``dict``, ``DataFrame``... (the scalar names are those of docs/FORMAT.md)."""
     coll = str(spec.get("coll", ""))
-    if coll == "COLL_SCALAR":
+    if coll == COLL_SCALAR:
         return str(spec.get("type", "?"))
-    if coll in ("COLL_LIST", "COLL_TUPLE"):
-        container = "list" if coll == "COLL_LIST" else "tuple"
+    if coll in (COLL_LIST, COLL_TUPLE):
+        container = "list" if coll == COLL_LIST else "tuple"
         element = spec.get("type", "empty")
         return container if element == "empty" else f"{container}[{element}]"
     return _COLLECTION_NAMES.get(coll, coll.removeprefix("COLL_").lower() or "?")

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UnsupportedTypeError
+from .colls import COLL_EMPTY_DICT, COLL_LIST, COLL_MATRIX, COLL_NDARRAY, COLL_SCALAR, COLL_TUPLE
 from .scalars import INT64_MAX, INT64_MIN, rebuild_scalar, scalar_type_name
 
 Spec = dict[str, Any]
@@ -80,7 +81,7 @@ def restore_dtype(raw: np.ndarray, dtype_str: str) -> np.ndarray:
 
 
 def encode_scalar(key: str, value: Any, type_name: str) -> tuple[np.ndarray, Spec]:
-    spec: Spec = {"coll": "COLL_SCALAR", "type": type_name}
+    spec: Spec = {"coll": COLL_SCALAR, "type": type_name}
     if type_name in TEXT_TYPES:
         return _text_array(key, [value], spec)[0:1].reshape(()), spec
     if type_name == "int":
@@ -95,7 +96,7 @@ def encode_scalar(key: str, value: Any, type_name: str) -> tuple[np.ndarray, Spe
 
 
 def encode_ndarray(key: str, array: np.ndarray) -> tuple[np.ndarray, Spec]:
-    coll = "COLL_MATRIX" if isinstance(array, np.matrix) else "COLL_NDARRAY"
+    coll = COLL_MATRIX if isinstance(array, np.matrix) else COLL_NDARRAY
     if type(array) not in (np.ndarray, np.matrix):
         raise UnsupportedTypeError(key, f"array subclass {type(array).__name__} is not supported")
     plain = np.asarray(array)
@@ -131,7 +132,7 @@ def _stack_arrays(key: str, items: Sequence[np.ndarray], spec: Spec) -> np.ndarr
 
 
 def encode_sequence(key: str, items: list[Any] | tuple[Any, ...]) -> tuple[np.ndarray, Spec]:
-    spec: Spec = {"coll": "COLL_TUPLE" if isinstance(items, tuple) else "COLL_LIST"}
+    spec: Spec = {"coll": COLL_TUPLE if isinstance(items, tuple) else COLL_LIST}
     if not items:
         spec["type"] = "empty"
         return np.zeros(0), spec
@@ -176,12 +177,12 @@ def decode_sequence(spec: Spec, raw: np.ndarray) -> list[Any] | tuple[Any, ...]:
         items = list(raw)
     else:
         items = [rebuild_scalar(type_name, _strip_marker(item, spec)) for item in raw]
-    return tuple(items) if spec["coll"] == "COLL_TUPLE" else items
+    return tuple(items) if spec["coll"] == COLL_TUPLE else items
 
 
 def decode_ndarray(spec: Spec, raw: np.ndarray) -> np.ndarray:
     array = restore_dtype(raw, spec["dtype"])
-    return np.asmatrix(array) if spec["coll"] == "COLL_MATRIX" else array
+    return np.asmatrix(array) if spec["coll"] == COLL_MATRIX else array
 
 
 def encode_array_value(key: str, value: Any) -> tuple[np.ndarray, Spec] | None:
@@ -191,7 +192,7 @@ def encode_array_value(key: str, value: Any) -> tuple[np.ndarray, Spec] | None:
     if type(value) in (list, tuple):
         return encode_sequence(key, value)
     if type(value) is dict and not value:
-        return np.zeros(0), {"coll": "COLL_EMPTY_DICT"}
+        return np.zeros(0), {"coll": COLL_EMPTY_DICT}
     type_name = scalar_type_name(value)
     if type_name is None:
         return None
@@ -199,12 +200,12 @@ def encode_array_value(key: str, value: Any) -> tuple[np.ndarray, Spec] | None:
 
 
 _DECODERS = {
-    "COLL_SCALAR": decode_scalar,
-    "COLL_LIST": decode_sequence,
-    "COLL_TUPLE": decode_sequence,
-    "COLL_NDARRAY": decode_ndarray,
-    "COLL_MATRIX": decode_ndarray,
-    "COLL_EMPTY_DICT": lambda spec, raw: {},
+    COLL_SCALAR: decode_scalar,
+    COLL_LIST: decode_sequence,
+    COLL_TUPLE: decode_sequence,
+    COLL_NDARRAY: decode_ndarray,
+    COLL_MATRIX: decode_ndarray,
+    COLL_EMPTY_DICT: lambda spec, raw: {},
 }
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from .arrays import Spec, restore_dtype
+from .colls import COLL_SCALAR
 from .scalars import rebuild_scalar
 
 __all__ = ["decode_column", "is_scalar", "object_column", "row_cells"]
@@ -25,7 +26,7 @@ _BY_ELEMENT = frozenset({"str", "str_", "bytes", "bytes_"})
 
 def is_scalar(spec: Spec) -> bool:
     """Whether ``spec`` describes a scalar (one cell of a column)."""
-    return spec.get("coll") == "COLL_SCALAR"
+    return spec.get("coll") == COLL_SCALAR
 
 
 def object_column(cells: list[object]) -> np.ndarray:

@@ -27,6 +27,17 @@ from .arrays import (
     restore_dtype,
     storable,
 )
+from .colls import (
+    COLL_COLUMN,
+    COLL_DATAFRAME,
+    COLL_DICT,
+    COLL_EMPTY,
+    COLL_EMPTY_DICT,
+    COLL_LIST,
+    COLL_OBJECT_TABLE,
+    COLL_SCALAR,
+    COLL_SERIES,
+)
 
 INDEX_COLUMN = "_index"
 
@@ -88,7 +99,7 @@ def encode_dict(key: str, value: dict[Any, Any]) -> tuple[np.ndarray, Spec]:
         if type(label) is not str:
             raise UnsupportedTypeError(key, f"dict keys must be str, not {type(label).__name__}")
         encoded = encode_array_value(f"{key}[{label!r}]", item)
-        if encoded is None or encoded[1]["coll"] == "COLL_EMPTY_DICT":
+        if encoded is None or encoded[1]["coll"] == COLL_EMPTY_DICT:
             raise UnsupportedTypeError(
                 f"{key}[{label!r}]", f"dict values must not be {type(item).__name__} (no nesting)"
             )
@@ -97,7 +108,7 @@ def encode_dict(key: str, value: dict[Any, Any]) -> tuple[np.ndarray, Spec]:
         column, spec = _nonempty(array[np.newaxis], spec)
         columns.append((name, column))
         described.append([name, label, spec])
-    return _structured(columns, 1), {"coll": "COLL_DICT", "columns": described}
+    return _structured(columns, 1), {"coll": COLL_DICT, "columns": described}
 
 
 def decode_dict(spec: Spec, raw: np.ndarray) -> dict[str, Any]:
@@ -114,7 +125,7 @@ def _encode_cells(key: str, cells: list[Any]) -> tuple[np.ndarray, Spec]:
     """One column of an ObjectTable: scalars of one type, or arrays/lists of one shape."""
     if not any(isinstance(cell, list | tuple | np.ndarray) for cell in cells):
         array, spec = encode_sequence(key, cells)
-        spec["coll"] = "COLL_SCALAR"
+        spec["coll"] = COLL_SCALAR
         return array, spec
     encoded = [encode_array_value(key, cell) for cell in cells]
     specs = {repr(e[1]) if e else None for e in encoded}
@@ -128,8 +139,8 @@ def _encode_cells(key: str, cells: list[Any]) -> tuple[np.ndarray, Spec]:
 
 def _decode_cells(spec: Spec, raw: np.ndarray) -> np.ndarray:
     """The cells as a 1-d object array (pandas would read a list of arrays as 2-d)."""
-    if spec["coll"] == "COLL_SCALAR":
-        cells = list(decode_sequence({**spec, "coll": "COLL_LIST"}, raw))
+    if spec["coll"] == COLL_SCALAR:
+        cells = list(decode_sequence({**spec, "coll": COLL_LIST}, raw))
     else:
         cells = [decode_array_value(spec, raw[i, ...]) for i in range(len(raw))]
     column = np.empty(len(cells), dtype=object)
@@ -142,7 +153,7 @@ def _encode_frame_column(key: str, column: pd.Series, as_objects: bool) -> tuple
     dtype = column.dtype
     if not as_objects and isinstance(dtype, np.dtype) and dtype.kind != "O":
         plain = column.to_numpy()
-        return storable(key, plain), {"coll": "COLL_COLUMN", "dtype": plain.dtype.str}
+        return storable(key, plain), {"coll": COLL_COLUMN, "dtype": plain.dtype.str}
     array, spec = _encode_cells(key, list(column))
     if not as_objects:
         spec["pandas_dtype"] = str(dtype)
@@ -150,7 +161,7 @@ def _encode_frame_column(key: str, column: pd.Series, as_objects: bool) -> tuple
 
 
 def _decode_frame_column(spec: Spec, raw: np.ndarray) -> Any:
-    if spec["coll"] == "COLL_COLUMN":  # a whole numpy column; else each cell has this spec
+    if spec["coll"] == COLL_COLUMN:  # a whole numpy column; else each cell has this spec
         return restore_dtype(raw, spec["dtype"])
     return _decode_cells(spec, raw)
 
@@ -167,13 +178,13 @@ def encode_table(key: str, frame: pd.DataFrame) -> tuple[np.ndarray, Spec]:
         _check_label(key, label)
         array, spec = _encode_frame_column(f"{key}[{label!r}]", frame[label], as_objects)
         if len(frame) == 0:
-            spec = {"coll": "COLL_EMPTY", "pandas_dtype": str(frame[label].dtype)}
+            spec = {"coll": COLL_EMPTY, "pandas_dtype": str(frame[label].dtype)}
         name = column_name(label, position)
         array, spec = _nonempty(array, spec)
         columns.append((name, array))
         described.append([name, label, spec])
     spec = {
-        "coll": "COLL_OBJECT_TABLE" if as_objects else "COLL_DATAFRAME",
+        "coll": COLL_OBJECT_TABLE if as_objects else COLL_DATAFRAME,
         "columns": described,
         "columns_name": _check_label(key, frame.columns.name) if frame.columns.name else None,
     }
@@ -197,7 +208,7 @@ def _encode_index(key: str, index: pd.Index, columns: list[tuple[str, np.ndarray
 def decode_table(spec: Spec, raw: np.ndarray) -> pd.DataFrame:
     data: dict[Any, Any] = {}
     for name, label, colspec in spec["columns"]:
-        if colspec["coll"] == "COLL_EMPTY":
+        if colspec["coll"] == COLL_EMPTY:
             data[label] = pd.Series([], dtype=colspec["pandas_dtype"])
         else:
             data[label] = _decode_frame_column(colspec, _field(raw, name, colspec))
@@ -208,7 +219,7 @@ def decode_table(spec: Spec, raw: np.ndarray) -> pd.DataFrame:
         index = pd.Index(values, name=index_spec["name"], tupleize_cols=False)
         if "pandas_dtype" in index_spec["spec"]:
             index = index.astype(index_spec["spec"]["pandas_dtype"])
-    if spec["coll"] == "COLL_OBJECT_TABLE":
+    if spec["coll"] == COLL_OBJECT_TABLE:
         frame: pd.DataFrame = ObjectTable(data, index=index)
     else:
         frame = pd.DataFrame(data, index=index)
@@ -337,9 +348,9 @@ def encode_frame(key: str, frame: pd.DataFrame | pd.Series) -> tuple[pd.DataFram
             )
     _refuse_unreadable_text(key, frame)
     if isinstance(frame, pd.Series):
-        coll = "COLL_SERIES"
+        coll = COLL_SERIES
     else:
-        coll = "COLL_OBJECT_TABLE" if isinstance(frame, ObjectTable) else "COLL_DATAFRAME"
+        coll = COLL_OBJECT_TABLE if isinstance(frame, ObjectTable) else COLL_DATAFRAME
     spec: Spec = {"coll": coll, "dtypes": [str(dtype) for dtype in dtypes]}
     if isinstance(frame.index, pd.RangeIndex):  # pandas' reader makes it an Index of int64
         spec["range_index"] = [frame.index.start, frame.index.stop, frame.index.step]
@@ -360,6 +371,6 @@ def decode_frame(spec: Spec, frame: pd.DataFrame | pd.Series) -> pd.DataFrame | 
             # a Series, not its .array: pandas re-infers an object array of text as str
             column: Any = frame.iloc[:, position].astype(wanted)
             frame.isetitem(position, column)
-    if spec["coll"] == "COLL_OBJECT_TABLE":
+    if spec["coll"] == COLL_OBJECT_TABLE:
         return ObjectTable(frame)
     return frame

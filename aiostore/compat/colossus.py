@@ -36,8 +36,9 @@ from typing import Any
 import anyio
 import numpy as np
 
+from .._core.answers import CacheContents
 from .._core.handoff import queue_ticket, wait_future
-from .._core.requests import CacheContents, PutObject, ReadObjects
+from .._core.requests import PutObject, ReadObjects
 from .._core.worker import Ticket, current_worker
 from ..codec import value_nbytes
 from ..codec.trees import PickleRefusedError, decode_tree, encode_tree

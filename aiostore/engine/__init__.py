@@ -3,6 +3,11 @@
 It knows nothing of threads or event loops; it must be used from one thread at a time (the
 HDF5 thread, in the service). Each request is atomic: it is checked in full against the file
 before its first write, and a failure part-way takes back what it wrote.
+
+Code above the engine uses it through this package only (``tests/test_package.py`` holds it to
+that): the core runs :class:`Engine` on its HDF5 thread; the CLI writes its exports whole with
+:func:`replacing` and words what the file system refused with :func:`file_access` and
+:data:`SPACE_ERRNOS`, as the engine words its own.
 """
 
 from __future__ import annotations
@@ -59,13 +64,15 @@ from . import (
     space,
     writing,
 )
-from .files import OpenFile
+from .files import OpenFile, replacing
 from .filetable import FileTable
 from .objectcache import cache as objectcache
 from .pypet import tree as pypettree
+from .space import SPACE_ERRNOS, file_access
 from .writing import adds_runs, joined
 
-__all__ = ["Engine", "adds_runs", "check_compression", "joined"]
+__all__ = ["SPACE_ERRNOS", "Engine", "adds_runs", "check_compression", "file_access", "joined",
+           "replacing"]
 
 _CHANGES_IN_PLACE = (RemoveItems, RemoveIncompleteRuns, MergeTrajectories, Sequence, AccessData)
 _CHANGES_TRAJECTORY = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories,

@@ -15,8 +15,9 @@ from typing import Any
 import numpy as np
 import tables
 
+from .._core.answers import KeyInfo, NodeInfo
 from .._core.names import RUNS_GROUP, run_name
-from .._core.requests import DescribeNodes, KeyInfo, NodeInfo, Path
+from .._core.requests import DescribeNodes, Path
 from ..codec import Spec, type_name
 from ..codec.flags import Flag
 from ..errors import DataNotFoundError

@@ -34,6 +34,50 @@ log = logging.getLogger("aiostore.engine")
 TITLE_ATTR = "TITLE"
 
 
+# -- what the engine keeps with an open file (OpenFile.caches), a key type per kind ----------------
+
+
+@dataclass(frozen=True, slots=True)
+class RunSetsKey:
+    """The trajectory's group and its runs per run set (:func:`.layout.run_sets`)."""
+
+    trajectory: str
+
+
+@dataclass(frozen=True, slots=True)
+class PackedRunsKey:
+    """The trajectory's packed-run tables (:class:`.packing.PackedRuns`)."""
+
+    trajectory: str
+
+
+@dataclass(frozen=True, slots=True)
+class PypetLayoutKey:
+    """Whether pypet wrote the trajectory (:func:`.pypet.tree.either`)."""
+
+    trajectory: str
+
+
+@dataclass(frozen=True, slots=True)
+class PypetReaderKey:
+    """The reader of the data of the pypet trajectory at HDF5 path ``group``
+    (:func:`.pypet.files.reader_for`)."""
+
+    group: str
+
+
+@dataclass(frozen=True, slots=True)
+class PypetOverviewKey:
+    """The rows of overview table ``table`` of the pypet trajectory at HDF5 path ``group``
+    (:mod:`.pypet.overview`)."""
+
+    group: str
+    table: str
+
+
+CacheKey = RunSetsKey | PackedRunsKey | PypetLayoutKey | PypetReaderKey | PypetOverviewKey
+
+
 @dataclass
 class OpenFile:
     """An open file: the pandas store (for frames) and its PyTables handle (for everything)."""
@@ -48,8 +92,9 @@ class OpenFile:
     # rows by run index. The engine writes them in one go per table before the file is flushed,
     # closed or used by any request but a store (a row at a time cost a tenth of a run).
     deferred_rows: dict[str, tuple[Any, dict[int, Any]]] = field(default_factory=dict)
-    # What the engine derived from the file and keeps while it is open (packed-run tables).
-    caches: dict[str, Any] = field(default_factory=dict)
+    # What the engine derived from the file and keeps while it is open (packed-run tables...),
+    # by a key whose type says what it holds.
+    caches: dict[CacheKey, Any] = field(default_factory=dict)
     # Plain groups (not leaves) by HDF5 path, so that stores need not look them up again, and
     # can tell a missing child from their children's names instead of a failed lookup (which
     # costs PyTables an exception); forgotten whenever anything but a store may have removed or

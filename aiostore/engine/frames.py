@@ -26,10 +26,12 @@ from typing import Any
 import numpy as np
 import tables
 
+from .._core.answers import FrameColumns, FrameIndex
 from .._core.names import RUNS_GROUP, run_index, run_name
-from .._core.requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex, Target
+from .._core.requests import FramePart, Path, ReadFrame, ReadFrameIndex, Target
 from ..codec import Spec, decode, loads_specs
 from ..codec.arrays import restore_dtype
+from ..codec.colls import COLL_NDARRAY, COLL_SCALAR
 from ..codec.columns import decode_column, is_scalar, object_column
 from ..codec.flags import Flag
 from ..codec.tables import _field
@@ -225,7 +227,7 @@ def _range_column(spec: Spec, raw: np.ndarray) -> np.ndarray:
     if element == "ndarray" or raw.ndim != 1:
         values = decode(spec, raw)
         return object_column(list(values))
-    return decode_column({**spec, "coll": "COLL_SCALAR"}, raw)
+    return decode_column({**spec, "coll": COLL_SCALAR}, raw)
 
 
 # ------------------------------------------------------------------------------------ frame
@@ -397,7 +399,7 @@ def _column(spec: Spec, block: np.ndarray) -> np.ndarray:
     dtype restored), anything else value by value."""
     if is_scalar(spec):
         return decode_column(spec, block)
-    if spec.get("coll") == "COLL_NDARRAY" and block.dtype.fields is None and block.ndim > 1:
+    if spec.get("coll") == COLL_NDARRAY and block.dtype.fields is None and block.ndim > 1:
         return restore_dtype(block, spec["dtype"])
     return object_column([_decode_value(spec, block[row]) for row in range(len(block))])
 

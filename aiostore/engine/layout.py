@@ -19,6 +19,7 @@ import tables
 from .._core.names import RUNS_GROUP, run_index
 from .._core.requests import Path
 from ..codec import Spec, loads_specs
+from .files import RunSetsKey
 
 if TYPE_CHECKING:
     from .files import OpenFile
@@ -85,7 +86,7 @@ def run_sets(file: OpenFile, trajectory: str) -> int:
     """The runs per run set of ``trajectory`` in ``file``: its ``SRVC_RUN_SETS``, 0 for a flat
     trajectory (or none yet). Kept with the open file while the trajectory's group is open
     (a removed group is closed), so that a store does not read an attribute per run."""
-    key = f"runsets:{trajectory}"
+    key = RunSetsKey(trajectory)
     known = file.caches.get(key)
     if known is not None and known[0]._v_isopen:
         return int(known[1])

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import tables
 
-from .._core.requests import SharedNode
+from .._core.answers import SharedNode
 from ..codec import Encoded, Spec, decode, dumps_specs
 from ..codec.flags import Flag
 from ..errors import (

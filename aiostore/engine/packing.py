@@ -28,8 +28,9 @@ from typing import Any
 import numpy as np
 import tables
 
+from .._core.answers import NodeData
 from .._core.names import RUNS_GROUP, run_index, run_name
-from .._core.requests import LeafRecord, NodeData, Path, row_leaf
+from .._core.requests import LeafRecord, Path, row_leaf
 from ..codec import Encoded, Spec, decode, loads_specs
 from ..codec.flags import Flag
 from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype
@@ -37,7 +38,7 @@ from ..codec.rows import row_layout as values_row_layout
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError
 from . import layout, nodes
 from .durability.undo import UndoLog
-from .files import OpenFile
+from .files import OpenFile, PackedRunsKey
 from .rowindex import RunRows
 
 PACKED_GROUP = "packed"
@@ -139,7 +140,7 @@ class PackedRuns:
     @classmethod
     def of(cls, file: OpenFile, trajectory: str) -> PackedRuns:
         """The packed tables of ``trajectory``, kept with the open file between requests."""
-        key = f"packed:{trajectory}"
+        key = PackedRunsKey(trajectory)
         packed = file.caches.get(key)
         if packed is None or not all(t.table._v_isopen for t in packed.tables.values()):
             packed = file.caches[key] = cls(file, trajectory)

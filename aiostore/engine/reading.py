@@ -11,17 +11,8 @@ from typing import Any
 
 import tables
 
-from .._core.requests import (
-    ListTrajectories,
-    NodeData,
-    Path,
-    ReadLeaf,
-    ReadTrajectory,
-    ReadTree,
-    SkeletonReads,
-    Target,
-    TrajectoryData,
-)
+from .._core.answers import NodeData, TrajectoryData
+from .._core.requests import ListTrajectories, Path, ReadLeaf, ReadTrajectory, ReadTree, SkeletonReads, Target
 from ..errors import DataNotFoundError, FileFormatError
 from . import layout, nodes, runs
 from .files import OpenFile

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 import tables
 
+from .._core.answers import NodeData
 from .._core.names import RUNS_GROUP, STANDARD_GROUPS, run_index
-from .._core.requests import LeafRecord, NodeData, Path, RemoveIncompleteRuns, RemoveItems
+from .._core.requests import LeafRecord, Path, RemoveIncompleteRuns, RemoveItems
 from ..codec import dumps_specs, encode
 from ..errors import DataNotFoundError, NotStoredError, RemovalError
 from . import layout, nodes, runs

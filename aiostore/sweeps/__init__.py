@@ -2,8 +2,10 @@
 
 - :mod:`.driver`: :func:`run_sweep`, which resumes where an interrupted sweep left off;
 - :mod:`.runners`: where the simulations run (:class:`ProcessRunner`, local processes);
-  :class:`aiostore.dask.DaskRunner` (:mod:`.dask`) runs them on a Dask cluster;
-- :mod:`.datasets`: ``load_dataset``, the results of the completed runs as an xarray Dataset.
+  :class:`aiostore.dask.DaskRunner` (:mod:`.dask`) runs them on a Dask cluster.
+
+``load_dataset`` (the results of the completed runs as an xarray Dataset) is a method of the
+services, planned by :mod:`aiostore._core.datasets`.
 """
 
 from .driver import RunAnswer, SweepReport, run_sweep, simulate_runs

@@ -386,8 +386,9 @@ def test_the_watching_must_holds(tmp_path: Path) -> None:
 
 
 def test_kept_columns_are_joined_with_the_new_runs_only() -> None:
+    from aiostore._core.answers import FrameColumns
     from aiostore._core.live import framecache
-    from aiostore._core.requests import FrameColumns, FramePart, ReadFrame, Target
+    from aiostore._core.requests import FramePart, ReadFrame, Target
 
     asked: list[list[int]] = []
     generation = ["g1"]

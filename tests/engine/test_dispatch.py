@@ -6,8 +6,9 @@ import typing
 
 import pytest
 
+from aiostore._core.answers import FrameColumns
 from aiostore._core.live.requests import LiveRequest
-from aiostore._core.requests import CloseFile, FrameColumns, Request
+from aiostore._core.requests import CloseFile, Request
 from aiostore.engine import Engine
 
 

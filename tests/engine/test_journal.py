@@ -9,6 +9,7 @@ import pickle
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -376,3 +377,69 @@ def test_records_that_name_the_requests_old_module_still_unpickle(
     assert b"aiostore._core" not in payload
     assert "aiostore.requests" not in sys.modules
     assert journal._Unpickler(io.BytesIO(payload)).load() == record
+
+
+def _as_untyped(record: Any) -> tuple[Any, ...]:
+    """``record`` as journals held it before the records were typed: a tuple tagged by a
+    string."""
+    if isinstance(record, journal.StoreRecord):
+        return ("store", record.number, record.request, record.creates)
+    if isinstance(record, journal.MergeRecord):
+        return ("merge", record.number, record.marks, ())
+    if isinstance(record, journal.FailedRecord):
+        return ("failed", *record.numbers)
+    assert isinstance(record, journal.Owner)
+    return ("owner", record.host, record.pid, record.started, record.namespace)
+
+
+def _write_untyped(path: Path, records: list[tuple[Any, ...]]) -> None:
+    """Write ``records`` as the journal of ``path``, framed as the journal frames them (every
+    buffer in band)."""
+    frames = []
+    for record in records:
+        payload = pickle.dumps(record, protocol=5)
+        frames.append(journal._HEADER.pack(len(payload), zlib.crc32(payload), journal._CHECKED)
+                      + payload)
+    Path(journal.journal_path(str(path))).write_bytes(b"".join(frames))
+
+
+def test_a_journal_of_untyped_records_still_replays(tmp_path: Path) -> None:
+    """A journal written before its records were typed (tuples tagged "store", "failed",
+    "owner") replays as it did: its stores made again, a failed one taken back."""
+    path = tmp_path / "untyped.h5"
+    _die_while_writing(path, "die-mid-store")
+    data = Path(journal.journal_path(str(path))).read_bytes()
+    typed = journal.unfinished(str(path))
+    owner = journal.owner_of(str(path))
+    assert typed is not None
+    assert owner is not None
+    records = [_as_untyped(record) for record in journal._records(data)]
+    assert {record[0] for record in records} == {"store", "owner"}
+    last = typed[-1].number  # run 4, cut short: marked failed, as a failed store was
+    _write_untyped(path, [*records, ("failed", last)])
+    assert b"StoreRecord" not in Path(journal.journal_path(str(path))).read_bytes()
+    assert journal.owner_of(str(path)) == owner
+    untyped = journal.unfinished(str(path))
+    assert untyped is not None
+    assert [(e.number, e.creates, e.failed) for e in untyped] == [
+        (e.number, e.creates, e.number == last) for e in typed]
+    traj = _load(path)
+    assert _runs_stored(traj) == [0, 1, 2, 3]
+    for index in range(4):
+        _assert_run(traj, index)
+
+
+def test_untyped_records_read_as_the_records_they_stand_for() -> None:
+    from aiostore._core.requests import Target, WriteItems
+
+    request = WriteItems(Target("f.h5", "t"))
+    marks = object()
+    owner = journal.Owner("host", 12, "boot:34", "pid:[5]")
+    assert journal._typed(("store", 3, request, ("/t/a",))) == journal.StoreRecord(
+        3, request, ("/t/a",))
+    assert journal._typed(("merge", 4, marks, ())) == journal.MergeRecord(4, marks)
+    assert journal._typed(("failed", 3, 4)) == journal.FailedRecord((3, 4))
+    assert journal._typed(("owner", "host", 12, "boot:34", "pid:[5]")) == owner
+    for record in (journal.StoreRecord(3, request, ()), journal.FailedRecord((3,)), owner):
+        again = journal._typed(pickle.loads(pickle.dumps(record, protocol=5)))
+        assert again == record

@@ -3,7 +3,7 @@ result asks the writer only for the runs completed since.
 
 A reader polling ``load_frame`` of a sweep asks for every run each time, and the writer would
 read them all each time (its HDF5 thread's time, taken from the sweep). Instead the reader
-keeps the last answer (:class:`~aiostore.requests.FrameColumns` per result) with the runs it
+keeps the last answer (:class:`~aiostore._core.answers.FrameColumns` per result) with the runs it
 was asked for; when it is asked again for those runs and more, the writer reads only the new
 ones and the reader joins the two. The writer's answers carry a generation (its server's
 token, and the count of its changes in place: removals, updates, merges); a generation that
@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from ..requests import FrameColumns, ReadFrame
+from ..answers import FrameColumns
+from ..requests import ReadFrame
 
 __all__ = ["forget", "read"]
 

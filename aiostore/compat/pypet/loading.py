@@ -12,8 +12,9 @@ import pickle
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from ..._core.answers import NodeData, SharedNode
 from ..._core.names import STANDARD_GROUPS
-from ..._core.requests import NodeData, Path, SharedNode
+from ..._core.requests import Path
 from ...model import ObjectTable
 from . import keys
 

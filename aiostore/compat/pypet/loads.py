@@ -7,11 +7,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..._core.answers import NodeData, TrajectoryData
 from ..._core.planning import Job, load_level
 from ..._core.requests import (
     ForeignRead,
     ListTrajectories,
-    NodeData,
     Path,
     ReadLeaf,
     ReadTrajectory,
@@ -19,7 +19,6 @@ from ..._core.requests import (
     RunRecord,
     Sequence,
     Target,
-    TrajectoryData,
     TrajectoryLayout,
 )
 from ...errors import (

@@ -37,6 +37,7 @@ import pickle
 import socket
 import struct
 import time
+import typing
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ except ImportError:  # Windows: no flock, so no way to tell a live journal from 
     fcntl = None  # type: ignore[assignment]
 
 from ..._core.requests import WriteItems
+from ...codec.pickling import pickled_by_fields
 from ...errors import AiostoreError, FileLockedError
 from .. import space
 from ..merging import MergeMarks
@@ -70,6 +72,40 @@ _HEADER = struct.Struct("<QII")  # pickle length, its crc32, number of buffers |
 _LENGTH = struct.Struct("<Q")
 _CHECKED_LENGTH = struct.Struct("<QI")
 _CHECKED = 0x8000_0000
+
+
+# -- the records -------------------------------------------------------------------------------
+#
+# The journal holds four kinds of record, each pickled as its class and field values (the
+# class's name is its tag). Journals written before the records were typed hold tuples tagged
+# by a string instead; :func:`_typed` reads them as the records they stand for.
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class StoreRecord:
+    """A store about to be made: its request, and the HDF5 paths it is to create."""
+
+    number: int
+    request: WriteItems
+    creates: tuple[str, ...]
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class MergeRecord:
+    """A merge about to be made: the marks of how the file was before it."""
+
+    number: int
+    marks: MergeMarks
+
+
+@pickled_by_fields
+@dataclass(frozen=True, slots=True)
+class FailedRecord:
+    """The stores ``numbers`` failed: a replay takes them back and never makes them again."""
+
+    numbers: tuple[int, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +173,7 @@ class Journal:
             raise space.disk_full(exc, self.path, self.filename) from None
         self._allocated = wanted
 
-    def _append(self, record: tuple[Any, ...], spare: int = MARK_BYTES + BALLAST_BYTES) -> None:
+    def _append(self, record: Record, spare: int = MARK_BYTES + BALLAST_BYTES) -> None:
         # Arrays travel out of band, written from where they are: no copy of the data.
         buffers: list[pickle.PickleBuffer] = []
 
@@ -169,21 +205,21 @@ class Journal:
         """Journal a store about to be made; returns its number (for :meth:`failed`).
         Raises DiskFullError, having journaled nothing, if the disk has no room for it."""
         number = self._next
-        self._append(("store", number, request, creates))
+        self._append(StoreRecord(number, request, creates))
         self._next += 1
         self._unsynced.append(number)
         return number
 
     def begin_merge(self, marks: MergeMarks) -> None:
         """Journal a merge about to be made (cleared by a checkpoint once it is done)."""
-        self._append(("merge", self._next, marks, ()))
+        self._append(MergeRecord(self._next, marks))
         self._next += 1
 
     def failed(self, *numbers: int) -> None:
         """The stores ``numbers`` failed: a replay takes back whatever of them reached the file
         and never makes them again."""
         if numbers:
-            self._append(("failed", *numbers), spare=0)  # in the room kept for marks
+            self._append(FailedRecord(numbers), spare=0)  # in the room kept for marks
             self._unsynced = [number for number in self._unsynced if number not in numbers]
 
     def fail_unsynced(self) -> None:
@@ -263,12 +299,13 @@ def _lock(fd: int, filename: str, path: str) -> None:
 # container of this host, cannot be checked from here.
 
 _BUSY = (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
-_OWNER = "owner"
 
 
+@pickled_by_fields
 @dataclass(frozen=True, slots=True)
 class Owner:
-    """The process that writes a journal."""
+    """The process that writes a journal (its record in the journal: see the section's
+    comment)."""
 
     host: str
     pid: int
@@ -305,8 +342,7 @@ def this_process() -> Owner:
 
 def _record_owner(journal: Journal) -> None:
     """Append the owner record of this process to ``journal`` (see the section's comment)."""
-    owner = this_process()
-    journal._append((_OWNER, owner.host, owner.pid, owner.started, owner.namespace))
+    journal._append(this_process())
 
 
 def owner_of(filename: str) -> Owner | None:
@@ -326,9 +362,8 @@ def _owner(fd: int) -> Owner | None:
     size = os.fstat(fd).st_size
     found = None
     for record in _records(os.pread(fd, size, 0) if size else b""):
-        if record[0] == _OWNER:
-            _, host, pid, started, namespace = record
-            found = Owner(host, pid, started, namespace)
+        if isinstance(record, Owner):
+            found = record
     return found
 
 
@@ -413,10 +448,28 @@ def _valid_length(data: bytes) -> int:
     return max((end for end, _ in _frames(data)), default=0)
 
 
-def _records(data: bytes) -> Iterator[tuple[Any, ...]]:
+Record = StoreRecord | MergeRecord | FailedRecord | Owner
+
+
+def _records(data: bytes) -> Iterator[Record]:
     for _, (payload, buffers) in _frames(data):
         # written by this engine, not by a user
-        yield _Unpickler(io.BytesIO(payload), buffers=buffers).load()
+        yield _typed(_Unpickler(io.BytesIO(payload), buffers=buffers).load())
+
+
+def _typed(record: Any) -> Record:
+    """``record`` as a typed record: journals written before the records were typed hold
+    tuples tagged by a string (their replay must not be lost with an upgrade)."""
+    match record:
+        case ("store", number, request, creates):
+            return StoreRecord(number, request, creates)
+        case ("merge", number, marks, _):
+            return MergeRecord(number, marks)
+        case ("failed", *numbers):
+            return FailedRecord(tuple(numbers))
+        case ("owner", host, pid, started, namespace):
+            return Owner(host, pid, started, namespace)
+    return typing.cast(Record, record)
 
 
 # Where the classes of records written before the package's layout changed (issue 20) live now.
@@ -501,12 +554,12 @@ def _entries(data: bytes) -> list[Entry]:
     """The journaled changes of ``data`` in order, each marked if it failed."""
     stores: dict[int, Entry] = {}
     for record in _records(data):
-        if record[0] == _OWNER:
-            continue
-        if record[0] == "failed":
-            for number in record[1:]:
+        if isinstance(record, StoreRecord):
+            stores[record.number] = Entry(record.number, record.request, record.creates)
+        elif isinstance(record, MergeRecord):
+            stores[record.number] = Entry(record.number, record.marks)
+        elif isinstance(record, FailedRecord):
+            for number in record.numbers:
                 if number in stores:
                     stores[number] = dataclasses.replace(stores[number], failed=True)
-        else:
-            stores[record[1]] = Entry(record[1], record[2], record[3])
     return [stores[number] for number in sorted(stores)]

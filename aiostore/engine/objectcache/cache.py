@@ -40,7 +40,8 @@ try:
 except ImportError:  # Windows: no flock; one process per cache there
     fcntl = None  # type: ignore[assignment]
 
-from ..._core.requests import CacheContents, ObjectRecord, PutObject, ReadObjects
+from ..._core.answers import CacheContents, ObjectRecord
+from ..._core.requests import PutObject, ReadObjects
 from ...codec.trees import Node, PickleRefusedError
 from ...errors import AiostoreError, FileFormatError
 from .. import space

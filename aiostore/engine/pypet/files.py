@@ -24,7 +24,7 @@ import tables
 from ..._core.requests import Path
 from ...errors import DataNotFoundError, UnsupportedFeatureError
 from .. import layout
-from ..files import OpenFile
+from ..files import OpenFile, PypetReaderKey
 from .overview import check_int_parameter, encoding_of
 from .values import NESTED_GROUP, STORE, Reader, attr
 
@@ -49,7 +49,7 @@ def is_pypet_trajectory(group: Any) -> bool:
 
 def reader_for(file: OpenFile, traj: tables.Group) -> Reader:
     """The reader of a trajectory's data, with the string encoding pypet recorded for it."""
-    key = f"pypet-reader:{traj._v_pathname}"
+    key = PypetReaderKey(traj._v_pathname)
     reader = file.caches.get(key)
     if reader is None:
         reader = file.caches[key] = Reader(file.store, encoding_of(traj))

@@ -18,6 +18,7 @@ import tables
 from ..._core.requests import Path, TrajectoryHeader
 from ...errors import FileFormatError
 from .. import layout
+from ..files import CacheKey, PypetOverviewKey
 from .values import attr
 
 INFO_TABLE = "info"
@@ -62,10 +63,11 @@ def encoding_of(traj: tables.Group) -> str:
     return _text(table.read(0, 1)["encoding"][0]) or "utf8"
 
 
-def _rows(cache: dict[str, Any], traj: tables.Group, name: str) -> dict[tuple[str, str], Any]:
+def _rows(cache: dict[CacheKey, Any], traj: tables.Group,
+          name: str) -> dict[tuple[str, str], Any]:
     """The rows of an overview table by (location, name), read once while the file is open
     (aiostore never changes a pypet trajectory)."""
-    key = f"pypet-overview:{traj._v_pathname}/{name}"
+    key = PypetOverviewKey(traj._v_pathname, name)
     rows = cache.get(key)
     if rows is None:
         table = _overview_table(traj, name)
@@ -83,7 +85,7 @@ def _is_wrapped_int(group: tables.Group) -> bool:
             and attr(table, "SRVC_COLUMN_data_SCALAR_TYPE") == "int")
 
 
-def check_int_parameter(cache: dict[str, Any], traj: tables.Group, group: tables.Group,
+def check_int_parameter(cache: dict[CacheKey, Any], traj: tables.Group, group: tables.Group,
                         path: Path, values: dict[str, Any]) -> None:
     """Refuse a python int parameter whose stored value is not the one pypet was given."""
     if not path or path[0] not in OVERVIEW_TABLES or not _is_wrapped_int(group):

@@ -15,21 +15,21 @@ from typing import Any
 import numpy as np
 import tables
 
-from ..._core.requests import (
-    DescribeNodes,
-    KeyInfo,
-    NodeData,
-    NodeInfo,
-    Path,
-    ReadLeaf,
-    ReadTrajectory,
-    ReadTree,
-    TrajectoryData,
+from ..._core.answers import KeyInfo, NodeData, NodeInfo, TrajectoryData
+from ..._core.requests import DescribeNodes, Path, ReadLeaf, ReadTrajectory, ReadTree
+from ...codec.colls import (
+    COLL_DICT,
+    COLL_EMPTY_DICT,
+    COLL_LIST,
+    COLL_MATRIX,
+    COLL_NDARRAY,
+    COLL_SCALAR,
+    COLL_TUPLE,
 )
 from ...errors import DataNotFoundError, ReadOnlyTrajectoryError, UnsupportedFeatureError
 from .. import layout, runs
 from ..describing import leaf_kind
-from ..files import OpenFile
+from ..files import OpenFile, PypetLayoutKey
 from ..nodes import damaged_data
 from ..reading import missing_item, missing_trajectory
 from .files import (
@@ -191,15 +191,15 @@ def _native_keys(keys: tuple[KeyInfo, ...]) -> tuple[KeyInfo, ...]:
     return tuple(native)
 
 
-_COLLECTIONS = {"COLL_NDARRAY": "ndarray", "COLL_MATRIX": "matrix", "COLL_DICT": "dict",
-                "COLL_EMPTY_DICT": "dict"}
+_COLLECTIONS = {COLL_NDARRAY: "ndarray", COLL_MATRIX: "matrix", COLL_DICT: "dict",
+                COLL_EMPTY_DICT: "dict"}
 
 
 def _type_name(coll: str | None, scalar: str | None, flag: str) -> str:
-    if coll == "COLL_SCALAR":
+    if coll == COLL_SCALAR:
         return scalar or "?"
-    if coll in ("COLL_LIST", "COLL_TUPLE"):
-        container = "list" if coll == "COLL_LIST" else "tuple"
+    if coll in (COLL_LIST, COLL_TUPLE):
+        container = "list" if coll == COLL_LIST else "tuple"
         return f"{container}[{scalar}]" if scalar else container
     if coll in _COLLECTIONS:
         return _COLLECTIONS[coll]
@@ -238,7 +238,7 @@ def either(native: Callable[[OpenFile, Any], Any],
     def read(file: OpenFile, request: Any) -> Any:
         # remembered while the file is open: aiostore never makes nor removes a pypet
         # trajectory, so what it is cannot change under us
-        key = f"pypet-layout:{request.target.trajectory}"
+        key = PypetLayoutKey(request.target.trajectory)
         is_pypet = file.caches.get(key)
         if is_pypet is None:
             group = layout.get_node(file.h5, "/" + request.target.trajectory)

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import tables
 
+from ...codec.colls import COLL_EMPTY_DICT, COLL_LIST, COLL_MATRIX, COLL_SCALAR, COLL_TUPLE
 from ...errors import FileFormatError, UnsupportedFeatureError
 from ...model import ObjectTable
 
@@ -79,21 +80,21 @@ class Reader:
     def recall(self, where: str, data: Any, coll: str | None, recorded: str | None) -> Any:
         """``data`` as the type pypet recorded for it (as pypet's loader gives it back)."""
         convert = self.converter(where, recorded)
-        if coll == "COLL_SCALAR":
+        if coll == COLL_SCALAR:
             if isinstance(data, np.ndarray):
                 data = data[()] if data.ndim == 0 else data.reshape(-1)[0]
             return convert(data) if convert is not None else data
-        if coll in ("COLL_LIST", "COLL_TUPLE"):
+        if coll in (COLL_LIST, COLL_TUPLE):
             items = list(data)
             if convert is not None:
                 items = [convert(item) for item in items]
-            return tuple(items) if coll == "COLL_TUPLE" else items
-        if coll == "COLL_EMPTY_DICT":
+            return tuple(items) if coll == COLL_TUPLE else items
+        if coll == COLL_EMPTY_DICT:
             return {}
         if isinstance(data, np.ndarray):
             if recorded == "str":
                 data = np.char.decode(data, self.encoding)
-            if coll == "COLL_MATRIX":
+            if coll == COLL_MATRIX:
                 data = np.asmatrix(data)
         return data
 

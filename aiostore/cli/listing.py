@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .._core.requests import KeyInfo, NodeInfo
+from .._core.answers import KeyInfo, NodeInfo
 from ..blocking import StorageService
 from .paths import ItemPath, load_runs
 from .wording import plural

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .._core.framing import RUN_INDEX, Where, check_where, matching, split_result_name, take
-from .._core.planning import Call, Defaults, Job
-from .._core.requests import FrameColumns, FrameIndex, FramePart, Path, ReadFrame, ReadFrameIndex
 from ..errors import InvalidArgumentError, MissingDependencyError
+from .answers import FrameColumns, FrameIndex
+from .framing import RUN_INDEX, Where, check_where, matching, split_result_name, take
+from .planning import Call, Defaults, Job
+from .requests import FramePart, Path, ReadFrame, ReadFrameIndex
 
 if TYPE_CHECKING:
     import xarray as xr
