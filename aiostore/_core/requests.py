@@ -366,21 +366,29 @@ class ReadFrameIndex:
     """What ``load_frame`` and ``load_dataset`` read before any result: the completed runs, the
     explored parameters' values and the keys of each result ``(branch, relative)``, named
     ``<branch>.runs.<run>.<relative>``; ``results`` None: every result below ``results.runs``
-    that a completed run holds."""
+    that a completed run holds. A live writer's reader says what it holds already
+    (:mod:`aiostore._core.live.framecache`): ``since``, every run below it completed; ``known``,
+    the explored parameters' names and lengths (see :class:`FrameIndex`)."""
 
     target: Target
     results: tuple[tuple[str, Path], ...] | None
+    since: int = 0
+    known: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class FramePart:
     """One result to read for :class:`ReadFrame`: its keys ``keys`` and the specs
-    :class:`FrameIndex` found for them (the columns' types when no run chosen holds it)."""
+    :class:`FrameIndex` found for them (the columns' types when no run chosen holds it).
+    ``rows_from``: where to look first for the runs' rows in a packed table (after the rows of
+    the runs a reader read before: :attr:`FrameColumns.rows`; a run not found from there is
+    looked for in every row)."""
 
     branch: str
     relative: Path
     keys: tuple[str, ...]
     specs: Mapping[str, Any] = field(default_factory=dict)
+    rows_from: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -536,11 +544,15 @@ class FrameIndex:
     """What :class:`ReadFrameIndex` found: the completed runs (a sorted int64 array), each
     explored parameter's values by run index (named below ``parameters``, as numpy columns)
     and, by ``(branch, relative)``, each result's keys with their codec specs, in the order
-    they were stored."""
+    they were stored. Asked ``since`` a run (by a live writer's reader), ``runs`` holds only the
+    completed runs from ``since`` on, and ``parameters`` is empty if ``same_parameters`` (the
+    ones the reader knows are as they were)."""
 
     runs: Any
     parameters: dict[str, Any]
     results: dict[tuple[str, Path], dict[str, Any]]
+    since: int = 0
+    same_parameters: bool = False
 
 
 @dataclass(slots=True)
@@ -548,10 +560,12 @@ class FrameColumns:
     """What :class:`ReadFrame` read of one result: the runs that hold it (sorted) and, per key,
     its column (``label`` None) or, for a dict, a column per field (``label`` the field's
     name). A column is a numpy array with a row per run: 1-d for scalars (of their exact dtype)
-    and for an object column of values; ``(runs, *shape)`` for arrays of one dtype and shape."""
+    and for an object column of values; ``(runs, *shape)`` for arrays of one dtype and shape.
+    ``rows``: the row of the result's packed table after the last one read (0 without one)."""
 
     runs: Any
     columns: list[tuple[str, str | None, Any]]
+    rows: int = 0
 
 
 # Every request the engine executes, each by a handler of its own (the engine's table, which

@@ -1,13 +1,19 @@
-"""A reader's last columns of each result read from a live writer: the next read of the same
-result asks the writer only for the runs completed since.
+"""A reader's last answers of a live writer: the next read of the same result, or of the same
+index of runs, asks the writer only for the runs completed since.
 
 A reader polling ``load_frame`` of a sweep asks for every run each time, and the writer would
 read them all each time (its HDF5 thread's time, taken from the sweep). Instead the reader
 keeps the last answer (:class:`~aiostore.requests.FrameColumns` per result) with the runs it
 was asked for; when it is asked again for those runs and more, the writer reads only the new
-ones and the reader joins the two. The writer's answers carry a generation (its server's
-token, and the count of its changes in place: removals, updates, merges); a generation that
-differs from the kept one means the kept columns may be stale, and everything is read again.
+ones (from the rows of the packed table the reader has not seen, ``FramePart.rows_from``) and
+the reader joins the two. So with the index ``load_frame`` reads first
+(:class:`~aiostore.requests.FrameIndex`: the completed runs and the explored parameters): the
+reader says up to which run every run was completed (``since``) and which parameters it has,
+and the writer reads the run table's rows from there and answers the completed runs among them,
+and the parameters only if they grew. The writer's answers carry a generation (its server's
+token, and the count of its changes in place: removals, updates, merges, a run's row written
+back to not completed); a generation that differs from the kept one means the kept columns may
+be stale, and everything is read again.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from typing import Any
 
 import numpy as np
 
-from ..requests import FrameColumns, ReadFrame
+from ..requests import FrameColumns, FrameIndex, ReadFrame, ReadFrameIndex
 
-__all__ = ["forget", "read"]
+__all__ = ["forget", "read", "read_index"]
 
-KEPT = 4  # results kept (the most recently read)
+KEPT = 8  # results and indexes kept (the most recently read)
 
-Ask = Callable[[ReadFrame], tuple[str, Any, Any]]
+Ask = Callable[[Any], tuple[str, Any, Any]]
+Key = tuple[str, str, bytes]
 
 
 @dataclass
@@ -38,8 +45,14 @@ class _Kept:
     generation: Any
 
 
+@dataclass
+class _KeptIndex:
+    index: FrameIndex  # whole (every completed run, every parameter)
+    generation: Any
+
+
 _lock = threading.Lock()
-_kept: collections.OrderedDict[tuple[str, str, bytes], _Kept] = collections.OrderedDict()
+_kept: collections.OrderedDict[Key, _Kept | _KeptIndex] = collections.OrderedDict()
 
 
 def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
@@ -47,9 +60,13 @@ def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
     key = (path, request.target.trajectory, pickle.dumps(request.parts))
     with _lock:
         kept = _kept.get(key)
-    if kept is not None and _within(kept.runs, request.runs):
+    if isinstance(kept, _Kept) and _within(kept.runs, request.runs):
         new = np.setdiff1d(request.runs, kept.runs, assume_unique=True)
-        kind, answer, generation = ask(dataclasses.replace(request, runs=new))
+        parts = request.parts
+        if len(parts) == len(kept.answer):  # each result's packed rows from where it read
+            parts = tuple(dataclasses.replace(part, rows_from=held.rows)
+                          for part, held in zip(parts, kept.answer, strict=True))
+        kind, answer, generation = ask(dataclasses.replace(request, runs=new, parts=parts))
         if kind != "answer":
             forget(path)
             return kind, answer
@@ -63,6 +80,30 @@ def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
     return _keep(key, _Kept(request.runs, answer, generation))
 
 
+def read_index(path: str, request: ReadFrameIndex, ask: Ask) -> tuple[str, Any]:
+    """The reply to ``request`` from the writer at ``path``: the runs completed since the
+    index kept of it, joined to it."""
+    key = (path, "\0index " + request.target.trajectory, pickle.dumps(request.results))
+    with _lock:
+        kept = _kept.get(key)
+    if isinstance(kept, _KeptIndex):
+        known = tuple((name, len(column)) for name, column in kept.index.parameters.items())
+        since = _prefix(kept.index.runs)
+        kind, answer, generation = ask(dataclasses.replace(request, since=since, known=known))
+        if kind != "answer":
+            forget(path)
+            return kind, answer
+        if not answer.since and not answer.same_parameters:  # whole, whatever was kept
+            return _keep_index(key, _KeptIndex(answer, generation))
+        if generation == kept.generation:
+            return _keep_index(key, _KeptIndex(_joined_index(kept.index, answer), generation))
+    kind, answer, generation = ask(request)
+    if kind != "answer":
+        forget(path)
+        return kind, answer
+    return _keep_index(key, _KeptIndex(answer, generation))
+
+
 def forget(path: str) -> None:
     """Drop what was kept of the writer at ``path`` (it went away, or refused)."""
     with _lock:
@@ -70,19 +111,50 @@ def forget(path: str) -> None:
             del _kept[key]
 
 
-def _keep(key: tuple[str, str, bytes], kept: _Kept) -> tuple[str, Any]:
+def _keep(key: Key, kept: _Kept) -> tuple[str, Any]:
     if not all(isinstance(array, np.ndarray) for part in kept.answer
                for array in (part.runs, *(column for _, _, column in part.columns))):
         return "answer", kept.answer  # not arrays all through: not kept
+    _store(key, kept)
+    # the caller's copy: what it does with its frame must not change what is kept
+    return "answer", [FrameColumns(part.runs.copy(), [(name, label, column.copy())
+                                                      for name, label, column in part.columns],
+                                   part.rows)
+                      for part in kept.answer]
+
+
+def _keep_index(key: Key, kept: _KeptIndex) -> tuple[str, Any]:
+    index = kept.index
+    if not all(isinstance(array, np.ndarray)
+               for array in (index.runs, *index.parameters.values())):
+        return "answer", index  # not arrays all through: not kept
+    _store(key, kept)
+    return "answer", FrameIndex(index.runs.copy(), {name: column.copy() for name, column
+                                                    in index.parameters.items()},
+                                {name: dict(specs) for name, specs in index.results.items()})
+
+
+def _store(key: Key, kept: _Kept | _KeptIndex) -> None:
     with _lock:
         _kept[key] = kept
         _kept.move_to_end(key)
         while len(_kept) > KEPT:
             _kept.popitem(last=False)
-    # the caller's copy: what it does with its frame must not change what is kept
-    return "answer", [FrameColumns(part.runs.copy(), [(name, label, column.copy())
-                                                      for name, label, column in part.columns])
-                      for part in kept.answer]
+
+
+def _joined_index(old: FrameIndex, new: FrameIndex) -> FrameIndex:
+    """The kept index ``old`` with what the writer answered since (``new``)."""
+    runs = np.concatenate([old.runs[old.runs < new.since], new.runs]) if new.since else new.runs
+    return FrameIndex(runs, old.parameters if new.same_parameters else new.parameters,
+                      new.results)
+
+
+def _prefix(runs: np.ndarray) -> int:
+    """How many runs from run 0 on ``runs`` (sorted, distinct) holds without a gap."""
+    count = len(runs)
+    if not count or int(runs[-1]) == count - 1:
+        return count
+    return int(np.flatnonzero(runs != np.arange(count))[0])
 
 
 def _within(old: np.ndarray, new: np.ndarray) -> bool:
@@ -109,7 +181,7 @@ def _merged(old: list[FrameColumns], new: list[FrameColumns]) -> list[FrameColum
 
 def _merged_part(old: FrameColumns, new: FrameColumns) -> FrameColumns | None:
     if not len(new.runs):
-        return old
+        return FrameColumns(old.runs, old.columns, new.rows)
     if [column[:2] for column in old.columns] != [column[:2] for column in new.columns]:
         return None
     if any(a.dtype != b.dtype or a.shape[1:] != b.shape[1:]
@@ -122,4 +194,4 @@ def _merged_part(old: FrameColumns, new: FrameColumns) -> FrameColumns | None:
     for (name, label, before), (_, _, after) in zip(old.columns, new.columns, strict=True):
         joined = np.concatenate([before, after])
         columns.append((name, label, joined if order is None else joined[order]))
-    return FrameColumns(runs if order is None else runs[order], columns)
+    return FrameColumns(runs if order is None else runs[order], columns, new.rows)
