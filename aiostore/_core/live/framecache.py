@@ -33,6 +33,7 @@ from ..requests import FrameColumns, FrameIndex, ReadFrame, ReadFrameIndex
 __all__ = ["forget", "read", "read_index"]
 
 KEPT = 8  # results and indexes kept (the most recently read)
+MAX_CHUNKS = 16  # answers kept apart for a result before they are joined in one
 
 Ask = Callable[[Any], tuple[str, Any, Any]]
 Key = tuple[str, str, bytes]
@@ -41,7 +42,7 @@ Key = tuple[str, str, bytes]
 @dataclass
 class _Kept:
     runs: np.ndarray  # the runs asked for
-    answer: list[FrameColumns]
+    parts: list[list[FrameColumns]]  # each result's answers, in run order (joined when asked)
     generation: Any
 
 
@@ -63,21 +64,21 @@ def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
     if isinstance(kept, _Kept) and _within(kept.runs, request.runs):
         new = np.setdiff1d(request.runs, kept.runs, assume_unique=True)
         parts = request.parts
-        if len(parts) == len(kept.answer):  # each result's packed rows from where it read
-            parts = tuple(dataclasses.replace(part, rows_from=held.rows)
-                          for part, held in zip(parts, kept.answer, strict=True))
+        if len(parts) == len(kept.parts):  # each result's packed rows from where it read
+            parts = tuple(dataclasses.replace(part, rows_from=chunks[-1].rows)
+                          for part, chunks in zip(parts, kept.parts, strict=True))
         kind, answer, generation = ask(dataclasses.replace(request, runs=new, parts=parts))
         if kind != "answer":
             forget(path)
             return kind, answer
-        merged = _merged(kept.answer, answer) if generation == kept.generation else None
-        if merged is not None:
-            return _keep(key, _Kept(request.runs, merged, generation))
+        joined = _joined(kept.parts, answer) if generation == kept.generation else None
+        if joined is not None:
+            return _keep(key, _Kept(request.runs, joined, generation))
     kind, answer, generation = ask(request)
     if kind != "answer":
         forget(path)
         return kind, answer
-    return _keep(key, _Kept(request.runs, answer, generation))
+    return _keep(key, _Kept(request.runs, [[part] for part in answer], generation))
 
 
 def read_index(path: str, request: ReadFrameIndex, ask: Ask) -> tuple[str, Any]:
@@ -112,15 +113,13 @@ def forget(path: str) -> None:
 
 
 def _keep(key: Key, kept: _Kept) -> tuple[str, Any]:
-    if not all(isinstance(array, np.ndarray) for part in kept.answer
+    if not all(isinstance(array, np.ndarray) for chunks in kept.parts for part in chunks
                for array in (part.runs, *(column for _, _, column in part.columns))):
-        return "answer", kept.answer  # not arrays all through: not kept
+        return "answer", [chunks[-1] for chunks in kept.parts]  # not arrays all through
     _store(key, kept)
-    # the caller's copy: what it does with its frame must not change what is kept
-    return "answer", [FrameColumns(part.runs.copy(), [(name, label, column.copy())
-                                                      for name, label, column in part.columns],
-                                   part.rows)
-                      for part in kept.answer]
+    # the caller's own copy (one concatenation): what it does with its frame must not change
+    # what is kept
+    return "answer", [_concatenated(chunks) for chunks in kept.parts]
 
 
 def _keep_index(key: Key, kept: _KeptIndex) -> tuple[str, Any]:
@@ -165,33 +164,47 @@ def _within(old: np.ndarray, new: np.ndarray) -> bool:
     return bool((where < len(new)).all() and (new[np.minimum(where, len(new) - 1)] == old).all())
 
 
-def _merged(old: list[FrameColumns], new: list[FrameColumns]) -> list[FrameColumns] | None:
-    """``old`` and ``new`` joined in run order; None if their columns do not line up (a column
-    of one dtype in one, of objects in the other: read everything again)."""
+def _joined(old: list[list[FrameColumns]], new: list[FrameColumns]
+            ) -> list[list[FrameColumns]] | None:
+    """Each result's kept answers and the new one, in run order; None if their columns do not
+    line up (a column of one dtype in one, of objects in the other: read everything again)."""
     if len(old) != len(new):
         return None
-    merged = []
-    for before, after in zip(old, new, strict=True):
-        part = _merged_part(before, after)
+    joined = []
+    for chunks, after in zip(old, new, strict=True):
+        part = _joined_part(chunks, after)
         if part is None:
             return None
-        merged.append(part)
-    return merged
+        joined.append(part)
+    return joined
 
 
-def _merged_part(old: FrameColumns, new: FrameColumns) -> FrameColumns | None:
+def _joined_part(chunks: list[FrameColumns], new: FrameColumns) -> list[FrameColumns] | None:
+    """The answers ``chunks`` of one result and ``new``: new at the end if its runs come after
+    theirs (nothing copied: the caller's copy joins them all), else all joined and sorted."""
     if not len(new.runs):
-        return FrameColumns(old.runs, old.columns, new.rows)
-    if [column[:2] for column in old.columns] != [column[:2] for column in new.columns]:
+        return [*chunks[:-1], FrameColumns(chunks[-1].runs, chunks[-1].columns, new.rows)]
+    first = chunks[0]
+    if [column[:2] for column in first.columns] != [column[:2] for column in new.columns]:
         return None
     if any(a.dtype != b.dtype or a.shape[1:] != b.shape[1:]
-           for (_, _, a), (_, _, b) in zip(old.columns, new.columns, strict=True)):
+           for (_, _, a), (_, _, b) in zip(first.columns, new.columns, strict=True)):
         return None
-    runs = np.concatenate([old.runs, new.runs])
-    in_order = not len(old.runs) or old.runs[-1] < new.runs[0]
-    order = None if in_order else np.argsort(runs, kind="stable")
-    columns = []
-    for (name, label, before), (_, _, after) in zip(old.columns, new.columns, strict=True):
-        joined = np.concatenate([before, after])
-        columns.append((name, label, joined if order is None else joined[order]))
-    return FrameColumns(runs if order is None else runs[order], columns, new.rows)
+    last = max((int(chunk.runs[-1]) for chunk in chunks if len(chunk.runs)), default=-1)
+    if last < new.runs[0] and len(chunks) < MAX_CHUNKS:
+        return [*chunks, new]
+    whole = _concatenated([*chunks, new])
+    if last < new.runs[0]:
+        return [whole]
+    order = np.argsort(whole.runs, kind="stable")
+    return [FrameColumns(whole.runs[order], [(name, label, column[order])
+                                             for name, label, column in whole.columns],
+                         new.rows)]
+
+
+def _concatenated(chunks: list[FrameColumns]) -> FrameColumns:
+    """``chunks`` (answers of one result, in run order) as one, in new arrays."""
+    columns = [(name, label, np.concatenate([chunk.columns[position][2] for chunk in chunks]))
+               for position, (name, label, _) in enumerate(chunks[0].columns)]
+    return FrameColumns(np.concatenate([chunk.runs for chunk in chunks]), columns,
+                        chunks[-1].rows)
