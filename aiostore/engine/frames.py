@@ -321,7 +321,9 @@ def _rows_from(table: tables.Table, wanted: np.ndarray, first: int
     else:
         records = table.read(first, table.nrows)
         rows, held = _rows_of(records[RUN_COLUMN], wanted)
-        if len(rows) != len(records) or not _increasing(rows):
+        if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows) and _increasing(rows):
+            records = records[int(rows[0]):int(rows[-1]) + 1]  # rows in a row: no copy
+        elif len(rows) != len(records) or not _increasing(rows):
             records = records[rows]
     return held, records, first + int(rows.max()) + 1 if len(rows) else first
 
