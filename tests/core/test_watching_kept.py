@@ -220,3 +220,32 @@ def test_a_list_of_reads_changes_nothing(tmp_path: Path, monkeypatch: pytest.Mon
         assert engine.execute(ReadFrameIndex(target, None)).runs.tolist() == [1]
     finally:
         engine.close()
+
+
+def test_the_pypet_shims_reads_are_served_too(tmp_path: Path) -> None:
+    """pypet's HDF5StorageService (the shim) reads through the same HDF5 thread: a file a live
+    writer holds is read through that writer as well."""
+    pytest.importorskip("pypet")
+    from pypet import Trajectory as PypetTrajectory
+
+    from aiostore.compat.pypet import HDF5StorageService, pypetconstants
+
+    writer = Steps(tmp_path / "live.h5", 8)
+    try:
+        writer.do("runs 0 5")
+        with HDF5StorageService(filename=writer.path) as service:
+            leaf = Result("results.runs.run_00000003.r")
+            service.load(pypetconstants.LEAF, leaf, trajectory_name=TRAJECTORY)
+            assert leaf["z"] == expected(3)["z"]
+            traj = PypetTrajectory(TRAJECTORY, add_time=False)
+            traj.v_storage_service = service
+            traj.f_load(name=TRAJECTORY, load_parameters=0, load_results=0,
+                        load_derived_parameters=0)
+            assert len(traj) == 8
+            runs = traj.f_get_run_information(copy=False).values()
+            assert [run["completed"] for run in runs].count(1) == 5
+        writer.close()
+    finally:
+        if writer.process.poll() is None:
+            writer.process.kill()
+            writer.process.wait()
