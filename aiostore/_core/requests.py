@@ -367,13 +367,15 @@ class ReadFrameIndex:
     explored parameters' values and the keys of each result ``(branch, relative)``, named
     ``<branch>.runs.<run>.<relative>``; ``results`` None: every result below ``results.runs``
     that a completed run holds. A live writer's reader says what it holds already
-    (:mod:`aiostore._core.live.framecache`): ``since``, every run below it completed; ``known``,
-    the explored parameters' names and lengths (see :class:`FrameIndex`)."""
+    (:mod:`aiostore._core.live.framecache`): ``since``, every run below it completed but those
+    of ``pending`` (sorted); ``known``, the explored parameters' names and lengths (see
+    :class:`FrameIndex`)."""
 
     target: Target
     results: tuple[tuple[str, Path], ...] | None
     since: int = 0
     known: tuple[tuple[str, int], ...] = ()
+    pending: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,8 +547,8 @@ class FrameIndex:
     explored parameter's values by run index (named below ``parameters``, as numpy columns)
     and, by ``(branch, relative)``, each result's keys with their codec specs, in the order
     they were stored. Asked ``since`` a run (by a live writer's reader), ``runs`` holds only the
-    completed runs from ``since`` on, and ``parameters`` is empty if ``same_parameters`` (the
-    ones the reader knows are as they were)."""
+    completed runs from ``since`` on and those of the ``pending`` ones, and ``parameters`` is
+    empty if ``same_parameters`` (the ones the reader knows are as they were)."""
 
     runs: Any
     parameters: dict[str, Any]

@@ -80,7 +80,7 @@ def _result_name(branch: str, relative: Path) -> str:
 def frame_index(file: OpenFile, request: ReadFrameIndex) -> FrameIndex:
     target = request.target
     group = trajectory_group(file, target)
-    completed, since = _completed_runs(group, request.since)
+    completed, since, new = _completed_runs(group, request.since, request.pending)
     packed = _packed_tables(file, target.trajectory)
     names = request.results
     if names is None:
@@ -102,22 +102,30 @@ def frame_index(file: OpenFile, request: ReadFrameIndex) -> FrameIndex:
     if not since:
         return FrameIndex(completed, _explored(group) or {}, results)
     parameters = _explored(group, request.known)
-    return FrameIndex(completed[since:], parameters or {}, results, since, parameters is None)
+    return FrameIndex(new, parameters or {}, results, since, parameters is None)
 
 
-def _completed_runs(group: tables.Group, since: int = 0) -> tuple[np.ndarray, int]:
-    """The indices of the completed runs, sorted: one read of the ``completed`` column; and
-    ``since`` if only its rows from run ``since`` on were read (the reader knows every run
-    before it completed: the run table holds run ``i`` in row ``i``), else 0."""
+def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...] = ()
+                    ) -> tuple[np.ndarray, int, np.ndarray]:
+    """The indices of the completed runs, sorted: one read of the ``completed`` column; then
+    ``since`` and those of them a reader did not know of, if only the rows from run ``since``
+    on and those of ``pending`` were read (the reader knows every other run before ``since``
+    completed: the run table holds run ``i`` in row ``i``), else 0 and all of them."""
     table = runs.run_table(group)
     if table is None or not table.nrows:
-        return _EMPTY, 0
+        return _EMPTY, 0, _EMPTY
     with nodes.damaged_data(table._v_pathname):
         if 0 < since <= table.nrows and _in_row_order(table):
+            waiting = np.asarray(pending, dtype=np.int64)
+            waiting = waiting[(waiting >= 0) & (waiting < since)]
+            done = waiting[table.read_coordinates(waiting, field="completed") != 0] if len(
+                waiting) else _EMPTY
             tail = np.flatnonzero(_read_column(table, "completed", since) != 0) + since
-            return np.concatenate([np.arange(since, dtype=np.int64), tail]), since
-        completed = _read_column(table, "completed") != 0
-        return _run_indices(table)[completed], 0
+            new = np.concatenate([done, tail])
+            known = np.setdiff1d(np.arange(since, dtype=np.int64), waiting, assume_unique=True)
+            return np.concatenate([np.union1d(known, done), tail]), since, new
+        completed = _run_indices(table)[_read_column(table, "completed") != 0]
+        return completed, 0, completed
 
 
 def _read_column(table: tables.Table, name: str, first: int = 0, rows: int = 2048

@@ -121,7 +121,9 @@ def test_a_polling_reader_asks_for_the_new_runs_and_sees_exactly_the_acknowledge
             asked.clear()
             check(svc.load_frame(TRAJECTORY, "r"), [*range(5), *range(6, 15), 20, 21, 42, 43],
                   45)
-            assert asked[0].since == 5
+            # since the last run, and the few not completed before it (5 went back: failed)
+            assert asked[0].since == 44
+            assert asked[0].pending == (5, *range(13, 20), *range(22, 42))
             assert asked[1].runs.tolist() == [13, 14]
         writer.close()
     finally:
@@ -177,6 +179,9 @@ def test_the_rows_and_runs_since_are_those_of_a_whole_read(tmp_path: Path) -> No
         assert since.results == whole.results
         grown = engine.execute(ReadFrameIndex(target, names, 4, (("x", 20),)))
         np.testing.assert_array_equal(grown.parameters["x"], whole.parameters["x"])
+        pending = engine.execute(ReadFrameIndex(target, names, 9, known, (3, 6, 7)))
+        assert pending.since == 9
+        assert pending.runs.tolist() == [3, 6, 7, 9, 10, 11]  # the pending, now completed
         beyond = engine.execute(ReadFrameIndex(target, names, 31, known))  # not so: whole
         assert beyond.since == 0
         assert beyond.runs.tolist() == list(range(12))

@@ -8,9 +8,10 @@ was asked for; when it is asked again for those runs and more, the writer reads 
 ones (from the rows of the packed table the reader has not seen, ``FramePart.rows_from``) and
 the reader joins the two. So with the index ``load_frame`` reads first
 (:class:`~aiostore.requests.FrameIndex`: the completed runs and the explored parameters): the
-reader says up to which run every run was completed (``since``) and which parameters it has,
-and the writer reads the run table's rows from there and answers the completed runs among them,
-and the parameters only if they grew. The writer's answers carry a generation (its server's
+reader says up to which run every run was completed (``since``; but the ``pending`` ones, if
+few: runs that failed, or were still running) and which parameters it has, and the writer
+reads those rows of the run table, answers the completed runs among them, and the parameters
+only if they grew. The writer's answers carry a generation (its server's
 token, and the count of its changes in place: removals, updates, merges, a run's row written
 back to not completed); a generation that differs from the kept one means the kept columns may
 be stale, and everything is read again.
@@ -34,6 +35,7 @@ __all__ = ["forget", "read", "read_index"]
 
 KEPT = 8  # results and indexes kept (the most recently read)
 MAX_CHUNKS = 16  # answers kept apart for a result before they are joined in one
+MAX_PENDING = 256  # runs not completed below the last completed one that the writer rereads
 
 Ask = Callable[[Any], tuple[str, Any, Any]]
 Key = tuple[str, str, bytes]
@@ -89,8 +91,9 @@ def read_index(path: str, request: ReadFrameIndex, ask: Ask) -> tuple[str, Any]:
         kept = _kept.get(key)
     if isinstance(kept, _KeptIndex):
         known = tuple((name, len(column)) for name, column in kept.index.parameters.items())
-        since = _prefix(kept.index.runs)
-        kind, answer, generation = ask(dataclasses.replace(request, since=since, known=known))
+        since, pending = _since(kept.index.runs)
+        kind, answer, generation = ask(dataclasses.replace(request, since=since, known=known,
+                                                           pending=pending))
         if kind != "answer":
             forget(path)
             return kind, answer
@@ -143,17 +146,23 @@ def _store(key: Key, kept: _Kept | _KeptIndex) -> None:
 
 def _joined_index(old: FrameIndex, new: FrameIndex) -> FrameIndex:
     """The kept index ``old`` with what the writer answered since (``new``)."""
-    runs = np.concatenate([old.runs[old.runs < new.since], new.runs]) if new.since else new.runs
+    runs = np.union1d(old.runs[old.runs < new.since], new.runs) if new.since else new.runs
     return FrameIndex(runs, old.parameters if new.same_parameters else new.parameters,
                       new.results)
 
 
-def _prefix(runs: np.ndarray) -> int:
-    """How many runs from run 0 on ``runs`` (sorted, distinct) holds without a gap."""
+def _since(runs: np.ndarray) -> tuple[int, tuple[int, ...]]:
+    """What to ask the writer since, for an index of ``runs`` (completed; sorted, distinct):
+    the run after the last, and the runs missing before it if they are few (runs that failed,
+    or still run); else the first run missing, and none."""
     count = len(runs)
     if not count or int(runs[-1]) == count - 1:
-        return count
-    return int(np.flatnonzero(runs != np.arange(count))[0])
+        return count, ()
+    end = int(runs[-1]) + 1
+    if end - count <= MAX_PENDING:
+        missing = np.setdiff1d(np.arange(end, dtype=np.int64), runs, assume_unique=True)
+        return end, tuple(missing.tolist())
+    return int(np.flatnonzero(runs != np.arange(count))[0]), ()
 
 
 def _within(old: np.ndarray, new: np.ndarray) -> bool:
