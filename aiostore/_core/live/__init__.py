@@ -22,8 +22,8 @@ readers of a live sweep*):
   as long as it takes: ~50 ms for W1's 40,000 runs (36 MB), and it grows with the file.
 - **The writer stays fast.** A read costs its HDF5 thread the read itself, and a reader that
   polls ``load_frame`` asks only for what changed since its last read (:mod:`.framecache`):
-  the run table's rows from its first run not completed, the parameters only if they grew,
-  and the result's packed rows after those it read. Pickling the answer (arrays out of band,
+  the run table's rows of the runs it did not know completed, the parameters only if they
+  grew, and the result's packed rows after those it read. Pickling the answer (arrays out of band,
   a column of a table's rows copied once) and sending it happen in a server thread; nothing
   else of the writer waits for readers. A reader that goes away costs nothing but the answer
   it never takes.
@@ -42,8 +42,9 @@ reader trusts only a server of its own user (or root). Answers are
 process reports (:mod:`.status`).
 
 Limits: a read costs the writer what it reads; a poll of ``load_frame`` reads the run table's
-``completed`` column from the first run not completed on (a run that failed early keeps that
-low), and ``progress`` reads three columns of the whole run table (``watch`` spaces its polls
+``completed`` column after the last run it knew completed, and the rows of the runs before it
+that were not (more than 256 of those: from the first of them on), and ``progress`` reads
+three columns of the whole run table (``watch`` spaces its polls
 by their cost); a ``load_frame`` that is not a repeat with more runs (other keys, a ``where``
 that drops runs), or after a change in place (a removal, an update, a merge, a run's row
 written back to not completed: a store of the trajectory), is read whole, and so are the
