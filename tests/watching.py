@@ -1,6 +1,7 @@
 """A live writer for tests/test_watching.py, run as a program of its own.
 
-    python tests/watching.py FILE RUNS [--mode store|sweep] [--pace S] [--backend asyncio|trio]
+    python tests/watching.py FILE RUNS [--mode store|sweep|steps] [--pace S]
+                             [--backend asyncio|trio]
                              [--slow-reads S] [--fail-at I] [--hold]
 
 ``store``: stores run after run of trajectory ``w`` (awaited, ``pace`` seconds apart) and prints
@@ -9,6 +10,10 @@ runs, computing each in this process (``pace`` seconds each; run ``fail-at`` rai
 way ``holding`` once the file is open, then ``stored`` when the runs are done; with ``--hold``
 it then waits for a line on stdin before closing the file; ``closed`` at the end.
 ``--slow-reads`` makes every read it serves to another process take that long more.
+``steps``: stores the trajectory, then does what each line on stdin says and prints ``done``
+(:func:`step`): ``runs A B`` stores runs A to B-1; ``result I`` stores run I's result alone
+(its run not completed); ``complete I`` completes run I (storing nothing more); ``uncomplete
+I`` stores the trajectory with run I not completed; ``expand N`` adds N runs.
 
 Run ``I`` explores ``x = I / 10`` and stores result ``r``: ``z = 2 x`` and ``arr``, the 5
 numbers from ``I`` (:func:`expected`).
@@ -26,7 +31,7 @@ from typing import Any
 import anyio
 import numpy as np
 
-from aiostore import AsyncStorageService, Msg, SingleRun, Trajectory, run_sweep
+from aiostore import AsyncStorageService, Msg, Result, SingleRun, Trajectory, run_sweep
 from aiostore.sweeps.runners import Finished
 
 TRAJECTORY = "w"
@@ -99,6 +104,41 @@ async def store_runs(svc: AsyncStorageService, traj: Trajectory, pace: float) ->
         await anyio.sleep(pace)
 
 
+async def step(svc: AsyncStorageService, traj: Trajectory, line: str) -> None:
+    """One of ``--mode steps``'s lines (see the module's doc)."""
+    what, *numbers = line.split()
+    first = int(numbers[0])
+    if what == "runs":
+        for index in range(first, int(numbers[1])):
+            run = SingleRun(traj, index)
+            run.add_result("r", **expected(index))
+            await svc.store(Msg.SINGLE_RUN, run)
+    elif what == "result":
+        await svc.store(Msg.LEAF, Result(f"results.runs.{traj.runs[first].name}.r",
+                                         **expected(first)), trajectory_name=TRAJECTORY)
+    elif what == "complete":
+        await svc.store(Msg.SINGLE_RUN, SingleRun(traj, first))
+    elif what == "uncomplete":
+        traj.runs[first].completed = False
+        await svc.store(Msg.TRAJECTORY, traj)
+    elif what == "expand":
+        old_length = len(traj)
+        changed = traj.expand({"x": [index / 10 for index in range(old_length,
+                                                                   old_length + first)]})
+        await svc.store(Msg.PREPARE_MERGE, traj, changed_parameters=changed,
+                        old_length=old_length)
+    else:
+        raise ValueError(f"no step {line!r}")
+
+
+async def steps(svc: AsyncStorageService, traj: Trajectory) -> None:
+    await svc.store(Msg.TRAJECTORY, traj)
+    say("holding")
+    while line := (await anyio.to_thread.run_sync(sys.stdin.readline)).strip():
+        await step(svc, traj, line)
+        say("done")
+
+
 async def main(args: argparse.Namespace) -> None:
     if args.slow_reads:
         slow_reads(args.slow_reads)
@@ -106,6 +146,8 @@ async def main(args: argparse.Namespace) -> None:
     async with AsyncStorageService(args.file) as svc:
         if args.mode == "store":
             await store_runs(svc, traj, args.pace)
+        elif args.mode == "steps":
+            await steps(svc, traj)
         else:
             await svc.store(Msg.TRAJECTORY, traj)
             say("holding")
@@ -121,7 +163,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("file")
     parser.add_argument("runs", type=int)
-    parser.add_argument("--mode", choices=["store", "sweep"], default="store")
+    parser.add_argument("--mode", choices=["store", "sweep", "steps"], default="store")
     parser.add_argument("--pace", type=float, default=0.0)
     parser.add_argument("--backend", choices=["asyncio", "trio"], default="asyncio")
     parser.add_argument("--slow-reads", type=float, default=0.0)

@@ -127,11 +127,15 @@ class FrameIndex:
     """What :class:`ReadFrameIndex` found: the completed runs (a sorted int64 array), each
     explored parameter's values by run index (named below ``parameters``, as numpy columns)
     and, by ``(branch, relative)``, each result's keys with their codec specs, in the order
-    they were stored."""
+    they were stored. Asked ``since`` a run (by a live writer's reader), ``runs`` holds only the
+    completed runs from ``since`` on and those of the ``pending`` ones, and ``parameters`` is
+    empty if ``same_parameters`` (the ones the reader knows are as they were)."""
 
     runs: Any
     parameters: dict[str, Any]
     results: dict[tuple[str, Path], dict[str, Any]]
+    since: int = 0
+    same_parameters: bool = False
 
 
 @dataclass(slots=True)
@@ -139,7 +143,9 @@ class FrameColumns:
     """What :class:`ReadFrame` read of one result: the runs that hold it (sorted) and, per key,
     its column (``label`` None) or, for a dict, a column per field (``label`` the field's
     name). A column is a numpy array with a row per run: 1-d for scalars (of their exact dtype)
-    and for an object column of values; ``(runs, *shape)`` for arrays of one dtype and shape."""
+    and for an object column of values; ``(runs, *shape)`` for arrays of one dtype and shape.
+    ``rows``: the row of the result's packed table after the last one read (0 without one)."""
 
     runs: Any
     columns: list[tuple[str, str | None, Any]]
+    rows: int = 0

@@ -359,21 +359,31 @@ class ReadFrameIndex:
     """What ``load_frame`` and ``load_dataset`` read before any result: the completed runs, the
     explored parameters' values and the keys of each result ``(branch, relative)``, named
     ``<branch>.runs.<run>.<relative>``; ``results`` None: every result below ``results.runs``
-    that a completed run holds."""
+    that a completed run holds. A live writer's reader says what it holds already
+    (:mod:`aiostore._core.live.framecache`): ``since``, every run below it completed but those
+    of ``pending`` (sorted); ``known``, the explored parameters' names and lengths (see
+    :class:`FrameIndex`)."""
 
     target: Target
     results: tuple[tuple[str, Path], ...] | None
+    since: int = 0
+    known: tuple[tuple[str, int], ...] = ()
+    pending: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class FramePart:
     """One result to read for :class:`ReadFrame`: its keys ``keys`` and the specs
-    :class:`FrameIndex` found for them (the columns' types when no run chosen holds it)."""
+    :class:`FrameIndex` found for them (the columns' types when no run chosen holds it).
+    ``rows_from``: where to look first for the runs' rows in a packed table (after the rows of
+    the runs a reader read before: :attr:`FrameColumns.rows`; a run not found from there is
+    looked for in every row)."""
 
     branch: str
     relative: Path
     keys: tuple[str, ...]
     specs: Mapping[str, Any] = field(default_factory=dict)
+    rows_from: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,9 @@ __all__ = ["SPACE_ERRNOS", "Engine", "adds_runs", "check_compression", "file_acc
            "replacing"]
 
 _CHANGES_IN_PLACE = (RemoveItems, RemoveIncompleteRuns, MergeTrajectories, Sequence, AccessData)
+# What only reads (a Sequence of these changes nothing: no checkpoint, nothing stale)
+_READS = (ReadLeaf, ReadTree, ReadTrajectory, DescribeNodes, ReadFrameIndex, ReadFrame,
+          ListTrajectories, TrajectoryLayout, ReadProgress)
 _CHANGES_TRAJECTORY = (WriteItems, RemoveItems, RemoveIncompleteRuns, MergeTrajectories,
                        AccessData)
 
@@ -134,10 +137,10 @@ class Engine:
         except KeyError:
             raise TypeError(f"the engine has no handler for {type(request).__name__}") from None
         self._refuse_read_only(request)
-        if isinstance(request, _CHANGES_IN_PLACE) or (type(request) is WriteItems
-                                                      and request.replace):
+        in_place = isinstance(request, _CHANGES_IN_PLACE) and not _reads_only(request)
+        if in_place or (type(request) is WriteItems and _rewrites(request)):
             self.changes += 1  # what readers kept of the file may be stale (aiostore._core.live)
-        if isinstance(request, _CHANGES_IN_PLACE):
+        if in_place:
             # a replay of the journal must never undo what it removes or moves: the files
             # are flushed and their journals cleared first
             self.flush(checkpoint=True)
@@ -308,6 +311,18 @@ class Engine:
     def abandon(self) -> None:
         """Forget every open file without closing it (in a forked child, where it is not ours)."""
         self._files.abandon()
+
+
+def _reads_only(request: Any) -> bool:
+    """Whether ``request`` is a Sequence of reads only (LIST loads: ``aiostore check``)."""
+    return type(request) is Sequence and all(
+        isinstance(part, _READS) or _reads_only(part) for part in request.requests)
+
+
+def _rewrites(request: WriteItems) -> bool:
+    """Whether a store may change what a reader read: it replaces, or it writes a run's row
+    not completed (an index of completed runs kept by a reader relies on none going back)."""
+    return request.replace or not all(record.completed for record in request.runs)
 
 
 def _filename(request: Any) -> str:

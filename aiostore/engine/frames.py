@@ -82,7 +82,7 @@ def _result_name(branch: str, relative: Path) -> str:
 def frame_index(file: OpenFile, request: ReadFrameIndex) -> FrameIndex:
     target = request.target
     group = trajectory_group(file, target)
-    completed = _completed_runs(group)
+    completed, since, new = _completed_runs(group, request.since, request.pending)
     packed = _packed_tables(file, target.trajectory)
     names = request.results
     if names is None:
@@ -101,41 +101,64 @@ def frame_index(file: OpenFile, request: ReadFrameIndex) -> FrameIndex:
             raise DataNotFoundError(f"no completed run of trajectory {target.trajectory!r} "
                                     f"holds {_result_name(branch, relative)}")
         results[(branch, relative)] = keys
-    return FrameIndex(completed, _explored(group), results)
+    if not since:
+        return FrameIndex(completed, _explored(group) or {}, results)
+    parameters = _explored(group, request.known)
+    return FrameIndex(new, parameters or {}, results, since, parameters is None)
 
 
-def _completed_runs(group: tables.Group) -> np.ndarray:
-    """The indices of the completed runs, sorted: one read of the ``completed`` column."""
+def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...] = ()
+                    ) -> tuple[np.ndarray, int, np.ndarray]:
+    """The indices of the completed runs, sorted: one read of the ``completed`` column; then
+    ``since`` and those of them a reader did not know of, if only the rows from run ``since``
+    on and those of ``pending`` were read (the reader knows every other run before ``since``
+    completed: the run table holds run ``i`` in row ``i``), else 0 and all of them."""
     table = runs.run_table(group)
     if table is None or not table.nrows:
-        return _EMPTY
+        return _EMPTY, 0, _EMPTY
     with nodes.damaged_data(table._v_pathname):
-        completed = _read_column(table, "completed") != 0
-        return _run_indices(table)[completed]
+        if 0 < since <= table.nrows and _in_row_order(table):
+            waiting = np.asarray(pending, dtype=np.int64)
+            waiting = waiting[(waiting >= 0) & (waiting < since)]
+            done = waiting[table.read_coordinates(waiting, field="completed") != 0] if len(
+                waiting) else _EMPTY
+            tail = np.flatnonzero(_read_column(table, "completed", since) != 0) + since
+            new = np.concatenate([done, tail])
+            known = np.setdiff1d(np.arange(since, dtype=np.int64), waiting, assume_unique=True)
+            return np.concatenate([np.union1d(known, done), tail]), since, new
+        completed = _run_indices(table)[_read_column(table, "completed") != 0]
+        return completed, 0, completed
 
 
-def _read_column(table: tables.Table, name: str, rows: int = 2048) -> np.ndarray:
-    """One column of ``table``, read whole rows ``rows`` at a time into one buffer: a row of
-    the run table is 345 bytes (713 in files before issue 18), and this costs about half of
-    ``Table.col`` (which converts each field) or of ``Table.read`` (which fills new memory with
-    all of them)."""
-    column = np.empty(table.nrows, dtype=table.dtype[name])
-    buffer = np.empty(min(rows, table.nrows), dtype=table.dtype)
-    for start in range(0, table.nrows, rows):
-        stop = min(start + rows, table.nrows)
+def _read_column(table: tables.Table, name: str, first: int = 0, rows: int = 2048
+                 ) -> np.ndarray:
+    """One column of ``table`` from row ``first`` on, read whole rows ``rows`` at a time into
+    one buffer: a row of the run table is 345 bytes (713 in files before issue 18), and this
+    costs about half of ``Table.col`` (which converts each field) or of ``Table.read`` (which
+    fills new memory with all of them)."""
+    count = max(table.nrows - first, 0)
+    column = np.empty(count, dtype=table.dtype[name])
+    buffer = np.empty(min(rows, count), dtype=table.dtype)
+    for start in range(0, count, rows):
+        stop = min(start + rows, count)
         block = buffer[:stop - start]
-        table.read(start, stop, out=block)
+        table.read(first + start, first + stop, out=block)
         column[start:stop] = block[name]
     return column
+
+
+def _in_row_order(table: tables.Table) -> bool:
+    """Whether the run table holds run ``i`` in row ``i`` (as the engine writes it), checked
+    at both ends."""
+    ends = table.read_coordinates([0, table.nrows - 1], field="idx")
+    return int(ends[0]) == 0 and int(ends[-1]) == table.nrows - 1
 
 
 def _run_indices(table: tables.Table) -> np.ndarray:
     """The run index of each row of the run table: row ``i`` holds run ``i`` (the engine
     writes rows by index), checked at both ends; read in full if that does not hold."""
-    count = table.nrows
-    ends = table.read_coordinates([0, count - 1], field="idx")
-    if int(ends[0]) == 0 and int(ends[-1]) == count - 1:
-        return np.arange(count, dtype=np.int64)
+    if _in_row_order(table):
+        return np.arange(table.nrows, dtype=np.int64)
     indices = _read_column(table, "idx").astype(np.int64)
     return indices if np.all(indices[1:] > indices[:-1]) else np.sort(indices)
 
@@ -196,21 +219,27 @@ def _every_result(file: OpenFile, target: Target, packed: dict[Path, tables.Tabl
     return sorted(found)
 
 
-def _explored(group: tables.Group) -> dict[str, np.ndarray]:
-    """The explored parameters' ranges, by name below ``parameters``."""
+def _explored(group: tables.Group, known: tuple[tuple[str, int], ...] | None = None
+              ) -> dict[str, np.ndarray] | None:
+    """The explored parameters' ranges, by name below ``parameters``; None if they are the
+    ``known`` ones (the same names and lengths: a range changes otherwise only in place, which
+    a reader's generation tells)."""
     branch = layout.child(group, "parameters")
-    found: dict[str, np.ndarray] = {}
-    if branch is None:
-        return found
-    for path, leaf in _leaf_groups(branch, ()):
-        specs = layout.leaf_specs(leaf)
-        spec = specs.get(EXPLORED_KEY)
-        if spec is None or layout.child(leaf, EXPLORED_KEY) is None:
-            continue
-        with nodes.damaged_data(f"{leaf._v_pathname}/{EXPLORED_KEY}"):
-            raw = leaf._f_get_child(EXPLORED_KEY).read()
-            found[".".join(path)] = _range_column(spec, raw)
-    return dict(sorted(found.items()))
+    found: dict[str, tuple[Spec, tables.Leaf]] = {}
+    if branch is not None:
+        for path, leaf in _leaf_groups(branch, ()):
+            spec = layout.leaf_specs(leaf).get(EXPLORED_KEY)
+            node = layout.child(leaf, EXPLORED_KEY)
+            if spec is not None and node is not None:
+                found[".".join(path)] = spec, node
+    ordered = sorted(found.items())
+    if known and tuple((name, len(node)) for name, (_, node) in ordered) == tuple(known):
+        return None
+    columns = {}
+    for name, (spec, node) in ordered:
+        with nodes.damaged_data(node._v_pathname):
+            columns[name] = _range_column(spec, node.read())
+    return columns
 
 
 def _leaf_groups(group: tables.Group, path: Path) -> Iterator[tuple[Path, tables.Group]]:
@@ -250,15 +279,18 @@ def _read_part(file: OpenFile, target: Target, part: FramePart, wanted: np.ndarr
     packed_runs, rest = _EMPTY, wanted
     if table is not None:
         specs = loads_specs(table._v_attrs[layout.LEAF])
-        packed_runs, blocks = _packed_block(table, wanted, part.keys)
+        packed_runs, blocks, rows = _packed_block(table, wanted, part.keys, part.rows_from)
         rest = wanted[~_among(wanted, packed_runs)] if len(packed_runs) < len(wanted) else _EMPTY
+    else:
+        rows = 0
     found, values = _node_values(file, target, part, rest)
     if not specs:
         specs = values[0][0] if values else dict(part.specs)
     if not len(found):
-        return FrameColumns(packed_runs, _columns(part.keys, specs, blocks, len(packed_runs)))
+        return FrameColumns(packed_runs, _columns(part.keys, specs, blocks, len(packed_runs)),
+                            rows)
     if not len(packed_runs):
-        return FrameColumns(found, _node_columns(part.keys, specs, values))
+        return FrameColumns(found, _node_columns(part.keys, specs, values), rows)
     # some runs packed, some in nodes (values that did not fit the table): by run, per value
     holders = np.concatenate([packed_runs, found])
     order = np.argsort(holders, kind="stable")
@@ -267,24 +299,43 @@ def _read_part(file: OpenFile, target: Target, part: FramePart, wanted: np.ndarr
     per_run += [{key: (run_specs[key], raws[key]) for key in part.keys}
                 for run_specs, raws in values]
     ordered = [per_run[i] for i in order]
-    return FrameColumns(holders[order], _mixed_columns(part.keys, specs, ordered))
+    return FrameColumns(holders[order], _mixed_columns(part.keys, specs, ordered), rows)
 
 
-def _packed_block(table: tables.Table, wanted: np.ndarray, keys: tuple[str, ...]
-                  ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """The runs of ``wanted`` that have a row in ``table``, and their values by key (a block
-    per key, a row per run): one read of the whole table, or of the chosen rows if few."""
+def _packed_block(table: tables.Table, wanted: np.ndarray, keys: tuple[str, ...],
+                  rows_from: int = 0) -> tuple[np.ndarray, dict[str, np.ndarray], int]:
+    """The runs of ``wanted`` that have a row in ``table``, their values by key (a block per
+    key, a row per run), and the row after the last one read of them: one read of the whole
+    table, or of the chosen rows if few; of the rows from ``rows_from`` on if they hold every
+    run wanted (a live writer's reader asks so for the runs completed since it read the runs
+    before, whose rows end there: it costs the new rows only)."""
     shapes: dict[str, list[int]] = json.loads(str(table._v_attrs[SHAPES]))
     with nodes.damaged_data(table._v_pathname):
-        if len(wanted) * _FEW < table.nrows:
-            rows, held = _rows_of(_read_column(table, RUN_COLUMN), wanted)
-            records = table.read_coordinates(rows)
-        else:
-            records = table.read()
-            rows, held = _rows_of(records[RUN_COLUMN], wanted)
-            if len(rows) != len(records) or not _increasing(rows):
-                records = records[rows]
-    return held, {key: _reshaped(records[key], shapes[key], len(held)) for key in keys}
+        held, records, end = _EMPTY, None, rows_from
+        if 0 < rows_from <= table.nrows:
+            held, records, end = _rows_from(table, wanted, rows_from)
+        if len(held) < len(wanted) or records is None:  # not all there: every row
+            held, records, end = _rows_from(table, wanted, 0)
+    return held, {key: _reshaped(records[key], shapes[key], len(held)) for key in keys}, end
+
+
+def _rows_from(table: tables.Table, wanted: np.ndarray, first: int
+               ) -> tuple[np.ndarray, np.ndarray, int]:
+    """The runs of ``wanted`` held by the rows of ``table`` from ``first`` on, their records
+    in run order, and the row after the last of them (``first`` if none)."""
+    if not len(wanted):
+        return _EMPTY, table.read(first, first), first
+    if len(wanted) * _FEW < table.nrows - first:
+        rows, held = _rows_of(_read_column(table, RUN_COLUMN, first), wanted)
+        records = table.read_coordinates(rows + first)
+    else:
+        records = table.read(first, table.nrows)
+        rows, held = _rows_of(records[RUN_COLUMN], wanted)
+        if len(rows) and int(rows[-1]) - int(rows[0]) + 1 == len(rows) and _increasing(rows):
+            records = records[int(rows[0]):int(rows[-1]) + 1]  # rows in a row: no copy
+        elif len(rows) != len(records) or not _increasing(rows):
+            records = records[rows]
+    return held, records, first + int(rows.max()) + 1 if len(rows) else first
 
 
 def _rows_of(run_column: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

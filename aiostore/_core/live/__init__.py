@@ -21,11 +21,12 @@ readers of a live sweep*):
   of the file) would be as old as the last copy, and a consistent copy stops the writer for
   as long as it takes: ~50 ms for W1's 40,000 runs (36 MB), and it grows with the file.
 - **The writer stays fast.** A read costs its HDF5 thread the read itself, and a reader that
-  polls ``load_frame`` asks only for the runs completed since its last read
-  (:mod:`.framecache`): its writer reads the new rows, not the whole result each time.
-  Pickling the answer (big arrays out of band, no copy) and sending it happen in a server
-  thread; nothing else of the writer waits for readers. A reader that goes away costs
-  nothing but the answer it never takes.
+  polls ``load_frame`` asks only for what changed since its last read (:mod:`.framecache`):
+  the run table's rows of the runs it did not know completed, the parameters only if they
+  grew, and the result's packed rows after those it read. Pickling the answer (arrays out of band,
+  a column of a table's rows copied once) and sending it happen in a server thread; nothing
+  else of the writer waits for readers. A reader that goes away costs nothing but the answer
+  it never takes.
 - **Nothing new to trust.** The socket is made mode 0600 and the server checks each peer's
   user (``SO_PEERCRED``): only the writer's user's processes (and root) may read, and a
 reader trusts only a server of its own user (or root). Answers are
@@ -40,11 +41,15 @@ reader trusts only a server of its own user (or root). Answers are
 (:class:`~aiostore._core.live.requests.Progress`), and the failures a ``run_sweep`` of the writer's
 process reports (:mod:`.status`).
 
-Limits: a read costs the writer what it reads; a poll of ``load_frame`` still reads the run
-table's ``completed`` column and the explored parameters of every run (the index it chooses
-the runs by), and ``progress`` reads three columns of the run table (``watch`` spaces its polls
+Limits: a read costs the writer what it reads; a poll of ``load_frame`` reads the run table's
+``completed`` column after the last run it knew completed, and the rows of the runs before it
+that were not (more than 256 of those: from the first of them on), and ``progress`` reads
+three columns of the whole run table (``watch`` spaces its polls
 by their cost); a ``load_frame`` that is not a repeat with more runs (other keys, a ``where``
-that drops runs) is read whole; writes stay the writer's (FileLockedError); with file locks off
+that drops runs), or after a change in place (a removal, an update, a merge, a run's row
+written back to not completed: a store of the trajectory), is read whole, and so are the
+packed rows when a new run's row is not after those read (its result stored before the run
+completed, or stored with nodes); writes stay the writer's (FileLockedError); with file locks off
 (``HDF5_USE_FILE_LOCKING=FALSE``) a reader's HDF5 thread does not find the file locked and
 reads it itself, as before; a reader whose local read of a free file keeps it open (any
 service's read) still keeps a later writer out until it closes.

@@ -25,7 +25,7 @@ from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 from ...errors import FileLockedError, WriterGoneError
-from ..requests import ReadFrame
+from ..requests import ReadFrame, ReadFrameIndex
 from . import framecache, sockets
 from .server import is_read, served_here
 
@@ -106,6 +106,9 @@ def _ask(path: str, filename: str, ticket: Ticket, request: Any, asked: int,
 def _asked(path: str, filename: str, request: Any) -> tuple[str, Any]:
     if isinstance(request, ReadFrame):  # the runs read before are kept: ask for the new
         return framecache.read(path, request, lambda part: _request(path, filename, part))
+    if isinstance(request, ReadFrameIndex):  # so is the index of runs: the runs since
+        return framecache.read_index(path, request,
+                                     lambda part: _request(path, filename, part))
     kind, answer, _ = _request(path, filename, request)
     return kind, answer
 

@@ -1,13 +1,20 @@
-"""A reader's last columns of each result read from a live writer: the next read of the same
-result asks the writer only for the runs completed since.
+"""A reader's last answers of a live writer: the next read of the same result, or of the same
+index of runs, asks the writer only for the runs completed since.
 
 A reader polling ``load_frame`` of a sweep asks for every run each time, and the writer would
 read them all each time (its HDF5 thread's time, taken from the sweep). Instead the reader
 keeps the last answer (:class:`~aiostore._core.answers.FrameColumns` per result) with the runs it
 was asked for; when it is asked again for those runs and more, the writer reads only the new
-ones and the reader joins the two. The writer's answers carry a generation (its server's
-token, and the count of its changes in place: removals, updates, merges); a generation that
-differs from the kept one means the kept columns may be stale, and everything is read again.
+ones (from the rows of the packed table the reader has not seen, ``FramePart.rows_from``) and
+the reader joins the two. So with the index ``load_frame`` reads first
+(:class:`~aiostore.requests.FrameIndex`: the completed runs and the explored parameters): the
+reader says up to which run every run was completed (``since``; but the ``pending`` ones, if
+few: runs that failed, or were still running) and which parameters it has, and the writer
+reads those rows of the run table, answers the completed runs among them, and the parameters
+only if they grew. The writer's answers carry a generation (its server's
+token, and the count of its changes in place: removals, updates, merges, a run's row written
+back to not completed); a generation that differs from the kept one means the kept columns may
+be stale, and everything is read again.
 """
 
 from __future__ import annotations
@@ -22,25 +29,34 @@ from typing import Any
 
 import numpy as np
 
-from ..answers import FrameColumns
-from ..requests import ReadFrame
+from ..answers import FrameColumns, FrameIndex
+from ..requests import ReadFrame, ReadFrameIndex
 
-__all__ = ["forget", "read"]
+__all__ = ["forget", "read", "read_index"]
 
-KEPT = 4  # results kept (the most recently read)
+KEPT = 8  # results and indexes kept (the most recently read)
+MAX_CHUNKS = 16  # answers kept apart for a result before they are joined in one
+MAX_PENDING = 256  # runs not completed below the last completed one that the writer rereads
 
-Ask = Callable[[ReadFrame], tuple[str, Any, Any]]
+Ask = Callable[[Any], tuple[str, Any, Any]]
+Key = tuple[str, str, bytes]
 
 
 @dataclass
 class _Kept:
     runs: np.ndarray  # the runs asked for
-    answer: list[FrameColumns]
+    parts: list[list[FrameColumns]]  # each result's answers, in run order (joined when asked)
+    generation: Any
+
+
+@dataclass
+class _KeptIndex:
+    index: FrameIndex  # whole (every completed run, every parameter)
     generation: Any
 
 
 _lock = threading.Lock()
-_kept: collections.OrderedDict[tuple[str, str, bytes], _Kept] = collections.OrderedDict()
+_kept: collections.OrderedDict[Key, _Kept | _KeptIndex] = collections.OrderedDict()
 
 
 def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
@@ -48,20 +64,49 @@ def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
     key = (path, request.target.trajectory, pickle.dumps(request.parts))
     with _lock:
         kept = _kept.get(key)
-    if kept is not None and _within(kept.runs, request.runs):
+    if isinstance(kept, _Kept) and _within(kept.runs, request.runs):
         new = np.setdiff1d(request.runs, kept.runs, assume_unique=True)
-        kind, answer, generation = ask(dataclasses.replace(request, runs=new))
+        parts = request.parts
+        if len(parts) == len(kept.parts):  # each result's packed rows from where it read
+            parts = tuple(dataclasses.replace(part, rows_from=chunks[-1].rows)
+                          for part, chunks in zip(parts, kept.parts, strict=True))
+        kind, answer, generation = ask(dataclasses.replace(request, runs=new, parts=parts))
         if kind != "answer":
             forget(path)
             return kind, answer
-        merged = _merged(kept.answer, answer) if generation == kept.generation else None
-        if merged is not None:
-            return _keep(key, _Kept(request.runs, merged, generation))
+        joined = _joined(kept.parts, answer) if generation == kept.generation else None
+        if joined is not None:
+            return _keep(key, _Kept(request.runs, joined, generation))
     kind, answer, generation = ask(request)
     if kind != "answer":
         forget(path)
         return kind, answer
-    return _keep(key, _Kept(request.runs, answer, generation))
+    return _keep(key, _Kept(request.runs, [[part] for part in answer], generation))
+
+
+def read_index(path: str, request: ReadFrameIndex, ask: Ask) -> tuple[str, Any]:
+    """The reply to ``request`` from the writer at ``path``: the runs completed since the
+    index kept of it, joined to it."""
+    key = (path, "\0index " + request.target.trajectory, pickle.dumps(request.results))
+    with _lock:
+        kept = _kept.get(key)
+    if isinstance(kept, _KeptIndex):
+        known = tuple((name, len(column)) for name, column in kept.index.parameters.items())
+        since, pending = _since(kept.index.runs)
+        kind, answer, generation = ask(dataclasses.replace(request, since=since, known=known,
+                                                           pending=pending))
+        if kind != "answer":
+            forget(path)
+            return kind, answer
+        if not answer.since and not answer.same_parameters:  # whole, whatever was kept
+            return _keep_index(key, _KeptIndex(answer, generation))
+        if generation == kept.generation:
+            return _keep_index(key, _KeptIndex(_joined_index(kept.index, answer), generation))
+    kind, answer, generation = ask(request)
+    if kind != "answer":
+        forget(path)
+        return kind, answer
+    return _keep_index(key, _KeptIndex(answer, generation))
 
 
 def forget(path: str) -> None:
@@ -71,19 +116,54 @@ def forget(path: str) -> None:
             del _kept[key]
 
 
-def _keep(key: tuple[str, str, bytes], kept: _Kept) -> tuple[str, Any]:
-    if not all(isinstance(array, np.ndarray) for part in kept.answer
+def _keep(key: Key, kept: _Kept) -> tuple[str, Any]:
+    if not all(isinstance(array, np.ndarray) for chunks in kept.parts for part in chunks
                for array in (part.runs, *(column for _, _, column in part.columns))):
-        return "answer", kept.answer  # not arrays all through: not kept
+        return "answer", [chunks[-1] for chunks in kept.parts]  # not arrays all through
+    _store(key, kept)
+    # the caller's own copy (one concatenation): what it does with its frame must not change
+    # what is kept
+    return "answer", [_concatenated(chunks) for chunks in kept.parts]
+
+
+def _keep_index(key: Key, kept: _KeptIndex) -> tuple[str, Any]:
+    index = kept.index
+    if not all(isinstance(array, np.ndarray)
+               for array in (index.runs, *index.parameters.values())):
+        return "answer", index  # not arrays all through: not kept
+    _store(key, kept)
+    return "answer", FrameIndex(index.runs.copy(), {name: column.copy() for name, column
+                                                    in index.parameters.items()},
+                                {name: dict(specs) for name, specs in index.results.items()})
+
+
+def _store(key: Key, kept: _Kept | _KeptIndex) -> None:
     with _lock:
         _kept[key] = kept
         _kept.move_to_end(key)
         while len(_kept) > KEPT:
             _kept.popitem(last=False)
-    # the caller's copy: what it does with its frame must not change what is kept
-    return "answer", [FrameColumns(part.runs.copy(), [(name, label, column.copy())
-                                                      for name, label, column in part.columns])
-                      for part in kept.answer]
+
+
+def _joined_index(old: FrameIndex, new: FrameIndex) -> FrameIndex:
+    """The kept index ``old`` with what the writer answered since (``new``)."""
+    runs = np.union1d(old.runs[old.runs < new.since], new.runs) if new.since else new.runs
+    return FrameIndex(runs, old.parameters if new.same_parameters else new.parameters,
+                      new.results)
+
+
+def _since(runs: np.ndarray) -> tuple[int, tuple[int, ...]]:
+    """What to ask the writer since, for an index of ``runs`` (completed; sorted, distinct):
+    the run after the last, and the runs missing before it if they are few (runs that failed,
+    or still run); else the first run missing, and none."""
+    count = len(runs)
+    if not count or int(runs[-1]) == count - 1:
+        return count, ()
+    end = int(runs[-1]) + 1
+    if end - count <= MAX_PENDING:
+        missing = np.setdiff1d(np.arange(end, dtype=np.int64), runs, assume_unique=True)
+        return end, tuple(missing.tolist())
+    return int(np.flatnonzero(runs != np.arange(count))[0]), ()
 
 
 def _within(old: np.ndarray, new: np.ndarray) -> bool:
@@ -94,33 +174,47 @@ def _within(old: np.ndarray, new: np.ndarray) -> bool:
     return bool((where < len(new)).all() and (new[np.minimum(where, len(new) - 1)] == old).all())
 
 
-def _merged(old: list[FrameColumns], new: list[FrameColumns]) -> list[FrameColumns] | None:
-    """``old`` and ``new`` joined in run order; None if their columns do not line up (a column
-    of one dtype in one, of objects in the other: read everything again)."""
+def _joined(old: list[list[FrameColumns]], new: list[FrameColumns]
+            ) -> list[list[FrameColumns]] | None:
+    """Each result's kept answers and the new one, in run order; None if their columns do not
+    line up (a column of one dtype in one, of objects in the other: read everything again)."""
     if len(old) != len(new):
         return None
-    merged = []
-    for before, after in zip(old, new, strict=True):
-        part = _merged_part(before, after)
+    joined = []
+    for chunks, after in zip(old, new, strict=True):
+        part = _joined_part(chunks, after)
         if part is None:
             return None
-        merged.append(part)
-    return merged
+        joined.append(part)
+    return joined
 
 
-def _merged_part(old: FrameColumns, new: FrameColumns) -> FrameColumns | None:
+def _joined_part(chunks: list[FrameColumns], new: FrameColumns) -> list[FrameColumns] | None:
+    """The answers ``chunks`` of one result and ``new``: new at the end if its runs come after
+    theirs (nothing copied: the caller's copy joins them all), else all joined and sorted."""
     if not len(new.runs):
-        return old
-    if [column[:2] for column in old.columns] != [column[:2] for column in new.columns]:
+        return [*chunks[:-1], FrameColumns(chunks[-1].runs, chunks[-1].columns, new.rows)]
+    first = chunks[0]
+    if [column[:2] for column in first.columns] != [column[:2] for column in new.columns]:
         return None
     if any(a.dtype != b.dtype or a.shape[1:] != b.shape[1:]
-           for (_, _, a), (_, _, b) in zip(old.columns, new.columns, strict=True)):
+           for (_, _, a), (_, _, b) in zip(first.columns, new.columns, strict=True)):
         return None
-    runs = np.concatenate([old.runs, new.runs])
-    in_order = not len(old.runs) or old.runs[-1] < new.runs[0]
-    order = None if in_order else np.argsort(runs, kind="stable")
-    columns = []
-    for (name, label, before), (_, _, after) in zip(old.columns, new.columns, strict=True):
-        joined = np.concatenate([before, after])
-        columns.append((name, label, joined if order is None else joined[order]))
-    return FrameColumns(runs if order is None else runs[order], columns)
+    last = max((int(chunk.runs[-1]) for chunk in chunks if len(chunk.runs)), default=-1)
+    if last < new.runs[0] and len(chunks) < MAX_CHUNKS:
+        return [*chunks, new]
+    whole = _concatenated([*chunks, new])
+    if last < new.runs[0]:
+        return [whole]
+    order = np.argsort(whole.runs, kind="stable")
+    return [FrameColumns(whole.runs[order], [(name, label, column[order])
+                                             for name, label, column in whole.columns],
+                         new.rows)]
+
+
+def _concatenated(chunks: list[FrameColumns]) -> FrameColumns:
+    """``chunks`` (answers of one result, in run order) as one, in new arrays."""
+    columns = [(name, label, np.concatenate([chunk.columns[position][2] for chunk in chunks]))
+               for position, (name, label, _) in enumerate(chunks[0].columns)]
+    return FrameColumns(np.concatenate([chunk.runs for chunk in chunks]), columns,
+                        chunks[-1].rows)

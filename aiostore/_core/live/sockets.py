@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import os
 import pickle
 import socket
@@ -21,6 +22,8 @@ import struct
 import sys
 from collections.abc import Iterator
 from typing import Any
+
+import numpy as np
 
 __all__ = ["SILENCE_SECONDS", "connect", "listen", "receive", "send", "socket_path"]
 
@@ -103,10 +106,23 @@ def same_user(sock: socket.socket) -> bool:
     return uid in (os.getuid(), 0)
 
 
+class _Pickler(pickle.Pickler):
+    """Pickles an array that is not one block of memory (a column of a table's rows: a view
+    with strides) as a copy that is, out of band like the others: numpy would pickle it as
+    bytes, copied twice into the pickle (6 ms a send of 8,000 W1 runs' columns; 1 ms so)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is np.ndarray and not obj.flags.forc and not obj.dtype.hasobject:
+            return np.ascontiguousarray(obj).__reduce_ex__(5)
+        return NotImplemented
+
+
 def send(sock: socket.socket, message: Any) -> None:
     """Send ``message`` (pickled; big arrays out of band, not copied)."""
     buffers: list[pickle.PickleBuffer] = []
-    data = pickle.dumps(message, protocol=5, buffer_callback=buffers.append)
+    pickled = io.BytesIO()
+    _Pickler(pickled, protocol=5, buffer_callback=buffers.append).dump(message)
+    data = pickled.getbuffer()
     views = [buffer.raw() for buffer in buffers]
     header = _HEADER.pack(len(data), len(views)) + b"".join(
         _LENGTH.pack(view.nbytes) for view in views)
