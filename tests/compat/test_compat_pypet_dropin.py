@@ -412,6 +412,33 @@ def test_a_trajectory_pypets_service_wrote_loads_through_the_shim(
     assert on_shim.f_get("results.runs.run_00000001.frame").frame["c"].tolist() == [1.0, 4.0]
 
 
+@pytest.mark.parametrize("packed", [True, False], ids=["packed", "nodes"])
+def test_a_sweep_aiostores_own_api_stored_loads_into_pypets_trajectory(path: str,
+                                                                       packed: bool) -> None:
+    from aiostore import Msg, StorageService
+    from aiostore import Trajectory as NativeTrajectory
+
+    native = NativeTrajectory("t")
+    native.add_parameter("x", 0.5)
+    native.add_parameter("n", np.int32(3))
+    native.explore({"x": [0.1, 0.2, 0.3]})
+    with StorageService(path, packed_runs=packed) as svc:
+        svc.store(Msg.TRAJECTORY, native)
+        for index in range(3):
+            run = native.run(index)
+            run.add_result("r", z=index * 1.5, arr=np.arange(3) + index,
+                           d={"k": np.int16(index)})
+            svc.store(Msg.SINGLE_RUN, run)
+    traj = reloaded(path, Shim)  # a plain analysis script of pypet's, on aiostore's file
+    assert traj.f_get("x").f_get_range() == [0.1, 0.2, 0.3]
+    assert_exact(traj.f_get("n").f_get(), np.int32(3))
+    assert len(traj) == 3
+    for index in range(3):
+        result = traj.f_get(f"results.runs.run_{index:08d}.r")
+        assert_exact(result.f_to_dict(), {"z": index * 1.5, "arr": np.arange(3) + index,
+                                          "d": {"k": np.int16(index)}})
+
+
 def test_storing_into_a_trajectory_pypets_service_wrote_is_refused(path: str) -> None:
     write_with_pypet(path, annotated=True)
     traj = reloaded(path, pypet.HDF5StorageService)

@@ -84,9 +84,24 @@ def load_leaf(instance: Any, node: NodeData, load_data: int, load_only: Any = No
     data = {key: _shared(instance, key, value) if isinstance(value, SharedNode) else value
             for key, value in data.items()}
     if data:
-        instance._load(data)
+        instance._load(_as_pypet_parameter(instance, data))
         if instance.v_is_parameter:
             instance.f_lock()
+
+
+def _as_pypet_parameter(instance: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` as pypet's Parameter loads it: its value and its range in one-column tables, as
+    pypet stores them. A parameter stored by aiostore's own API holds them as plain values."""
+    from pypet.parameter import ObjectTable as PypetObjectTable
+    from pypet.parameter import Parameter
+
+    if type(instance) is not Parameter:
+        return data
+    tables = dict(data)
+    for key, column in (("data", lambda value: [value]), ("explored_data", list)):
+        if key in tables and not isinstance(tables[key], PypetObjectTable):
+            tables[key] = PypetObjectTable(data={"data": column(tables[key])})
+    return tables
 
 
 def _shared(instance: Any, key: str, node: SharedNode) -> Any:
@@ -104,6 +119,22 @@ def _check_partial(instance: Any, only: set[str] | None, excluded: set[str] | No
     if instance.v_is_parameter and instance.v_locked:
         raise ParameterLockedException(
             f"Parameter `{instance.v_full_name}` is locked: it cannot be loaded in part")
+
+
+def _with_parents(nodes: Iterable[NodeData]) -> list[NodeData]:
+    """``nodes`` with a group before each node whose parents are not among them: a packed run
+    result (aiostore's own default layout, see aiostore.engine.packing) has no group of its own
+    in the file, nor has its run, but pypet hangs every leaf below its groups."""
+    seen: set[Path] = set()
+    whole = []
+    for node in nodes:
+        for depth in range(1, len(node.path)):
+            if node.path[:depth] not in seen:
+                seen.add(node.path[:depth])
+                whole.append(NodeData(node.path[:depth], False))
+        seen.add(node.path)
+        whole.append(node)
+    return whole
 
 
 def _empty_branch(node: NodeData, parents: set[Path]) -> bool:
@@ -141,7 +172,7 @@ class TreeBuilder:
         standard branch that holds nothing stays out, as pypet writes only those that do
         (aiostore's file always has all four).
         """
-        nodes = list(nodes)
+        nodes = _with_parents(nodes)
         parents = {node.path[:-1] for node in nodes} if whole_branches else set()
         for node in nodes:
             if not node.path or (whole_branches and _empty_branch(node, parents)):
