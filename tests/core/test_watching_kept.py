@@ -18,9 +18,9 @@ import pytest
 from watching import TRAJECTORY, expected
 
 from aiostore import Msg, Result, SingleRun, StorageService, Trajectory
+from aiostore._core.answers import FrameColumns
 from aiostore._core.live import client, framecache
 from aiostore._core.requests import (
-    FrameColumns,
     FramePart,
     ReadFrame,
     ReadFrameIndex,

@@ -7,7 +7,7 @@ keeps the last answer (:class:`~aiostore._core.answers.FrameColumns` per result)
 was asked for; when it is asked again for those runs and more, the writer reads only the new
 ones (from the rows of the packed table the reader has not seen, ``FramePart.rows_from``) and
 the reader joins the two. So with the index ``load_frame`` reads first
-(:class:`~aiostore.requests.FrameIndex`: the completed runs and the explored parameters): the
+(:class:`~aiostore._core.answers.FrameIndex`: the completed runs and the explored parameters): the
 reader says up to which run every run was completed (``since``; but the ``pending`` ones, if
 few: runs that failed, or were still running) and which parameters it has, and the writer
 reads those rows of the run table, answers the completed runs among them, and the parameters
