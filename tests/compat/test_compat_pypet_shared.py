@@ -20,11 +20,6 @@ from aiostore.testing import assert_exact  # noqa: E402
 pytestmark = pytest.mark.usefixtures("quiet_pypet_and_closed_services")
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "shared.hdf5")
-
-
 def new_trajectory(path: str) -> Any:
     traj = pypet.Trajectory(name="t", filename=path, storage_service=HDF5StorageService)
     traj.f_store(only_init=True)

@@ -33,11 +33,6 @@ RUNS = 8
 TESTS = os.pathsep.join(str(folder) for folder in pathlib.Path(__file__).parents[:2])
 
 
-@pytest.fixture
-def path(tmp_path: pathlib.Path) -> str:
-    return str(tmp_path / "rows.h5")
-
-
 @pytest.fixture(autouse=True)
 def no_kinds_seen() -> Iterator[None]:
     """Each test starts with no kind of result remembered (a first of a kind goes both ways)."""

@@ -30,11 +30,6 @@ from aiostore.engine import runs as runs_module
 RUNS = 6
 
 
-@pytest.fixture
-def path(tmp_path: pathlib.Path) -> str:
-    return str(tmp_path / "packed.h5")
-
-
 def sweep(name: str = "w", runs: int = RUNS) -> Trajectory:
     traj = Trajectory(name)
     traj.add_parameter("x", 0)

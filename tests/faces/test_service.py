@@ -36,11 +36,6 @@ from aiostore._core.worker import current_worker
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "f.h5")
-
-
 @pytest.fixture(params=[False, True], ids=["disk", "memory"])
 def aiostore_in_memory(request: pytest.FixtureRequest) -> bool:
     """The plugin's services (aiostore_service...) of this module run on a file on disk and on

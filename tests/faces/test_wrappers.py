@@ -7,7 +7,6 @@ import os
 import signal
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -29,11 +28,6 @@ from aiostore._core.worker import current_worker
 from aiostore.compat.pypet import QueueStorageServiceSender
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def path(tmp_path: Path) -> str:
-    return str(tmp_path / "f.h5")
 
 
 async def load_all(path: str) -> Any:
