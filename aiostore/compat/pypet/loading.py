@@ -12,6 +12,8 @@ import pickle
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+import pandas as pd
+
 from ..._core.answers import NodeData, SharedNode
 from ..._core.names import STANDARD_GROUPS
 from ..._core.requests import Path
@@ -99,7 +101,7 @@ def _as_pypet_parameter(instance: Any, data: dict[str, Any]) -> dict[str, Any]:
         return data
     tables = dict(data)
     for key, column in (("data", lambda value: [value]), ("explored_data", list)):
-        if key in tables and not isinstance(tables[key], PypetObjectTable):
+        if key in tables and not isinstance(tables[key], pd.DataFrame):  # pypet's own tables
             tables[key] = PypetObjectTable(data={"data": column(tables[key])})
     return tables
 
