@@ -146,6 +146,11 @@ class PackedRuns:
             packed = file.caches[key] = cls(file, trajectory)
         return packed
 
+    def holds_row(self, row: PackedRow) -> bool:
+        """:meth:`holds` of a packed row's path (a run's result: its run index is known)."""
+        table = self.tables.get(row.path[3:])
+        return table is not None and row.run in table.rows
+
     def holds(self, path: Path) -> bool:
         split = split_run_path(path)
         if split is None:

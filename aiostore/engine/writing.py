@@ -93,15 +93,32 @@ def _check_leaf(file: OpenFile, trajectory: str, leaf: LeafRecord | PackedRow, r
         raise ItemExistsError(_full_name(leaf.path), clash)
 
 
-def _surely_absent(file: OpenFile, trajectory: str, names: Path) -> bool:
-    """Whether nothing is at ``names`` (as in the file), told by the nearest known group above
-    it lacking the next name (a run's packed row, where no run group is ever made: the runs'
-    group or set is known); False if no group above is known (then it is looked up)."""
-    for depth in range(len(names) - 1, 0, -1):
-        group = file.known_group(layout.node_path(trajectory, names[:depth]))
-        if group is not None:
-            return names[depth] not in group._v_children
+def _surely_absent(file: OpenFile, trajectory: str, names: Path,
+                   wheres: dict[Path, str]) -> bool:
+    """Whether nothing is at ``names`` (as in the file), told by a known group on the way down
+    lacking the next name (a run's packed row, where no run group is ever made: the runs'
+    group or set is known); False where the way leaves the known groups (then it is looked up).
+    ``wheres`` keeps the HDF5 paths made so far: one request's rows share their top ones."""
+    for depth in range(1, len(names)):
+        prefix = names[:depth]
+        where = wheres.get(prefix)
+        if where is None:
+            where = wheres[prefix] = layout.node_path(trajectory, prefix)
+        group = file.known_group(where)
+        if group is None:
+            return False
+        if names[depth] not in group._v_children:
+            return True
     return False
+
+
+def _row_names(row: PackedRow, run_sets: int) -> Path:
+    """The names in the file of a packed row's result (:func:`~.layout.stored_path`), from its
+    run index: a sweep's batch checks thousands."""
+    if not run_sets:
+        return row.path
+    return (row.path[0], row.path[1], layout.RUN_SET_FORMAT % (row.run // run_sets),
+            *row.path[2:])
 
 
 def _check_group(file: OpenFile, trajectory: str, group: GroupRecord, run_sets: int) -> None:
@@ -150,11 +167,16 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
     for group in request.groups:
         _check_group(file, trajectory, group, run_sets)
     packed = PackedRuns.of(file, trajectory) if traj_group is not None else None
+    wheres: dict[Path, str] = {}
     for leaf in request.all_leaves:  # a packed row reads as its leaf
-        if type(leaf) is LeafRecord or not _surely_absent(
-                file, trajectory, _stored(leaf.path, run_sets)):
+        if not isinstance(leaf, PackedRow):
             _check_leaf(file, trajectory, leaf, request, run_sets)
-        if packed is not None and packed.holds(leaf.path):
+            held = packed is not None and packed.holds(leaf.path)
+        else:
+            if not _surely_absent(file, trajectory, _row_names(leaf, run_sets), wheres):
+                _check_leaf(file, trajectory, leaf, request, run_sets)
+            held = packed is not None and packed.holds_row(leaf)
+        if held and packed is not None:
             if not request.replace:
                 raise ItemExistsError(_full_name(leaf.path))
             packed.check_update(leaf if isinstance(leaf, LeafRecord) else row_leaf(leaf))
