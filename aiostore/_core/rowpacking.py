@@ -42,30 +42,26 @@ _NUMBER_TYPES = frozenset({float, bool, complex, *(
 _ARRAY_KINDS = frozenset("biufc")
 
 
-def _number_kind(value: Any) -> Any:
+def _fits_number(value: Any) -> bool:
     kind = type(value)
     if kind is int:
-        return int if _INT64[0] <= value <= _INT64[1] else None  # bigger ones: another dtype
-    return kind if kind in _NUMBER_TYPES else None
+        return _INT64[0] <= value <= _INT64[1]  # bigger ones: another dtype
+    return kind in _NUMBER_TYPES
 
 
-def _value_kind(value: Any) -> Any:
-    """What of ``value`` decides its column (None: no column takes it): checked once a kind."""
+def _fits_column(value: Any) -> bool:
+    """Whether a column takes ``value``: checked once a kind."""
     kind = type(value)
     if kind is np.ndarray:
-        dtype = value.dtype
-        return (dtype, value.shape) if dtype.kind in _ARRAY_KINDS else None
+        return value.dtype.kind in _ARRAY_KINDS
     if kind is dict:
-        kinds = tuple(_number_kind(item) for item in value.values())
-        if not kinds or None in kinds:
-            return None
-        return (tuple(value), kinds)
-    return _number_kind(value)
+        return bool(value) and all(_fits_number(item) for item in value.values())
+    return _fits_number(value)
 
 
 def _quick_kind(value: Any) -> Any:
     """The part of a value's kind that tells kinds apart, without checking that a column takes
-    it (:func:`_value_kind` checks that, once a kind): a sweep asks it of every value."""
+    it (:func:`_fits_column` checks that, once a kind): a sweep asks it of every value."""
     kind = type(value)
     if kind is np.ndarray:
         return (value.dtype, value.shape)
@@ -82,7 +78,7 @@ def _kind_of(leaf: Result) -> tuple[Any, ...]:
 def _packable(leaf: Result) -> bool:
     """Whether every value of ``leaf`` fits a column as its kind is told (an int of 2**63 and
     one of 1 are of one quick kind, but only one fits an int64 column)."""
-    return bool(leaf.data) and all(_value_kind(value) is not None for value in leaf.data.values())
+    return bool(leaf.data) and all(_fits_column(value) for value in leaf.data.values())
 
 
 def _run_result_path(leaf: Result, run: int) -> tuple[str, ...] | None:
