@@ -20,7 +20,7 @@ from . import Encoded, Spec
 from .flags import Flag
 from .pickling import pickled_by_fields
 
-__all__ = ["RUN_COLUMN", "PackedRow", "RowLayout", "column_dtype", "row_layout"]
+__all__ = ["RUN_COLUMN", "PackedRow", "RowLayout", "column_dtype", "row_layout", "row_values"]
 
 RUN_COLUMN = "run_idx"
 _PACKABLE_FLAGS = (Flag.ARRAY, Flag.CARRAY, Flag.DICT)
@@ -85,15 +85,20 @@ class RowLayout:
 
     def encoded(self, row: bytes) -> dict[str, Encoded]:
         """The encoded values held by ``row``, as the codec made them."""
-        record = np.frombuffer(row, dtype=self.dtype)
-        return {key: Encoded(flag, self._payload(record, key, flag), self.specs[key])
-                for key, flag in self.flags.items()}
+        return row_values(np.frombuffer(row, dtype=self.dtype), self.specs, self.shapes)
 
-    def _payload(self, record: np.ndarray, key: str, flag: Flag) -> np.ndarray:
+
+def row_values(record: np.ndarray, specs: Mapping[str, Spec],
+               shapes: Mapping[str, list[int]]) -> dict[str, Encoded]:
+    """The encoded values of the one-row ``record`` of a packed table whose keys have
+    ``specs`` and ``shapes``, as the codec made them (each a copy)."""
+    values = {}
+    for key, spec in specs.items():
+        flag = Flag(spec["flag"])  # a dict's payload is a one-row structured array
         column = record[key]
-        if flag is Flag.DICT:
-            return column.copy()  # a one-row structured array, as encode_dict makes it
-        return column.reshape(self.shapes[key]).copy()
+        payload = column if flag is Flag.DICT else column.reshape(shapes[key])
+        values[key] = Encoded(flag, payload.copy(), spec)
+    return values
 
 
 @pickled_by_fields

@@ -16,7 +16,6 @@ import numpy as np
 import tables
 
 from .._core.answers import KeyInfo, NodeInfo
-from .._core.names import RUNS_GROUP, run_name
 from .._core.requests import DescribeNodes, Path
 from ..codec import Spec, type_name
 from ..codec.flags import Flag
@@ -161,8 +160,7 @@ def _packed_below(file: OpenFile, request: DescribeNodes) -> list[NodeInfo]:
 
 def table_paths(table: PackedTable) -> list[Path]:
     """The full names of the results a packed table holds, by run."""
-    return [(PACKED_BRANCH, RUNS_GROUP, run_name(idx), *table.relative)
-            for idx in sorted(table.rows)]
+    return [table.result_path(idx) for idx in sorted(table.rows)]
 
 
 def _packed_keys(table: PackedTable) -> tuple[KeyInfo, ...]:

@@ -57,11 +57,12 @@ def is_runs_path(path: Path) -> bool:
     return len(path) == 2 and path[1] == RUNS_GROUP and path[0] in RUN_BRANCHES
 
 
-def stored_path(path: Path, run_sets: int) -> Path:
+def stored_path(path: Path, run_sets: int, run: int | None = None) -> Path:
     """The names in the file of the item at ``path``, in a trajectory of ``run_sets`` runs per
-    run set (0: flat): a run's group goes in its set, anything else where its name says."""
+    run set (0: flat): a run's group goes in its set, anything else where its name says.
+    ``run``: the index of the run ``path`` names, where it is known (not parsed again)."""
     if run_sets and len(path) > 2 and path[1] == RUNS_GROUP and path[0] in RUN_BRANCHES:
-        idx = run_index(path[2])
+        idx = run_index(path[2]) if run is None else run
         if idx is not None:
             return (path[0], RUNS_GROUP, RUN_SET_FORMAT % (idx // run_sets), *path[2:])
     return path

@@ -33,7 +33,7 @@ from ..errors import AiostoreError, FileFormatError, ItemExistsError, MergeError
 from . import diagnostics, layout, nodes, runs, space
 from .durability.undo import UndoLog
 from .files import OpenFile, is_hdf5, replacing
-from .packing import PACKED_BRANCH, PackedRuns, PackedTable
+from .packing import PackedRuns, PackedTable
 from .reading import trajectory_group
 from .writing import (
     REPLACED_SUFFIX,
@@ -106,8 +106,7 @@ class RowAsNodes:
 def _unlike_rows(file: OpenFile, request: MergeTrajectories, offset: int) -> list[RowAsNodes]:
     """The rows of a whole MERGE that are not rows of this trajectory's tables, renumbered."""
     mine = PackedRuns.of(file, request.target.trajectory)
-    return [RowAsNodes((PACKED_BRANCH, RUNS_GROUP, run_name(idx + offset), *table.relative),
-                       table, position)
+    return [RowAsNodes(table.result_path(idx + offset), table, position)
             for table in mine.unlike(PackedRuns.of(file, request.other))
             for idx, position in sorted(table.rows.items())]
 
@@ -118,11 +117,14 @@ def _renamed_rows(file: OpenFile, request: MergeTrajectories,
     found = []
     for table in PackedRuns.of(file, request.other).tables.values():
         for idx, position in sorted(table.rows.items()):
-            path = (PACKED_BRANCH, RUNS_GROUP, run_name(idx), *table.relative)
+            path = table.result_path(idx)
             for old, new in rename.items():
                 if path[:len(old)] == old:
                     found.append(RowAsNodes((*new, *path[len(old):]), table, position))
     return found
+
+
+_TAKEN_REMEDY = "rename it otherwise (rename_dict=), or remove it first (Msg.REMOVE)"
 
 
 def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, Path],
@@ -140,14 +142,12 @@ def _check_renames(file: OpenFile, request: MergeTrajectories, rename: Mapping[P
                              f"trajectory {request.target.trajectory!r} for its runs' groups")
         if layout.get_node(file.h5, layout.node_path(request.target.trajectory, new,
                                                      ours)) is not None:
-            raise ItemExistsError(".".join(new), remedy="rename it otherwise (rename_dict=), or "
-                                  "remove it first (Msg.REMOVE)")
+            raise ItemExistsError(".".join(new), remedy=_TAKEN_REMEDY)
     mine = PackedRuns.of(file, request.target.trajectory)
     for row in rows:
         if mine.holds(row.path) or layout.get_node(file.h5, layout.node_path(
                 request.target.trajectory, row.path, ours)) is not None:
-            raise ItemExistsError(".".join(row.path), remedy="rename it otherwise "
-                                  "(rename_dict=), or remove it first (Msg.REMOVE)")
+            raise ItemExistsError(".".join(row.path), remedy=_TAKEN_REMEDY)
 
 
 def _extend_explored(file: OpenFile, trajectory: str, mine: dict[Path, tables.Group],
@@ -443,13 +443,13 @@ def _transfer(file: OpenFile, request: MergeTrajectories, rename: Mapping[Path, 
 def _write_rows_as_nodes(file: OpenFile, request: MergeTrajectories, rows: list[RowAsNodes],
                          undo: UndoLog) -> None:
     filters = nodes.filters_for(request.target.compression)
-    read: dict[int, Any] = {}  # each table read once, by id
+    read: dict[PackedTable, Any] = {}  # each table read once
     for row in rows:
         table = row.table
-        if id(table) not in read:
-            read[id(table)] = table.table.read()
+        if table not in read:
+            read[table] = table.table.read()
         leaf = LeafRecord(row.path, table.class_name, table.comment,
-                          table.encoded(read[id(table)], row.position))
+                          table.encoded(read[table], row.position))
         write_leaf(file, request.target.trajectory, leaf, undo, filters)
 
 

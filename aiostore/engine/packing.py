@@ -33,7 +33,7 @@ from .._core.names import RUNS_GROUP, run_index, run_name
 from .._core.requests import LeafRecord, Path, row_leaf
 from ..codec import Encoded, Spec, decode, loads_specs
 from ..codec.flags import Flag
-from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype
+from ..codec.rows import RUN_COLUMN, PackedRow, RowLayout, column_dtype, row_values
 from ..codec.rows import row_layout as values_row_layout
 from ..errors import DataNotFoundError, InvalidArgumentError, ItemExistsError
 from . import layout, nodes
@@ -105,13 +105,11 @@ class PackedTable:
     def encoded(self, rows: np.ndarray, position: int) -> dict[str, Encoded]:
         """Row ``position`` of ``rows`` (read from this table) as the codec encoded its values
         (a MERGE writes a row it cannot append as its nodes)."""
-        record = rows[position:position + 1]
-        encoded = {}
-        for key, spec in self.specs.items():
-            flag = Flag(spec["flag"])  # a dict's payload is a one-row structured array
-            payload = record[key] if flag is Flag.DICT else record[key].reshape(self.shapes[key])
-            encoded[key] = Encoded(flag, payload.copy(), spec)
-        return encoded
+        return row_values(rows[position:position + 1], self.specs, self.shapes)
+
+    def result_path(self, run: int) -> Path:
+        """The path of run ``run``'s result in this table."""
+        return (PACKED_BRANCH, RUNS_GROUP, run_name(run), *self.relative)
 
     def values(self, record: np.void, load_only: tuple[str, ...] | None = None,
                load_except: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -409,10 +407,10 @@ class PackedRuns:
 
     def leaves_below(self, prefix: Path, with_data: bool) -> Iterator[NodeData]:
         """Every packed result whose path starts with ``prefix``, as nodes read from nodes."""
-        for relative, table in self.tables.items():
+        for table in self.tables.values():
             records = table.table.read() if with_data else None
             for idx, row in sorted(table.rows.items()):
-                path = (PACKED_BRANCH, RUNS_GROUP, run_name(idx), *relative)
+                path = table.result_path(idx)
                 if path[:len(prefix)] != prefix:
                     continue
                 values = table.values(records[row]) if records is not None else None
@@ -420,10 +418,9 @@ class PackedRuns:
 
     def remove_below(self, prefix: Path) -> None:
         """Remove the rows of every packed result whose path starts with ``prefix``."""
-        for relative, table in self.tables.items():
+        for table in self.tables.values():
             doomed = {idx for idx in table.rows
-                      if (PACKED_BRANCH, RUNS_GROUP, run_name(idx), *relative)[:len(prefix)]
-                      == prefix}
+                      if table.result_path(idx)[:len(prefix)] == prefix}
             self._remove_rows(table, doomed)
 
     def _remove_rows(self, table: PackedTable, indices: set[int]) -> None:

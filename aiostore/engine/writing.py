@@ -112,15 +112,6 @@ def _surely_absent(file: OpenFile, trajectory: str, names: Path,
     return False
 
 
-def _row_names(row: PackedRow, run_sets: int) -> Path:
-    """The names in the file of a packed row's result (:func:`~.layout.stored_path`), from its
-    run index: a sweep's batch checks thousands."""
-    if not run_sets:
-        return row.path
-    return (row.path[0], row.path[1], layout.RUN_SET_FORMAT % (row.run // run_sets),
-            *row.path[2:])
-
-
 def _check_group(file: OpenFile, trajectory: str, group: GroupRecord, run_sets: int) -> None:
     names = _stored(group.path, run_sets)
     if not _check_ancestors(file, trajectory, names, group.path):
@@ -173,7 +164,8 @@ def check(file: OpenFile, request: WriteItems) -> tables.Group | None:
             _check_leaf(file, trajectory, leaf, request, run_sets)
             held = packed is not None and packed.holds(leaf.path)
         else:
-            if not _surely_absent(file, trajectory, _row_names(leaf, run_sets), wheres):
+            names = layout.stored_path(leaf.path, run_sets, leaf.run)  # its run: not parsed
+            if not _surely_absent(file, trajectory, names, wheres):
                 _check_leaf(file, trajectory, leaf, request, run_sets)
             held = packed is not None and packed.holds_row(leaf)
         if held and packed is not None:
