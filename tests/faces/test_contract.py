@@ -34,11 +34,6 @@ def anyio_backend() -> str:
     return "asyncio"  # the async face on trio is tested in faces/test_service.py
 
 
-@pytest.fixture(params=[False, True], ids=["on-disk", "in-memory"])
-def aiostore_in_memory(request: pytest.FixtureRequest) -> bool:
-    return bool(request.param)
-
-
 class Face:
     """One face's ``store`` and ``load``, awaited whether or not they are coroutines."""
 

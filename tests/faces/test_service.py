@@ -36,13 +36,6 @@ from aiostore._core.worker import current_worker
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(params=[False, True], ids=["disk", "memory"])
-def aiostore_in_memory(request: pytest.FixtureRequest) -> bool:
-    """The plugin's services (aiostore_service...) of this module run on a file on disk and on
-    one in memory: the same tests, the same semantics."""
-    return bool(request.param)
-
-
 async def load_value(svc: AsyncStorageService, name: str, key: str) -> Any:
     return (await svc.load(Msg.LEAF, Result(name), trajectory_name="t"))[key]
 

@@ -13,7 +13,6 @@ import os
 import resource
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 import seccomp
 import sweeping
-from filling import KINDS, FillReport, fill, grow, run_trial, small_disk
+from filling import KINDS, FillReport, fill, grow, run_trial
 
 from aiostore import (
     AsyncStorageService,
@@ -40,13 +39,6 @@ from aiostore.engine import space
 from aiostore.engine.durability import journal
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
-
-
-@pytest.fixture
-def disk(tmp_path: Path, mountable: None) -> Iterator[Path]:
-    """A 6 MiB tmpfs, its own."""
-    with small_disk(tmp_path / "disk", 6 * 2**20) as folder:
-        yield folder
 
 
 def _skip_without_seccomp(kind: str) -> None:

@@ -19,7 +19,6 @@ import subprocess
 import sys
 import textwrap
 import warnings
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import seccomp
-from filling import fill, grow, small_disk
+from filling import fill, grow
 
 from aiostore import (
     AsyncStorageService,
@@ -44,18 +43,11 @@ from aiostore.engine import merging
 from aiostore.testing import assert_exact, assert_items_equal
 
 TESTS = Path(__file__).parents[1]  # the helpers' folder (seccomp)
-DISK_BYTES = 32 * 2**20
+DISK_BYTES = 32 * 2**20  # the size of the conftest's `disk` here
 ARRAY_FLOATS = 100_000  # 0.8 MB a run
 # 1.2 MB a run: chunks of a copy that libhdf5 fails to write are then dropped without a word
 # from PyTables (0.8 MB arrays copied make it raise)
 MERGE_FLOATS = 150_000
-
-@pytest.fixture
-def disk(tmp_path: Path, mountable: None) -> Iterator[Path]:
-    """A tmpfs of its own for the test, unmounted at its end."""
-    with small_disk(tmp_path / "disk", DISK_BYTES) as folder:
-        yield folder
-
 
 def _make_room(folder: Path) -> None:
     grow(folder, 4 * DISK_BYTES)

@@ -29,13 +29,6 @@ def anyio_backend() -> str:
     return "asyncio"  # Dask's client runs on asyncio only
 
 
-@pytest.fixture
-def log_dir(tmp_path: Path) -> str:
-    path = tmp_path / "computed"
-    path.mkdir()
-    return str(path)
-
-
 async def test_a_local_cluster_computes_every_run_and_each_is_stored_once(
         tmp_path: Path, log_dir: str) -> None:
     path = tmp_path / "sweep.h5"

@@ -38,13 +38,6 @@ pytestmark = pytest.mark.anyio
 SWEEPING = Path(sweeping.__file__)
 
 
-@pytest.fixture
-def log_dir(tmp_path: Path) -> str:
-    path = tmp_path / "computed"
-    path.mkdir()
-    return str(path)
-
-
 def load(path: Path, level: int = 2) -> Trajectory:
     with StorageService(str(path)) as service:
         traj: Trajectory = service.load(Msg.TRAJECTORY, None, trajectory_name=sweeping.TRAJECTORY,
