@@ -14,7 +14,7 @@ from aiostore import Trajectory
 
 class StorageService(aiostore.StorageService):
     """The service in the per-node layout, whose groups and nodes these tests look at (runs'
-    results packed as rows, the default, are tested in test_packing.py and test_frames.py)."""
+    results packed as rows, the default, are tested in engine/test_packing.py and core/test_framing.py)."""
 
     def __init__(self, *args, packed_runs: bool = False, **kwargs) -> None:
         super().__init__(*args, packed_runs=packed_runs, **kwargs)
