@@ -11,9 +11,9 @@ loop builds it (``traj.run(i)``, ``run.add_result``) and released once stored. T
 
 - ``put``: ``await put`` for every run from one task, then ``await join()``;
 - ``sweep``: ``run_sweep(svc, traj, simulate, result="r", runs_per_task=100)`` with a runner that
-  computes in this process, a run at a time between turns of the loop (W1's simulation is the
-  same build as above; a process pool would measure its pickling, not the store); its time
-  includes the trajectory's store;
+  computes in this process, a run at a time between turns of the loop (``simulate`` computes
+  the values ``build_run`` gives a run, and the driver makes the run; a process pool would
+  measure its pickling, not the store); its time includes the trajectory's store;
 - ``store``: ``await store`` from ``--tasks`` tasks;
 - ``bare``: the user's loop without storage (build and release each run): the ceiling.
 
@@ -57,7 +57,6 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
-from functools import partial
 from typing import Any, cast
 
 import anyio
@@ -126,13 +125,13 @@ async def store_face(svc: AsyncStorageService, traj: Trajectory, progress: Progr
             group.start_soon(worker, first)
 
 
-def simulate(traj: Trajectory, x: float, y: int) -> dict[str, Any]:
-    """W1's run as ``run_sweep`` asks for it: the values ``build_run`` gives the run at ``x``."""
+def simulate(x: float, y: int) -> dict[str, Any]:
+    """W1's run as ``run_sweep`` asks for it: the values ``build_run`` gives the run at ``x``,
+    computed as a user's function would, without a run (the driver makes the run: a simulate
+    that built one too would count the user's loop twice against the store)."""
     index = round(x * 1000)  # build_sweep's x is index * 0.001
-    run = build_run(traj, index)
-    values = dict(run.new_items[-1].data)
-    release(run)
-    return values
+    return {"z": x * y, "arr": np.linspace(0.0, 1.0, 100) + index,
+            "d": {"a": 0.5, "b": index, "c": True}}
 
 
 class InlineRunner:
@@ -184,7 +183,7 @@ class CountingService:
 
 async def sweep_face(svc: AsyncStorageService, traj: Trajectory, progress: Progress) -> None:
     counting = cast(AsyncStorageService, CountingService(svc, progress))
-    report = await run_sweep(counting, traj, partial(simulate, traj), runner=InlineRunner(),
+    report = await run_sweep(counting, traj, simulate, runner=InlineRunner(),
                              result="r", runs_per_task=RUNS_PER_TASK)
     if report.failed or not report.completed:
         raise RuntimeError(f"the sweep did not store every run: {report}")

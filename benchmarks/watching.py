@@ -90,8 +90,6 @@ def _served_cpu() -> dict[str, float]:
 
 
 async def write(path: str, runs: int) -> dict[str, Any]:
-    from functools import partial
-
     served = _served_cpu()
     traj = build_sweep(runs)
     marks: list[tuple[float, int]] = []
@@ -100,7 +98,7 @@ async def write(path: str, runs: int) -> dict[str, Any]:
     async with AsyncStorageService(path) as svc, anyio.create_task_group() as group:
         group.start_soon(_mark, traj, marks)
         started, cpu = time.time(), time.process_time()
-        report = await run_sweep(svc, traj, partial(simulate, traj), runner=InlineRunner(),
+        report = await run_sweep(svc, traj, simulate, runner=InlineRunner(),
                                  result="r", runs_per_task=RUNS_PER_TASK)
         ended, cpu = time.time(), time.process_time() - cpu
         group.cancel_scope.cancel()

@@ -132,7 +132,7 @@ class Ticket:
         # (a lock wrapper releases its lock then, and another process opens the file).
         self.acknowledged_after_batch = self.durability is Durability.CLOSE or any(
             isinstance(part, _ACKNOWLEDGED_AFTER_BATCH) for part in _parts(self.request))
-        self.nbytes = sum(_nbytes(part) for part in _parts(self.request))
+        self.nbytes = sum(_queued_nbytes(part) for part in _parts(self.request))
 
 
 def write_nbytes(request: WriteItems) -> int:
@@ -172,9 +172,9 @@ def _filenames(request: Any) -> Iterator[str]:
             yield part.target.filename
 
 
-def _nbytes(request: Any) -> int:
+def _queued_nbytes(request: Any) -> int:
     if isinstance(request, WriteItems):
-        return sum(leaf.nbytes for leaf in request.all_leaves)
+        return write_nbytes(request)
     if isinstance(request, PutObject):
         return request.tree.nbytes
     return 0

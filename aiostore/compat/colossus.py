@@ -222,7 +222,7 @@ class StorageUser:
 
         Cancelling the wait does not cancel the store.
         """
-        if _nbytes(object_data) > _OFFLOAD_BYTES:
+        if _object_nbytes(object_data) > _OFFLOAD_BYTES:
             ticket = await anyio.to_thread.run_sync(self._store_ticket, object_name, object_data,
                                                     persistent)
         else:
@@ -333,11 +333,11 @@ def _read_table(path: str | None) -> Any:
     return np.loadtxt(path, usecols=(0, 1), skiprows=0, comments="#", unpack=True)
 
 
-def _nbytes(value: Any) -> int:
+def _object_nbytes(value: Any) -> int:
     """The codec's measure (:func:`~aiostore.codec.value_nbytes`), summed over the items of
     tuples and lists (colossus's objects are often tuples of arrays)."""
     if isinstance(value, tuple | list):
-        return sum(_nbytes(item) for item in value)
+        return sum(_object_nbytes(item) for item in value)
     return value_nbytes(value)
 
 
