@@ -42,14 +42,27 @@ def _text_array(key: str, texts: Sequence[Any], spec: Spec) -> np.ndarray:
         raw = [item + NUL_MARKER for item in raw]
         spec["nul"] = True
     width = max((len(item) for item in raw), default=1) or 1
-    return np.array(raw, dtype=f"S{width}")
+    return _converted(raw, f"S{width}")
 
 
 def _int_array(values: Sequence[int]) -> np.ndarray:
     if all(INT64_MIN <= v <= INT64_MAX for v in values):
-        return np.array(values, dtype=np.int64)
+        return _converted(values, np.int64)
     # beyond int64: exact decimal text rather than pypet's silent overflow
     return np.array([str(v).encode("ascii") for v in values])
+
+
+BLOCK_ITEMS = 65_536
+
+
+def _converted(items: Sequence[Any], dtype: Any = None) -> np.ndarray:
+    """``np.array(items, dtype)``, a block of items at a time: numpy converts a list in one
+    call that holds the GIL, and an explored range of a million floats held it (and an event
+    loop waiting for it) for 50 ms. The items are of one type, so the blocks are of one dtype."""
+    if len(items) <= BLOCK_ITEMS:
+        return np.array(items, dtype=dtype)
+    return np.concatenate([np.array(items[start:start + BLOCK_ITEMS], dtype=dtype)
+                           for start in range(0, len(items), BLOCK_ITEMS)])
 
 
 def storable(key: str, array: np.ndarray) -> np.ndarray:
@@ -143,7 +156,7 @@ def encode_sequence(key: str, items: list[Any] | tuple[Any, ...]) -> tuple[np.nd
         return _text_array(key, items, spec), spec
     if type_name == "int":
         return _int_array(items), spec
-    array = np.array(items)
+    array = _converted(items)
     if array.dtype.kind in "Mm":
         if len({item.dtype for item in items}) > 1:
             raise UnsupportedTypeError(key, "datetime64 values in a list must share their unit")
