@@ -1,9 +1,11 @@
 """What a reader polling ``progress`` costs a live writer's HDF5 thread, as the sweep grows.
 
-    python benchmarks/progress_polls.py [--runs 10000 200000] [--polls 10] [--new 100]
+    python benchmarks/progress_polls.py [--runs 10000 200000] [--done 0.5] [--polls 10]
+                                        [--new 100]
 
-For each ``--runs`` N, a writer process stores a trajectory of N + polls * new runs, the first
-N of them completed (in one store of the trajectory), and holds the file; this process polls
+For each ``--runs`` N, a writer process stores a trajectory of N runs, the first ``--done`` of
+them completed (in one store of the trajectory, as ``run_sweep`` stores it first, mid-sweep),
+and holds the file; this process polls
 ``progress`` once, then ``--polls`` times more, the writer completing ``--new`` runs (a
 ``SINGLE_RUN`` store each) before each. The writer times the HDF5 thread's CPU in each read
 it serves (``Engine._served_read``, ``time.thread_time``); printed: the first poll's and the
@@ -66,13 +68,15 @@ def writer(path: str, completed: int, total: int) -> None:
                 spent.clear()
 
 
-def measure(runs: int, polls: int, new: int, folder: str) -> dict[str, Any]:
+def measure(runs: int, done: float, polls: int, new: int, folder: str) -> dict[str, Any]:
     from aiostore import StorageService
     from aiostore._core.live import framecache
 
     path = str(Path(folder) / f"progress_{runs}.h5")
-    process = subprocess.Popen([sys.executable, __file__, "--writer", path, str(runs),
-                                str(runs + polls * new)], stdin=subprocess.PIPE,
+    completed = int(runs * done)
+    assert completed + polls * new <= runs
+    process = subprocess.Popen([sys.executable, __file__, "--writer", path, str(completed),
+                                str(runs)], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
     assert process.stdin is not None
     assert process.stdout is not None
@@ -100,7 +104,7 @@ def measure(runs: int, polls: int, new: int, folder: str) -> dict[str, Any]:
             process.kill()
     framecache._kept.clear()
     assert all(answer.from_writer for answer in answers)
-    assert answers[-1].completed == runs + polls * new, answers[-1]
+    assert answers[-1].completed == completed + polls * new, answers[-1]
     with StorageService(path) as svc:  # the last answer is the file's, at the same moment
         whole = svc.progress(TRAJECTORY)
     last = answers[-1]
@@ -113,6 +117,7 @@ def measure(runs: int, polls: int, new: int, folder: str) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, nargs="+", default=[10_000, 200_000])
+    parser.add_argument("--done", type=float, default=0.5)
     parser.add_argument("--polls", type=int, default=10)
     parser.add_argument("--new", type=int, default=100)
     parser.add_argument("--writer", nargs=3, help=argparse.SUPPRESS)
@@ -123,11 +128,11 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         for runs in args.runs:
-            got = measure(runs, args.polls, args.new, folder)
-            print(f"{got['runs']:>9,} runs: writer's HDF5 thread {1e3 * got['first']:7.2f} ms "
-                  f"the first poll, {1e3 * got['next']:7.2f} ms a poll after {args.new} new "
-                  f"runs (median of {args.polls}); reader's CPU {1e3 * got['reader']:.2f} ms",
-                  flush=True)
+            got = measure(runs, args.done, args.polls, args.new, folder)
+            print(f"{got['runs']:>9,} runs ({100 * args.done:.0f}% done): writer's HDF5 "
+                  f"thread {1e3 * got['first']:7.2f} ms the first poll, "
+                  f"{1e3 * got['next']:7.2f} ms a poll after {args.new} new runs (median of "
+                  f"{args.polls}); reader's CPU {1e3 * got['reader']:.2f} ms", flush=True)
 
 
 if __name__ == "__main__":

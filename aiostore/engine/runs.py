@@ -184,4 +184,5 @@ def write_deferred(file: OpenFile) -> int:
         if pending and table._v_isopen:
             _, old_rows = write_runs(table, pending.values())
             rewritten += int(np.count_nonzero(old_rows["completed"]))
+            file.written.wrote(table._v_pathname, max(pending) + 1)
     return rewritten

@@ -114,7 +114,8 @@ def read_progress(path: str, request: ReadProgress, ask: Ask) -> tuple[str, Any]
     again."""
     def since(rows: ProgressRows) -> ReadProgress:
         since, pending = _since(np.flatnonzero(rows.completed))
-        return dataclasses.replace(request, since=since, pending=pending, rows=True)
+        return dataclasses.replace(request, since=since, pending=pending, stamp=rows.stamp,
+                                   rows=True)
 
     key = (path, "\0progress " + request.target.trajectory, b"")
     kind, rows = _read_whole(key, dataclasses.replace(request, rows=True), since,
@@ -199,19 +200,20 @@ def _joined_index(old: FrameIndex, new: FrameIndex) -> FrameIndex:
 
 def _joined_rows(old: ProgressRows, new: ProgressRows, same: bool) -> ProgressRows | None:
     """The kept rows ``old`` with those the writer answered since (``new``): its ``pending``
-    rows in place, and every row from ``since`` on."""
+    rows in place, and the rows from ``since`` to ``until`` (the kept ones after those)."""
     if not new.since:  # whole, whatever was kept
         return new
-    if not same or len(old.completed) < new.since:
+    if not same or len(old.completed) < (new.total if new.until < new.total else new.since):
         return None
     pending = np.asarray(new.pending, dtype=np.int64)
     columns = []
     for before, after in zip(_rows_arrays(old), _rows_arrays(new), strict=True):
-        column = np.concatenate([before[:new.since], after[len(pending):]])
+        column = np.concatenate([before[:new.since], after[len(pending):],
+                                 before[new.until:new.total]])
         column[pending] = after[:len(pending)]
         columns.append(column)
     return dataclasses.replace(new, completed=columns[0], starts=columns[1],
-                               finishes=columns[2], since=0, pending=_NONE)
+                               finishes=columns[2], since=0, until=new.total, pending=_NONE)
 
 
 def _since(runs: np.ndarray) -> tuple[int, tuple[int, ...]]:

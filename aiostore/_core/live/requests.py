@@ -54,11 +54,13 @@ class ReadProgress:
     A live writer's reader asks for the run table's rows instead (``rows``: answered
     :class:`ProgressRows`), and only those it does not know (:mod:`.framecache`): from row
     ``since`` on, and the rows of ``pending`` below it (sorted; every other row below ``since``
-    was completed when it last asked)."""
+    was completed when it last asked), and of those after ``since`` only the ones up to the
+    last row written after ``stamp`` (its last answer's)."""
 
     target: Target
     since: int = 0
     pending: tuple[int, ...] = ()
+    stamp: int = 0
     rows: bool = False
 
 
@@ -129,9 +131,10 @@ class Progress:
 class ProgressRows:
     """What a :class:`ReadProgress` asked for ``rows`` read of the run table's ``total`` rows:
     each row's ``completed`` (bools), ``starts`` and ``finishes`` (numpy columns), of the rows
-    of ``pending`` (below ``since``) and then of every row from ``since`` on; ``since`` 0 and
-    no ``pending``: of every row. ``read_at``, ``failed``, ``sweeping`` and ``from_writer`` as
-    :class:`Progress`'s."""
+    of ``pending`` (below ``since``) and then of the rows from ``since`` to ``until`` (those
+    after it were not written since the reader's ``stamp``); ``since`` 0, ``until`` the total
+    and no ``pending``: of every row. ``stamp``: the writer's latest write when they were read.
+    ``read_at``, ``failed``, ``sweeping`` and ``from_writer`` as :class:`Progress`'s."""
 
     trajectory: str
     total: int
@@ -140,7 +143,9 @@ class ProgressRows:
     finishes: Any
     read_at: float
     since: int = 0
+    until: int = 0
     pending: Any = ()
+    stamp: int = 0
     failed: int = 0
     sweeping: bool = False
     from_writer: bool = False
