@@ -7,19 +7,15 @@ a trajectory expanded. The writer is a process of its own (tests/watching.py, ``
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from watching import TRAJECTORY, expected
+from watching import TRAJECTORY, Steps, expected
 
 from aiostore import Msg, Result, SingleRun, StorageService, Trajectory
 from aiostore._core.answers import FrameColumns
-from aiostore._core.live import client, framecache
 from aiostore._core.requests import (
     FramePart,
     ReadFrame,
@@ -30,51 +26,6 @@ from aiostore._core.requests import (
     WriteItems,
 )
 from aiostore.engine import Engine
-
-WRITER = str(Path(__file__).parents[1] / "watching.py")
-
-
-class Steps:
-    """A ``--mode steps`` writer: each :meth:`do` returns once the writer has done it."""
-
-    def __init__(self, path: Path, runs: int) -> None:
-        self.path = str(path)
-        self.process = subprocess.Popen([sys.executable, WRITER, self.path, str(runs),
-                                         "--mode", "steps"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
-        assert self._line() == "holding"
-
-    def _line(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        assert line, "the writer ended"
-        return line
-
-    def do(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        assert self._line() == "done"
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        assert self.process.wait(timeout=60) == 0
-
-
-@pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """The requests this process's reads asked of writers."""
-    requests: list[Any] = []
-    ask = client._request
-
-    def recording(path: str, filename: str, request: Any) -> tuple[str, Any, Any]:
-        requests.append(request)
-        return ask(path, filename, request)
-
-    monkeypatch.setattr(client, "_request", recording)
-    yield requests
-    framecache._kept.clear()
 
 
 def check(frame: Any, runs: list[int], runs_of_x: int) -> None:
