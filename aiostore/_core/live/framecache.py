@@ -1,5 +1,6 @@
-"""A reader's last answers of a live writer: the next read of the same result, or of the same
-index of runs, asks the writer only for the runs completed since.
+"""A reader's last answers of a live writer: the next read of the same result, of the same
+index of runs, or of a trajectory's progress, asks the writer only for the runs completed
+since.
 
 A reader polling ``load_frame`` of a sweep asks for every run each time, and the writer would
 read them all each time (its HDF5 thread's time, taken from the sweep). Instead the reader
@@ -13,8 +14,15 @@ few: runs that failed, or were still running) and which parameters it has, and t
 reads those rows of the run table, answers the completed runs among them, and the parameters
 only if they grew. The writer's answers carry a generation (its server's
 token, and the count of its changes in place: removals, updates, merges, a run's row written
-back to not completed); a generation that differs from the kept one means the kept columns may
-be stale, and everything is read again.
+back to not completed, a completed run's row written again); a generation that differs from
+the kept one means the kept columns may be stale, and everything is read again.
+
+``progress`` polls the same way (:func:`read_progress`): the reader keeps the run table's
+three columns it needs (:class:`~.requests.ProgressRows`), asks for the rows since the last
+run it knew completed and the pending ones, and of the rows after that only those up to the
+last one the writer wrote since the reader's last answer (its ``stamp``: in a sweep the rows
+after the last completed run are mostly of runs not started, which the reader has), and works
+out the progress itself, as a read of every row would.
 """
 
 from __future__ import annotations
