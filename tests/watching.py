@@ -224,6 +224,15 @@ class Steps:
         self.process.stdin.close()
         assert self.process.wait(timeout=60) == 0
 
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Kill the writer if it still runs (a test failed before :meth:`close`)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
 
 async def main(args: argparse.Namespace) -> None:
     if args.slow_reads:

@@ -39,8 +39,7 @@ def check(frame: Any, runs: list[int], runs_of_x: int) -> None:
 
 def test_a_polling_reader_asks_for_the_new_runs_and_sees_exactly_the_acknowledged(
         tmp_path: Path, asked: list[Any]) -> None:
-    writer = Steps(tmp_path / "live.h5", 40)
-    try:
+    with Steps(tmp_path / "live.h5", 40) as writer:
         with StorageService(writer.path) as svc:
             writer.do("runs 0 10")
             check(svc.load_frame(TRAJECTORY, "r"), list(range(10)), 40)
@@ -77,10 +76,6 @@ def test_a_polling_reader_asks_for_the_new_runs_and_sees_exactly_the_acknowledge
             assert asked[0].pending == (5, *range(13, 20), *range(22, 42))
             assert asked[1].runs.tolist() == [13, 14]
         writer.close()
-    finally:
-        if writer.process.poll() is None:
-            writer.process.kill()
-            writer.process.wait()
     with StorageService(writer.path) as svc:  # the file itself agrees
         check(svc.load_frame(TRAJECTORY, "r"), [*range(5), *range(6, 15), 20, 21, 42, 43], 45)
 
@@ -186,8 +181,7 @@ def test_the_pypet_shims_reads_are_served_too(tmp_path: Path) -> None:
 
     from aiostore.compat.pypet import HDF5StorageService, pypetconstants
 
-    writer = Steps(tmp_path / "live.h5", 8)
-    try:
+    with Steps(tmp_path / "live.h5", 8) as writer:
         writer.do("runs 0 5")
         with HDF5StorageService(filename=writer.path) as service:
             leaf = Result("results.runs.run_00000003.r")
@@ -201,7 +195,3 @@ def test_the_pypet_shims_reads_are_served_too(tmp_path: Path) -> None:
             runs = traj.f_get_run_information(copy=False).values()
             assert [run["completed"] for run in runs].count(1) == 5
         writer.close()
-    finally:
-        if writer.process.poll() is None:
-            writer.process.kill()
-            writer.process.wait()

@@ -36,8 +36,7 @@ def poll(svc: StorageService, writer: Steps) -> tuple[Progress, int]:
 
 def test_a_polling_reader_of_progress_asks_for_the_rows_written_since(
         tmp_path: Path, asked: list[Any]) -> None:
-    writer = Steps(tmp_path / "live.h5", 40, "--count-rows")
-    try:
+    with Steps(tmp_path / "live.h5", 40, "--count-rows") as writer:
         with StorageService(writer.path) as svc:
             writer.do("runs 0 10")
             progress, rows = poll(svc, writer)
@@ -77,10 +76,6 @@ def test_a_polling_reader_of_progress_asks_for_the_rows_written_since(
             assert (progress.completed, rows) == (22, 25)
             last = progress
         writer.close()
-    finally:
-        if writer.process.poll() is None:
-            writer.process.kill()
-            writer.process.wait()
     with StorageService(writer.path) as svc:  # the file itself agrees
         final = svc.progress(TRAJECTORY)
     assert not final.from_writer
