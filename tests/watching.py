@@ -2,7 +2,7 @@
 
     python tests/watching.py FILE RUNS [--mode store|sweep|steps] [--pace S]
                              [--backend asyncio|trio]
-                             [--slow-reads S] [--fail-at I] [--hold]
+                             [--slow-reads S] [--fail-at I] [--hold] [--count-rows]
 
 ``store``: stores run after run of trajectory ``w`` (awaited, ``pace`` seconds apart) and prints
 ``acked I`` once run I's store returned (acknowledged). ``sweep``: ``run_sweep`` of the same
@@ -13,7 +13,9 @@ it then waits for a line on stdin before closing the file; ``closed`` at the end
 ``steps``: stores the trajectory, then does what each line on stdin says and prints ``done``
 (:func:`step`): ``runs A B`` stores runs A to B-1; ``result I`` stores run I's result alone
 (its run not completed); ``complete I`` completes run I (storing nothing more); ``uncomplete
-I`` stores the trajectory with run I not completed; ``expand N`` adds N runs.
+I`` stores the trajectory with run I not completed; ``again I`` stores run I (completed)
+again; ``expand N`` adds N runs; ``rows`` prints ``rows N``, the rows of tables that the reads
+it served read since the last ``rows`` (with ``--count-rows``). :class:`Steps` drives it.
 
 Run ``I`` explores ``x = I / 10`` and stores result ``r``: ``z = 2 x`` and ``arr``, the 5
 numbers from ``I`` (:func:`expected`).
@@ -22,10 +24,12 @@ numbers from ``I`` (:func:`expected`).
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -35,6 +39,7 @@ from aiostore import AsyncStorageService, Msg, Result, SingleRun, Trajectory, ru
 from aiostore.sweeps.runners import Finished
 
 TRAJECTORY = "w"
+_rows_read = [0]  # with --count-rows: table rows read by the reads served (step "rows")
 
 
 def expected(index: int) -> dict[str, Any]:
@@ -89,6 +94,44 @@ def slow_reads(seconds: float) -> None:
     handlers[ServedRead] = slowly
 
 
+def count_rows() -> None:
+    """Count the rows of tables that served reads read (``Table.read``, ``read_coordinates``)."""
+    import tables
+
+    from aiostore._core.live.requests import ServedRead
+    from aiostore._core.worker import current_worker
+
+    serving = [False]
+    read, read_coordinates = tables.Table.read, tables.Table.read_coordinates
+
+    def counted_read(self: Any, start: Any = None, stop: Any = None, *args: Any,
+                     **kwargs: Any) -> Any:
+        if serving[0]:
+            first, last, _ = slice(start, stop).indices(self.nrows) if stop is not None or (
+                start is not None) else (0, self.nrows, 1)
+            _rows_read[0] += max(last - first, 0)
+        return read(self, start, stop, *args, **kwargs)
+
+    def counted_coordinates(self: Any, coords: Any, *args: Any, **kwargs: Any) -> Any:
+        if serving[0]:
+            _rows_read[0] += len(coords)
+        return read_coordinates(self, coords, *args, **kwargs)
+
+    tables.Table.read = counted_read
+    tables.Table.read_coordinates = counted_coordinates
+    handlers = current_worker()._engine._handlers
+    served = handlers[ServedRead]
+
+    def counting(request: Any) -> Any:
+        serving[0] = True
+        try:
+            return served(request)
+        finally:
+            serving[0] = False
+
+    handlers[ServedRead] = counting
+
+
 def say(line: str) -> None:
     print(line, flush=True)
 
@@ -116,7 +159,7 @@ async def step(svc: AsyncStorageService, traj: Trajectory, line: str) -> None:
     elif what == "result":
         await svc.store(Msg.LEAF, Result(f"results.runs.{traj.runs[first].name}.r",
                                          **expected(first)), trajectory_name=TRAJECTORY)
-    elif what == "complete":
+    elif what in ("complete", "again"):
         await svc.store(Msg.SINGLE_RUN, SingleRun(traj, first))
     elif what == "uncomplete":
         traj.runs[first].completed = False
@@ -135,13 +178,67 @@ async def steps(svc: AsyncStorageService, traj: Trajectory) -> None:
     await svc.store(Msg.TRAJECTORY, traj)
     say("holding")
     while line := (await anyio.to_thread.run_sync(sys.stdin.readline)).strip():
-        await step(svc, traj, line)
+        if line == "rows":
+            say(f"rows {_rows_read[0]}")
+            _rows_read[0] = 0
+        else:
+            await step(svc, traj, line)
         say("done")
+
+
+class Steps:
+    """A ``--mode steps`` writer: each :meth:`do` returns once the writer has done it."""
+
+    def __init__(self, path: Path, runs: int, *options: str) -> None:
+        self.path = str(path)
+        self.process = subprocess.Popen([sys.executable, __file__, self.path, str(runs),
+                                         "--mode", "steps", *options], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True)
+        assert self._line() == "holding"
+
+    def _line(self) -> str:
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().strip()
+        assert line, "the writer ended"
+        return line
+
+    def do(self, line: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        assert self._line() == "done"
+
+    def rows_read(self) -> int:
+        """The rows of tables that the reads it served read since the last call (started
+        with ``--count-rows``)."""
+        assert self.process.stdin is not None
+        self.process.stdin.write("rows\n")
+        self.process.stdin.flush()
+        what, count = self._line().split()
+        assert what == "rows"
+        assert self._line() == "done"
+        return int(count)
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        assert self.process.wait(timeout=60) == 0
+
+    def __enter__(self) -> Steps:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Kill the writer if it still runs (a test failed before :meth:`close`)."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
 
 
 async def main(args: argparse.Namespace) -> None:
     if args.slow_reads:
         slow_reads(args.slow_reads)
+    if args.count_rows:
+        count_rows()
     traj = trajectory(args.runs, args.pace, args.fail_at)
     async with AsyncStorageService(args.file) as svc:
         if args.mode == "store":
@@ -169,5 +266,6 @@ if __name__ == "__main__":
     parser.add_argument("--slow-reads", type=float, default=0.0)
     parser.add_argument("--fail-at", type=int, default=-1)
     parser.add_argument("--hold", action="store_true")
+    parser.add_argument("--count-rows", action="store_true")
     arguments = parser.parse_args()
     anyio.run(main, arguments, backend=arguments.backend)

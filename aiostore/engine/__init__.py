@@ -59,7 +59,6 @@ from . import (
     progress,
     reading,
     removal,
-    runs,
     shared,
     space,
     writing,
@@ -97,7 +96,7 @@ class Engine:
     def __init__(self) -> None:
         diagnostics.install()
         self._files = FileTable()
-        self.changes = 0  # requests that changed files in place (not adding to them)
+        self._changes = 0  # requests that changed files in place (not adding to them)
         # (file, trajectory) known not to be pypet's while the file is open
         self._writable_trajectories: set[tuple[str, str]] = set()
         self._handlers: dict[type[Request | LiveRequest], Callable[[Any], Any]] = {
@@ -139,7 +138,7 @@ class Engine:
         self._refuse_read_only(request)
         in_place = isinstance(request, _CHANGES_IN_PLACE) and not _reads_only(request)
         if in_place or (type(request) is WriteItems and _rewrites(request)):
-            self.changes += 1  # what readers kept of the file may be stale (aiostore._core.live)
+            self._changes += 1  # what readers kept of the file may be stale (aiostore._core.live)
         if in_place:
             # a replay of the journal must never undo what it removes or moves: the files
             # are flushed and their journals cleared first
@@ -183,10 +182,16 @@ class Engine:
             pypettree.refuse_writes(opened, name)
             self._writable_trajectories.add((filename, name))
 
+    @property
+    def changes(self) -> int:
+        """The changes in place of files so far: requests that removed, updated or merged, or
+        wrote a run's row back to not completed, and completed runs' rows written again (what
+        a live writer's readers kept of a file may be stale: :mod:`aiostore._core.live`)."""
+        return self._changes + self._files.rewritten
+
     def _write_deferred(self) -> None:
         for opened in self._files:
-            if opened.deferred_rows:
-                runs.write_deferred(opened)
+            self._files.write_deferred(opened)
 
     def _writer(self, function: Callable[[OpenFile, Any], Any]) -> Callable[[Any], Any]:
         return lambda request: function(self.file(request.target, writable=True), request)

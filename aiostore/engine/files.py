@@ -28,6 +28,7 @@ import tables
 from ..errors import DataNotFoundError, DiskFullError, FileFormatError, FileLockedError
 from . import diagnostics, space
 from .durability.repair import repair_end_of_file
+from .written import WrittenRows
 
 log = logging.getLogger("aiostore.engine")
 
@@ -100,6 +101,8 @@ class OpenFile:
     # costs PyTables an exception); forgotten whenever anything but a store may have removed or
     # moved nodes.
     known_groups: dict[str, Any] = field(default_factory=dict)
+    # When the run tables' rows were written since the file was opened (for live readers)
+    written: WrittenRows = field(default_factory=WrittenRows)
 
     def known_group(self, where: str) -> Any | None:
         """The group at ``where`` if it is known (and still open), else None."""

@@ -41,6 +41,9 @@ class FileTable:
         self._space = space.SpaceGuard()
         # files let go since the last flush: what was written to them unacknowledged is lost
         self._lost: dict[str, OSError] = {}
+        # completed runs' rows written again (a run stored twice): changes in place, a live
+        # writer's readers' kept rows are stale (aiostore._core.live.framecache)
+        self.rewritten = 0
 
     def __iter__(self) -> Iterator[OpenFile]:
         return iter(list(self._files.values()))
@@ -140,11 +143,16 @@ class FileTable:
 
     # -- flushing and closing -----------------------------------------------------------------
 
+    def write_deferred(self, opened: OpenFile) -> None:
+        """Write the run table rows queued for ``opened`` (:func:`~.runs.write_deferred`)."""
+        if opened.deferred_rows:
+            self.rewritten += runs.write_deferred(opened)
+
     def _make_whole(self, opened: OpenFile, sync: bool = False) -> None:
         """Hand what HDF5 holds of ``opened`` to the operating system (and to the disk, with
         ``sync``); raise if libhdf5 reports a failure (DiskFullError for want of space)."""
         with diagnostics.watching() as watch:
-            runs.write_deferred(opened)
+            self.write_deferred(opened)
             opened.flush()
         if watch.errno is not None:  # a write failed: PyTables does not check its flush
             raise _write_failure(opened.filename, watch)

@@ -130,20 +130,9 @@ def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...
         return completed, 0, completed
 
 
-def _read_column(table: tables.Table, name: str, first: int = 0, rows: int = 2048
-                 ) -> np.ndarray:
-    """One column of ``table`` from row ``first`` on, read whole rows ``rows`` at a time into
-    one buffer: a row of the run table is 345 bytes (713 in files before issue 18), and this
-    costs about half of ``Table.col`` (which converts each field) or of ``Table.read`` (which
-    fills new memory with all of them)."""
-    count = max(table.nrows - first, 0)
-    column = np.empty(count, dtype=table.dtype[name])
-    buffer = np.empty(min(rows, count), dtype=table.dtype)
-    for start in range(0, count, rows):
-        stop = min(start + rows, count)
-        block = buffer[:stop - start]
-        table.read(first + start, first + stop, out=block)
-        column[start:stop] = block[name]
+def _read_column(table: tables.Table, name: str, first: int = 0) -> np.ndarray:
+    """One column of ``table`` from row ``first`` on (:func:`~.nodes.read_columns`)."""
+    column: np.ndarray = nodes.read_columns(table, (name,), first)[0]
     return column
 
 

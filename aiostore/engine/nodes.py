@@ -218,3 +218,23 @@ def damaged_data(where: str) -> Iterator[None]:
         raise
     except Exception as exc:
         raise FileFormatError(f"cannot read {where}: {type(exc).__name__}: {exc}") from exc
+
+
+def read_columns(table: tables.Table, names: Iterable[str], first: int = 0,
+                 last: int | None = None, rows: int = 2048) -> list[np.ndarray]:
+    """Columns ``names`` of ``table`` from row ``first`` to ``last`` (the end: None), read whole
+    rows ``rows`` at a time
+    into one buffer: a row of the run table is 345 bytes (713 in files before issue 18), and
+    this costs about half of ``Table.col`` (which converts each field) or of ``Table.read``
+    (which fills new memory with all of them)."""
+    names = tuple(names)
+    count = max((table.nrows if last is None else min(last, table.nrows)) - first, 0)
+    columns = [np.empty(count, dtype=table.dtype[name]) for name in names]
+    buffer = np.empty(min(rows, count), dtype=table.dtype)
+    for start in range(0, count, rows):
+        stop = min(start + rows, count)
+        block = buffer[:stop - start]
+        table.read(first + start, first + stop, out=block)
+        for column, name in zip(columns, names, strict=True):
+            column[start:stop] = block[name]
+    return columns

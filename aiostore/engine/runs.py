@@ -177,9 +177,14 @@ def defer_rows(file: OpenFile, table: tables.Table, records: Iterable[RunRecord]
     return take_back
 
 
-def write_deferred(file: OpenFile) -> None:
-    """Write the rows :func:`defer_rows` queued, one write per table."""
+def write_deferred(file: OpenFile) -> int:
+    """Write the rows :func:`defer_rows` queued, one write per table; the count of them that
+    were written over a completed run's row (a run stored again)."""
     deferred, file.deferred_rows = file.deferred_rows, {}
+    rewritten = 0
     for table, pending in deferred.values():
         if pending and table._v_isopen:
-            write_runs(table, pending.values())
+            _, old_rows = write_runs(table, pending.values())
+            rewritten += int(np.count_nonzero(old_rows["completed"]))
+            file.written.wrote(table._v_pathname, max(pending) + 1)
+    return rewritten

@@ -7,19 +7,15 @@ a trajectory expanded. The writer is a process of its own (tests/watching.py, ``
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from watching import TRAJECTORY, expected
+from watching import TRAJECTORY, Steps, expected
 
 from aiostore import Msg, Result, SingleRun, StorageService, Trajectory
 from aiostore._core.answers import FrameColumns
-from aiostore._core.live import client, framecache
 from aiostore._core.requests import (
     FramePart,
     ReadFrame,
@@ -30,51 +26,6 @@ from aiostore._core.requests import (
     WriteItems,
 )
 from aiostore.engine import Engine
-
-WRITER = str(Path(__file__).parents[1] / "watching.py")
-
-
-class Steps:
-    """A ``--mode steps`` writer: each :meth:`do` returns once the writer has done it."""
-
-    def __init__(self, path: Path, runs: int) -> None:
-        self.path = str(path)
-        self.process = subprocess.Popen([sys.executable, WRITER, self.path, str(runs),
-                                         "--mode", "steps"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True)
-        assert self._line() == "holding"
-
-    def _line(self) -> str:
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline().strip()
-        assert line, "the writer ended"
-        return line
-
-    def do(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-        assert self._line() == "done"
-
-    def close(self) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        assert self.process.wait(timeout=60) == 0
-
-
-@pytest.fixture
-def asked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
-    """The requests this process's reads asked of writers."""
-    requests: list[Any] = []
-    ask = client._request
-
-    def recording(path: str, filename: str, request: Any) -> tuple[str, Any, Any]:
-        requests.append(request)
-        return ask(path, filename, request)
-
-    monkeypatch.setattr(client, "_request", recording)
-    yield requests
-    framecache._kept.clear()
 
 
 def check(frame: Any, runs: list[int], runs_of_x: int) -> None:
@@ -88,8 +39,7 @@ def check(frame: Any, runs: list[int], runs_of_x: int) -> None:
 
 def test_a_polling_reader_asks_for_the_new_runs_and_sees_exactly_the_acknowledged(
         tmp_path: Path, asked: list[Any]) -> None:
-    writer = Steps(tmp_path / "live.h5", 40)
-    try:
+    with Steps(tmp_path / "live.h5", 40) as writer:
         with StorageService(writer.path) as svc:
             writer.do("runs 0 10")
             check(svc.load_frame(TRAJECTORY, "r"), list(range(10)), 40)
@@ -126,10 +76,6 @@ def test_a_polling_reader_asks_for_the_new_runs_and_sees_exactly_the_acknowledge
             assert asked[0].pending == (5, *range(13, 20), *range(22, 42))
             assert asked[1].runs.tolist() == [13, 14]
         writer.close()
-    finally:
-        if writer.process.poll() is None:
-            writer.process.kill()
-            writer.process.wait()
     with StorageService(writer.path) as svc:  # the file itself agrees
         check(svc.load_frame(TRAJECTORY, "r"), [*range(5), *range(6, 15), 20, 21, 42, 43], 45)
 
@@ -235,8 +181,7 @@ def test_the_pypet_shims_reads_are_served_too(tmp_path: Path) -> None:
 
     from aiostore.compat.pypet import HDF5StorageService, pypetconstants
 
-    writer = Steps(tmp_path / "live.h5", 8)
-    try:
+    with Steps(tmp_path / "live.h5", 8) as writer:
         writer.do("runs 0 5")
         with HDF5StorageService(filename=writer.path) as service:
             leaf = Result("results.runs.run_00000003.r")
@@ -250,7 +195,3 @@ def test_the_pypet_shims_reads_are_served_too(tmp_path: Path) -> None:
             runs = traj.f_get_run_information(copy=False).values()
             assert [run["completed"] for run in runs].count(1) == 5
         writer.close()
-    finally:
-        if writer.process.poll() is None:
-            writer.process.kill()
-            writer.process.wait()

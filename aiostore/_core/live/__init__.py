@@ -43,11 +43,13 @@ process reports (:mod:`.status`).
 
 Limits: a read costs the writer what it reads; a poll of ``load_frame`` reads the run table's
 ``completed`` column after the last run it knew completed, and the rows of the runs before it
-that were not (more than 256 of those: from the first of them on), and ``progress`` reads
-three columns of the whole run table (``watch`` spaces its polls
-by their cost); a ``load_frame`` that is not a repeat with more runs (other keys, a ``where``
-that drops runs), or after a change in place (a removal, an update, a merge, a run's row
-written back to not completed: a store of the trajectory), is read whole, and so are the
+that were not (more than 256 of those: from the first of them on), and ``progress`` the
+same rows (three columns), but of those after the last run it knew completed only up to the
+last row written since its last poll (``engine/written.py``: in a sweep, about the runs
+completed since; runs completed far out of order make it more); a ``load_frame`` that is
+not a repeat with more runs (other keys, a ``where`` that drops runs), or after a change in
+place (a removal, an update, a merge, a run's row written back to not completed: a store of
+the trajectory; a completed run stored again), is read whole (``progress`` too), and so are the
 packed rows when a new run's row is not after those read (its result stored before the run
 completed, or stored with nodes); writes stay the writer's (FileLockedError); with file locks off
 (``HDF5_USE_FILE_LOCKING=FALSE``) a reader's HDF5 thread does not find the file locked and

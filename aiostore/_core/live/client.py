@@ -21,12 +21,14 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, InvalidStateError
 from typing import TYPE_CHECKING, Any
 
 from ...errors import FileLockedError, WriterGoneError
 from ..requests import ReadFrame, ReadFrameIndex
 from . import framecache, sockets
+from .requests import ReadProgress
 from .server import is_read, served_here
 
 if TYPE_CHECKING:
@@ -103,12 +105,18 @@ def _ask(path: str, filename: str, ticket: Ticket, request: Any, asked: int,
         _read_again(ticket, request, asked)
 
 
+# Reads whose last answers a reader keeps, asking the writer for what changed since: a
+# result's runs read before (the new runs), the index of runs and the run table's rows
+# (those since the last run known completed)
+_KEPT: dict[type, Callable[[str, Any, framecache.Ask], tuple[str, Any]]] = {
+    ReadFrame: framecache.read, ReadFrameIndex: framecache.read_index,
+    ReadProgress: framecache.read_progress}
+
+
 def _asked(path: str, filename: str, request: Any) -> tuple[str, Any]:
-    if isinstance(request, ReadFrame):  # the runs read before are kept: ask for the new
-        return framecache.read(path, request, lambda part: _request(path, filename, part))
-    if isinstance(request, ReadFrameIndex):  # so is the index of runs: the runs since
-        return framecache.read_index(path, request,
-                                     lambda part: _request(path, filename, part))
+    kept = _KEPT.get(type(request))
+    if kept is not None:
+        return kept(path, request, lambda part: _request(path, filename, part))
     kind, answer, _ = _request(path, filename, request)
     return kind, answer
 

@@ -1,5 +1,6 @@
-"""A reader's last answers of a live writer: the next read of the same result, or of the same
-index of runs, asks the writer only for the runs completed since.
+"""A reader's last answers of a live writer: the next read of the same result, of the same
+index of runs, or of a trajectory's progress, asks the writer only for the runs completed
+since.
 
 A reader polling ``load_frame`` of a sweep asks for every run each time, and the writer would
 read them all each time (its HDF5 thread's time, taken from the sweep). Instead the reader
@@ -13,8 +14,15 @@ few: runs that failed, or were still running) and which parameters it has, and t
 reads those rows of the run table, answers the completed runs among them, and the parameters
 only if they grew. The writer's answers carry a generation (its server's
 token, and the count of its changes in place: removals, updates, merges, a run's row written
-back to not completed); a generation that differs from the kept one means the kept columns may
-be stale, and everything is read again.
+back to not completed, a completed run's row written again); a generation that differs from
+the kept one means the kept columns may be stale, and everything is read again.
+
+``progress`` polls the same way (:func:`read_progress`): the reader keeps the run table's
+three columns it needs (:class:`~.requests.ProgressRows`), asks for the rows since the last
+run it knew completed and the pending ones, and of the rows after that only those up to the
+last one the writer wrote since the reader's last answer (its ``stamp``: in a sweep the rows
+after the last completed run are mostly of runs not started, which the reader has), and works
+out the progress itself, as a read of every row would.
 """
 
 from __future__ import annotations
@@ -31,12 +39,14 @@ import numpy as np
 
 from ..answers import FrameColumns, FrameIndex
 from ..requests import ReadFrame, ReadFrameIndex
+from .requests import ProgressRows, ReadProgress
 
-__all__ = ["forget", "read", "read_index"]
+__all__ = ["forget", "read", "read_index", "read_progress"]
 
 KEPT = 8  # results and indexes kept (the most recently read)
 MAX_CHUNKS = 16  # answers kept apart for a result before they are joined in one
 MAX_PENDING = 256  # runs not completed below the last completed one that the writer rereads
+_NONE = np.zeros(0, dtype=np.int64)
 
 Ask = Callable[[Any], tuple[str, Any, Any]]
 Key = tuple[str, str, bytes]
@@ -50,13 +60,13 @@ class _Kept:
 
 
 @dataclass
-class _KeptIndex:
-    index: FrameIndex  # whole (every completed run, every parameter)
+class _KeptWhole:
+    answer: Any  # whole: a FrameIndex (every completed run, every parameter), ProgressRows
     generation: Any
 
 
 _lock = threading.Lock()
-_kept: collections.OrderedDict[Key, _Kept | _KeptIndex] = collections.OrderedDict()
+_kept: collections.OrderedDict[Key, _Kept | _KeptWhole] = collections.OrderedDict()
 
 
 def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
@@ -87,26 +97,62 @@ def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
 def read_index(path: str, request: ReadFrameIndex, ask: Ask) -> tuple[str, Any]:
     """The reply to ``request`` from the writer at ``path``: the runs completed since the
     index kept of it, joined to it."""
+    def since(index: FrameIndex) -> ReadFrameIndex:
+        known = tuple((name, len(column)) for name, column in index.parameters.items())
+        since, pending = _since(index.runs)
+        return dataclasses.replace(request, since=since, known=known, pending=pending)
+
+    def joined(old: FrameIndex, new: FrameIndex, same: bool) -> FrameIndex | None:
+        if not new.since and not new.same_parameters:  # whole, whatever was kept
+            return new
+        return _joined_index(old, new) if same else None
+
     key = (path, "\0index " + request.target.trajectory, pickle.dumps(request.results))
+    kind, index = _read_whole(key, request, since, joined, ask, _index_arrays)
+    if kind != "answer" or not _arrays(_index_arrays(index)):
+        return kind, index  # not arrays all through: not kept
+    return "answer", FrameIndex(index.runs.copy(), {name: column.copy() for name, column
+                                                    in index.parameters.items()},
+                                {name: dict(specs) for name, specs in index.results.items()})
+
+
+def read_progress(path: str, request: ReadProgress, ask: Ask) -> tuple[str, Any]:
+    """The reply to ``request`` from the writer at ``path``: the progress of the run table's
+    rows kept of it, with those not completed and those after the last completed read
+    again."""
+    def since(rows: ProgressRows) -> ReadProgress:
+        since, pending = _since(np.flatnonzero(rows.completed))
+        return dataclasses.replace(request, since=since, pending=pending, stamp=rows.stamp,
+                                   rows=True)
+
+    key = (path, "\0progress " + request.target.trajectory, b"")
+    kind, rows = _read_whole(key, dataclasses.replace(request, rows=True), since,
+                             _joined_rows, ask, _rows_arrays)
+    return (kind, rows.progress()) if kind == "answer" else (kind, rows)
+
+
+def _read_whole(key: Key, request: Any, since: Callable[[Any], Any],
+                joined: Callable[[Any, Any, bool], Any], ask: Ask,
+                arrays: Callable[[Any], tuple[Any, ...]]) -> tuple[str, Any]:
+    """The reply to ``request``, an answer whole; kept under ``key`` if ``arrays`` of it are
+    numpy arrays. With one kept, the writer is asked ``since(kept)`` (what changed since) and
+    ``joined(kept, new, same generation)`` makes the whole answer of it (None: it cannot, and
+    ``request`` is asked)."""
     with _lock:
         kept = _kept.get(key)
-    if isinstance(kept, _KeptIndex):
-        known = tuple((name, len(column)) for name, column in kept.index.parameters.items())
-        since, pending = _since(kept.index.runs)
-        kind, answer, generation = ask(dataclasses.replace(request, since=since, known=known,
-                                                           pending=pending))
+    if isinstance(kept, _KeptWhole):
+        kind, answer, generation = ask(since(kept.answer))
         if kind != "answer":
-            forget(path)
+            forget(key[0])
             return kind, answer
-        if not answer.since and not answer.same_parameters:  # whole, whatever was kept
-            return _keep_index(key, _KeptIndex(answer, generation))
-        if generation == kept.generation:
-            return _keep_index(key, _KeptIndex(_joined_index(kept.index, answer), generation))
+        whole = joined(kept.answer, answer, generation == kept.generation)
+        if whole is not None:
+            return _keep_whole(key, _KeptWhole(whole, generation), arrays)
     kind, answer, generation = ask(request)
     if kind != "answer":
-        forget(path)
+        forget(key[0])
         return kind, answer
-    return _keep_index(key, _KeptIndex(answer, generation))
+    return _keep_whole(key, _KeptWhole(answer, generation), arrays)
 
 
 def forget(path: str) -> None:
@@ -126,18 +172,26 @@ def _keep(key: Key, kept: _Kept) -> tuple[str, Any]:
     return "answer", [_concatenated(chunks) for chunks in kept.parts]
 
 
-def _keep_index(key: Key, kept: _KeptIndex) -> tuple[str, Any]:
-    index = kept.index
-    if not all(isinstance(array, np.ndarray)
-               for array in (index.runs, *index.parameters.values())):
-        return "answer", index  # not arrays all through: not kept
-    _store(key, kept)
-    return "answer", FrameIndex(index.runs.copy(), {name: column.copy() for name, column
-                                                    in index.parameters.items()},
-                                {name: dict(specs) for name, specs in index.results.items()})
+def _keep_whole(key: Key, kept: _KeptWhole, arrays: Callable[[Any], tuple[Any, ...]]
+                ) -> tuple[str, Any]:
+    if _arrays(arrays(kept.answer)):
+        _store(key, kept)
+    return "answer", kept.answer
 
 
-def _store(key: Key, kept: _Kept | _KeptIndex) -> None:
+def _arrays(values: tuple[Any, ...]) -> bool:
+    return all(isinstance(value, np.ndarray) for value in values)
+
+
+def _index_arrays(index: FrameIndex) -> tuple[Any, ...]:
+    return index.runs, *index.parameters.values()
+
+
+def _rows_arrays(rows: ProgressRows) -> tuple[Any, ...]:
+    return rows.completed, rows.starts, rows.finishes
+
+
+def _store(key: Key, kept: _Kept | _KeptWhole) -> None:
     with _lock:
         _kept[key] = kept
         _kept.move_to_end(key)
@@ -150,6 +204,24 @@ def _joined_index(old: FrameIndex, new: FrameIndex) -> FrameIndex:
     runs = np.union1d(old.runs[old.runs < new.since], new.runs) if new.since else new.runs
     return FrameIndex(runs, old.parameters if new.same_parameters else new.parameters,
                       new.results)
+
+
+def _joined_rows(old: ProgressRows, new: ProgressRows, same: bool) -> ProgressRows | None:
+    """The kept rows ``old`` with those the writer answered since (``new``): its ``pending``
+    rows in place, and the rows from ``since`` to ``until`` (the kept ones after those)."""
+    if not new.since:  # whole, whatever was kept
+        return new
+    if not same or len(old.completed) < (new.total if new.until < new.total else new.since):
+        return None
+    pending = np.asarray(new.pending, dtype=np.int64)
+    columns = []
+    for before, after in zip(_rows_arrays(old), _rows_arrays(new), strict=True):
+        column = np.concatenate([before[:new.since], after[len(pending):],
+                                 before[new.until:new.total]])
+        column[pending] = after[:len(pending)]
+        columns.append(column)
+    return dataclasses.replace(new, completed=columns[0], starts=columns[1],
+                               finishes=columns[2], since=0, until=new.total, pending=_NONE)
 
 
 def _since(runs: np.ndarray) -> tuple[int, tuple[int, ...]]:

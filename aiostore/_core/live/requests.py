@@ -6,6 +6,7 @@ carry them between processes (pickled).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from dataclasses import dataclass
@@ -13,7 +14,8 @@ from typing import Any
 
 from ..requests import Target
 
-__all__ = ["LiveRequest", "Progress", "ReadProgress", "ServedAnswer", "ServedRead", "Unserved"]
+__all__ = ["LiveRequest", "Progress", "ProgressRows", "ReadProgress", "ServedAnswer", "ServedRead",
+           "Unserved"]
 
 # The rate of a trajectory's runs is measured over the runs completed in this many seconds.
 RATE_WINDOW = 60.0
@@ -47,9 +49,19 @@ class Unserved:
 @dataclass(frozen=True, slots=True)
 class ReadProgress:
     """How far a trajectory's runs are, from its run table; a file opened only for this is
-    closed again (a reader that polls must not hold a file its writer is about to open)."""
+    closed again (a reader that polls must not hold a file its writer is about to open).
+
+    A live writer's reader asks for the run table's rows instead (``rows``: answered
+    :class:`ProgressRows`), and only those it does not know (:mod:`.framecache`): from row
+    ``since`` on, and the rows of ``pending`` below it (sorted; every other row below ``since``
+    was completed when it last asked), and of those after ``since`` only the ones up to the
+    last row written after ``stamp`` (its last answer's)."""
 
     target: Target
+    since: int = 0
+    pending: tuple[int, ...] = ()
+    stamp: int = 0
+    rows: bool = False
 
 
 # What the engine executes for live reading, beside :data:`aiostore._core.requests.Request`.
@@ -113,6 +125,37 @@ class Progress:
         if eta is not None and not self.done:
             parts.append(f"{format_seconds(eta)} to go")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressRows:
+    """What a :class:`ReadProgress` asked for ``rows`` read of the run table's ``total`` rows:
+    each row's ``completed`` (bools), ``starts`` and ``finishes`` (numpy columns), of the rows
+    of ``pending`` (below ``since``) and then of the rows from ``since`` to ``until`` (those
+    after it were not written since the reader's ``stamp``); ``since`` 0, ``until`` the total
+    and no ``pending``: of every row. ``stamp``: the writer's latest write when they were read.
+    ``read_at``, ``failed``, ``sweeping`` and ``from_writer`` as :class:`Progress`'s."""
+
+    trajectory: str
+    total: int
+    completed: Any
+    starts: Any
+    finishes: Any
+    read_at: float
+    since: int = 0
+    until: int = 0
+    pending: Any = ()
+    stamp: int = 0
+    failed: int = 0
+    sweeping: bool = False
+    from_writer: bool = False
+
+    def progress(self) -> Progress:
+        """The progress of these rows (of every row: ``since`` 0)."""
+        progress = progress_of(self.trajectory, self.completed, self.starts, self.finishes,
+                               self.read_at)
+        return dataclasses.replace(progress, failed=self.failed, sweeping=self.sweeping,
+                                   from_writer=self.from_writer)
 
 
 def format_seconds(seconds: float) -> str:

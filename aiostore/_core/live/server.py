@@ -39,7 +39,7 @@ from ..requests import (
     TrajectoryLayout,
 )
 from . import sockets, status
-from .requests import Progress, ReadProgress, ServedRead, Unserved
+from .requests import Progress, ProgressRows, ReadProgress, ServedRead, Unserved
 
 if TYPE_CHECKING:
     from ..worker import Worker
@@ -177,7 +177,7 @@ class ReadServer:
         if isinstance(reply, Unserved):
             return "unserved", None, None
         answer = reply.answer
-        if isinstance(answer, Progress):
+        if isinstance(answer, (Progress, ProgressRows)):
             answer = dataclasses.replace(status.merged(answer, self.filename), from_writer=True)
         return "answer", answer, (self._token, reply.changes)
 

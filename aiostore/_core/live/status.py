@@ -13,15 +13,17 @@ import dataclasses
 import os
 import threading
 from collections.abc import Iterator, Sized
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from ..planning import Call, Job
-from .requests import Progress, ReadProgress
+from .requests import Progress, ProgressRows, ReadProgress
 
 if TYPE_CHECKING:
     from ..session import Session
 
 __all__ = ["merged", "progress_job", "sweeping"]
+
+P = TypeVar("P", bound=Progress | ProgressRows)
 
 _lock = threading.Lock()
 _sweeps: dict[tuple[str, str], list[Sized]] = {}  # (real path, trajectory): failures of each
@@ -51,8 +53,9 @@ def sweeping(filename: str | None, trajectory: str, failed: Sized) -> Iterator[N
                 del _sweeps[key]
 
 
-def merged(progress: Progress, filename: str) -> Progress:
-    """``progress`` with what this process's running sweeps of its trajectory know."""
+def merged(progress: P, filename: str) -> P:
+    """``progress`` (or rows of it) with what this process's running sweeps of its trajectory
+    know."""
     with _lock:
         running = _sweeps.get(_key(filename, progress.trajectory))
         if not running:
