@@ -129,13 +129,18 @@ class FrameIndex:
     and, by ``(branch, relative)``, each result's keys with their codec specs, in the order
     they were stored. Asked ``since`` a run (by a live writer's reader), ``runs`` holds only the
     completed runs from ``since`` on and those of the ``pending`` ones, and ``parameters`` is
-    empty if ``same_parameters`` (the ones the reader knows are as they were)."""
+    empty if ``same_parameters`` (the ones the reader knows are as they were), and ``until``
+    (if not 0) is where the rows read after ``since`` ended: the runs after it are as the
+    reader knew them. ``stamp``: the writer's latest write when this was read
+    (:mod:`aiostore.engine.written`)."""
 
     runs: Any
     parameters: dict[str, Any]
     results: dict[tuple[str, Path], dict[str, Any]]
     since: int = 0
     same_parameters: bool = False
+    until: int = 0
+    stamp: int = 0
 
 
 @dataclass(slots=True)

@@ -368,13 +368,15 @@ class ReadFrameIndex:
     that a completed run holds. A live writer's reader says what it holds already
     (:mod:`aiostore._core.live.framecache`): ``since``, every run below it completed but those
     of ``pending`` (sorted); ``known``, the explored parameters' names and lengths (see
-    :class:`FrameIndex`)."""
+    :class:`FrameIndex`); ``stamp``, that of its last answer (the writer reads the rows after
+    ``since`` only up to the last one written after it; 0: to the end)."""
 
     target: Target
     results: tuple[tuple[str, Path], ...] | None
     since: int = 0
     known: tuple[tuple[str, int], ...] = ()
     pending: tuple[int, ...] = ()
+    stamp: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from . import layout, nodes, runs
 from .files import OpenFile
 from .packing import PACKED_BRANCH, PACKED_GROUP, RELATIVE_PATH, RUN_COLUMN, SHAPES
 from .reading import trajectory_group
+from .written import latest_stamp
 
 __all__ = ["frame_index", "pypet_refused", "read_frame"]
 
@@ -80,9 +81,21 @@ def _result_name(branch: str, relative: Path) -> str:
 
 
 def frame_index(file: OpenFile, request: ReadFrameIndex) -> FrameIndex:
-    target = request.target
-    group = trajectory_group(file, target)
-    completed, since, new = _completed_runs(group, request.since, request.pending)
+    group = trajectory_group(file, request.target)
+    until = _written_until(file, group, request)
+    try:
+        return _frame_index(file, request, group, until)
+    except DataNotFoundError:
+        if until is None:
+            raise
+        # runs after `until` that the reader knows completed may be the only ones to hold it
+        return _frame_index(file, request, group, None)
+
+
+def _frame_index(file: OpenFile, request: ReadFrameIndex, group: tables.Group,
+                 until: int | None) -> FrameIndex:
+    target, stamp = request.target, latest_stamp()
+    completed, since, new = _completed_runs(group, request.since, request.pending, until)
     packed = _packed_tables(file, target.trajectory)
     names = request.results
     if names is None:
@@ -102,17 +115,31 @@ def frame_index(file: OpenFile, request: ReadFrameIndex) -> FrameIndex:
                                     f"holds {_result_name(branch, relative)}")
         results[(branch, relative)] = keys
     if not since:
-        return FrameIndex(completed, _explored(group) or {}, results)
+        return FrameIndex(completed, _explored(group) or {}, results, stamp=stamp)
     parameters = _explored(group, request.known)
-    return FrameIndex(new, parameters or {}, results, since, parameters is None)
+    return FrameIndex(new, parameters or {}, results, since, parameters is None,
+                      until=until or 0, stamp=stamp)
 
 
-def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...] = ()
-                    ) -> tuple[np.ndarray, int, np.ndarray]:
+def _written_until(file: OpenFile, group: tables.Group, request: ReadFrameIndex) -> int | None:
+    """Where the rows of the run table written since the reader's last answer end
+    (:mod:`.written`): the runs after it are as the reader kept them. None: unknown, or not to
+    be used (``results`` None: the results are found from every completed run, which the
+    writer then reads)."""
+    table = runs.run_table(group)
+    if table is None or not request.since or not request.stamp or request.results is None:
+        return None
+    end = file.written.end_since(table._v_pathname, request.stamp)
+    return None if end is None else max(end, request.since)
+
+
+def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...] = (),
+                    until: int | None = None) -> tuple[np.ndarray, int, np.ndarray]:
     """The indices of the completed runs, sorted: one read of the ``completed`` column; then
     ``since`` and those of them a reader did not know of, if only the rows from run ``since``
-    on and those of ``pending`` were read (the reader knows every other run before ``since``
-    completed: the run table holds run ``i`` in row ``i``), else 0 and all of them."""
+    on (to row ``until``) and those of ``pending`` were read (the reader knows every other run
+    before ``since`` completed: the run table holds run ``i`` in row ``i``), else 0 and all of
+    them."""
     table = runs.run_table(group)
     if table is None or not table.nrows:
         return _EMPTY, 0, _EMPTY
@@ -122,7 +149,7 @@ def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...
             waiting = waiting[(waiting >= 0) & (waiting < since)]
             done = waiting[table.read_coordinates(waiting, field="completed") != 0] if len(
                 waiting) else _EMPTY
-            tail = np.flatnonzero(_read_column(table, "completed", since) != 0) + since
+            tail = np.flatnonzero(_read_column(table, "completed", since, until) != 0) + since
             new = np.concatenate([done, tail])
             known = np.setdiff1d(np.arange(since, dtype=np.int64), waiting, assume_unique=True)
             return np.concatenate([np.union1d(known, done), tail]), since, new
@@ -130,9 +157,11 @@ def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...
         return completed, 0, completed
 
 
-def _read_column(table: tables.Table, name: str, first: int = 0) -> np.ndarray:
-    """One column of ``table`` from row ``first`` on (:func:`~.nodes.read_columns`)."""
-    column: np.ndarray = nodes.read_columns(table, (name,), first)[0]
+def _read_column(table: tables.Table, name: str, first: int = 0,
+                 last: int | None = None) -> np.ndarray:
+    """One column of ``table`` from row ``first`` to ``last`` (None: the end;
+    :func:`~.nodes.read_columns`)."""
+    column: np.ndarray = nodes.read_columns(table, (name,), first, last)[0]
     return column
 
 

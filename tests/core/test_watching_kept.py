@@ -80,6 +80,35 @@ def test_a_polling_reader_asks_for_the_new_runs_and_sees_exactly_the_acknowledge
         check(svc.load_frame(TRAJECTORY, "r"), [*range(5), *range(6, 15), 20, 21, 42, 43], 45)
 
 
+def test_a_polling_reader_reads_only_the_run_tables_rows_written_since(
+        tmp_path: Path, asked: list[Any]) -> None:
+    # the trajectory's store wrote every row: the rows after the last completed run are of runs
+    # not started, and a poll reads them only up to the last row written since the one before
+    with Steps(tmp_path / "live.h5", 400, "--count-rows") as writer:
+        with StorageService(writer.path) as svc:
+            writer.do("runs 0 10")
+            check(svc.load_frame(TRAJECTORY, "r"), list(range(10)), 400)
+            assert writer.rows_read() >= 400  # the first: every row
+            writer.do("runs 10 15")
+            check(svc.load_frame(TRAJECTORY, "r"), list(range(15)), 400)
+            assert writer.rows_read() < 30  # rows 10-14, twice, and a few; not 390 to the end
+            check(svc.load_frame(TRAJECTORY, "r"), list(range(15)), 400)
+            assert writer.rows_read() < 10  # nothing new
+            writer.do("runs 300 311")  # far out of order: more pending than the reader names
+            check(svc.load_frame(TRAJECTORY, "r"), [*range(15), *range(300, 311)], 400)
+            assert (asked[-2].since, asked[-2].pending) == (15, ())
+            assert writer.rows_read() < 2 * 311
+            writer.do("runs 15 18")  # rows 15-17 written: runs 300-310 are as the reader kept
+            asked.clear()
+            check(svc.load_frame(TRAJECTORY, "r"), [*range(18), *range(300, 311)], 400)
+            assert asked[0].since == 15
+            assert asked[0].stamp
+            assert writer.rows_read() < 30
+        writer.close()
+    with StorageService(writer.path) as svc:  # the file itself agrees
+        check(svc.load_frame(TRAJECTORY, "r"), [*range(18), *range(300, 311)], 400)
+
+
 # ----------------------------------------------------------------- the engine's side of it
 
 

@@ -11,11 +11,13 @@ the reader joins the two. So with the index ``load_frame`` reads first
 (:class:`~aiostore._core.answers.FrameIndex`: the completed runs and the explored parameters): the
 reader says up to which run every run was completed (``since``; but the ``pending`` ones, if
 few: runs that failed, or were still running) and which parameters it has, and the writer
-reads those rows of the run table, answers the completed runs among them, and the parameters
-only if they grew. The writer's answers carry a generation (its server's
-token, and the count of its changes in place: removals, updates, merges, a run's row written
-back to not completed, a completed run's row written again); a generation that differs from
-the kept one means the kept columns may be stale, and everything is read again.
+reads those rows of the run table (after ``since`` only up to the last row it wrote since
+the reader's last answer, whose ``stamp`` the reader sends: in a sweep the rows after the last
+completed run are mostly of runs not started, written once with the trajectory), answers the
+completed runs among them, and the parameters only if they grew. The writer's answers carry
+a generation (its server's token, and the count of its changes in place: removals, updates,
+merges, a run's row written back to not completed, a completed run's row written again); a
+generation that differs from the kept one means the kept columns may be stale, and everything is read again.
 
 ``progress`` polls the same way (:func:`read_progress`): the reader keeps the run table's
 three columns it needs (:class:`~.requests.ProgressRows`), asks for the rows since the last
@@ -100,7 +102,8 @@ def read_index(path: str, request: ReadFrameIndex, ask: Ask) -> tuple[str, Any]:
     def since(index: FrameIndex) -> ReadFrameIndex:
         known = tuple((name, len(column)) for name, column in index.parameters.items())
         since, pending = _since(index.runs)
-        return dataclasses.replace(request, since=since, known=known, pending=pending)
+        return dataclasses.replace(request, since=since, known=known, pending=pending,
+                                   stamp=index.stamp)
 
     def joined(old: FrameIndex, new: FrameIndex, same: bool) -> FrameIndex | None:
         if not new.since and not new.same_parameters:  # whole, whatever was kept
@@ -201,9 +204,14 @@ def _store(key: Key, kept: _Kept | _KeptWhole) -> None:
 
 def _joined_index(old: FrameIndex, new: FrameIndex) -> FrameIndex:
     """The kept index ``old`` with what the writer answered since (``new``)."""
-    runs = np.union1d(old.runs[old.runs < new.since], new.runs) if new.since else new.runs
+    runs = new.runs
+    if new.since:
+        kept = old.runs < new.since
+        if new.until:  # the rows after it were not read: as they were
+            kept |= old.runs >= new.until
+        runs = np.union1d(old.runs[kept], new.runs)
     return FrameIndex(runs, old.parameters if new.same_parameters else new.parameters,
-                      new.results)
+                      new.results, stamp=new.stamp)
 
 
 def _joined_rows(old: ProgressRows, new: ProgressRows, same: bool) -> ProgressRows | None:
