@@ -147,12 +147,14 @@ def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...
         if 0 < since <= table.nrows and _in_row_order(table):
             waiting = np.asarray(pending, dtype=np.int64)
             waiting = waiting[(waiting >= 0) & (waiting < since)]
-            done = waiting[table.read_coordinates(waiting, field="completed") != 0] if len(
-                waiting) else _EMPTY
+            still = np.ones(len(waiting), dtype=bool)
+            if len(waiting):
+                still = table.read_coordinates(waiting, field="completed") == 0
             tail = np.flatnonzero(_read_column(table, "completed", since, until) != 0) + since
-            new = np.concatenate([done, tail])
-            known = np.setdiff1d(np.arange(since, dtype=np.int64), waiting, assume_unique=True)
-            return np.concatenate([np.union1d(known, done), tail]), since, new
+            new = np.concatenate([waiting[~still], tail])
+            before = np.ones(since, dtype=bool)  # a mask, not a set operation: no sort of
+            before[waiting[still]] = False      # every run at every poll
+            return np.concatenate([np.flatnonzero(before), tail]), since, new
         completed = _run_indices(table)[_read_column(table, "completed") != 0]
         return completed, 0, completed
 
