@@ -77,7 +77,7 @@ def read(path: str, request: ReadFrame, ask: Ask) -> tuple[str, Any]:
     with _lock:
         kept = _kept.get(key)
     if isinstance(kept, _Kept) and _within(kept.runs, request.runs):
-        new = np.setdiff1d(request.runs, kept.runs, assume_unique=True)
+        new = _difference(request.runs, kept.runs)
         parts = request.parts
         if len(parts) == len(kept.parts):  # each result's packed rows from where it read
             parts = tuple(dataclasses.replace(part, rows_from=chunks[-1].rows)
@@ -209,9 +209,32 @@ def _joined_index(old: FrameIndex, new: FrameIndex) -> FrameIndex:
         kept = old.runs < new.since
         if new.until:  # the rows after it were not read: as they were
             kept |= old.runs >= new.until
-        runs = np.union1d(old.runs[kept], new.runs)
+        runs = _union(old.runs[kept], new.runs)
     return FrameIndex(runs, old.parameters if new.same_parameters else new.parameters,
                       new.results, stamp=new.stamp)
+
+
+# Sets of runs by a mask over the run indices, where numpy's set operations sort them all
+# (at every poll: a quarter of a polling reader's time).
+
+def _union(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The runs of ``a`` and of ``b``, sorted and distinct."""
+    runs = np.zeros(max(_end(a), _end(b)), dtype=bool)
+    runs[a] = True
+    runs[b] = True
+    return np.flatnonzero(runs)
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The runs of ``a`` not in ``b``, sorted and distinct."""
+    runs = np.zeros(max(_end(a), _end(b)), dtype=bool)
+    runs[a] = True
+    runs[b] = False
+    return np.flatnonzero(runs)
+
+
+def _end(runs: np.ndarray) -> int:
+    return int(runs.max()) + 1 if len(runs) else 0
 
 
 def _joined_rows(old: ProgressRows, new: ProgressRows, same: bool) -> ProgressRows | None:
@@ -241,7 +264,7 @@ def _since(runs: np.ndarray) -> tuple[int, tuple[int, ...]]:
         return count, ()
     end = int(runs[-1]) + 1
     if end - count <= MAX_PENDING:
-        missing = np.setdiff1d(np.arange(end, dtype=np.int64), runs, assume_unique=True)
+        missing = _difference(np.arange(end, dtype=np.int64), runs)
         return end, tuple(missing.tolist())
     return int(np.flatnonzero(runs != np.arange(count))[0]), ()
 
