@@ -198,10 +198,7 @@ def store_trajectory(call: Call, *, only_init: bool = False) -> Job:
     traj = _require(call.item, Trajectory, Msg.TRAJECTORY)
     leaves = [] if only_init else _unstored_leaves(traj)
     _summarize(traj, traj.runs)
-    records = RunRecords(
-        _run_record(traj, run.idx, run.completed, run.timestamp, run.finish_timestamp)
-        for run in traj.runs
-    )
+    records = RunRecords.of(traj.runs)  # RunInfo has a RunRecord's fields
     request = WriteItems(call.target(), _header(traj), _group_records(traj),
                          tuple(leaf_record(leaf) for leaf in leaves), records)
     stored = _mark_stored([*leaves, traj])

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime
 import operator
+from collections import abc
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
@@ -104,37 +105,108 @@ class RunRecord:
     @property
     def time(self) -> str:
         """When the run started, in pypet's format ('' before it did)."""
-        return format_time(self.timestamp) if self.timestamp else ""
+        return run_time(self.timestamp)
 
     @property
     def runtime(self) -> str:
         """How long the run took, as pypet writes it ('' until it completed)."""
-        if not self.completed:
-            return ""
-        return str(datetime.timedelta(seconds=max(self.finish_timestamp - self.timestamp, 0)))
+        return run_runtime(self.completed, self.timestamp, self.finish_timestamp)
 
 
-class RunRecords(tuple[RunRecord, ...]):
-    """Many run records (a trajectory's, one per run), pickled a column at a time: the journal
-    pickles every store, and 200,000 records pickled one object at a time took 0.3 s here,
-    through which the event loop's thread mostly waited for the GIL."""
+def run_time(timestamp: float) -> str:
+    """A run's start in pypet's format ('' before it started)."""
+    return format_time(timestamp) if timestamp else ""
 
-    __slots__ = ()
+
+def run_runtime(completed: bool, timestamp: float, finish: float) -> str:
+    """How long a run took, as pypet writes it ('' until it completed)."""
+    if not completed:
+        return ""
+    return str(datetime.timedelta(seconds=max(finish - timestamp, 0)))
+
+
+class RunRecords(abc.Sequence[RunRecord]):
+    """Many run records (a trajectory's, one per run) held as columns: a million
+    :class:`RunRecord` objects took a second to make, and freeing them at once held the GIL
+    (and the event loop waiting for it) for 50 ms. The engine writes them to the run table
+    from the columns (:func:`aiostore.engine.runs.defer_rows`); the journal pickles the
+    columns, each as one buffer. Read one at a time, they are records."""
+
+    __slots__ = ("completed", "finish_timestamp", "idx", "summaries", "timestamp")
+
+    def __init__(self, idx: Any, completed: Any, timestamp: Any, finish_timestamp: Any,
+                 summaries: list[str]) -> None:
+        self.idx = np.asarray(idx, dtype=np.int64)
+        self.completed = np.asarray(completed, dtype=np.bool_)
+        self.timestamp = np.asarray(timestamp, dtype=np.float64)
+        self.finish_timestamp = np.asarray(finish_timestamp, dtype=np.float64)
+        self.summaries = summaries
+        if not len(self.idx) == len(self.completed) == len(self.timestamp) == len(
+                self.finish_timestamp) == len(summaries):
+            raise ValueError("run record columns of different lengths")
+
+    @classmethod
+    def of(cls, records: abc.Iterable[Any]) -> RunRecords:
+        """``records`` (with a :class:`RunRecord`'s fields: records, a trajectory's
+        ``RunInfo``) as columns."""
+        records = list(records)
+        return cls(_column(records, operator.attrgetter("idx"), np.int64),
+                   _column(records, operator.attrgetter("completed"), np.bool_),
+                   _column(records, operator.attrgetter("timestamp"), np.float64),
+                   _column(records, operator.attrgetter("finish_timestamp"), np.float64),
+                   [record.parameter_summary for record in records])
+
+    def __len__(self) -> int:
+        return len(self.summaries)
+
+    @overload
+    def __getitem__(self, index: int) -> RunRecord: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> RunRecords: ...
+
+    def __getitem__(self, index: int | slice) -> RunRecord | RunRecords:
+        if isinstance(index, slice):
+            return RunRecords(self.idx[index], self.completed[index], self.timestamp[index],
+                              self.finish_timestamp[index], self.summaries[index])
+        return RunRecord(int(self.idx[index]), bool(self.completed[index]),
+                         float(self.timestamp[index]), float(self.finish_timestamp[index]),
+                         self.summaries[index])
+
+    def __iter__(self) -> abc.Iterator[RunRecord]:
+        for start in range(0, len(self), _BLOCK):
+            stop = start + _BLOCK
+            yield from map(RunRecord, self.idx[start:stop].tolist(),
+                           self.completed[start:stop].tolist(),
+                           self.timestamp[start:stop].tolist(),
+                           self.finish_timestamp[start:stop].tolist(), self.summaries[start:stop])
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RunRecords):
+            return (self.summaries == other.summaries and all(
+                np.array_equal(getattr(self, name), getattr(other, name))
+                for name in ("idx", "completed", "timestamp", "finish_timestamp")))
+        return isinstance(other, abc.Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"RunRecords({len(self)} runs)"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # numbers as arrays and the summaries as one string: each pickles as one buffer (a
-        # list of 200,000 numbers is pickled in one call that holds the GIL throughout)
-        summaries = [record.parameter_summary for record in self]
-        return _run_records, (
-            _column(self, operator.attrgetter("idx"), np.int64),
-            _column(self, operator.attrgetter("completed"), np.bool_),
-            _column(self, operator.attrgetter("timestamp"), np.float64),
-            _column(self, operator.attrgetter("finish_timestamp"), np.float64),
-            _column(summaries, len, np.int64),
-            _joined(summaries))
+        # the summaries as one string: each column pickles as one buffer
+        return _run_records, (self.idx, self.completed, self.timestamp, self.finish_timestamp,
+                              _column(self.summaries, len, np.int64), _joined(self.summaries))
 
 
-def _column(records: tuple[Any, ...] | list[Any], get: Callable[[Any], Any], dtype: Any) -> np.ndarray:
+def all_completed(runs: abc.Sequence[RunRecord]) -> bool:
+    """Whether every run of ``runs`` is completed."""
+    if isinstance(runs, RunRecords):
+        return bool(runs.completed.all())
+    return all(record.completed for record in runs)
+
+
+def _column(records: list[Any], get: Callable[[Any], Any], dtype: Any) -> np.ndarray:
     """``get`` of every record as an array, converted in blocks: numpy converts a list in one
     call that holds the GIL (25 ms for 500,000 numbers here, and an event loop waits as long)."""
     blocks = [np.array([get(record) for record in records[start:start + _BLOCK]], dtype=dtype)
@@ -156,10 +228,8 @@ def _run_records(idx: np.ndarray, completed: np.ndarray, timestamp: np.ndarray,
                  finish: np.ndarray, lengths: np.ndarray, summaries: str) -> RunRecords:
     ends = np.cumsum(lengths).tolist()
     starts = [0, *ends[:-1]] if ends else []
-    return RunRecords(
-        RunRecord(int(i), bool(done), float(start), float(end), summaries[first:last])
-        for i, done, start, end, first, last in zip(idx, completed, timestamp, finish, starts,
-                                                     ends, strict=True))
+    return RunRecords(idx, completed, timestamp, finish,
+                      [summaries[first:last] for first, last in zip(starts, ends, strict=True)])
 
 
 @pickled_by_fields
@@ -195,7 +265,7 @@ class WriteItems:
     header: TrajectoryHeader | None = None
     groups: tuple[GroupRecord, ...] = ()
     leaves: tuple[LeafRecord, ...] = ()
-    runs: tuple[RunRecord, ...] = ()
+    runs: abc.Sequence[RunRecord] = ()
     replace: bool = False
     skip_existing: bool = False
     new_trajectory: bool = False

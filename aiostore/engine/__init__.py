@@ -47,6 +47,7 @@ from .._core.requests import (
     Target,
     TrajectoryLayout,
     WriteItems,
+    all_completed,
 )
 from ..errors import DiskFullError, ItemExistsError
 from . import (
@@ -327,7 +328,7 @@ def _reads_only(request: Any) -> bool:
 def _rewrites(request: WriteItems) -> bool:
     """Whether a store may change what a reader read: it replaces, or it writes a run's row
     not completed (an index of completed runs kept by a reader relies on none going back)."""
-    return request.replace or not all(record.completed for record in request.runs)
+    return request.replace or not all_completed(request.runs)
 
 
 def _filename(request: Any) -> str:

@@ -89,10 +89,11 @@ class OpenFile:
     # Nodes used by many requests (run tables), held so PyTables does not evict and reopen them
     # from its node cache; a held node that was removed since is closed, and looked up again.
     held: dict[str, Any] = field(default_factory=dict)
-    # Run-table rows stored since the file was last flushed, by table path: the table and the
-    # rows by run index. The engine writes them in one go per table before the file is flushed,
-    # closed or used by any request but a store (a row at a time cost a tenth of a run).
-    deferred_rows: dict[str, tuple[Any, dict[int, Any]]] = field(default_factory=dict)
+    # Run-table rows stored since the file was last flushed, by table path: the table and its
+    # runs.PendingRows (a trajectory's block, then records by run index). The engine writes
+    # them in one go per table before the file is flushed, closed or used by any request but a
+    # store (a row at a time cost a tenth of a run).
+    deferred_rows: dict[str, tuple[Any, Any]] = field(default_factory=dict)
     # What the engine derived from the file and keeps while it is open (packed-run tables...),
     # by a key whose type says what it holds.
     caches: dict[CacheKey, Any] = field(default_factory=dict)

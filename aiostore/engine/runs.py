@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
 import numpy as np
 import tables
 
 from .._core.names import RUN_NAME_FORMAT, STANDARD_GROUPS, run_name
-from .._core.requests import RunRecord, TrajectoryHeader
+from .._core.requests import RunRecord, RunRecords, TrajectoryHeader, run_runtime, run_time
 from . import layout, nodes
 from .files import OpenFile
 
@@ -76,24 +77,29 @@ def run_table(traj_group: tables.Group) -> tables.Table | None:
 
 def _rows(records: Iterable[RunRecord], row_type: np.dtype = RUN_ROW) -> np.ndarray:
     """The run table's rows of ``records`` (of ``row_type``), built a column at a time."""
-    records = list(records)
+    return _column_rows(records if isinstance(records, RunRecords) else RunRecords.of(records),
+                        row_type)
+
+
+def _column_rows(records: RunRecords, row_type: np.dtype) -> np.ndarray:
     rows = np.zeros(len(records), dtype=row_type)
     summary_bytes = row_type["parameter_summary"].itemsize
     # in blocks: numpy converts each column's list in one call, holding the GIL throughout
     for start in range(0, len(records), ROWS_AT_ONCE):
-        part, block = records[start:start + ROWS_AT_ONCE], rows[start:start + ROWS_AT_ONCE]
-        indices = [record.idx for record in part]
-        completed = [record.completed for record in part]
+        stop = start + ROWS_AT_ONCE
+        block, indices = rows[start:stop], records.idx[start:stop]
+        completed, starts = records.completed[start:stop], records.timestamp[start:stop]
+        finishes = records.finish_timestamp[start:stop]
         block["idx"] = indices
-        block["name"] = [_RUN_NAME_BYTES % index for index in indices]
-        # a trajectory's runs have not started: no time, no runtime to format
-        block["time"] = [record.time.encode() if record.timestamp else b"" for record in part]
-        block["timestamp"] = [record.timestamp for record in part]
-        block["finish_timestamp"] = [record.finish_timestamp for record in part]
-        block["runtime"] = [record.runtime[:18].encode() if done else b""
-                            for record, done in zip(part, completed, strict=True)]
-        block["parameter_summary"] = [record.parameter_summary.encode("utf-8")[:summary_bytes]
-                                      for record in part]
+        block["name"] = [_RUN_NAME_BYTES % index for index in indices.tolist()]
+        if starts.any() or completed.any():  # a trajectory's runs have not: nothing to format
+            block["time"] = [run_time(t).encode() for t in starts.tolist()]
+            block["runtime"] = [run_runtime(*run)[:18].encode() for run in zip(
+                completed.tolist(), starts.tolist(), finishes.tolist(), strict=True)]
+        block["timestamp"] = starts
+        block["finish_timestamp"] = finishes
+        block["parameter_summary"] = [summary.encode("utf-8")[:summary_bytes]
+                                      for summary in records.summaries[start:stop]]
         block["completed"] = completed
     return rows
 
@@ -104,8 +110,12 @@ def write_runs(table: tables.Table, records: Iterable[RunRecord]) -> tuple[list[
     Returns the indices of the rows that were overwritten and their old content, for a rollback.
     """
     latest = {record.idx: record for record in records}  # a run written twice: the last
+    return write_rows(table, _rows(latest.values(), table.dtype))
+
+
+def write_rows(table: tables.Table, new_rows: np.ndarray) -> tuple[list[int], np.ndarray]:
+    """:func:`write_runs` of rows already made (of the table's dtype, one per run)."""
     row_type = table.dtype
-    new_rows = _rows(latest.values(), row_type)
     indices = new_rows["idx"]  # arrays, not a row object per run: 200,000 of them held the
     old_nrows = table.nrows    # GIL for 30 ms in one piece
     stop = int(indices.max()) + 1 if len(indices) else 0
@@ -158,21 +168,53 @@ def read_runs(table: tables.Table) -> list[RunRecord]:
     ]
 
 
+@dataclass
+class PendingRows:
+    """The rows queued for a run table until the batch's flush: a trajectory's runs as one
+    block of columns (kept whole: see :class:`~aiostore._core.requests.RunRecords`), then
+    records by run, each replacing the block's row of its run."""
+
+    block: RunRecords | None = None
+    records: dict[int, RunRecord] = field(default_factory=dict)
+
+    def rows(self, row_type: np.dtype) -> np.ndarray:
+        """The rows to write, one per run."""
+        records = _rows(self.records.values(), row_type)
+        if self.block is None:
+            return records
+        block = _column_rows(self.block, row_type)
+        if not self.records:
+            return block
+        return np.concatenate([block[~np.isin(block["idx"], records["idx"])], records])
+
+
+BLOCK_RUNS = 1024  # run records at least this many are queued as a block (a trajectory's)
+
+
 def defer_rows(file: OpenFile, table: tables.Table, records: Iterable[RunRecord]
                ) -> Callable[[], None]:
     """Queue rows for :func:`write_deferred`; returns what takes them back (for a rollback)."""
-    _, pending = file.deferred_rows.setdefault(table._v_pathname, (table, {}))
+    _, pending = file.deferred_rows.setdefault(table._v_pathname, (table, PendingRows()))
+    if (isinstance(records, RunRecords) and len(records) >= BLOCK_RUNS
+            and pending.block is None and not pending.records):
+        pending.block = records
+
+        def take_block_back() -> None:
+            pending.block = None
+
+        return take_block_back
     records = list(records)
-    before = {record.idx: pending.get(record.idx) for record in records}
+    queued = pending.records
+    before = {record.idx: queued.get(record.idx) for record in records}
     for record in records:
-        pending[record.idx] = record
+        queued[record.idx] = record
 
     def take_back() -> None:
         for idx, old in before.items():
             if old is None:
-                pending.pop(idx, None)
+                queued.pop(idx, None)
             else:
-                pending[idx] = old
+                queued[idx] = old
 
     return take_back
 
@@ -183,8 +225,9 @@ def write_deferred(file: OpenFile) -> int:
     deferred, file.deferred_rows = file.deferred_rows, {}
     rewritten = 0
     for table, pending in deferred.values():
-        if pending and table._v_isopen:
-            _, old_rows = write_runs(table, pending.values())
+        if (pending.block is not None or pending.records) and table._v_isopen:
+            rows = pending.rows(table.dtype)
+            _, old_rows = write_rows(table, rows)
             rewritten += int(np.count_nonzero(old_rows["completed"]))
-            file.written.wrote(table._v_pathname, max(pending) + 1)
+            file.written.wrote(table._v_pathname, int(rows["idx"].max()) + 1)
     return rewritten

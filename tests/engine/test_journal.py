@@ -354,12 +354,16 @@ def test_a_file_too_damaged_to_change_is_salvaged_then_replayed(
 
 
 def test_a_trajectorys_run_records_pickle_a_column_at_a_time_and_come_back_equal() -> None:
-    records = RunRecords(RunRecord(index, index % 2 == 0, 1.5 * index, 2.5 * index,
-                                   f"x: {index}, s: é\x00{'y' * index}") for index in range(7))
+    each = [RunRecord(index, index % 2 == 0, 1.5 * index, 2.5 * index,
+                      f"x: {index}, s: é\x00{'y' * index}") for index in range(7)]
+    records = RunRecords.of(each)
     again = pickle.loads(pickle.dumps(records, protocol=5))
     assert type(again) is RunRecords
     assert again == records
-    assert pickle.loads(pickle.dumps(RunRecords(), protocol=5)) == ()
+    assert list(again) == each  # read one at a time, they are the records
+    assert again[3] == each[3]
+    assert list(again[2:5]) == each[2:5]
+    assert pickle.loads(pickle.dumps(RunRecords.of([]), protocol=5)) == ()
 
 
 def test_records_that_name_the_requests_old_module_still_unpickle(
