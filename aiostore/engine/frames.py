@@ -129,8 +129,7 @@ def _written_until(file: OpenFile, group: tables.Group, request: ReadFrameIndex)
     table = runs.run_table(group)
     if table is None or not request.since or not request.stamp or request.results is None:
         return None
-    end = file.written.end_since(table._v_pathname, request.stamp)
-    return None if end is None else max(end, request.since)
+    return file.written.until(table._v_pathname, request.since, request.stamp)
 
 
 def _completed_runs(group: tables.Group, since: int = 0, pending: tuple[int, ...] = (),

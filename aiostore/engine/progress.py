@@ -46,8 +46,8 @@ def _rows(file: OpenFile, request: ReadProgress) -> ProgressRows:
     since = request.since if 0 < request.since <= total else 0
     until = total
     if since:
-        end = file.written.end_since(table._v_pathname, request.stamp)
-        until = total if end is None else min(max(end, since), total)
+        end = file.written.until(table._v_pathname, since, request.stamp)
+        until = total if end is None else min(end, total)
     pending = np.asarray(request.pending, dtype=np.int64) if since else _EMPTY
     pending = np.unique(pending[(pending >= 0) & (pending < since)])
     with nodes.damaged_data(table._v_pathname):

@@ -55,6 +55,12 @@ class WrittenRows:
             self.start = max(self.start, stamps[0])
             del stamps[0], ends[0]
 
+    def until(self, table: str, since: int, stamp: int) -> int | None:
+        """Where the rows of ``table`` from row ``since`` on that may have changed after
+        ``stamp`` end (``since`` at least); None if that is not known."""
+        end = self.end_since(table, stamp)
+        return None if end is None else max(end, since)
+
     def end_since(self, table: str, stamp: int) -> int | None:
         """The end of the rows of ``table`` written after ``stamp`` (0: none); None if that is
         not known (``stamp`` is from before this file was opened, or too old)."""
