@@ -42,12 +42,12 @@ def _text_array(key: str, texts: Sequence[Any], spec: Spec) -> np.ndarray:
         raw = [item + NUL_MARKER for item in raw]
         spec["nul"] = True
     width = max((len(item) for item in raw), default=1) or 1
-    return _converted(raw, f"S{width}")
+    return array_in_blocks(raw, f"S{width}")
 
 
 def _int_array(values: Sequence[int]) -> np.ndarray:
     if all(INT64_MIN <= v <= INT64_MAX for v in values):
-        return _converted(values, np.int64)
+        return array_in_blocks(values, np.int64)
     # beyond int64: exact decimal text rather than pypet's silent overflow
     return np.array([str(v).encode("ascii") for v in values])
 
@@ -55,7 +55,7 @@ def _int_array(values: Sequence[int]) -> np.ndarray:
 BLOCK_ITEMS = 65_536
 
 
-def _converted(items: Sequence[Any], dtype: Any = None) -> np.ndarray:
+def array_in_blocks(items: Sequence[Any], dtype: Any = None) -> np.ndarray:
     """``np.array(items, dtype)``, a block of items at a time: numpy converts a list in one
     call that holds the GIL, and an explored range of a million floats held it (and an event
     loop waiting for it) for 50 ms. The items are of one type, so the blocks are of one dtype."""
@@ -156,7 +156,7 @@ def encode_sequence(key: str, items: list[Any] | tuple[Any, ...]) -> tuple[np.nd
         return _text_array(key, items, spec), spec
     if type_name == "int":
         return _int_array(items), spec
-    array = _converted(items)
+    array = array_in_blocks(items)
     if array.dtype.kind in "Mm":
         if len({item.dtype for item in items}) > 1:
             raise UnsupportedTypeError(key, "datetime64 values in a list must share their unit")
