@@ -10,13 +10,20 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
-from ._core.names import RUNS_GROUP, STANDARD_GROUPS, check_name, run_name, split_full_name
+from ._core.names import (
+    RUNS_GROUP,
+    STANDARD_GROUPS,
+    check_name,
+    run_index,
+    run_name,
+    split_full_name,
+)
 
 __all__ = [
     "Group",
@@ -24,6 +31,7 @@ __all__ = [
     "ObjectTable",
     "Parameter",
     "Result",
+    "RunChildren",
     "RunInfo",
     "SingleRun",
     "Trajectory",
@@ -189,6 +197,81 @@ class Parameter(Leaf):
         return self.value
 
 
+RUN_BLOCK_BITS = 12  # 4,096 runs a block: a block's dict rehashes in microseconds
+
+
+class RunChildren(MutableMapping[str, "Group | Leaf"]):
+    """The children of a ``runs`` group: a dict per block of consecutive run indices.
+
+    A sweep adds a group per run under ``results.runs``, and one dict of a million children
+    rehashes itself in one piece each time it doubles: 16 ms at 350,000 runs and about 50 ms at
+    700,000 here, with every thread stopped, the event loop's worst lag of a million-run sweep.
+    Names that are not run names are kept in a dict of their own. Iteration goes block by block
+    in run-index order (within a block, in the order the runs came), then the other names.
+    """
+
+    __slots__ = ("_blocks", "_count", "_others")
+
+    def __init__(self) -> None:
+        self._blocks: list[dict[str, Group | Leaf] | None] = []
+        self._others: dict[str, Group | Leaf] = {}
+        self._count = 0
+
+    def _block(self, name: object, create: bool = False) -> dict[str, Group | Leaf] | None:
+        index = run_index(name) if isinstance(name, str) else None
+        if index is None:
+            return self._others
+        number = index >> RUN_BLOCK_BITS
+        if number >= len(self._blocks):
+            if not create:
+                return None
+            self._blocks.extend([None] * (number + 1 - len(self._blocks)))
+        block = self._blocks[number]
+        if block is None and create:
+            block = self._blocks[number] = {}
+        return block
+
+    def __getitem__(self, name: str) -> Group | Leaf:
+        block = self._block(name)
+        if block is None:
+            raise KeyError(name)
+        return block[name]
+
+    def get(self, name: str, default: Any = None) -> Any:
+        block = self._block(name)
+        return default if block is None else block.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        block = self._block(name)
+        return block is not None and name in block
+
+    def __setitem__(self, name: str, child: Group | Leaf) -> None:
+        block = self._block(name, create=True)
+        assert block is not None
+        count = len(block)
+        block[name] = child
+        self._count += len(block) - count
+
+    def __delitem__(self, name: str) -> None:
+        block = self._block(name)
+        if block is None:
+            raise KeyError(name)
+        del block[name]
+        self._count -= 1
+
+    def __iter__(self) -> Iterator[str]:
+        for block in self._blocks:
+            if block:
+                yield from block
+        yield from self._others
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __repr__(self) -> str:
+        return f"<RunChildren of {self._count}>"
+
+
 class Group(_Node):
     """A group of the tree: named children, groups or leaves."""
 
@@ -196,7 +279,8 @@ class Group(_Node):
 
     def __init__(self, full_name: str, comment: str = "") -> None:
         super().__init__(full_name, comment)
-        self.children: dict[str, Group | Leaf] = {}
+        self.children: MutableMapping[str, Group | Leaf] = (
+            RunChildren() if self.v_name == RUNS_GROUP else {})
 
     def _child_full_name(self, name: str) -> str:
         return f"{self.v_full_name}.{name}" if self.v_full_name else name

@@ -16,12 +16,14 @@ import collections
 import sys
 import time
 import traceback
+from array import array
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from tqdm import tqdm
 
 from aiostore._core.live.status import sweeping
@@ -38,6 +40,7 @@ from aiostore.errors import (
 )
 from aiostore.messages import Msg
 from aiostore.model import Result, SingleRun, Trajectory
+from aiostore.sweeps.indices import RunIndexSet, RunIndices
 from aiostore.sweeps.runners import Finished, ProcessRunner, Runner
 
 if TYPE_CHECKING:
@@ -69,8 +72,8 @@ class SweepReport:
 
     trajectory: str
     runs: int
-    already_completed: frozenset[int]
-    stored: tuple[int, ...]
+    already_completed: RunIndexSet
+    stored: RunIndices
     failed: Mapping[int, str]
     removed_incomplete: tuple[int, ...]
     seconds: float
@@ -131,17 +134,16 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     _check_short_names(traj)
     started = time.perf_counter()
     trajectory = traj.v_name
-    done, removed = await _prepare(service, traj)
-    already = frozenset(done)
+    taken, removed = await _prepare(service, traj)
+    completed = np.frombuffer(taken, dtype=np.uint8) if taken else np.zeros(0, np.uint8)
+    already = RunIndexSet(np.flatnonzero(completed))
     # A fresh sweep's runs as a range: a list of a million indices costs the loop ~40 ms.
-    todo: Sequence[int] = (range(len(traj)) if not done
-                           else [index for index in range(len(traj)) if index not in done])
+    todo: Sequence[int] = (RunIndices(np.flatnonzero(completed == 0)) if already
+                           else range(len(traj)))
+    del completed  # taken changes as runs are stored
     chunks = _chunks(traj, todo, runs_per_task)
-    taken = bytearray(len(traj))
-    for index in done:
-        taken[index] = 1
     writer = _RunWriter(service, traj, result, taken, pending_stores)
-    with tqdm(total=len(traj), initial=len(done), unit="run", desc=trajectory,
+    with tqdm(total=len(traj), initial=len(already), unit="run", desc=trajectory,
               disable=not progress, file=sys.stderr) as writer.bar, _one_error(), \
             sweeping(service.filename, trajectory, writer.failed):  # for readers' progress
         work = partial(simulate_runs, simulate)
@@ -150,7 +152,7 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
                 for answer in _answers(end):
                     await writer.take(answer)
         await writer.settle()
-    return SweepReport(trajectory, len(traj), already, tuple(writer.stored), writer.failed,
+    return SweepReport(trajectory, len(traj), already, RunIndices(writer.stored), writer.failed,
                        removed, time.perf_counter() - started)
 
 
@@ -208,15 +210,17 @@ def _answers(end: Finished) -> list[RunAnswer]:
 # ------------------------------------------------------------------------------- resuming
 
 
-async def _prepare(service: AsyncStorageService, traj: Trajectory) -> tuple[set[int], tuple[int, ...]]:
-    """Store the trajectory, or find it in the file: the completed runs, and the removed ones."""
+async def _prepare(service: AsyncStorageService,
+                   traj: Trajectory) -> tuple[bytearray, tuple[int, ...]]:
+    """Store the trajectory, or find it in the file: the completed runs (1 at each index of
+    one), and the removed ones."""
     try:
         in_file = await service.list_trajectories()
     except DataNotFoundError:  # no file yet: the store makes it
         in_file = []
     if traj.v_name not in in_file:
         await service.store(Msg.TRAJECTORY, traj)
-        return set(), ()
+        return bytearray(len(traj)), ()
     stored: Trajectory = await service.load(Msg.TRAJECTORY, None, trajectory_name=traj.v_name,
                                             load_parameters=2, load_derived_parameters=0,
                                             load_results=0)
@@ -224,7 +228,11 @@ async def _prepare(service: AsyncStorageService, traj: Trajectory) -> tuple[set[
     removed = await service.store(Msg.REMOVE_INCOMPLETE_RUNS, stored,
                                   trajectory_name=traj.v_name)
     traj.runs = stored.runs
-    return {run.idx for run in stored.runs if run.completed}, tuple(removed or ())
+    completed = bytearray(len(traj))
+    for run in stored.runs:
+        if run.completed:
+            completed[run.idx] = 1
+    return completed, tuple(removed or ())
 
 
 def _check_same_sweep(traj: Trajectory, stored: Trajectory) -> None:
@@ -258,7 +266,7 @@ class _RunWriter:
                       # rehashed itself in one piece as it grew)
     settle_every: int
     queued: collections.deque[int] = field(default_factory=collections.deque)
-    stored: list[int] = field(default_factory=list)
+    stored: array[int] = field(default_factory=lambda: array("q"))  # no int kept per run
     failed: dict[int, str] = field(default_factory=dict)
     bar: Any = None
 

@@ -16,6 +16,9 @@ from aiostore import (
     SingleRun,
     Trajectory,
 )
+from aiostore.model import RUN_BLOCK_BITS, RunChildren
+
+RUN_BLOCK = 1 << RUN_BLOCK_BITS
 
 
 @pytest.fixture
@@ -317,6 +320,58 @@ class TestSingleRun:
         assert traj["results.runs.run_00000001.z"]["z"] == 4.0
         assert run.new_items == [r, d]
         assert not traj.runs[1].completed
+
+
+# ----------------------------------------------------------------------------- RunChildren
+
+
+class TestRunChildren:
+    """A runs group's children: a mapping like a dict, kept in blocks of run indices."""
+
+    def test_runs_group_holds_runs_by_name(self, traj):
+        runs = 3 * RUN_BLOCK + 5
+        traj.explore({"x": [float(index) for index in range(runs)]})
+        for index in reversed(range(runs)):  # out of order, as parallel workers store them
+            traj.run(index).add_result("r", index)
+        children = traj["results.runs"].children
+        assert isinstance(children, RunChildren)
+        assert len(children) == runs
+        names = list(children)  # a block of run indices after another, each as its runs came
+        assert sorted(names) == [f"run_{index:08d}" for index in range(runs)]
+        assert names[:2] == [f"run_{RUN_BLOCK - 1:08d}", f"run_{RUN_BLOCK - 2:08d}"]
+        assert traj[f"results.runs.run_{runs - 1:08d}.r"]["r"] == runs - 1
+        assert "run_00000002" in children and "run_99999999" not in children
+        assert children.get("run_99999999") is None and children.get("nope", 7) == 7
+        with pytest.raises(KeyError):
+            children["run_99999999"]
+
+    def test_no_block_holds_more_than_its_runs(self, traj):
+        # one dict of every run rehashes in one piece as it doubles: 50 ms at 700,000 runs
+        runs = 2 * RUN_BLOCK + 1
+        traj.explore({"x": [0.0] * runs})
+        for index in range(runs):
+            traj.run(index).add_result("r", 1)
+        children = traj["results.runs"].children
+        assert max(len(block or ()) for block in children._blocks) == RUN_BLOCK
+
+    def test_other_names_and_removal(self):
+        children = RunChildren()
+        other, run = Group("results.runs.other"), Group("results.runs.run_00000001")
+        children["other"] = other
+        children["run_00000001"] = run
+        children["run_00000001"] = run  # again: counted once
+        assert len(children) == 2 and list(children) == ["run_00000001", "other"]
+        assert dict(children) == {"other": other, "run_00000001": run}
+        del children["run_00000001"]
+        del children["other"]
+        assert len(children) == 0 and not children
+        with pytest.raises(KeyError):
+            del children["run_00000001"]
+
+    def test_only_runs_groups(self, traj):
+        assert isinstance(traj["results"].children, dict)
+        assert isinstance(traj.add_group("results.runs").children, RunChildren)
+        assert isinstance(traj.add_group("derived_parameters.runs").children, RunChildren)
 
 
 # --------------------------------------------------------------------------------- RunInfo
