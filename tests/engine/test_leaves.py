@@ -19,6 +19,7 @@ from aiostore import (
     Result,
     UnsupportedTypeError,
 )
+from aiostore.engine import nodes
 
 # --------------------------------------------------------------------------------------- LEAF
 
@@ -143,6 +144,25 @@ class TestLeaf:
             assert group.small.size_on_disk == small.nbytes  # PyTables' own chunk: 64 kB
             assert rows.nbytes <= group.rows.size_on_disk < rows.nbytes * 1.4
             np.testing.assert_array_equal(group.rows.read(), rows)
+
+    def test_big_lists_written_in_slices(self, stored, monkeypatch):
+        # one write of a million floats held the GIL (and an event loop) 16-23 ms
+        path, traj = stored
+        slices = []
+        write_back = nodes._write_back
+        monkeypatch.setattr(nodes, "_write_back", lambda file: slices.append(write_back(file)))
+        floats = [index * 0.5 for index in range(400_000)]
+        texts = tuple(b"x" * (index % 7) for index in range(300_000))
+        r = traj.add_result("big", floats=floats, texts=texts, small=[1.0, 2.0])
+        with StorageService(path) as svc:
+            svc.store("LEAF", r)
+            back = svc.load("LEAF", Result("results.big"), trajectory_name="sweep")
+        assert len(slices) >= 4 + 3  # a slice of at most 1 MiB, then a flush, for each big one
+        assert back["floats"] == floats
+        assert back["texts"] == texts
+        assert back["small"] == [1.0, 2.0]
+        for key in ("floats", "texts", "small"):
+            assert node_class(path, f"/sweep/results/big/{key}") == "Array"  # as before
 
     def test_store_flags_kwarg(self, stored):
         path, _ = stored

@@ -340,8 +340,10 @@ class TestRunChildren:
         assert sorted(names) == [f"run_{index:08d}" for index in range(runs)]
         assert names[:2] == [f"run_{RUN_BLOCK - 1:08d}", f"run_{RUN_BLOCK - 2:08d}"]
         assert traj[f"results.runs.run_{runs - 1:08d}.r"]["r"] == runs - 1
-        assert "run_00000002" in children and "run_99999999" not in children
-        assert children.get("run_99999999") is None and children.get("nope", 7) == 7
+        assert "run_00000002" in children
+        assert "run_99999999" not in children
+        assert children.get("run_99999999") is None
+        assert children.get("nope", 7) == 7
         with pytest.raises(KeyError):
             children["run_99999999"]
 
@@ -360,11 +362,13 @@ class TestRunChildren:
         children["other"] = other
         children["run_00000001"] = run
         children["run_00000001"] = run  # again: counted once
-        assert len(children) == 2 and list(children) == ["run_00000001", "other"]
+        assert len(children) == 2
+        assert list(children) == ["run_00000001", "other"]
         assert dict(children) == {"other": other, "run_00000001": run}
         del children["run_00000001"]
         del children["other"]
-        assert len(children) == 0 and not children
+        assert len(children) == 0
+        assert not children
         with pytest.raises(KeyError):
             del children["run_00000001"]
 

@@ -18,8 +18,10 @@ class TestRunIndices:
     @given(indices)
     def test_a_sequence_equal_to_its_tuple(self, values: list[int]) -> None:
         stored = RunIndices(values)
-        assert stored == tuple(values) and stored == values
-        assert list(stored) == values and len(stored) == len(values)
+        assert stored == tuple(values)
+        assert stored == values
+        assert list(stored) == values
+        assert len(stored) == len(values)
         assert all(type(index) is int for index in stored)
         assert stored[1:3] == values[1:3]
         assert pickle.loads(pickle.dumps(stored)) == stored
@@ -27,12 +29,16 @@ class TestRunIndices:
     def test_order_counts(self) -> None:
         assert RunIndices([2, 1]) != (1, 2)
         assert RunIndices([2, 1]) != RunIndices([1, 2])
-        assert RunIndices() == () and not RunIndices()
+        assert RunIndices() == ()
+        assert not RunIndices()
 
     def test_from_numpy_and_lookup(self) -> None:
         stored = RunIndices(np.array([7, 3, 9], dtype=np.int32))
-        assert stored == (7, 3, 9) and type(stored[0]) is int
-        assert 3 in stored and 4 not in stored and stored.index(9) == 2
+        assert stored == (7, 3, 9)
+        assert type(stored[0]) is int
+        assert 3 in stored
+        assert 4 not in stored
+        assert stored.index(9) == 2
 
     def test_repr_is_short(self) -> None:
         assert repr(RunIndices([1, 2])) == "RunIndices([1, 2])"
@@ -43,7 +49,8 @@ class TestRunIndexSet:
     @given(indices)
     def test_a_set_equal_to_its_frozenset(self, values: list[int]) -> None:
         completed = RunIndexSet(values)
-        assert completed == set(values) and completed == frozenset(values)
+        assert completed == set(values)
+        assert completed == frozenset(values)
         assert list(completed) == sorted(set(values))
         assert all(index in completed for index in values)
         assert all(type(index) is int for index in completed)
@@ -53,11 +60,13 @@ class TestRunIndexSet:
     @pytest.mark.parametrize("absent", [4, -1, 100, "3", None, 3.5])
     def test_membership(self, absent: object) -> None:
         completed = RunIndexSet(np.array([5, 3, 3, 9]))
-        assert 3 in completed and np.int64(9) in completed
+        assert 3 in completed
+        assert np.int64(9) in completed
         assert absent not in completed
 
     def test_set_operations(self) -> None:
         completed = RunIndexSet([1, 2, 3])
         assert completed - {2} == {1, 3}
         assert completed | {7} == {1, 2, 3, 7}
-        assert not RunIndexSet() and RunIndexSet() == set()
+        assert not RunIndexSet()
+        assert RunIndexSet() == set()

@@ -108,7 +108,8 @@ async def test_resuming_removes_leftovers_and_computes_only_the_missing_runs(
         report = await run_sweep(service, sweeping.build(12, log_dir), sweeping.simulate,
                                  runner=ProcessRunner(2))
     assert report.already_completed == {0, 1, 5}
-    assert 5 in report.already_completed and 7 not in report.already_completed
+    assert 5 in report.already_completed
+    assert 7 not in report.already_completed
     assert all(type(index) is int for index in report.stored)
     assert report.removed_incomplete == (7,)
     assert sorted(report.stored) == sorted(set(range(12)) - {0, 1, 5})
