@@ -176,11 +176,16 @@ def _group_records(node: Any) -> tuple[GroupRecord, ...]:
 
 
 def _summarize(traj: Trajectory, runs: list[RunInfo]) -> None:
-    """Make the parameter summaries ``runs`` lack, all at once."""
-    missing = [run for run in runs if not run.parameter_summary]
-    for run, summary in zip(missing, traj.parameter_summaries(run.idx for run in missing),
-                            strict=True):
-        run.parameter_summary = summary
+    """Make the parameter summaries ``runs`` lack, a block of runs at a time: the lists of a
+    million runs' indices and summaries, freed at once, held the GIL for ~20 ms."""
+    for start in range(0, len(runs), _SUMMARY_BLOCK):
+        missing = [run for run in runs[start:start + _SUMMARY_BLOCK] if not run.parameter_summary]
+        summaries = traj.parameter_summaries([run.idx for run in missing])
+        for run, summary in zip(missing, summaries, strict=True):
+            run.parameter_summary = summary
+
+
+_SUMMARY_BLOCK = 8192
 
 
 def _run_record(traj: Trajectory, idx: int, completed: bool, timestamp: float,
