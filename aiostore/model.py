@@ -71,13 +71,23 @@ class _Node:
     """What groups and leaves share: a checked full name and a comment."""
 
     def __init__(self, full_name: str, comment: str = "") -> None:
-        parts = split_full_name(full_name)
+        split_full_name(full_name)  # checked
         self.v_full_name = full_name
-        self.v_name = parts[-1] if parts else ""
-        self.v_location = ".".join(parts[:-1])
         self.v_comment = comment
         self.v_stored = False
         self._trajectory_name: str | None = None
+
+    # Made when asked, not kept: two strings a node, a quarter of what a million runs' groups
+    # and results held.
+    @property
+    def v_name(self) -> str:
+        """The last part of the full name."""
+        return self.v_full_name.rpartition(".")[2]
+
+    @property
+    def v_location(self) -> str:
+        """The full name of the group above (``""`` at the top)."""
+        return self.v_full_name.rpartition(".")[0]
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.v_full_name!r}>"
@@ -91,7 +101,7 @@ class Leaf(_Node):
     def __init__(self, full_name: str, comment: str = "") -> None:
         super().__init__(full_name, comment)
         self._data: dict[str, Any] = {}
-        self._flags: dict[str, str] = {}
+        self._flags: dict[str, str] | None = None  # a dict once a flag is set: most have none
 
     @property
     def data(self) -> dict[str, Any]:
@@ -100,6 +110,8 @@ class Leaf(_Node):
 
     def set_flag(self, key: str, flag: str) -> None:
         """Store ``key`` with ``flag`` (an :class:`~aiostore.Flag`) instead of the inferred flag."""
+        if self._flags is None:
+            self._flags = {}
         self._flags[check_name(key, "data key")] = flag
 
     def is_empty(self) -> bool:
@@ -109,7 +121,7 @@ class Leaf(_Node):
         return dict(self._data)
 
     def _store_flags(self) -> dict[str, str]:
-        return dict(self._flags)
+        return dict(self._flags or {})
 
     def _load(self, load_dict: Mapping[str, Any]) -> None:
         self._data.update(load_dict)
@@ -280,7 +292,7 @@ class Group(_Node):
     def __init__(self, full_name: str, comment: str = "") -> None:
         super().__init__(full_name, comment)
         self.children: MutableMapping[str, Group | Leaf] = (
-            RunChildren() if self.v_name == RUNS_GROUP else {})
+            RunChildren() if full_name.rpartition(".")[2] == RUNS_GROUP else {})
 
     def _child_full_name(self, name: str) -> str:
         return f"{self.v_full_name}.{name}" if self.v_full_name else name
@@ -339,13 +351,21 @@ class Trajectory(Group):
 
     def __init__(self, name: str = "my_trajectory", comment: str = "") -> None:
         super().__init__("", comment)
-        self.v_name = check_name(name, "trajectory name")
-        self._trajectory_name = self.v_name
+        self._trajectory_name = check_name(name, "trajectory name")
         self.v_timestamp = time.time()
         self.v_time = format_time(self.v_timestamp)
         self.runs: list[RunInfo] = [RunInfo(0)]
         for group in STANDARD_GROUPS:
             self._ensure_group(group)
+
+    @property
+    def v_name(self) -> str:
+        """The trajectory's name."""
+        return self._trajectory_name or ""
+
+    @v_name.setter
+    def v_name(self, name: str) -> None:
+        self._trajectory_name = name
 
     def __repr__(self) -> str:
         return f"<Trajectory {self.v_name!r} with {len(self)} runs>"

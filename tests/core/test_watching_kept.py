@@ -109,6 +109,26 @@ def test_a_polling_reader_reads_only_the_run_tables_rows_written_since(
         check(svc.load_frame(TRAJECTORY, "r"), [*range(18), *range(300, 311)], 400)
 
 
+def test_a_result_only_runs_beyond_the_bound_hold_is_still_found(
+        tmp_path: Path, asked: list[Any]) -> None:
+    # Runs 0-10 complete with no result; only runs 300-310, far out of order, hold "r". A poll
+    # reads the run table's rows up to the last written since (run 10's): none of its runs
+    # holds "r", so the writer looks again without the bound (engine.frames.frame_index)
+    # rather than answer that no completed run holds it.
+    with Steps(tmp_path / "live.h5", 400) as writer:
+        with StorageService(writer.path) as svc:
+            for index in range(10):
+                writer.do(f"complete {index}")
+            writer.do("runs 300 311")
+            check(svc.load_frame(TRAJECTORY, "r"), list(range(300, 311)), 400)
+            writer.do("complete 10")
+            asked.clear()
+            check(svc.load_frame(TRAJECTORY, "r"), list(range(300, 311)), 400)
+            assert asked[0].since == 10
+            assert asked[0].stamp  # a bound was asked for
+        writer.close()
+
+
 # ----------------------------------------------------------------- the engine's side of it
 
 
