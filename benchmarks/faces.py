@@ -26,6 +26,7 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
+import lagtrace  # beside this file
 import numpy as np
 import tables
 
@@ -61,6 +62,8 @@ def run_child(script: str, spec: dict[str, Any], what: str) -> dict[str, Any]:
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise SystemExit(f"{what} failed:\n{done.stderr[-4000:]}")
+    if os.environ.get("AIOSTORE_TRACE_LAGS"):
+        print(done.stderr, end="", file=sys.stderr)  # the late spells' stacks
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
@@ -88,16 +91,24 @@ def release(run: Any) -> None:
 
 
 class LagMeter:
-    """The worst lateness of a task asking to wake every millisecond."""
+    """The worst lateness of a task asking to wake every millisecond (and, with
+    ``AIOSTORE_TRACE_LAGS=MS`` set, the stacks of the late spells: :mod:`lagtrace`)."""
 
     def __init__(self) -> None:
         self.worst = 0.0
 
     async def run(self) -> None:
-        while True:
-            before = time.perf_counter()
-            await anyio.sleep(0.001)
-            self.worst = max(self.worst, time.perf_counter() - before - 0.001)
+        tracer = lagtrace.from_environment()
+        try:
+            while True:
+                before = time.perf_counter()
+                await anyio.sleep(0.001)
+                self.worst = max(self.worst, time.perf_counter() - before - 0.001)
+                if tracer is not None:
+                    tracer.beat()
+        finally:
+            if tracer is not None:
+                tracer.close()
 
 
 async def async_store(filename: str, name: str, runs: int, tasks: int,
