@@ -143,8 +143,8 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     del completed  # taken changes as runs are stored
     chunks = _chunks(traj, todo, runs_per_task)
     writer = _RunWriter(service, traj, result, taken, pending_stores)
-    with tqdm(total=len(traj), initial=len(already), unit="run", desc=trajectory,
-              disable=not progress, file=sys.stderr) as writer.bar, _one_error(), \
+    with _progress_bar(progress, total=len(traj), initial=len(already),
+                       desc=trajectory) as writer.bar, _one_error(), \
             sweeping(service.filename, trajectory, writer.failed):  # for readers' progress
         work = partial(simulate_runs, simulate)
         async with (runner or ProcessRunner()).finished(work, chunks) as ends:
@@ -163,6 +163,22 @@ def _check_arguments(simulate: Callable[..., Any], result: str, runs_per_task: i
     check_name(result, "result name")
     if runs_per_task < 1 or pending_stores < 1:
         raise InvalidArgumentError("runs_per_task and pending_stores must be at least 1")
+
+
+@contextmanager
+def _progress_bar(shown: bool, **options: Any) -> Iterator[Any]:
+    """tqdm's bar on stderr, or one that shows nothing: a tqdm bar, even disabled, imports
+    multiprocessing for its lock, which stopped the event loop for ~30 ms at a sweep's start."""
+    if not shown:
+        yield _NoBar()
+        return
+    with tqdm(unit="run", file=sys.stderr, **options) as bar:
+        yield bar
+
+
+class _NoBar:
+    def update(self, runs: int = 1) -> None:
+        pass
 
 
 @contextmanager

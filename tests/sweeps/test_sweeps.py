@@ -91,6 +91,21 @@ async def test_a_second_sweep_of_a_complete_file_computes_nothing(
     assert len(sweeping.computed(log_dir)) == 6
 
 
+@pytest.mark.parametrize("progress", [True, False])
+async def test_a_progress_bar_on_stderr_only_when_asked(
+        tmp_path: Path, log_dir: str, capsys: pytest.CaptureFixture[str], progress: bool) -> None:
+    async with AsyncStorageService(str(tmp_path / "sweep.h5")) as service:
+        report = await run_sweep(service, sweeping.build(6, log_dir), sweeping.simulate,
+                                 runner=ProcessRunner(2), progress=progress)
+    assert report.completed
+    err = capsys.readouterr().err
+    if progress:
+        assert f"{sweeping.TRAJECTORY}: 100%" in err
+        assert "6/6" in err
+    else:
+        assert err == ""
+
+
 async def test_resuming_removes_leftovers_and_computes_only_the_missing_runs(
         tmp_path: Path, log_dir: str) -> None:
     path = tmp_path / "sweep.h5"
