@@ -121,6 +121,6 @@ def build_trajectory(data: TrajectoryData, traj: Trajectory | None, levels: Mapp
 def _rename(traj: Trajectory, name: str) -> None:
     if traj.v_name == name:
         return
-    traj.v_name = traj._trajectory_name = name
+    traj.v_name = name  # the trajectory's name is its _trajectory_name
     for node in [*traj.groups(), *traj.leaves()]:
         node._trajectory_name = name

@@ -98,8 +98,7 @@ def _chunkshape(data: np.ndarray) -> tuple[int, ...] | None:
 def _write_carray(file: OpenFile, group: tables.Group, key: str, data: np.ndarray,
                   filters: tables.Filters | None) -> None:
     h5 = file.h5
-    row_bytes = max(data[0:1].nbytes, 1)
-    step = max(WRITE_SLICE_BYTES // row_bytes, 1)
+    step = _rows_per_slice(data)
     if len(data) <= step:  # one slice: created and written in one call
         h5.create_carray(group, key, obj=data, filters=filters, chunkshape=_chunkshape(data))
         return
@@ -115,9 +114,13 @@ def _write_array(file: OpenFile, group: tables.Group, key: str, data: Any) -> No
     if not isinstance(data, np.ndarray) or data.ndim == 0 or data.nbytes <= WRITE_SLICE_BYTES:
         h5.create_array(group, key, obj=data)
         return
-    step = max(WRITE_SLICE_BYTES // max(data[0:1].nbytes, 1), 1)
+    step = _rows_per_slice(data)
     node = h5.create_array(group, key, atom=tables.Atom.from_dtype(data.dtype), shape=data.shape)
     _write_slices(file, node, data, step)
+
+
+def _rows_per_slice(data: np.ndarray) -> int:
+    return max(WRITE_SLICE_BYTES // max(data[0:1].nbytes, 1), 1)
 
 
 def _write_slices(file: OpenFile, node: tables.Array, data: np.ndarray, step: int) -> None:

@@ -135,7 +135,7 @@ async def run_sweep(service: AsyncStorageService, traj: Trajectory,
     started = time.perf_counter()
     trajectory = traj.v_name
     taken, removed = await _prepare(service, traj)
-    completed = np.frombuffer(taken, dtype=np.uint8) if taken else np.zeros(0, np.uint8)
+    completed = np.frombuffer(taken, dtype=np.uint8)
     already = RunIndexSet(np.flatnonzero(completed))
     # A fresh sweep's runs as a range: a list of a million indices costs the loop ~40 ms.
     todo: Sequence[int] = (RunIndices(np.flatnonzero(completed == 0)) if already

@@ -88,7 +88,7 @@ class RunIndexSet(abc.Set[int]):
 
     def __init__(self, indices: abc.Iterable[int] = ()) -> None:
         buffer = _buffer(indices)
-        values = np.frombuffer(buffer, dtype=np.int64) if buffer else np.zeros(0, np.int64)
+        values = np.frombuffer(buffer, dtype=np.int64)
         if not np.all(values[1:] > values[:-1]):  # not strictly increasing
             buffer = _buffer(np.unique(values))
         self._indices = buffer
